@@ -1,0 +1,3 @@
+from healloop.cli.main import main
+
+main()

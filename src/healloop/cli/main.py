@@ -1,0 +1,54 @@
+"""Entry point of the ``healloop`` command: one click group, with the groups of each part added.
+
+Only the CLI configures logging; library modules just call ``logging.getLogger(__name__)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from healloop import __version__
+from healloop.errors import HealloopError
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": None})
+@click.version_option(__version__, prog_name="healloop")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """healloop: turn failing end-to-end tests into repaired, verified commits, locally.
+
+    Every option can also be set by the HEALLOOP_* environment variable shown beside it.
+    """
+    _configure_logging(verbose)
+
+
+# Each part of healloop adds its command group here: one module, one `register(cli)` function.
+COMMAND_MODULES = [
+    "healloop.cli.queue_commands",
+]
+
+
+def _add_commands() -> None:
+    # Imported here so each part registers its own commands and `--help` lists them all.
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(cli)
+
+
+def main() -> None:
+    _add_commands()
+    try:
+        cli(standalone_mode=True)
+    except HealloopError as exc:  # pragma: no cover - click handles most exits itself
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)

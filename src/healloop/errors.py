@@ -1,0 +1,86 @@
+"""One exception family for the whole project.
+
+Each class carries the HTTP status it maps to; the HTTP layer (``queue/api.py``) and the MCP layer
+translate them once, at the edge. The docstring is the default message.
+"""
+
+from __future__ import annotations
+
+
+class HealloopError(Exception):
+    """Something went wrong in healloop."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        self.field = field
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"error": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(HealloopError):
+    """The request is not valid."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class Unauthorized(HealloopError):
+    """Missing or wrong bearer token: send 'Authorization: Bearer <token>'."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(HealloopError):
+    """No such object."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HealloopError):
+    """The request conflicts with the object's current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class LeaseLost(Conflict):
+    """The lease token is wrong, stale or expired: the event is no longer held by you."""
+
+    code = "lease_lost"
+
+
+class IllegalTransition(Conflict):
+    """That state change is not allowed from the event's current state."""
+
+    code = "illegal_transition"
+
+
+class PayloadTooLarge(HealloopError):
+    """The request body is too large."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class ConfigError(HealloopError):
+    """The configuration is not valid."""
+
+    status = 400
+    code = "config_error"
+
+
+class Unavailable(HealloopError):
+    """A service healloop depends on cannot be reached."""
+
+    status = 503
+    code = "unavailable"

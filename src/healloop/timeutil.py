@@ -1,0 +1,41 @@
+"""Time as integer microseconds since the epoch (UTC), and its RFC 3339 form on the wire.
+
+Integers keep comparisons exact (the late-report rule compares report and resolve times) and sort
+the same in SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from healloop.errors import InvalidInput
+
+US = 1_000_000
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def to_rfc3339(us: int | None) -> str | None:
+    if us is None:
+        return None
+    dt = datetime.fromtimestamp(us / US, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_rfc3339(text: str, field: str) -> int:
+    """Parse an RFC 3339 timestamp with an explicit offset ('Z' or '+08:00')."""
+    try:
+        dt = datetime.fromisoformat(text.replace("z", "Z"))
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            f"`{field}` must be an RFC 3339 timestamp such as 2026-11-25T08:30:00Z, got {text!r}",
+            field=field,
+        ) from None
+    if dt.tzinfo is None:
+        raise InvalidInput(
+            f"`{field}` must carry a time zone offset ('Z' or '+08:00'), got {text!r}", field=field
+        )
+    return int(dt.timestamp()) * US + dt.microsecond
