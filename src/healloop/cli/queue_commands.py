@@ -1,9 +1,150 @@
-"""Commands for the event queue: ``healloop serve`` and ``healloop events ...``."""
+"""Commands for the event queue: ``healloop serve`` and ``healloop events list|show|requeue|close``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from healloop.client import QueueClient
+from healloop.errors import HealloopError
+from healloop.queue.rules import STATES, QueuePolicy
+
+_console = Console()
+
+
+@click.command()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="data/events.db",
+              show_default=True, envvar="HEALLOOP_DB", show_envvar=True,
+              help="SQLite file holding every event and its history.")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="HEALLOOP_HOST",
+              show_envvar=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
+              envvar="HEALLOOP_PORT", show_envvar=True, help="Port (0 picks a free one).")
+@click.option("--token", envvar="HEALLOOP_TOKEN", show_envvar=True,
+              help="Require 'Authorization: Bearer TOKEN' on every /v1 route.")
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True,
+              envvar="HEALLOOP_MAX_ATTEMPTS", show_envvar=True,
+              help="Repair attempts per event before the agent must escalate.")
+@click.option("--flap-threshold", type=click.IntRange(1, 1000), default=3, show_default=True,
+              envvar="HEALLOOP_FLAP_THRESHOLD", show_envvar=True,
+              help="Resolutions of one failure within the window that make it flapping.")
+@click.option("--flap-window", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True,
+              envvar="HEALLOOP_FLAP_WINDOW", show_envvar=True, help="Flapping window in seconds.")
+@click.option("--sync", "synchronous", type=click.Choice(["normal", "full"]), default="normal",
+              show_default=True, envvar="HEALLOOP_SQLITE_SYNC", show_envvar=True,
+              help="SQLite synchronous mode: 'normal' survives a crash or kill -9 of the server; "
+                   "'full' also survives power loss, at a cost in speed.")
+def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
+          flap_threshold: int, flap_window: int, synchronous: str) -> None:
+    """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
+    from healloop.queue.server import ServeSettings
+    from healloop.queue.server import serve as run_server
+
+    policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
+                         flap_window_s=flap_window)
+    run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
+                             synchronous=synchronous))
+
+
+def _queue_options(fn: Any) -> Any:
+    fn = click.option("--token", envvar="HEALLOOP_TOKEN", show_envvar=True,
+                      help="Bearer token of the queue.")(fn)
+    fn = click.option("--queue", "queue_url", default="http://127.0.0.1:8787", show_default=True,
+                      envvar="HEALLOOP_URL", show_envvar=True, help="The queue's URL.")(fn)
+    return fn
+
+
+def _client(queue_url: str, token: str | None) -> QueueClient:
+    return QueueClient(queue_url, token)
+
+
+def _fail(exc: HealloopError) -> None:
+    raise click.ClickException(exc.message)
+
+
+@click.group()
+def events() -> None:
+    """Look at and act on the events of a running queue."""
+
+
+@events.command("list")
+@_queue_options
+@click.option("--status", type=click.Choice(STATES), help="Only events in this state.")
+@click.option("--node", help="Only events reported by this node.")
+@click.option("--fingerprint", help="Only events of this fingerprint.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(queue_url: str, token: str | None, status: str | None, node: str | None,
+             fingerprint: str | None, limit: int, as_json: bool) -> None:
+    """List events, newest first."""
+    try:
+        with _client(queue_url, token) as c:
+            rows = c.list(status=status, node=node, fingerprint=fingerprint, limit=limit)
+    except HealloopError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "status", "count", "attempt", "pri", "nodes", "test / message", "updated")
+    for e in rows:
+        what = f"{e['spec']} > {e['test']}" if e["kind"] == "test_failure" else e["message"]
+        table.add_row(e["id"], e["status"], str(e["count"]), str(e["attempt"]), str(e["priority"]),
+                      ",".join(e["nodes"]), what[:80], e["updated_at"])
+    _console.print(table)
+    if not rows:
+        click.echo("no events")
+
+
+@events.command("show")
+@_queue_options
+@click.argument("event_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def show_cmd(queue_url: str, token: str | None, event_id: str, as_json: bool) -> None:
+    """Show one event with its history."""
+    try:
+        with _client(queue_url, token) as c:
+            e = c.get(event_id)
+    except HealloopError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(e, ensure_ascii=False, indent=2))
+        return
+    head = Table.grid(padding=(0, 2))
+    for key in ("id", "status", "kind", "count", "nodes", "attempt", "priority", "source", "spec",
+                "test", "message", "fingerprint", "created_at", "resolved_at", "worker"):
+        value = e.get(key)
+        if value not in (None, [], ""):
+            head.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    _console.print(head)
+    hist = Table("at", "from", "to", "worker", "note", title="history")
+    for h in e["history"]:
+        hist.add_row(h["at"], h["from"] or "", h["to"], h["worker"] or "", h["note"] or "")
+    _console.print(hist)
+
+
+def _operator_command(name: str, doc: str) -> None:
+    @events.command(name, help=doc)
+    @_queue_options
+    @click.argument("event_id")
+    @click.option("--note", help="Why: kept in the event's history.")
+    def cmd(queue_url: str, token: str | None, event_id: str, note: str | None) -> None:
+        try:
+            with _client(queue_url, token) as c:
+                e = c.requeue(event_id, note) if name == "requeue" else c.close_event(event_id, note)
+        except HealloopError as exc:
+            _fail(exc)
+        click.echo(f"{e['id']} is now {e['status']}")
+
+
+_operator_command("requeue", "Requeue an escalated event with a fresh start (attempts back to 0).")
+_operator_command("close", "Close an escalated event as resolved.")
 
 
 def register(cli: click.Group) -> None:
-    pass
+    cli.add_command(serve)
+    cli.add_command(events)

@@ -1,0 +1,107 @@
+"""A small synchronous client of the queue's HTTP API, used by the CLI, agents and reporters.
+
+Errors come back as the same ``HealloopError`` family the server raised, rebuilt from the status
+code and the JSON body, so callers handle one set of exceptions whatever the transport.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from healloop.errors import (
+    Conflict,
+    HealloopError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
+
+_BY_STATUS: dict[int, type[HealloopError]] = {
+    400: InvalidInput, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+}
+
+
+class QueueClient:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 10.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"the queue URL must start with http:// or https://, got {url!r}")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> QueueClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach the queue at {self.url}: {exc}") from exc
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                message = body.get("message") or resp.text
+                field = body.get("field")
+            except ValueError:
+                message, field = resp.text or resp.reason_phrase, None
+            cls = _BY_STATUS.get(resp.status_code, HealloopError)
+            if resp.status_code >= 500:
+                cls = Unavailable
+            raise cls(f"{message} (HTTP {resp.status_code})", field=field)
+        return resp
+
+    # -- events
+    def report(self, **fields: Any) -> dict[str, Any]:
+        return self._call("POST", "/v1/events", json=fields).json()
+
+    def claim(self, worker: str, *, wait: float = 0, lease: float = 60) -> dict[str, Any] | None:
+        resp = self._call(
+            "POST", "/v1/events/next", json={"worker": worker, "wait": wait, "lease": lease},
+            timeout=self._http.timeout.read + wait if self._http.timeout.read else None,
+        )
+        return None if resp.status_code == 204 else resp.json()
+
+    def heartbeat(self, event_id: str, token: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/events/{event_id}/heartbeat", json={"token": token}).json()
+
+    def release(self, event_id: str, token: str, note: str | None = None) -> dict[str, Any]:
+        body = {"token": token, "note": note}
+        return self._call("POST", f"/v1/events/{event_id}/release", json=body).json()
+
+    def transition(
+        self, event_id: str, token: str, to: str, note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body = {"token": token, "to": to, "note": note, "data": data}
+        return self._call("POST", f"/v1/events/{event_id}/transition", json=body).json()
+
+    def requeue(self, event_id: str, note: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/v1/events/{event_id}/requeue", json={"note": note}).json()
+
+    def close_event(self, event_id: str, note: str | None = None) -> dict[str, Any]:
+        return self._call("POST", f"/v1/events/{event_id}/close", json={"note": note}).json()
+
+    def get(self, event_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/events/{event_id}").json()
+
+    def list(self, **filters: Any) -> list[dict[str, Any]]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/v1/events", params=params).json()["events"]
+
+    # -- nodes
+    def register_node(self, name: str, mcp_url: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+        body = {"name": name, "mcp_url": mcp_url, "labels": labels or {}}
+        return self._call("POST", "/v1/nodes", json=body).json()
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/nodes").json()["nodes"]

@@ -1,0 +1,261 @@
+"""The queue's HTTP API (version 1): routes, auth, body limits, and the one error translation.
+
+Plain Starlette with msgspec: handlers decode the body straight into typed structs and encode
+replies with msgspec, because ingest speed is a stated target (see bench/queue.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from healloop.errors import HealloopError, InvalidInput, PayloadTooLarge, Unauthorized
+from healloop.queue import rules
+from healloop.queue.model import (
+    ClaimIn,
+    NodeIn,
+    NoteIn,
+    ReleaseIn,
+    ReportIn,
+    TokenIn,
+    TransitionIn,
+    decode,
+)
+from healloop.queue.openapi import openapi_document, swagger_html, swagger_static_dir
+from healloop.queue.service import QueueService
+
+MAX_BODY = 1024 * 1024
+MAX_LIST = 1000
+_enc = msgspec.json.Encoder()
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _enc.encode(content)
+
+
+def _error(exc: HealloopError) -> JSON:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSON(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+async def _body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is {int(length)} bytes; the limit is {MAX_BODY} bytes (1 MiB)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY} bytes (1 MiB)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _service(request: Request) -> QueueService:
+    return request.app.state.service
+
+
+# -- handlers
+async def report(request: Request) -> Response:
+    r = decode(await _body(request), ReportIn)
+    result = await _service(request).report(r)
+    return JSON(result.to_json(), status_code=201 if result.created else 200)
+
+
+async def claim(request: Request) -> Response:
+    body = await _body(request)
+    c = decode(body, ClaimIn)
+    got = await _service(request).claim(c.worker, c.wait, c.lease)
+    if got is None:
+        return Response(status_code=204)
+    return JSON(got.to_json())
+
+
+async def heartbeat(request: Request) -> Response:
+    t = decode(await _body(request), TokenIn)
+    return JSON(await _service(request).heartbeat(request.path_params["event_id"], t.token))
+
+
+async def release(request: Request) -> Response:
+    r = decode(await _body(request), ReleaseIn)
+    ev = await _service(request).release(request.path_params["event_id"], r.token, r.note)
+    return JSON(ev.to_json())
+
+
+async def transition(request: Request) -> Response:
+    t = decode(await _body(request), TransitionIn)
+    ev = await _service(request).transition(
+        request.path_params["event_id"], t.token, t.to, t.note, t.data
+    )
+    return JSON(ev.to_json())
+
+
+async def _note(request: Request) -> str | None:
+    body = await _body(request)
+    return decode(body, NoteIn).note if body.strip() else None
+
+
+async def requeue(request: Request) -> Response:
+    note = await _note(request)
+    ev = await _service(request).requeue(request.path_params["event_id"], note)
+    return JSON(ev.to_json())
+
+
+async def close(request: Request) -> Response:
+    note = await _note(request)
+    ev = await _service(request).close_event(request.path_params["event_id"], note)
+    return JSON(ev.to_json())
+
+
+async def get_event(request: Request) -> Response:
+    return JSON(await _service(request).get(request.path_params["event_id"]))
+
+
+async def list_events(request: Request) -> Response:
+    q = request.query_params
+    unknown = set(q.keys()) - {"status", "node", "fingerprint", "limit"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(
+            f"`{name}` is not a known filter; use status, node, fingerprint or limit", field=name
+        )
+    status = q.get("status") or None
+    if status is not None:
+        rules.check_state_name(status, "status")
+    raw_limit = q.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
+        raise InvalidInput(
+            f"`limit` must be a whole number from 1 to {MAX_LIST}, got {raw_limit!r}", field="limit"
+        )
+    events = await _service(request).list(
+        status=status, node=q.get("node") or None, fingerprint=q.get("fingerprint") or None,
+        limit=int(raw_limit),
+    )
+    return JSON({"events": events})
+
+
+async def register_node(request: Request) -> Response:
+    n = decode(await _body(request), NodeIn)
+    if not n.mcp_url.startswith(("http://", "https://", "stdio:")):
+        raise InvalidInput(
+            f"`mcp_url` must be an http(s) URL such as http://host:8788/mcp, got {n.mcp_url!r}",
+            field="mcp_url",
+        )
+    node = await _service(request).register_node(n)
+    return JSON(node.to_json())
+
+
+async def list_nodes(request: Request) -> Response:
+    nodes = await _service(request).list_nodes()
+    return JSON({"nodes": [n.to_json() for n in nodes]})
+
+
+async def healthz(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    svc = _service(request)
+    text = svc.metrics.render(await svc.count_by_status(), rules.STATES)
+    return Response(text, media_type="text/plain; version=0.0.4")
+
+
+async def openapi(request: Request) -> Response:
+    return JSON(openapi_document())
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(swagger_html())
+
+
+# -- edges: auth and errors
+class BearerAuth:
+    """Every ``/v1`` route needs ``Authorization: Bearer <token>`` once a token is set."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.expected and scope["type"] == "http" and scope["path"].startswith("/v1"):
+            given = b""
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    given = value
+                    break
+            if not hmac.compare_digest(given, self.expected):
+                await _error(Unauthorized())(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _on_healloop_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HealloopError)
+    return _error(exc)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = f"no route {request.method} {request.url.path}; see /docs for the API"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}; see /docs for the API"
+    else:
+        message = str(exc.detail)
+    return JSON({"error": "http_error", "message": message}, status_code=exc.status_code,
+                headers=exc.headers)
+
+
+def create_app(service: QueueService, *, token: str | None = None) -> ASGIApp:
+    v1 = "/v1/events/{event_id}"
+    routes = [
+        Route("/v1/events", report, methods=["POST"]),
+        Route("/v1/events", list_events, methods=["GET"]),
+        Route("/v1/events/next", claim, methods=["POST"]),
+        Route(v1, get_event, methods=["GET"]),
+        Route(v1 + "/heartbeat", heartbeat, methods=["POST"]),
+        Route(v1 + "/release", release, methods=["POST"]),
+        Route(v1 + "/transition", transition, methods=["POST"]),
+        Route(v1 + "/requeue", requeue, methods=["POST"]),
+        Route(v1 + "/close", close, methods=["POST"]),
+        Route("/v1/nodes", register_node, methods=["POST"]),
+        Route("/v1/nodes", list_nodes, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        Mount("/docs/static", StaticFiles(directory=swagger_static_dir()), name="docs-static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.close()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            HealloopError: _on_healloop_error,
+            StarletteHTTPException: _on_http_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return BearerAuth(app, token)

@@ -1,0 +1,71 @@
+"""Counters and one histogram for ``GET /metrics``, in the Prometheus text format.
+
+Kept in memory by the one server process; event counts by status are read from the store when
+scraped, so they survive restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Histogram:
+    buckets: tuple[float, ...] = _BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(_BUCKETS) + 1))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, value: float) -> None:
+        self.total += value
+        self.n += 1
+        for i, bound in enumerate(self.buckets):
+            if value <= bound:
+                self.counts[i] += 1
+                return
+        self.counts[-1] += 1
+
+    def render(self, name: str) -> list[str]:
+        lines, running = [], 0
+        for bound, count in zip(self.buckets, self.counts, strict=False):
+            running += count
+            lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
+        lines.append(f'{name}_bucket{{le="+Inf"}} {self.n}')
+        lines.append(f"{name}_sum {self.total:.6f}")
+        lines.append(f"{name}_count {self.n}")
+        return lines
+
+
+@dataclass
+class Metrics:
+    reports: int = 0
+    merges: int = 0
+    claims: int = 0
+    lapses: int = 0
+    claim_wait: Histogram = field(default_factory=Histogram)
+
+    def render(self, by_status: dict[str, int], states: tuple[str, ...]) -> str:
+        out = [
+            "# HELP healloop_events Events in the store by status.",
+            "# TYPE healloop_events gauge",
+        ]
+        out += [f'healloop_events{{status="{s}"}} {by_status.get(s, 0)}' for s in states]
+        for name, value, text in (
+            ("reports", self.reports, "Failure reports accepted (new, merged or repeated)."),
+            ("merges", self.merges, "Reports merged into an existing event."),
+            ("claims", self.claims, "Events handed to a worker."),
+            ("lease_lapses", self.lapses, "Leases that expired without a heartbeat."),
+        ):
+            out += [
+                f"# HELP healloop_{name}_total {text}",
+                f"# TYPE healloop_{name}_total counter",
+                f"healloop_{name}_total {value}",
+            ]
+        out += [
+            "# HELP healloop_claim_wait_seconds How long a successful claim request waited.",
+            "# TYPE healloop_claim_wait_seconds histogram",
+            *self.claim_wait.render("healloop_claim_wait_seconds"),
+        ]
+        return "\n".join(out) + "\n"

@@ -1,0 +1,210 @@
+"""Plain typed data that crosses the queue's boundaries: request bodies, events, history entries.
+
+Request bodies are msgspec Structs: decoding validates types and limits in one pass, and a failure
+names the field (``$.priority``), which ``decode`` turns into an ``InvalidInput`` for a person.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from healloop.errors import InvalidInput
+from healloop.timeutil import to_rfc3339
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ShortText = Annotated[str, msgspec.Meta(max_length=1024)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Priority = Annotated[int, msgspec.Meta(ge=1, le=5)]
+
+
+class ArtifactRef(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    content_type: ShortText = "application/octet-stream"
+    url: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A failure report: ``POST /v1/events``."""
+
+    node: Name
+    source: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    message: Annotated[str, msgspec.Meta(min_length=1)]
+    kind: Literal["test_failure", "alert"] = "test_failure"
+    spec: Title | None = None
+    test: Title | None = None
+    stack: str | None = None
+    priority: Priority = 3
+    occurred_at: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    labels: dict[Annotated[str, msgspec.Meta(max_length=256)], ShortText] = {}
+    artifacts: Annotated[list[ArtifactRef], msgspec.Meta(max_length=100)] = []
+    idempotency_key: Key | None = None
+    fingerprint: Key | None = None
+
+
+class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
+    worker: Name
+    wait: Annotated[float, msgspec.Meta(ge=0, le=30)] = 0
+    lease: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60
+
+
+class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: Key
+
+
+class ReleaseIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: Key
+    note: str | None = None
+
+
+class TransitionIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: Key
+    to: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    note: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
+    note: str | None = None
+
+
+class NodeIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    mcp_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    labels: dict[Annotated[str, msgspec.Meta(max_length=256)], ShortText] = {}
+
+
+T = TypeVar("T")
+_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def decode(body: bytes, kind: type[T]) -> T:
+    """Decode and validate a JSON body, turning msgspec's error into one that names the field."""
+    if not body.strip():
+        raise InvalidInput("the request body is empty: send a JSON object")
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        m = _PATH.search(text)
+        where = m.group(1) if m else None
+        detail = text[: m.start()] if m else text
+        missing = re.match(r"Object missing required field `([^`]+)`", detail)
+        unknown = re.match(r"Object contains unknown field `([^`]+)`", detail)
+        prefix = f"{where}." if where else ""
+        if missing:
+            name = prefix + missing.group(1)
+            raise InvalidInput(f"`{name}` is required", field=name) from None
+        if unknown:
+            name = prefix + unknown.group(1)
+            raise InvalidInput(f"`{name}` is not a known field", field=name) from None
+        if where:
+            raise InvalidInput(f"invalid `{where}`: {detail}", field=where.split("[")[0]) from None
+        raise InvalidInput(f"invalid body: {detail}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+
+
+@dataclass
+class Event:
+    """One event as stored. Times are integer microseconds since the epoch (UTC)."""
+
+    id: str
+    fingerprint: str
+    kind: str
+    node: str
+    source: str
+    spec: str | None
+    test: str | None
+    message: str
+    stack: str | None
+    priority: int
+    occurred_at: int
+    labels: dict[str, str]
+    artifacts: list[dict[str, Any]]
+    idempotency_key: str | None
+    status: str
+    created_at: int
+    updated_at: int
+    count: int = 1
+    nodes: list[str] = field(default_factory=list)
+    attempt: int = 0
+    lapses: int = 0
+    fencing: int = 0
+    lease_token: str | None = None
+    lease_worker: str | None = None
+    lease_seconds: float | None = None
+    lease_expires_at: int | None = None
+    resolved_at: int | None = None
+    seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "count": self.count,
+            "nodes": self.nodes,
+            "attempt": self.attempt,
+            "lapses": self.lapses,
+            "fencing": self.fencing,
+            "priority": self.priority,
+            "node": self.node,
+            "source": self.source,
+            "spec": self.spec,
+            "test": self.test,
+            "message": self.message,
+            "stack": self.stack,
+            "occurred_at": to_rfc3339(self.occurred_at),
+            "labels": self.labels,
+            "artifacts": self.artifacts,
+            "idempotency_key": self.idempotency_key,
+            "created_at": to_rfc3339(self.created_at),
+            "updated_at": to_rfc3339(self.updated_at),
+            "resolved_at": to_rfc3339(self.resolved_at),
+            "worker": self.lease_worker,
+            "lease_expires_at": to_rfc3339(self.lease_expires_at),
+        }
+
+
+@dataclass
+class HistoryEntry:
+    event_id: str
+    at: int
+    from_state: str | None
+    to_state: str
+    worker: str | None = None
+    note: str | None = None
+    data: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": to_rfc3339(self.at),
+            "from": self.from_state,
+            "to": self.to_state,
+            "worker": self.worker,
+            "note": self.note,
+            "data": self.data,
+        }
+
+
+@dataclass
+class Node:
+    name: str
+    mcp_url: str
+    labels: dict[str, str]
+    last_seen: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mcp_url": self.mcp_url,
+            "labels": self.labels,
+            "last_seen": to_rfc3339(self.last_seen),
+        }

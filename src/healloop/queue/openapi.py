@@ -1,0 +1,162 @@
+"""The OpenAPI document for ``/openapi.json`` and the Swagger UI page at ``/docs``.
+
+Request schemas come from the same msgspec structs that validate the bodies, so the document
+cannot drift from what the server accepts. Swagger UI is served from the swagger-ui-bundle
+package: the docs work on a machine with no internet access.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import msgspec
+
+from healloop import __version__
+from healloop.queue.model import ClaimIn, NodeIn, NoteIn, ReleaseIn, ReportIn, TokenIn, TransitionIn
+from healloop.queue.rules import STATES
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_EVENT = {"$ref": "#/components/schemas/Event"}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+    }
+
+
+def _reply(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description}
+    if schema is not None:
+        out["content"] = {"application/json": {"schema": schema}}
+    return out
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Bad input: the message names the field.",
+        401: "Missing or wrong bearer token.",
+        404: "Unknown event id.",
+        409: "Lease lost, illegal move, or attempts exhausted.",
+        413: "Body over 1 MiB.",
+    }
+    return {str(c): _reply(text[c], _ERROR) for c in (401, *codes)}
+
+
+def _op(summary: str, body: str | None, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*errors)}}
+    if body:
+        op["requestBody"] = _body(body)
+    op.update(extra)
+    return op
+
+
+_ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(
+        [ReportIn, ClaimIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn],
+        ref_template="#/components/schemas/{name}",
+    )
+    components["Error"] = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                       "field": {"type": "string"}},
+        "required": ["error", "message"],
+    }
+    components["Event"] = {
+        "type": "object",
+        "description": "An event; `history` is included by GET /v1/events/{event_id} only.",
+        "properties": {
+            "id": {"type": "string", "example": "evt_01JDXK3W2V6Q9T8E7RZ5N4M3P2"},
+            "status": {"type": "string", "enum": list(STATES)},
+            "count": {"type": "integer"},
+            "nodes": {"type": "array", "items": {"type": "string"}},
+            "attempt": {"type": "integer"},
+            "fingerprint": {"type": "string"},
+            "history": {"type": "array", "items": {"type": "object"}},
+        },
+        "additionalProperties": True,
+    }
+    report_reply = {"type": "object", "properties": {
+        "id": {"type": "string"}, "status": {"type": "string"}, "count": {"type": "integer"},
+        "merged": {"type": "boolean"}}}
+    paths = {
+        "/v1/events": {
+            "post": _op("Report a failure", "ReportIn", {
+                "201": _reply("A new event", report_reply),
+                "200": _reply("Merged into an existing event (or a repeated idempotency key)",
+                              report_reply),
+            }, 400, 413),
+            "get": _op("List events, newest first", None, {
+                "200": _reply("Events", {"type": "object", "properties": {
+                    "events": {"type": "array", "items": _EVENT}}}),
+            }, 400, parameters=[
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATES)}},
+                {"name": "node", "in": "query", "schema": {"type": "string"}},
+                {"name": "fingerprint", "in": "query", "schema": {"type": "string"}},
+                {"name": "limit", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+            ]),
+        },
+        "/v1/events/next": {"post": _op(
+            "Claim the most urgent, oldest queued event under a lease (long-poll with `wait`)",
+            "ClaimIn",
+            {"200": _reply("Claimed: the event and its lease {token, fencing, expires_at}"),
+             "204": _reply("Nothing to claim within `wait`")}, 400)},
+        "/v1/events/{event_id}": {"get": _op(
+            "An event with its history", None, {"200": _reply("The event", _EVENT)}, 404,
+            parameters=_ID)},
+        "/v1/events/{event_id}/heartbeat": {"post": _op(
+            "Extend the lease by the lease length given at claim", "TokenIn",
+            {"200": _reply("New expires_at")}, 400, 404, 409, parameters=_ID)},
+        "/v1/events/{event_id}/release": {"post": _op(
+            "Give the event back to the queue", "ReleaseIn",
+            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+        "/v1/events/{event_id}/transition": {"post": _op(
+            "Move a held event: processing→analyzing|escalated; analyzing→fixing|verifying|"
+            "escalated; fixing→verifying|analyzing|escalated; verifying→resolved|analyzing|escalated",
+            "TransitionIn", {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+        "/v1/events/{event_id}/requeue": {"post": _op(
+            "Requeue an escalated event with a fresh start", "NoteIn",
+            {"200": _reply("The event", _EVENT)}, 404, 409, parameters=_ID)},
+        "/v1/events/{event_id}/close": {"post": _op(
+            "Close an escalated event as resolved", "NoteIn",
+            {"200": _reply("The event", _EVENT)}, 404, 409, parameters=_ID)},
+        "/v1/nodes": {
+            "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, 400),
+            "get": _op("List tool nodes with their last-seen time", None, {"200": _reply("Nodes")}),
+        },
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _reply("ok")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": _reply("text")}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "healloop event queue", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def swagger_static_dir() -> str:
+    import swagger_ui_bundle
+
+    return swagger_ui_bundle.swagger_ui_path
+
+
+def swagger_html() -> str:
+    return """<!doctype html>
+<html><head><meta charset="utf-8"><title>healloop event queue API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>"""

@@ -1,0 +1,139 @@
+"""The queue's rules, once, above any storage: states, legal moves, attempts, fingerprints, merging.
+
+Everything here is pure: it takes values (and ``now``) and returns decisions, so the same rules hold
+on every backend and unit tests need no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from healloop.errors import IllegalTransition, InvalidInput
+
+QUEUED = "queued"
+PROCESSING = "processing"
+ANALYZING = "analyzing"
+FIXING = "fixing"
+VERIFYING = "verifying"
+RESOLVED = "resolved"
+ESCALATED = "escalated"
+
+STATES = (QUEUED, PROCESSING, ANALYZING, FIXING, VERIFYING, RESOLVED, ESCALATED)
+# States in which an agent holds the event under a lease.
+HELD = frozenset({PROCESSING, ANALYZING, FIXING, VERIFYING})
+# An open event absorbs new reports of its fingerprint. Escalated is open: it waits for a person.
+OPEN = frozenset({QUEUED, *HELD, ESCALATED})
+FINAL = frozenset({RESOLVED, ESCALATED})
+
+# The moves an agent may make with its lease token. One table, one place.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PROCESSING: frozenset({ANALYZING, ESCALATED}),
+    ANALYZING: frozenset({FIXING, VERIFYING, ESCALATED}),
+    FIXING: frozenset({VERIFYING, ANALYZING, ESCALATED}),
+    VERIFYING: frozenset({RESOLVED, ANALYZING, ESCALATED}),
+}
+
+KINDS = ("test_failure", "alert")
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """Tunable limits; the defaults are the documented ones."""
+
+    max_attempts: int = 3
+    max_lapses: int = 3
+    flap_threshold: int = 3
+    flap_window_s: int = 3600
+    idempotency_window_s: int = 24 * 3600
+
+
+def check_state_name(name: str, field: str = "to") -> str:
+    if name not in STATES:
+        raise InvalidInput(
+            f"`{field}` must be one of {', '.join(STATES)}; got {name!r}", field=field
+        )
+    return name
+
+
+def next_attempt(current: str, target: str, attempt: int, policy: QueuePolicy) -> int:
+    """Check an agent's move and return the event's attempt number after it.
+
+    ``attempt`` is 0 until the first analysis and 1 during it; each verifying -> analyzing starts
+    the next attempt. The move that would exceed ``max_attempts`` is refused: the agent escalates.
+    """
+    check_state_name(target)
+    allowed = TRANSITIONS.get(current, frozenset())
+    if target not in allowed:
+        options = ", ".join(sorted(allowed)) or "none (the event is not held)"
+        raise IllegalTransition(
+            f"cannot move an event from {current} to {target}; allowed from {current}: {options}"
+        )
+    if target == ANALYZING:
+        if current == VERIFYING:
+            if attempt + 1 > policy.max_attempts:
+                raise IllegalTransition(
+                    f"attempt {attempt} of {policy.max_attempts} was the last one: "
+                    "escalate the event instead of analysing it again"
+                )
+            return attempt + 1
+        return max(attempt, 1)
+    return attempt
+
+
+def fingerprint(
+    kind: str, source: str, spec: str | None, test: str | None, labels: dict[str, str]
+) -> str:
+    """The identity of a failure: kind + spec + test for tests, source + labels for alerts."""
+    h = hashlib.blake2b(digest_size=16)
+    if kind == "alert":
+        parts = [kind, source, *(f"{k}={labels[k]}" for k in sorted(labels))]
+    else:
+        parts = [kind, spec or "", test or ""]
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class MergeDecision:
+    """What to do with an incoming report: merge into ``target`` (and whether to reopen), or create."""
+
+    action: str  # "merge" | "create"
+    target: str | None = None
+    initial_status: str = QUEUED
+    note: str | None = None
+
+
+def decide_report(
+    *,
+    open_event_id: str | None,
+    latest_resolved: tuple[str, int] | None,
+    occurred_at: int,
+    resolved_recently: int,
+    policy: QueuePolicy,
+) -> MergeDecision:
+    """Decide where a report goes.
+
+    1. Into the open event of its fingerprint, if any.
+    2. Into the latest resolved event, without reopening it, if the report happened before that
+       event was resolved (machines running the same suite report the same failure late).
+    3. Otherwise a new event, created escalated if the fingerprint is flapping (resolved
+       ``flap_threshold`` times within the window), so no agent repairs the same thing in a loop.
+    """
+    if open_event_id is not None:
+        return MergeDecision("merge", open_event_id)
+    if latest_resolved is not None and occurred_at < latest_resolved[1]:
+        return MergeDecision("merge", latest_resolved[0])
+    if resolved_recently >= policy.flap_threshold:
+        minutes = policy.flap_window_s // 60
+        return MergeDecision(
+            "create",
+            initial_status=ESCALATED,
+            note=(
+                f"flapping: this failure was resolved {resolved_recently} times in the past "
+                f"{minutes} minutes; escalated for a person instead of repairing it again"
+            ),
+        )
+    return MergeDecision("create")

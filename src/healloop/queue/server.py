@@ -1,0 +1,72 @@
+"""Running the queue: build the store and service from settings, bind, and serve with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from healloop.queue.api import create_app
+from healloop.queue.rules import QueuePolicy
+from healloop.queue.service import QueueService
+from healloop.queue.store.sqlite import SQLiteStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    db: Path
+    host: str = "127.0.0.1"
+    port: int = 8787
+    token: str | None = None
+    policy: QueuePolicy = field(default_factory=QueuePolicy)
+    synchronous: str = "normal"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: ServeSettings) -> None:
+    store = SQLiteStore(settings.db, synchronous=settings.synchronous)
+    service = QueueService(store, settings.policy)
+    app = create_app(service, token=settings.token)
+    sock = _bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config = uvicorn.Config(
+        app, loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
+        lifespan="on", access_log=False, log_level="warning", log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            auth = ("bearer token required on /v1" if settings.token
+                    else "no token: open to anyone who can connect")
+            print(f"healloop queue listening on http://{shown_host}:{port} "
+                  f"(db {settings.db}, {auth}; API docs at /docs)", flush=True)
+        await serving
+
+    # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
+    store.open()
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(run())
+    if not server.started:
+        raise SystemExit(1)

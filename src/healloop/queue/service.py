@@ -1,0 +1,423 @@
+"""The queue's behaviour: reports, merging, claims under leases, moves and lapses, over any store.
+
+Each public method runs one operation in one store transaction, so a rule and the write it allows
+are atomic. Long-poll waiters and the lease-expiry timer live here, in the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from healloop.errors import Conflict, HealloopError, InvalidInput, LeaseLost, NotFound
+from healloop.ids import new_id
+from healloop.queue import rules
+from healloop.queue.metrics import Metrics
+from healloop.queue.model import Event, HistoryEntry, Node, NodeIn, ReportIn
+from healloop.queue.rules import QueuePolicy
+from healloop.queue.store.base import EventStore, WriteTx
+from healloop.timeutil import US, now_us, parse_rfc3339, to_rfc3339
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReportResult:
+    event: Event
+    created: bool
+    duplicate: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.event.id,
+            "status": self.event.status,
+            "count": self.event.count,
+            "merged": not self.created,
+        }
+
+
+@dataclass
+class Claim:
+    event: Event
+
+    def to_json(self) -> dict[str, Any]:
+        ev = self.event
+        return {
+            "event": ev.to_json(),
+            "lease": {
+                "token": ev.lease_token,
+                "fencing": ev.fencing,
+                "expires_at": to_rfc3339(ev.lease_expires_at),
+            },
+        }
+
+
+class QueueService:
+    def __init__(self, store: EventStore, policy: QueuePolicy | None = None) -> None:
+        self.store = store
+        self.policy = policy or QueuePolicy()
+        self.metrics = Metrics()
+        # Long-poll waiters, woken in arrival order; the generation lets a claimer that found
+        # nothing notice work that arrived while its empty claim was in flight.
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._work_generation = 0
+        self._lapse_timer: asyncio.TimerHandle | None = None
+        self._lapse_at: int | None = None
+        self._lapse_task: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    # -- life cycle
+    async def start(self) -> None:
+        await self.store.start()
+        # Leases that lapsed while the server was down are returned to the queue at once.
+        await self._sweep_lapsed()
+        self._housekeeping = asyncio.create_task(self._purge_loop())
+
+    async def close(self) -> None:
+        if self._lapse_timer:
+            self._lapse_timer.cancel()
+        for task in (self._lapse_task, self._housekeeping):
+            if task:
+                task.cancel()
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)
+        await self.store.close()
+
+    # -- reports
+    async def report(self, r: ReportIn) -> ReportResult:
+        if r.kind == "test_failure":
+            for name in ("spec", "test"):
+                if not getattr(r, name):
+                    raise InvalidInput(
+                        f"`{name}` is required when `kind` is test_failure", field=name
+                    )
+        for i, a in enumerate(r.artifacts):
+            if not (a.url or a.path):
+                raise InvalidInput(
+                    f"`artifacts[{i}]` needs a `url` or a `path`", field=f"artifacts[{i}]"
+                )
+        occurred = parse_rfc3339(r.occurred_at, "occurred_at") if r.occurred_at else None
+        fp = r.fingerprint or rules.fingerprint(r.kind, r.source, r.spec, r.test, r.labels)
+        result = await self.store.write(lambda tx: self._report_op(tx, r, fp, occurred))
+        self.metrics.reports += 1
+        if not result.created and not result.duplicate:
+            self.metrics.merges += 1
+        if result.created and result.event.status == rules.QUEUED:
+            self._work_arrived(1)
+        return result
+
+    def _report_op(self, tx: WriteTx, r: ReportIn, fp: str, occurred: int | None) -> ReportResult:
+        now = now_us()
+        p = self.policy
+        if r.idempotency_key:
+            seen = tx.idempotency_get(r.idempotency_key, now - p.idempotency_window_s * US)
+            if seen is not None:
+                ev = tx.get_event(seen)
+                if ev is not None:
+                    return ReportResult(ev, created=False, duplicate=True)
+        occurred_at = occurred if occurred is not None else now
+        open_ev = tx.find_open(fp)
+        latest = None if open_ev else tx.latest_resolved(fp)
+        recent = 0
+        if open_ev is None and not (latest and occurred_at < (latest.resolved_at or 0)):
+            recent = tx.count_resolved_since(fp, now - p.flap_window_s * US)
+        decision = rules.decide_report(
+            open_event_id=open_ev.id if open_ev else None,
+            latest_resolved=(latest.id, latest.resolved_at or 0) if latest else None,
+            occurred_at=occurred_at,
+            resolved_recently=recent,
+            policy=p,
+        )
+        if decision.action == "merge":
+            ev = open_ev or latest
+            assert ev is not None
+            ev.count += 1
+            ev.priority = min(ev.priority, r.priority)
+            ev.updated_at = now
+            if r.node not in ev.nodes:
+                ev.nodes.append(r.node)
+                tx.add_node_to_event(ev, r.node)
+            tx.save_event(ev)
+            created = False
+        else:
+            ev = Event(
+                id=new_id(), fingerprint=fp, kind=r.kind, node=r.node, source=r.source,
+                spec=r.spec, test=r.test, message=r.message, stack=r.stack, priority=r.priority,
+                occurred_at=occurred_at, labels=r.labels,
+                artifacts=[_artifact_json(a) for a in r.artifacts],
+                idempotency_key=r.idempotency_key, status=decision.initial_status,
+                created_at=now, updated_at=now, nodes=[r.node],
+            )
+            tx.insert_event(ev)
+            tx.add_node_to_event(ev, r.node)
+            tx.add_history(
+                HistoryEntry(ev.id, now, None, ev.status, note=decision.note or f"reported by {r.node}")
+            )
+            created = True
+        if r.idempotency_key:
+            tx.idempotency_put(r.idempotency_key, ev.id, now)
+        return ReportResult(ev, created=created)
+
+    # -- claims
+    async def claim(self, worker: str, wait: float, lease: float) -> Claim | None:
+        started = time.monotonic()
+        deadline = started + wait
+        while True:
+            generation = self._work_generation
+            ev = await self.store.write(lambda tx: self._claim_op(tx, worker, lease))
+            if ev is not None:
+                self.metrics.claims += 1
+                self.metrics.claim_wait.observe(time.monotonic() - started)
+                self._arm_lapse_timer(ev.lease_expires_at)
+                return Claim(ev)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if generation != self._work_generation:
+                continue  # work arrived while our claim was in flight: try again now
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                return None
+            finally:
+                if not fut.done():
+                    fut.cancel()
+                with contextlib.suppress(ValueError):  # already popped by _work_arrived
+                    self._waiters.remove(fut)
+
+    def _claim_op(self, tx: WriteTx, worker: str, lease: float) -> Event | None:
+        now = now_us()
+        ev = tx.claim_next(
+            worker=worker, token=secrets.token_urlsafe(18), lease_seconds=lease, now=now,
+            expires_at=now + int(lease * US),
+        )
+        if ev is not None:
+            tx.add_history(HistoryEntry(ev.id, now, rules.QUEUED, rules.PROCESSING, worker=worker))
+        return ev
+
+    def _work_arrived(self, n: int) -> None:
+        self._work_generation += 1
+        while n > 0 and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                n -= 1
+
+    # -- moves by the lease holder
+    def _held(self, tx: WriteTx, event_id: str, token: str, now: int) -> Event:
+        ev = tx.get_event(event_id)
+        if ev is None:
+            raise NotFound(f"no event with id {event_id!r}")
+        if ev.lease_token is None or not hmac.compare_digest(ev.lease_token, token):
+            raise LeaseLost(
+                f"this token does not hold event {event_id} (it is {ev.status}; its lease was "
+                "released, lapsed, finished or taken by another claim): claim again with "
+                "POST /v1/events/next"
+            )
+        if ev.lease_expires_at is not None and ev.lease_expires_at <= now:
+            raise LeaseLost(
+                f"the lease on event {event_id} expired at {to_rfc3339(ev.lease_expires_at)}; "
+                "the event goes back to the queue"
+            )
+        return ev
+
+    async def heartbeat(self, event_id: str, token: str) -> dict[str, Any]:
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = self._held(tx, event_id, token, now)
+            ev.lease_expires_at = now + int((ev.lease_seconds or 60) * US)
+            ev.updated_at = now
+            tx.save_event(ev)
+            return ev
+
+        ev = await self.store.write(op)
+        return {"id": ev.id, "fencing": ev.fencing, "expires_at": to_rfc3339(ev.lease_expires_at)}
+
+    async def release(self, event_id: str, token: str, note: str | None) -> Event:
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = self._held(tx, event_id, token, now)
+            tx.add_history(
+                HistoryEntry(ev.id, now, ev.status, rules.QUEUED, ev.lease_worker,
+                             note or "released by its worker")
+            )
+            _end_lease(ev, rules.QUEUED, now)
+            tx.save_event(ev)
+            return ev
+
+        ev = await self.store.write(op)
+        self._work_arrived(1)
+        return ev
+
+    async def transition(
+        self, event_id: str, token: str, to: str, note: str | None, data: dict[str, Any] | None
+    ) -> Event:
+        rules.check_state_name(to)
+
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = self._held(tx, event_id, token, now)
+            ev.attempt = rules.next_attempt(ev.status, to, ev.attempt, self.policy)
+            tx.add_history(HistoryEntry(ev.id, now, ev.status, to, ev.lease_worker, note, data))
+            if to in rules.FINAL:
+                _end_lease(ev, to, now)
+            else:
+                ev.status = to
+                ev.updated_at = now
+            tx.save_event(ev)
+            return ev
+
+        return await self.store.write(op)
+
+    # -- what a person does with an escalated event
+    async def requeue(self, event_id: str, note: str | None) -> Event:
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = self._escalated(tx, event_id, "requeued")
+            tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.QUEUED, None,
+                                        note or "requeued by an operator"))
+            ev.status, ev.attempt, ev.lapses, ev.updated_at = rules.QUEUED, 0, 0, now
+            tx.save_event(ev)
+            return ev
+
+        ev = await self.store.write(op)
+        self._work_arrived(1)
+        return ev
+
+    async def close_event(self, event_id: str, note: str | None) -> Event:
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = self._escalated(tx, event_id, "closed")
+            tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.RESOLVED, None,
+                                        note or "closed by an operator"))
+            ev.status, ev.resolved_at, ev.updated_at = rules.RESOLVED, now, now
+            tx.save_event(ev)
+            return ev
+
+        return await self.store.write(op)
+
+    @staticmethod
+    def _escalated(tx: WriteTx, event_id: str, verb: str) -> Event:
+        ev = tx.get_event(event_id)
+        if ev is None:
+            raise NotFound(f"no event with id {event_id!r}")
+        if ev.status != rules.ESCALATED:
+            raise Conflict(
+                f"only an escalated event can be {verb}; event {event_id} is {ev.status}"
+            )
+        return ev
+
+    # -- lease lapses
+    def _arm_lapse_timer(self, expires_at: int | None) -> None:
+        if expires_at is None or (self._lapse_at is not None and self._lapse_at <= expires_at):
+            return
+        if self._lapse_timer:
+            self._lapse_timer.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (expires_at - now_us()) / US)
+        self._lapse_at = expires_at
+        self._lapse_timer = loop.call_later(delay, self._on_lapse_timer)
+
+    def _on_lapse_timer(self) -> None:
+        self._lapse_timer = None
+        self._lapse_at = None
+        if self._lapse_task is None or self._lapse_task.done():
+            self._lapse_task = asyncio.create_task(self._sweep_lapsed())
+
+    async def _sweep_lapsed(self) -> None:
+        while True:
+            lapsed = await self.store.write(self._lapse_op)
+            if lapsed:
+                self.metrics.lapses += lapsed
+                self._work_arrived(lapsed)
+            if lapsed < 100:
+                break
+        nxt = await self.store.read(lambda tx: tx.next_lease_expiry())
+        self._arm_lapse_timer(nxt)
+
+    def _lapse_op(self, tx: WriteTx) -> int:
+        now = now_us()
+        requeued = 0
+        for ev in tx.expired_leases(now, 100):
+            ev.lapses += 1
+            worker, expired = ev.lease_worker, ev.lease_expires_at
+            escalate = ev.lapses >= self.policy.max_lapses
+            to = rules.ESCALATED if escalate else rules.QUEUED
+            note = (
+                f"lease held by {worker} expired at {to_rfc3339(expired)} without a heartbeat "
+                f"(lapse {ev.lapses} of {self.policy.max_lapses})"
+            )
+            if escalate:
+                note += "; escalated: agents keep dying on this event"
+            tx.add_history(HistoryEntry(ev.id, now, ev.status, to, worker, note))
+            _end_lease(ev, to, now)
+            tx.save_event(ev)
+            requeued += 0 if escalate else 1
+        return requeued
+
+    async def _purge_loop(self) -> None:
+        while True:
+            cutoff = now_us() - self.policy.idempotency_window_s * US
+            try:
+                await self.store.write(lambda tx, cutoff=cutoff: tx.purge_idempotency(cutoff))
+            except HealloopError as exc:  # housekeeping must never stop the server
+                log.warning("could not purge old idempotency keys: %s", exc)
+            await asyncio.sleep(600)
+
+    # -- reads
+    async def get(self, event_id: str) -> dict[str, Any]:
+        def fn(tx: Any) -> dict[str, Any] | None:
+            ev = tx.get_event(event_id)
+            if ev is None:
+                return None
+            body = ev.to_json()
+            body["history"] = [h.to_json() for h in tx.history(event_id)]
+            return body
+
+        body = await self.store.read(fn)
+        if body is None:
+            raise NotFound(f"no event with id {event_id!r}")
+        return body
+
+    async def list(
+        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        events = await self.store.read(
+            lambda tx: tx.list_events(status=status, node=node, fingerprint=fingerprint, limit=limit)
+        )
+        return [e.to_json() for e in events]
+
+    async def count_by_status(self) -> dict[str, int]:
+        return await self.store.read(lambda tx: tx.count_by_status())
+
+    # -- nodes
+    async def register_node(self, n: NodeIn) -> Node:
+        node = Node(n.name, n.mcp_url, dict(n.labels), now_us())
+        await self.store.write(lambda tx: tx.upsert_node(node))
+        return node
+
+    async def list_nodes(self) -> list[Node]:
+        return await self.store.read(lambda tx: tx.list_nodes())
+
+
+def _end_lease(ev: Event, to: str, now: int) -> None:
+    ev.status = to
+    ev.lease_token = ev.lease_worker = ev.lease_seconds = ev.lease_expires_at = None
+    ev.updated_at = now
+    if to == rules.RESOLVED:
+        ev.resolved_at = now
+
+
+def _artifact_json(a: Any) -> dict[str, Any]:
+    return {k: v for k, v in (("name", a.name), ("content_type", a.content_type),
+                              ("url", a.url), ("path", a.path)) if v is not None}

@@ -1,0 +1,89 @@
+"""The storage interface: what a backend must offer the queue's rules, and nothing more.
+
+A backend runs a function inside one transaction (``write``) or one read snapshot (``read``); the
+function calls the primitives of ``WriteTx``/``ReadTx``. The rules for merging, leases and moves
+live above, in ``queue/service.py``, and run unchanged on every backend; ``tests/queue/
+store_contract.py`` checks each backend against this contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from healloop.queue.model import Event, HistoryEntry, Node
+
+R = TypeVar("R")
+
+
+class ReadTx(Protocol):
+    def get_event(self, event_id: str) -> Event | None: ...
+
+    def history(self, event_id: str) -> list[HistoryEntry]: ...
+
+    def list_events(
+        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int
+    ) -> list[Event]:
+        """Newest first."""
+        ...
+
+    def count_by_status(self) -> dict[str, int]: ...
+
+    def next_lease_expiry(self) -> int | None:
+        """The earliest ``lease_expires_at`` among held events."""
+        ...
+
+    def list_nodes(self) -> list[Node]: ...
+
+
+class WriteTx(ReadTx, Protocol):
+    def find_open(self, fingerprint: str) -> Event | None:
+        """The open event (queued, held or escalated) of this fingerprint, if any."""
+        ...
+
+    def latest_resolved(self, fingerprint: str) -> Event | None: ...
+
+    def count_resolved_since(self, fingerprint: str, since: int) -> int: ...
+
+    def idempotency_get(self, key: str, since: int) -> str | None: ...
+
+    def idempotency_put(self, key: str, event_id: str, at: int) -> None: ...
+
+    def insert_event(self, event: Event) -> None: ...
+
+    def save_event(self, event: Event) -> None:
+        """Write every mutable field of an existing event."""
+        ...
+
+    def add_node_to_event(self, event: Event, node: str) -> None:
+        """Record that ``node`` reported ``event`` (``event.nodes`` already includes it)."""
+        ...
+
+    def add_history(self, entry: HistoryEntry) -> None: ...
+
+    def claim_next(
+        self, *, worker: str, token: str, lease_seconds: float, now: int, expires_at: int
+    ) -> Event | None:
+        """Atomically take the most urgent, oldest queued event into ``processing`` with a new lease.
+
+        Bumps ``fencing``. Concurrent callers never get the same event.
+        """
+        ...
+
+    def expired_leases(self, now: int, limit: int) -> list[Event]: ...
+
+    def upsert_node(self, node: Node) -> None: ...
+
+    def purge_idempotency(self, before: int) -> int: ...
+
+
+class EventStore(Protocol):
+    async def write(self, fn: Callable[[WriteTx], R]) -> R:
+        """Run ``fn`` in one transaction: all its writes commit durably before this returns, or none."""
+        ...
+
+    async def read(self, fn: Callable[[ReadTx], R]) -> R: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...

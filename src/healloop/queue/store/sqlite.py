@@ -1,0 +1,334 @@
+"""The embedded SQLite backend: one WAL file, one writer thread, group commit.
+
+Why one writer thread: SQLite allows one writer at a time anyway, and funnelling every write through
+one connection lets concurrent requests share a commit. The thread takes whatever operations are
+waiting, runs each inside its own SAVEPOINT (so one failing operation rolls back alone), commits
+once, and only then answers every request in the batch: a 2xx is never sent before its commit.
+Reads use separate connections and see committed data only (WAL snapshots).
+
+One server process per file: a lock file beside the database refuses a second one with a clear
+error. Several servers on one queue need the PostgreSQL backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from healloop.errors import ConfigError, Unavailable
+from healloop.queue.model import Event, HistoryEntry, Node
+from healloop.queue.store.sql import load_queries
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+# Event columns in the order of the Event dataclass's fields.
+COLUMNS = (
+    "id, fingerprint, kind, node, source, spec, test, message, stack, priority, occurred_at, labels, "
+    "artifacts, idempotency_key, status, created_at, updated_at, count, nodes, attempt, lapses, "
+    "fencing, lease_token, lease_worker, lease_seconds, lease_expires_at, resolved_at, seq"
+)
+_INSERT_COLUMNS = COLUMNS.replace(", seq", "")
+Q = load_queries(
+    "sqlite_queries.sql",
+    columns=COLUMNS,
+    insert_columns=_INSERT_COLUMNS,
+    insert_params=", ".join("?" * len(_INSERT_COLUMNS.split(","))),
+)
+# The most operations one commit carries: bounds how long the first request of a batch waits.
+MAX_BATCH = 256
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.decode
+
+
+def _row_to_event(row: tuple[Any, ...]) -> Event:
+    ev = Event(*row)
+    ev.labels = _dec(ev.labels)
+    ev.artifacts = _dec(ev.artifacts)
+    ev.nodes = _dec(ev.nodes)
+    return ev
+
+
+class SQLiteTx:
+    """The primitives of ``WriteTx``/``ReadTx`` over one sqlite3 connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.c = conn
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> Event | None:
+        row = self.c.execute(sql, args).fetchone()
+        return _row_to_event(row) if row else None
+
+    # -- reads
+    def get_event(self, event_id: str) -> Event | None:
+        return self._one(Q["get_event"], (event_id,))
+
+    def history(self, event_id: str) -> list[HistoryEntry]:
+        out = []
+        for row in self.c.execute(Q["history"], (event_id,)):
+            entry = HistoryEntry(*row)
+            if entry.data is not None:
+                entry.data = _dec(entry.data)
+            out.append(entry)
+        return out
+
+    def list_events(
+        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int
+    ) -> list[Event]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if fingerprint:
+            where.append("fingerprint = ?")
+            args.append(fingerprint)
+        if node:
+            where.append("seq IN (SELECT seq FROM event_nodes WHERE node = ?)")
+            args.append(node)
+        sql = f"SELECT {COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [_row_to_event(r) for r in self.c.execute(sql, args)]
+
+    def count_by_status(self) -> dict[str, int]:
+        return dict(self.c.execute(Q["count_by_status"]).fetchall())
+
+    def next_lease_expiry(self) -> int | None:
+        return self.c.execute(Q["next_lease_expiry"]).fetchone()[0]
+
+    def list_nodes(self) -> list[Node]:
+        return [
+            Node(name, url, _dec(labels), seen)
+            for name, url, labels, seen in self.c.execute(Q["list_nodes"])
+        ]
+
+    # -- writes
+    def find_open(self, fingerprint: str) -> Event | None:
+        return self._one(Q["find_open"], (fingerprint,))
+
+    def latest_resolved(self, fingerprint: str) -> Event | None:
+        return self._one(Q["latest_resolved"], (fingerprint,))
+
+    def count_resolved_since(self, fingerprint: str, since: int) -> int:
+        return self.c.execute(Q["count_resolved_since"], (fingerprint, since)).fetchone()[0]
+
+    def idempotency_get(self, key: str, since: int) -> str | None:
+        row = self.c.execute(Q["idempotency_get"], (key, since)).fetchone()
+        return row[0] if row else None
+
+    def idempotency_put(self, key: str, event_id: str, at: int) -> None:
+        self.c.execute(Q["idempotency_put"], (key, event_id, at))
+
+    def purge_idempotency(self, before: int) -> int:
+        return self.c.execute(Q["purge_idempotency"], (before,)).rowcount
+
+    def insert_event(self, ev: Event) -> None:
+        cur = self.c.execute(
+            Q["insert_event"],
+            (
+                ev.id, ev.fingerprint, ev.kind, ev.node, ev.source, ev.spec, ev.test, ev.message,
+                ev.stack, ev.priority, ev.occurred_at, _enc.encode(ev.labels),
+                _enc.encode(ev.artifacts), ev.idempotency_key, ev.status, ev.created_at,
+                ev.updated_at, ev.count, _enc.encode(ev.nodes), ev.attempt, ev.lapses, ev.fencing,
+                ev.lease_token, ev.lease_worker, ev.lease_seconds, ev.lease_expires_at,
+                ev.resolved_at,
+            ),
+        )
+        ev.seq = cur.lastrowid
+
+    def save_event(self, ev: Event) -> None:
+        self.c.execute(
+            Q["save_event"],
+            (
+                ev.status, ev.count, _enc.encode(ev.nodes), ev.priority, ev.attempt, ev.lapses,
+                ev.fencing, ev.lease_token, ev.lease_worker, ev.lease_seconds,
+                ev.lease_expires_at, ev.resolved_at, ev.updated_at, ev.id,
+            ),
+        )
+
+    def add_node_to_event(self, ev: Event, node: str) -> None:
+        self.c.execute(Q["add_node_to_event"], (node, ev.seq))
+
+    def add_history(self, e: HistoryEntry) -> None:
+        data = _enc.encode(e.data) if e.data is not None else None
+        self.c.execute(
+            Q["add_history"], (e.event_id, e.at, e.from_state, e.to_state, e.worker, e.note, data)
+        )
+
+    def claim_next(
+        self, *, worker: str, token: str, lease_seconds: float, now: int, expires_at: int
+    ) -> Event | None:
+        return self._one(Q["claim_next"], (token, worker, lease_seconds, expires_at, now))
+
+    def expired_leases(self, now: int, limit: int) -> list[Event]:
+        return [_row_to_event(r) for r in self.c.execute(Q["expired_leases"], (now, limit))]
+
+    def upsert_node(self, node: Node) -> None:
+        self.c.execute(
+            Q["upsert_node"], (node.name, node.mcp_url, _enc.encode(node.labels), node.last_seen)
+        )
+
+
+class SQLiteStore:
+    """``EventStore`` on one SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "normal") -> None:
+        if synchronous not in ("normal", "full"):
+            raise ConfigError(f"sqlite synchronous must be 'normal' or 'full', got {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="healloop-sqlite-read")
+        self._local = threading.local()
+        self._lock_fd: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        return conn
+
+    def open(self) -> None:
+        """Take the file lock, create the schema and start the writer thread (idempotent)."""
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_file_lock()
+        conn = self._connect()
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise ConfigError(f"{self.path}: SQLite could not switch to WAL mode (got {mode})")
+        conn.executescript(Q["schema"])
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(conn,), name="healloop-sqlite-writer", daemon=True
+        )
+        self._writer.start()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.open()
+
+    def _take_file_lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"{self.path} is already served by another healloop process (lock {lock_path} is "
+                "held); run one server per SQLite file, or use PostgreSQL for several servers"
+            ) from None
+        self._lock_fd = fd
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def write(self, fn: Callable[[SQLiteTx], R]) -> R:
+        if self._writer is None or self._loop is None:
+            raise Unavailable("the SQLite store is not running")
+        fut = self._loop.create_future()
+        self._queue.put((fn, fut))
+        return await fut
+
+    async def read(self, fn: Callable[[SQLiteTx], R]) -> R:
+        if self._loop is None:
+            raise Unavailable("the SQLite store is not running")
+        return await self._loop.run_in_executor(self._readers, self._read_in_thread, fn)
+
+    def _read_in_thread(self, fn: Callable[[SQLiteTx], R]) -> R:
+        tx = getattr(self._local, "tx", None)
+        if tx is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only = 1")
+            tx = self._local.tx = SQLiteTx(conn)
+        tx.c.execute("BEGIN")
+        try:
+            return fn(tx)
+        finally:
+            tx.c.execute("COMMIT")
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        tx = SQLiteTx(conn)
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._run_batch(conn, tx, batch)
+        conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, tx: SQLiteTx, batch: list[Any]) -> None:
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        single = len(batch) == 1
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, fut in batch:
+                if not single:
+                    conn.execute("SAVEPOINT op")
+                try:
+                    value = fn(tx)
+                # Any error of the operation is handed to the request that sent it (re-raised there);
+                # only that operation is undone, the rest of the batch still commits.
+                except Exception as exc:  # noqa: BLE001
+                    conn.execute("ROLLBACK" if single else "ROLLBACK TO op")
+                    if single:
+                        conn.execute("BEGIN IMMEDIATE")
+                    results.append((fut, None, exc))
+                else:
+                    results.append((fut, value, None))
+                if not single:
+                    conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # The commit itself failed (disk full, I/O error): nothing in the batch was stored.
+            log.error("sqlite commit failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            err = Unavailable(f"the event store could not commit: {exc}")
+            results = [(fut, None, err) for _, fut in batch]
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_deliver, results)
+
+
+def _deliver(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, value, exc in results:
+        if fut.cancelled():
+            continue
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)

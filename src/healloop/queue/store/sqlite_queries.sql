@@ -1,0 +1,139 @@
+-- Named queries of the SQLite backend, loaded by name into a dict (see sql.py).
+-- Times are integer microseconds since the epoch (UTC).
+
+-- name: schema
+CREATE TABLE IF NOT EXISTS events (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               TEXT    NOT NULL UNIQUE,
+    fingerprint      TEXT    NOT NULL,
+    kind             TEXT    NOT NULL,
+    node             TEXT    NOT NULL,
+    source           TEXT    NOT NULL,
+    spec             TEXT,
+    test             TEXT,
+    message          TEXT    NOT NULL,
+    stack            TEXT,
+    priority         INTEGER NOT NULL,
+    occurred_at      INTEGER NOT NULL,
+    labels           TEXT    NOT NULL,
+    artifacts        TEXT    NOT NULL,
+    idempotency_key  TEXT,
+    status           TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    count            INTEGER NOT NULL,
+    nodes            TEXT    NOT NULL,
+    attempt          INTEGER NOT NULL DEFAULT 0,
+    lapses           INTEGER NOT NULL DEFAULT 0,
+    fencing          INTEGER NOT NULL DEFAULT 0,
+    lease_token      TEXT,
+    lease_worker     TEXT,
+    lease_seconds    REAL,
+    lease_expires_at INTEGER,
+    resolved_at      INTEGER
+);
+-- The claim order: partial, so it holds only the queued events however long the history grows.
+CREATE INDEX IF NOT EXISTS events_claim ON events (priority, seq) WHERE status = 'queued';
+-- Open events by fingerprint (merging): partial, small.
+CREATE INDEX IF NOT EXISTS events_open ON events (fingerprint) WHERE status <> 'resolved';
+CREATE INDEX IF NOT EXISTS events_resolved ON events (fingerprint, resolved_at) WHERE status = 'resolved';
+CREATE INDEX IF NOT EXISTS events_lease ON events (lease_expires_at) WHERE lease_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_status ON events (status, seq);
+CREATE INDEX IF NOT EXISTS events_fingerprint ON events (fingerprint, seq);
+CREATE TABLE IF NOT EXISTS event_nodes (
+    node TEXT    NOT NULL,
+    seq  INTEGER NOT NULL,
+    PRIMARY KEY (node, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    id         INTEGER PRIMARY KEY,
+    event_id   TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    from_state TEXT,
+    to_state   TEXT    NOT NULL,
+    worker     TEXT,
+    note       TEXT,
+    data       TEXT
+);
+CREATE INDEX IF NOT EXISTS history_event ON history (event_id, id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key      TEXT    PRIMARY KEY,
+    event_id TEXT    NOT NULL,
+    at       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_at ON idempotency (at);
+CREATE TABLE IF NOT EXISTS nodes (
+    name      TEXT    PRIMARY KEY,
+    mcp_url   TEXT    NOT NULL,
+    labels    TEXT    NOT NULL,
+    last_seen INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+
+-- name: get_event
+SELECT {columns} FROM events WHERE id = ?
+
+-- name: find_open
+SELECT {columns} FROM events WHERE fingerprint = ? AND status <> 'resolved' ORDER BY seq DESC LIMIT 1
+
+-- name: latest_resolved
+SELECT {columns} FROM events WHERE fingerprint = ? AND status = 'resolved'
+ORDER BY resolved_at DESC LIMIT 1
+
+-- name: count_resolved_since
+SELECT count(*) FROM events WHERE fingerprint = ? AND status = 'resolved' AND resolved_at >= ?
+
+-- name: idempotency_get
+SELECT event_id FROM idempotency WHERE key = ? AND at >= ?
+
+-- name: idempotency_put
+INSERT INTO idempotency (key, event_id, at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, at = excluded.at
+
+-- name: purge_idempotency
+DELETE FROM idempotency WHERE at < ?
+
+-- name: insert_event
+INSERT INTO events ({insert_columns}) VALUES ({insert_params})
+
+-- name: save_event
+UPDATE events SET status = ?, count = ?, nodes = ?, priority = ?, attempt = ?, lapses = ?,
+    fencing = ?, lease_token = ?, lease_worker = ?, lease_seconds = ?, lease_expires_at = ?,
+    resolved_at = ?, updated_at = ?
+WHERE id = ?
+
+-- name: add_node_to_event
+INSERT OR IGNORE INTO event_nodes (node, seq) VALUES (?, ?)
+
+-- name: add_history
+INSERT INTO history (event_id, at, from_state, to_state, worker, note, data) VALUES (?, ?, ?, ?, ?, ?, ?)
+
+-- name: history
+SELECT event_id, at, from_state, to_state, worker, note, data FROM history WHERE event_id = ? ORDER BY id
+
+-- name: claim_next
+UPDATE events
+SET status = 'processing', fencing = fencing + 1, lease_token = ?, lease_worker = ?,
+    lease_seconds = ?, lease_expires_at = ?, updated_at = ?
+WHERE seq = (SELECT seq FROM events WHERE status = 'queued' ORDER BY priority, seq LIMIT 1)
+RETURNING {columns}
+
+-- name: expired_leases
+SELECT {columns} FROM events
+WHERE lease_token IS NOT NULL AND lease_expires_at <= ?
+ORDER BY lease_expires_at LIMIT ?
+
+-- name: next_lease_expiry
+SELECT min(lease_expires_at) FROM events WHERE lease_token IS NOT NULL
+
+-- name: count_by_status
+SELECT status, count(*) FROM events GROUP BY status
+
+-- name: upsert_node
+INSERT INTO nodes (name, mcp_url, labels, last_seen) VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET mcp_url = excluded.mcp_url, labels = excluded.labels,
+    last_seen = excluded.last_seen
+
+-- name: list_nodes
+SELECT name, mcp_url, labels, last_seen FROM nodes ORDER BY name
