@@ -170,7 +170,7 @@ async def healthz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     svc = _service(request)
-    text = svc.metrics.render(await svc.count_by_status(), rules.STATES)
+    text = svc.metrics.render(await svc.count_by_status(), rules.STATES, svc.waiting)
     return Response(text, media_type="text/plain; version=0.0.4")
 
 

@@ -46,8 +46,11 @@ class Metrics:
     lapses: int = 0
     claim_wait: Histogram = field(default_factory=Histogram)
 
-    def render(self, by_status: dict[str, int], states: tuple[str, ...]) -> str:
+    def render(self, by_status: dict[str, int], states: tuple[str, ...], waiters: int) -> str:
         out = [
+            "# HELP healloop_claim_waiters Claim requests parked waiting for an event (idle agents).",
+            "# TYPE healloop_claim_waiters gauge",
+            f"healloop_claim_waiters {waiters}",
             "# HELP healloop_events Events in the store by status.",
             "# TYPE healloop_events gauge",
         ]

@@ -73,6 +73,11 @@ class QueueService:
         self._lapse_task: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """How many claim requests are parked waiting for work."""
+        return len(self._waiters)
+
     # -- life cycle
     async def start(self) -> None:
         await self.store.start()

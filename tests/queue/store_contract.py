@@ -1,0 +1,153 @@
+"""The contract every ``EventStore`` backend must meet, run on each backend (see test_store_*.py).
+
+A backend's test module subclasses ``StoreContract`` and provides an async ``store`` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from healloop.errors import NotFound
+from healloop.ids import new_id
+from healloop.queue.model import Event, HistoryEntry, Node
+from healloop.timeutil import US, now_us
+
+
+def make_event(fp: str = "fp", status: str = "queued", priority: int = 3, node: str = "n1") -> Event:
+    now = now_us()
+    return Event(id=new_id(), fingerprint=fp, kind="test_failure", node=node, source="cypress",
+                 spec="a.cy.js", test="登录 > «works»", message="boom <b>\"x\"</b>", stack=None,
+                 priority=priority, occurred_at=now, labels={"k": "v"}, artifacts=[],
+                 idempotency_key=None, status=status, created_at=now, updated_at=now, nodes=[node])
+
+
+async def insert(store, ev: Event) -> Event:
+    def op(tx):
+        tx.insert_event(ev)
+        tx.add_node_to_event(ev, ev.node)
+        return ev
+    return await store.write(op)
+
+
+async def claim(store, worker: str = "w", lease: float = 60):
+    now = now_us()
+    return await store.write(lambda tx: tx.claim_next(
+        worker=worker, token=new_id("tok_"), lease_seconds=lease, now=now,
+        expires_at=now + int(lease * US)))
+
+
+@pytest.mark.anyio
+class StoreContract:
+    async def test_insert_and_get_round_trips_every_field_byte_for_byte(self, store) -> None:
+        ev = await insert(store, make_event())
+        got = await store.read(lambda tx: tx.get_event(ev.id))
+        assert got is not None
+        assert (got.test, got.message, got.labels, got.nodes) == (ev.test, ev.message, ev.labels, ["n1"])
+        assert got.seq is not None
+        assert await store.read(lambda tx: tx.get_event("evt_missing")) is None
+
+    async def test_claim_order_is_priority_then_oldest(self, store) -> None:
+        a = await insert(store, make_event("a", priority=3))
+        b = await insert(store, make_event("b", priority=1))
+        c = await insert(store, make_event("c", priority=3))
+        order = [(await claim(store)).id for _ in range(3)]
+        assert order == [b.id, a.id, c.id]
+        assert await claim(store) is None
+
+    async def test_claim_sets_lease_and_bumps_fencing(self, store) -> None:
+        await insert(store, make_event())
+        got = await claim(store, "w1", 30)
+        assert got.status == "processing" and got.lease_worker == "w1" and got.fencing == 1
+        assert got.lease_expires_at > now_us()
+
+    async def test_concurrent_claims_never_share_an_event(self, store) -> None:
+        for i in range(40):
+            await insert(store, make_event(f"fp{i}"))
+        got = await asyncio.gather(*(claim(store, f"w{i}") for i in range(60)))
+        ids = [e.id for e in got if e is not None]
+        assert len(ids) == 40 and len(set(ids)) == 40
+
+    async def test_find_open_ignores_resolved_and_latest_resolved_finds_newest(self, store) -> None:
+        old = make_event("fp", status="resolved")
+        old.resolved_at = now_us() - 10 * US
+        await insert(store, old)
+        newer = make_event("fp", status="resolved")
+        newer.resolved_at = now_us()
+        await insert(store, newer)
+        assert await store.write(lambda tx: tx.find_open("fp")) is None
+        latest = await store.write(lambda tx: tx.latest_resolved("fp"))
+        assert latest.id == newer.id
+        n = await store.write(lambda tx: tx.count_resolved_since("fp", now_us() - 5 * US))
+        assert n == 1
+        esc = await insert(store, make_event("fp", status="escalated"))
+        assert (await store.write(lambda tx: tx.find_open("fp"))).id == esc.id
+
+    async def test_save_event_persists_mutable_fields(self, store) -> None:
+        ev = await insert(store, make_event())
+        ev.count, ev.nodes, ev.attempt, ev.status = 5, ["n1", "n2"], 2, "escalated"
+
+        def op(tx):
+            tx.save_event(ev)
+            tx.add_node_to_event(ev, "n2")
+        await store.write(op)
+        got = await store.read(lambda tx: tx.get_event(ev.id))
+        assert (got.count, got.nodes, got.attempt, got.status) == (5, ["n1", "n2"], 2, "escalated")
+        listed = await store.read(lambda tx: tx.list_events(status=None, node="n2", fingerprint=None,
+                                                            limit=10))
+        assert [e.id for e in listed] == [ev.id]
+
+    async def test_failed_operation_rolls_back_alone(self, store) -> None:
+        def bad(tx):
+            tx.insert_event(make_event("bad"))
+            raise NotFound("boom")
+        good = make_event("good")
+        results = await asyncio.gather(store.write(bad), insert(store, good), return_exceptions=True)
+        assert isinstance(results[0], NotFound)
+        listed = await store.read(lambda tx: tx.list_events(status=None, node=None, fingerprint=None,
+                                                            limit=10))
+        assert [e.fingerprint for e in listed] == ["good"]
+
+    async def test_history_is_appended_in_order(self, store) -> None:
+        ev = await insert(store, make_event())
+
+        def op(tx):
+            tx.add_history(HistoryEntry(ev.id, 1, None, "queued"))
+            tx.add_history(HistoryEntry(ev.id, 2, "queued", "processing", "w", "n", {"a": [1]}))
+        await store.write(op)
+        hist = await store.read(lambda tx: tx.history(ev.id))
+        assert [(h.from_state, h.to_state, h.data) for h in hist] == [
+            (None, "queued", None), ("queued", "processing", {"a": [1]})]
+
+    async def test_expired_leases_and_next_expiry(self, store) -> None:
+        await insert(store, make_event("a"))
+        await insert(store, make_event("b"))
+        short = await claim(store, lease=1)
+        long = await claim(store, lease=100)
+        assert await store.read(lambda tx: tx.next_lease_expiry()) == short.lease_expires_at
+        expired = await store.write(lambda tx: tx.expired_leases(short.lease_expires_at, 10))
+        assert [e.id for e in expired] == [short.id]
+        assert long.id not in [e.id for e in expired]
+
+    async def test_idempotency_keys_expire_by_window_and_purge(self, store) -> None:
+        await store.write(lambda tx: tx.idempotency_put("k", "evt_1", 1000))
+        assert await store.write(lambda tx: tx.idempotency_get("k", 500)) == "evt_1"
+        assert await store.write(lambda tx: tx.idempotency_get("k", 2000)) is None
+        await store.write(lambda tx: tx.idempotency_put("k", "evt_2", 3000))
+        assert await store.write(lambda tx: tx.idempotency_get("k", 2000)) == "evt_2"
+        assert await store.write(lambda tx: tx.purge_idempotency(4000)) == 1
+
+    async def test_nodes_upsert_and_list(self, store) -> None:
+        await store.write(lambda tx: tx.upsert_node(Node("b", "http://b/mcp", {}, 1)))
+        await store.write(lambda tx: tx.upsert_node(Node("a", "http://a/mcp", {"os": "linux"}, 2)))
+        await store.write(lambda tx: tx.upsert_node(Node("b", "http://b2/mcp", {}, 3)))
+        nodes = await store.read(lambda tx: tx.list_nodes())
+        assert [(n.name, n.mcp_url, n.last_seen) for n in nodes] == [
+            ("a", "http://a/mcp", 2), ("b", "http://b2/mcp", 3)]
+
+    async def test_count_by_status(self, store) -> None:
+        await insert(store, make_event("a"))
+        await insert(store, make_event("b", status="escalated"))
+        await insert(store, make_event("c", status="escalated"))
+        assert await store.read(lambda tx: tx.count_by_status()) == {"queued": 1, "escalated": 2}
