@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from healloop.client import QueueClient
 from healloop.errors import HealloopError
 from healloop.queue.rules import STATES, QueuePolicy
 
-_console = Console()
+# Piped output keeps whole lines, so ids and states survive grep and cut.
+_console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 @click.command()
@@ -91,6 +93,8 @@ def list_cmd(queue_url: str, token: str | None, status: str | None, node: str | 
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table("id", "status", "count", "attempt", "pri", "nodes", "test / message", "updated")
+    for col in table.columns[:6]:
+        col.no_wrap = True
     for e in rows:
         what = f"{e['spec']} > {e['test']}" if e["kind"] == "test_failure" else e["message"]
         table.add_row(e["id"], e["status"], str(e["count"]), str(e["attempt"]), str(e["priority"]),
