@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS nodes (
     labels    TEXT    NOT NULL,
     last_seen INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS artifacts (
+    digest       TEXT    PRIMARY KEY,
+    content_type TEXT    NOT NULL,
+    size         INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 
@@ -98,7 +104,7 @@ DELETE FROM idempotency WHERE at < ?
 INSERT INTO events ({insert_columns}) VALUES ({insert_params})
 
 -- name: save_event
-UPDATE events SET status = ?, count = ?, nodes = ?, priority = ?, attempt = ?, lapses = ?,
+UPDATE events SET status = ?, count = ?, nodes = ?, artifacts = ?, priority = ?, attempt = ?, lapses = ?,
     fencing = ?, lease_token = ?, lease_worker = ?, lease_seconds = ?, lease_expires_at = ?,
     resolved_at = ?, updated_at = ?
 WHERE id = ?
@@ -129,6 +135,16 @@ SELECT min(lease_expires_at) FROM events WHERE lease_token IS NOT NULL
 
 -- name: count_by_status
 SELECT status, count(*) FROM events GROUP BY status
+
+-- name: latest_by_fingerprint
+SELECT {columns} FROM events WHERE fingerprint = ? ORDER BY seq DESC LIMIT 1
+
+-- name: put_artifact
+INSERT INTO artifacts (digest, content_type, size, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (digest) DO NOTHING
+
+-- name: get_artifact
+SELECT digest, content_type, size, created_at FROM artifacts WHERE digest = ?
 
 -- name: upsert_node
 INSERT INTO nodes (name, mcp_url, labels, last_seen) VALUES (?, ?, ?, ?)
