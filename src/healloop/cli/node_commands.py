@@ -93,6 +93,15 @@ def mcp_group() -> None:
 )
 @click.option("--label", "labels", multiple=True, callback=_label, help="KEY=VALUE label sent to the queue.")
 @click.option(
+    "--register-every",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    envvar=ENV + "REGISTER_EVERY",
+    show_envvar=True,
+    help="Seconds between registrations at the queue.",
+)
+@click.option(
     "--public-url",
     envvar=ENV + "PUBLIC_URL",
     show_envvar=True,
@@ -111,6 +120,7 @@ def serve(
     queue_token: str | None,
     node_name: str | None,
     labels: dict[str, str],
+    register_every: float,
     public_url: str | None,
 ) -> None:
     """Serve the node's tools over streamable HTTP (at /mcp) or stdio."""
@@ -135,7 +145,9 @@ def serve(
         from healloop.node.registration import Registration
 
         mcp_url = public_url or f"http://{host}:{port}/mcp"
-        registration = Registration(queue, name=node_name, mcp_url=mcp_url, labels=labels, token=queue_token)
+        registration = Registration(
+            queue, name=node_name, mcp_url=mcp_url, labels=labels, token=queue_token, interval=register_every
+        )
     anyio.run(_serve_http, app, host, port, registration)
 
 
