@@ -160,7 +160,9 @@ def http_app(
         allowed_hosts=hosts,
         allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
+    # Plain JSON replies instead of an SSE stream per call: the tools send no progress or server
+    # requests mid-call, and JSON measured ~1.6x the calls/s in bench/mcp.py.
     app: ASGIApp = server.streamable_http_app(
-        streamable_http_path="/mcp", transport_security=security, host=host
+        streamable_http_path="/mcp", transport_security=security, host=host, json_response=True
     )
     return BearerAuth(app, token) if token else app
