@@ -38,8 +38,12 @@ CREATE INDEX IF NOT EXISTS events_claim ON events (priority, seq) WHERE status =
 CREATE INDEX IF NOT EXISTS events_open ON events (fingerprint) WHERE status <> 'resolved';
 CREATE INDEX IF NOT EXISTS events_resolved ON events (fingerprint, resolved_at) WHERE status = 'resolved';
 CREATE INDEX IF NOT EXISTS events_lease ON events (lease_expires_at) WHERE lease_token IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_status ON events (status, seq);
-CREATE INDEX IF NOT EXISTS events_fingerprint ON events (fingerprint, seq);
+-- Listing by state: partial, because resolved events are most of a long history and are found fast
+-- enough by walking seq backwards. No full index on fingerprint either: the open and resolved
+-- partial indexes cover every lookup, and each full index costs every report (measured ~25%).
+CREATE INDEX IF NOT EXISTS events_active ON events (status, seq) WHERE status <> 'resolved';
+DROP INDEX IF EXISTS events_status;
+DROP INDEX IF EXISTS events_fingerprint;
 CREATE TABLE IF NOT EXISTS event_nodes (
     node TEXT    NOT NULL,
     seq  INTEGER NOT NULL,
@@ -143,7 +147,11 @@ SELECT min(lease_expires_at) FROM events WHERE lease_token IS NOT NULL
 SELECT status, count(*) FROM events GROUP BY status
 
 -- name: latest_by_fingerprint
-SELECT {columns} FROM events WHERE fingerprint = ? ORDER BY seq DESC LIMIT 1
+SELECT * FROM (
+    SELECT {columns} FROM events INDEXED BY events_open WHERE fingerprint = ? AND status <> 'resolved'
+    UNION ALL
+    SELECT {columns} FROM events INDEXED BY events_resolved WHERE fingerprint = ? AND status = 'resolved'
+) ORDER BY seq DESC LIMIT 1
 
 -- name: put_artifact
 INSERT INTO artifacts (digest, content_type, size, created_at) VALUES (?, ?, ?, ?)
