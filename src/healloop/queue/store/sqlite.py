@@ -134,11 +134,9 @@ class SQLiteTx:
     def find_open(self, fingerprint: str) -> Event | None:
         return self._one(Q["find_open"], (fingerprint,))
 
-    def latest_resolved(self, fingerprint: str) -> Event | None:
-        return self._one(Q["latest_resolved"], (fingerprint,))
-
-    def count_resolved_since(self, fingerprint: str, since: int) -> int:
-        return self.c.execute(Q["count_resolved_since"], (fingerprint, since)).fetchone()[0]
+    def resolved_summary(self, fingerprint: str, since: int) -> tuple[Event | None, int]:
+        row = self.c.execute(Q["resolved_summary"], (since, fingerprint)).fetchone()
+        return (_row_to_event(row[:-1]), row[-1]) if row else (None, 0)
 
     def idempotency_get(self, key: str, since: int) -> str | None:
         row = self.c.execute(Q["idempotency_get"], (key, since)).fetchone()

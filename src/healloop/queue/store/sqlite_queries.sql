@@ -90,12 +90,13 @@ SELECT {columns} FROM events WHERE id = ?
 SELECT {columns} FROM events INDEXED BY events_open
 WHERE fingerprint = ? AND status <> 'resolved' ORDER BY seq DESC LIMIT 1
 
--- name: latest_resolved
-SELECT {columns} FROM events WHERE fingerprint = ? AND status = 'resolved'
+-- name: resolved_summary
+-- The latest resolved event of a fingerprint and how many were resolved since a moment, in one
+-- round trip (the ingest path asks both for every new failure).
+SELECT {columns}, count(*) FILTER (WHERE resolved_at >= ?) OVER ()
+FROM events INDEXED BY events_resolved
+WHERE fingerprint = ? AND status = 'resolved'
 ORDER BY resolved_at DESC LIMIT 1
-
--- name: count_resolved_since
-SELECT count(*) FROM events WHERE fingerprint = ? AND status = 'resolved' AND resolved_at >= ?
 
 -- name: idempotency_get
 SELECT event_id FROM idempotency WHERE key = ? AND at >= ?
