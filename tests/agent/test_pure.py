@@ -13,11 +13,13 @@ from healloop.agent.selectors import heal, parse_dom, select, selector_from_mess
     ("message", "kind"),
     [
         (
-            "Timed out retrying after 4000ms: Expected to find element: [data-cy=submit], but never found it.",
+            "Timed out retrying after 4000ms: "
+            "Expected to find element: [data-cy=submit], but never found it.",
             c.SELECTOR_NOT_FOUND,
         ),
         (
-            "TimeoutError: locator.click: Timeout 30000ms exceeded.\n  - waiting for locator('[data-testid=\"pay\"]')",
+            "TimeoutError: locator.click: Timeout 30000ms exceeded.\n"
+            "  - waiting for locator('[data-testid=\"pay\"]')",
             c.SELECTOR_NOT_FOUND,
         ),
         ("NoSuchElementException: no such element: Unable to locate element", c.SELECTOR_NOT_FOUND),
