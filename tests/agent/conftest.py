@@ -280,7 +280,8 @@ def make_workspace(root: Path, queue: QueueServer) -> Workspace:
             "tests/dom.py": DOM_HELPER,
             "tests/test_ui.py": "from dom import find, page\n\n\ndef test_submit():\n"
             '    assert find(page(), "[data-cy=submit]", "test_submit")\n',
-            "tests/test_pricing.py": "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parents[1]))\n"
+            "tests/test_pricing.py": "import sys, pathlib\n"
+                                 "sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))\n"
             "from app.pricing import total\n\n\ndef test_total():\n"
             "    assert total([2, 3]) == 5\n",
             "tests/test_service.py": "import urllib.request\n\n\ndef test_health():\n"

@@ -200,23 +200,32 @@ def score(target: Element, candidate: Element, *, full: bool) -> tuple[float, li
         got = candidate.attrs.get(name)
         same = max(_sim(want, got), _word_sim(want, got)) if got is not None else 0.0
         # The same value under another stable attribute (data-cy renamed to data-testid, say).
-        other = max(
-            (max(_sim(want, v), _word_sim(want, v)) for k, v in candidate.attrs.items()
-             if k in STABLE_ATTRS and k != name),
-            default=0.0,
-        ) * 0.8
+        other = (
+            max(
+                (
+                    max(_sim(want, v), _word_sim(want, v))
+                    for k, v in candidate.attrs.items()
+                    if k in STABLE_ATTRS and k != name
+                ),
+                default=0.0,
+            )
+            * 0.8
+        )
         # Without a passing snapshot, the element's own text is the other clue to what was meant.
         text = 0.0
         if name in STABLE_ATTRS and not full and candidate.text and len(candidate.text) <= 80:
             squashed = re.sub(r"[^a-z0-9]", "", candidate.text.lower())
-            text = 0.9 * max(_word_sim(want, candidate.text), _sim(re.sub(r"[^a-z0-9]", "", want.lower()),
-                                                                   squashed))
+            text = 0.9 * max(
+                _word_sim(want, candidate.text), _sim(re.sub(r"[^a-z0-9]", "", want.lower()), squashed)
+            )
         best = max(same, other, text)
         parts.append((weight, best))
         if best > 0.5:
             how = "same attribute" if best == same else "another attribute" if best == other else "text"
-            reasons.append(f"{name} {want!r} ~ {candidate.describe()['attrs']} / {candidate.text[:40]!r} "
-                           f"by {how} ({best:.2f})")
+            reasons.append(
+                f"{name} {want!r} ~ {candidate.describe()['attrs']} / {candidate.text[:40]!r} "
+                f"by {how} ({best:.2f})"
+            )
     if not full and not target.tag:
         # Tests act on controls: between equal matches, prefer the one a user can interact with.
         parts.append((0.5, 1.0 if candidate.role in ("button", "link", "textbox", "combobox") else 0.0))

@@ -36,27 +36,26 @@ def plan(ctx: Context) -> Plan | None:
             NAME, escalate=True, why=f"no element in the DOM snapshot is a confident match for {old!r}"
         )
     for written in _variants(old):
-        lines = [ln for ln in ctx.spec_text.splitlines(keepends=True) if written in ln]
+        new_written = healing.new
+        if written != old and '"' in healing.new and '"' not in written:
+            new_written = healing.new.replace('="', "=").replace('"]', "]")
+        lines = [ln for ln in ctx.spec_text.splitlines() if written in ln]
         if len(lines) == 1 and ctx.spec_text.count(lines[0]) == 1:
-            new_written = healing.new
-            if written != old and '"' in healing.new and '"' not in written:
-                new_written = healing.new.replace('="', "=").replace('"]', "]")
-            line = lines[0].rstrip("\n")
-            return Plan(
-                NAME,
-                actions=[
-                    Action(
-                        "edit_file",
-                        {
-                            "path": ctx.spec,
-                            "edits": [{"old_text": line, "new_text": line.replace(written, new_written)}],
-                        },
-                        f"replace the selector {written!r} with {new_written!r}",
-                    )
-                ],
-                why=f"{old!r} no longer matches; the element it meant is now {healing.new!r}",
-                details=healing.to_dict(),
-            )
+            old_line, new_line = lines[0], lines[0].replace(written, new_written)
+        else:
+            # A previous holder of this event (an agent that died) may have applied the edit already:
+            # send the same edit, which the node recognises as in place and skips.
+            done = [ln for ln in ctx.spec_text.splitlines() if new_written in ln]
+            if len(done) != 1 or ctx.spec_text.count(done[0]) != 1:
+                continue
+            old_line, new_line = done[0].replace(new_written, written), done[0]
+        edit = {"path": ctx.spec, "edits": [{"old_text": old_line, "new_text": new_line}]}
+        return Plan(
+            NAME,
+            actions=[Action("edit_file", edit, f"replace the selector {written!r} with {new_written!r}")],
+            why=f"{old!r} no longer matches; the element it meant is now {healing.new!r}",
+            details=healing.to_dict(),
+        )
     return Plan(
         NAME,
         escalate=True,
