@@ -276,7 +276,8 @@ def make_workspace(root: Path, queue: QueueServer) -> Workspace:
             ),
             "app/server.py": APP_SERVER,
             "app/pricing.py": "def total(prices):\n    return sum(prices)\n",
-            "tests/conftest.py": "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parent))\n",
+            "tests/conftest.py": "import sys, pathlib\n"
+            "sys.path.insert(0, str(pathlib.Path(__file__).parent))\n",
             "tests/dom.py": DOM_HELPER,
             "tests/test_ui.py": "from dom import find, page\n\n\ndef test_submit():\n"
             '    assert find(page(), "[data-cy=submit]", "test_submit")\n',
@@ -287,7 +288,8 @@ def make_workspace(root: Path, queue: QueueServer) -> Workspace:
             "tests/test_service.py": "import urllib.request\n\n\ndef test_health():\n"
             f'    assert urllib.request.urlopen("http://127.0.0.1:{web_port}/health", '
             "timeout=5).read() == b'ok'\n",
-            "tests/test_flaky.py": "from pathlib import Path\n\nMARK = Path(__file__).parents[1] / '.flaky-marker'\n\n\n"
+            "tests/test_flaky.py": "from pathlib import Path\n\n"
+            "MARK = Path(__file__).parents[1] / '.flaky-marker'\n\n\n"
             "def test_eventually():\n    if not MARK.exists():\n        MARK.write_text('1')\n"
             "        raise TimeoutError('Timed out after 5000ms waiting for /api/slow')\n",
             **fruit_tests,
