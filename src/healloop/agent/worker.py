@@ -210,7 +210,11 @@ class EventJob:
             event = await self._q(self.queue.get, self.id)
             ctx = await gather(node, self.queue, event, info, extra_failure)
             executor = Executor(node, ctx, dry_run=self.agent.config.dry_run)
-            plan: Plan = await self.agent.planner.plan(ctx, executor)
+            try:
+                plan: Plan = await self.agent.planner.plan(ctx, executor)
+            except Refused as refused:
+                await self._refused(ctx, refused, tried + executor.records, "llm")
+                return
             analysis = ctx.summary()
             if plan.escalate:
                 report = build_report(ctx, tried, plan.why)
@@ -238,18 +242,7 @@ class EventJob:
                 try:
                     records = await executor.run(plan.actions)
                 except Refused as refused:
-                    await self.move(
-                        "escalated",
-                        f"guardrail refused the plan: {refused}",
-                        {
-                            "refused": refused.violations,
-                            "patch": refused.patch,
-                            "actions": executor.records,
-                            "report": build_report(ctx, tried + executor.records, str(refused)),
-                            "class": ctx.classification.kind,
-                            "playbook": plan.playbook,
-                        },
-                    )
+                    await self._refused(ctx, refused, tried + executor.records, plan.playbook)
                     return
                 except HealloopError as exc:
                     records = executor.records
@@ -297,6 +290,22 @@ class EventJob:
                 return
             extra_failure = failure
             await self.checkpoint()
+
+    async def _refused(
+        self, ctx: Context, refused: Refused, tried: list[dict[str, Any]], playbook: str
+    ) -> None:
+        await self.move(
+            "escalated",
+            f"guardrail refused the plan: {refused}",
+            {
+                "refused": refused.violations,
+                "patch": refused.patch,
+                "actions": tried,
+                "report": build_report(ctx, tried, f"a guardrail refused the proposed change: {refused}"),
+                "class": ctx.classification.kind,
+                "playbook": playbook,
+            },
+        )
 
     async def _resolve(
         self, node: NodeSession, ctx: Context, plan: Plan, executor: Executor, run: dict[str, Any]
