@@ -156,3 +156,21 @@ async def test_node_serves_while_queue_is_down(tmp_path):
         node.stop()
     warnings = (tmp_path / "node.log").read_text().count("cannot register node")
     assert warnings == 1  # logged once, not once per attempt
+
+
+def test_check_reports_why_a_part_is_off(tmp_path):
+    config = _config(
+        tmp_path,
+        '[node.runner]\nkind = "cypress"\ncommand = "no-such-cypress run"\n'
+        '[node.services.db]\nbackend = "docker"\ncontainer = "app-db"\n'
+        f'[node.services.web]\nstart = "{sys.executable} -m http.server"\nhealth = "http://127.0.0.1:1/"\n',
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "healloop", "mcp", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "OFF  runner: 'no-such-cypress' is not on PATH" in run.stdout
+    assert "OFF  service db:" in run.stdout and "docker" in run.stdout
+    assert "ok   service web: command" in run.stdout

@@ -47,10 +47,22 @@ async def test_revert_twice_and_push(node):
         assert not (node.repo / "feature.txt").exists()
         again = await ok(c, "git_revert", revision=made["sha"], event_id="evt_r1")
         assert again["already_committed"] and again["sha"] == revert["sha"]
+        # A revert that does not apply cleanly is refused and leaves the tree as it was.
+        await ok(c, "write_file", path="conflict.txt", content="v1\n")
+        v1 = await ok(c, "git_commit", message="v1", event_id="evt_r2")
+        await ok(c, "write_file", path="conflict.txt", content="v2\n")
+        await ok(c, "git_commit", message="v2", event_id="evt_r3")
+        await ok(c, "write_file", path="conflict.txt", content="v3\n")
+        await ok(c, "git_commit", message="v3", event_id="evt_r4")
+        assert "cannot revert" in await refused(c, "git_revert", revision=v1["sha"], event_id="evt_r5")
+        assert (await ok(c, "git_status"))["clean"]
+        assert "1-500" in await refused(c, "git_log", max_count=0)
+        assert "must be a commit" in await refused(c, "git_diff", ref="--no-index")
+        assert "git diff failed" in await refused(c, "git_diff", ref="no-such-ref")
         pushed = await ok(c, "git_push")
         assert pushed["branch"] == "healed" and pushed["remote"] == "origin"
         remote_head = git(node.root / "remote.git", "rev-parse", "refs/heads/healed").strip()
-        assert remote_head == revert["sha"]
+        assert remote_head == pushed["sha"] == git(node.repo, "rev-parse", "HEAD").strip()
 
 
 async def test_run_test_pass_fail_timeout(node):

@@ -218,5 +218,35 @@ def audit(
     Console(file=sys.stdout, width=200).print(table)
 
 
+@mcp_group.command("check")
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=ENV + "WORKSPACE",
+    show_envvar=True,
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="HEALLOOP_CONFIG",
+    show_envvar=True,
+)
+def check(workspace: Path | None, config_path: Path | None) -> None:
+    """Validate the node config and report whether the runner and each service backend can work here."""
+    from healloop.node.tools import Node
+
+    try:
+        node = Node.from_config(load_config(config_path, workspace=workspace))
+    except HealloopError as exc:
+        _fail(exc)
+    results = [("runner", *node.runner.check())]
+    results += [(f"service {name}", *backend.check()) for name, backend in node.services.backends.items()]
+    for what, ok, reason in results:
+        click.echo(f"{'ok ' if ok else 'OFF'}  {what}: {reason}")
+    if not all(ok for _, ok, _ in results):
+        sys.exit(1)
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(mcp_group)
