@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 import click
@@ -13,6 +15,7 @@ from healloop.node.audit import AuditLog
 from healloop.node.config import load_config
 
 ENV = "HEALLOOP_NODE_"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(exc: HealloopError) -> None:
@@ -29,34 +32,30 @@ def _label(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     return labels
 
 
+def _workspace_option(help: str | None = None) -> Callable[[F], F]:
+    return click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
+                        envvar=ENV + "WORKSPACE", show_envvar=True, help=help)
+
+
+def _config_option(help: str | None = None) -> Callable[[F], F]:
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                        envvar="HEALLOOP_CONFIG", show_envvar=True, help=help)
+
+
+def _state_dir_option(help: str | None = None) -> Callable[[F], F]:
+    return click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+                        envvar=ENV + "STATE_DIR", show_envvar=True, help=help)
+
+
 @click.group("mcp")
 def mcp_group() -> None:
     """The MCP tool node: the one way an agent reads and repairs this machine."""
 
 
 @mcp_group.command("serve")
-@click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV + "WORKSPACE",
-    show_envvar=True,
-    help="Repository the node works on (overrides node.workspace).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="HEALLOOP_CONFIG",
-    show_envvar=True,
-    help="healloop.toml with the [node] tables.",
-)
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV + "STATE_DIR",
-    show_envvar=True,
-    help="Audit log, locks, pid files (default ~/.local/state/healloop/...).",
-)
+@_workspace_option("Repository the node works on (overrides node.workspace).")
+@_config_option("healloop.toml with the [node] tables.")
+@_state_dir_option("Audit log, locks, pid files (default ~/.local/state/healloop/...).")
 @click.option(
     "--transport",
     type=click.Choice(["http", "stdio"]),
@@ -164,26 +163,9 @@ async def _serve_http(app, host: str, port: int, registration) -> None:
 
 
 @mcp_group.command("audit")
-@click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV + "WORKSPACE",
-    show_envvar=True,
-    help="Workspace whose default state dir to read.",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="HEALLOOP_CONFIG",
-    show_envvar=True,
-)
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV + "STATE_DIR",
-    show_envvar=True,
-)
+@_workspace_option("Workspace whose default state dir to read.")
+@_config_option()
+@_state_dir_option()
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="Last N entries.")
 @click.option("--event", "event_id", help="Only calls for this event id.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
@@ -219,19 +201,8 @@ def audit(
 
 
 @mcp_group.command("check")
-@click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV + "WORKSPACE",
-    show_envvar=True,
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="HEALLOOP_CONFIG",
-    show_envvar=True,
-)
+@_workspace_option()
+@_config_option()
 def check(workspace: Path | None, config_path: Path | None) -> None:
     """Validate the node config and report whether the runner and each service backend can work here."""
     from healloop.node.tools import Node
