@@ -6,10 +6,12 @@ import asyncio
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from healloop.queue.api import create_app
 from healloop.queue.blobs import BlobStore
@@ -32,7 +34,8 @@ class ServeSettings:
     max_artifact_mb: int = 20
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 picks a free one (read it back with ``getsockname``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -42,15 +45,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: ServeSettings) -> None:
-    store = SQLiteStore(settings.db, synchronous=settings.synchronous)
-    service = QueueService(store, settings.policy)
-    blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
-                      settings.max_artifact_mb * 1024 * 1024)
-    app = create_app(service, blobs, token=settings.token)
-    sock = _bind(settings.host, settings.port)
-    port = sock.getsockname()[1]
-    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+def run_uvicorn(app: ASGIApp, sock: socket.socket, on_started: Callable[[], None]) -> bool:
+    """Serve ``app`` on ``sock`` until a signal stops it; ``on_started`` runs once it accepts.
+
+    The settings live here once: ``bench/queue.py`` serves its trivial ceiling with this same
+    function, so the comparison is like for like. Returns False when the server never started.
+    """
     config = uvicorn.Config(
         app, loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
         lifespan="on", access_log=False, log_level="warning", log_config=None,
@@ -63,15 +63,31 @@ def serve(settings: ServeSettings) -> None:
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
-            auth = ("bearer token required on /v1" if settings.token
-                    else "no token: open to anyone who can connect")
-            print(f"healloop queue listening on http://{shown_host}:{port} "
-                  f"(db {settings.db}, {auth}; API docs at /docs)", flush=True)
+            on_started()
         await serving
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(run())
+    return server.started
+
+
+def serve(settings: ServeSettings) -> None:
+    store = SQLiteStore(settings.db, synchronous=settings.synchronous)
+    service = QueueService(store, settings.policy)
+    blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
+                      settings.max_artifact_mb * 1024 * 1024)
+    app = create_app(service, blobs, token=settings.token)
+    sock = bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+
+    def started() -> None:
+        auth = ("bearer token required on /v1" if settings.token
+                else "no token: open to anyone who can connect")
+        print(f"healloop queue listening on http://{shown_host}:{port} "
+              f"(db {settings.db}, {auth}; API docs at /docs)", flush=True)
 
     # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
     store.open()
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(run())
-    if not server.started:
+    if not run_uvicorn(app, sock, started):
         raise SystemExit(1)
