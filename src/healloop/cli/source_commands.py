@@ -86,9 +86,6 @@ def report(files: tuple[Path, ...], source: str | None, root: Path | None, flush
         reporter.close()
     for message in reporter.refused_artifacts:
         click.echo(f"error: {message}", err=True)
-    if reporter.down:
-        click.echo(f"warning: the queue at {reporter.settings.url} is not taking reports "
-                   f"({reporter.down}); they are kept in {reporter.spool.dir}", err=True)
     if bad or reporter.counts["rejected"] or reporter.counts["lost"]:
         sys.exit(1)
 
