@@ -11,7 +11,7 @@ import pytest
 
 from healloop.errors import NotFound
 from healloop.ids import new_id
-from healloop.queue.model import Event, HistoryEntry, Node
+from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node
 from healloop.timeutil import US, now_us
 
 
@@ -151,3 +151,17 @@ class StoreContract:
         await insert(store, make_event("b", status="escalated"))
         await insert(store, make_event("c", status="escalated"))
         assert await store.read(lambda tx: tx.count_by_status()) == {"queued": 1, "escalated": 2}
+
+    async def test_artifact_meta_first_write_wins(self, store) -> None:
+        await store.write(lambda tx: tx.put_artifact(ArtifactMeta("sha256:ab", "image/png", 3, 1)))
+        await store.write(lambda tx: tx.put_artifact(ArtifactMeta("sha256:ab", "text/plain", 3, 2)))
+        meta = await store.read(lambda tx: tx.get_artifact("sha256:ab"))
+        assert (meta.content_type, meta.created_at) == ("image/png", 1)
+        assert await store.read(lambda tx: tx.get_artifact("sha256:cd")) is None
+
+    async def test_latest_by_fingerprint_whatever_the_state(self, store) -> None:
+        await insert(store, make_event("fp", status="resolved"))
+        newest = await insert(store, make_event("fp", status="escalated"))
+        await insert(store, make_event("other"))
+        assert (await store.write(lambda tx: tx.latest_by_fingerprint("fp"))).id == newest.id
+        assert await store.write(lambda tx: tx.latest_by_fingerprint("none")) is None

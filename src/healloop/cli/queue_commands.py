@@ -41,8 +41,16 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               show_default=True, envvar="HEALLOOP_SQLITE_SYNC", show_envvar=True,
               help="SQLite synchronous mode: 'normal' survives a crash or kill -9 of the server; "
                    "'full' also survives power loss, at a cost in speed.")
+@click.option("--artifacts-dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="HEALLOOP_ARTIFACTS_DIR", show_envvar=True,
+              help="Where uploaded screenshots, DOM snapshots and logs are kept "
+                   "[default: 'artifacts' beside the database].")
+@click.option("--max-artifact-mb", type=click.IntRange(1, 1024), default=20, show_default=True,
+              envvar="HEALLOOP_MAX_ARTIFACT_MB", show_envvar=True,
+              help="Largest artifact file accepted, in MiB.")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
-          flap_threshold: int, flap_window: int, synchronous: str) -> None:
+          flap_threshold: int, flap_window: int, synchronous: str, artifacts_dir: Path | None,
+          max_artifact_mb: int) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
     from healloop.queue.server import ServeSettings
     from healloop.queue.server import serve as run_server
@@ -50,7 +58,8 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
     policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
                          flap_window_s=flap_window)
     run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
-                             synchronous=synchronous))
+                             synchronous=synchronous, artifacts_dir=artifacts_dir,
+                             max_artifact_mb=max_artifact_mb))
 
 
 def _queue_options(fn: Any) -> Any:

@@ -13,15 +13,20 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from healloop.errors import HealloopError, InvalidInput, PayloadTooLarge, Unauthorized
+from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
 from healloop.queue import rules
+from healloop.queue.blobs import BlobStore
+from healloop.queue.ingest import AlertWebhook
 from healloop.queue.model import (
     ClaimIn,
     NodeIn,
@@ -37,6 +42,7 @@ from healloop.queue.service import QueueService
 
 MAX_BODY = 1024 * 1024
 MAX_LIST = 1000
+MAX_FILES_PER_UPLOAD = 5
 _enc = msgspec.json.Encoder()
 
 
@@ -164,6 +170,62 @@ async def list_nodes(request: Request) -> Response:
     return JSON({"nodes": [n.to_json() for n in nodes]})
 
 
+async def upload_artifacts(request: Request) -> Response:
+    blobs: BlobStore = request.app.state.blobs
+    event_id = request.path_params["event_id"]
+    svc = _service(request)
+    if not await svc.exists(event_id):
+        raise NotFound(f"no event with id {event_id!r}")
+    length = request.headers.get("content-length")
+    ceiling = blobs.max_bytes * MAX_FILES_PER_UPLOAD + MAX_BODY
+    if length is not None and length.isdigit() and int(length) > ceiling:
+        raise PayloadTooLarge(
+            f"the upload is {int(length)} bytes; each file may be at most "
+            f"{blobs.max_bytes // (1024 * 1024)} MiB (`healloop serve --max-artifact-mb`)"
+        )
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("send the files as multipart/form-data, each in a part named `file`")
+    try:
+        parsing = request.form(max_files=MAX_FILES_PER_UPLOAD, max_fields=10)
+        form = await parsing.__aenter__()
+    except MultiPartException as exc:
+        raise InvalidInput(f"the multipart body could not be read: {exc.message}") from None
+    try:
+        files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
+        if not files:
+            raise InvalidInput("no file in the upload: send each file in a part named `file`",
+                               field="file")
+        items = []
+        for f in files:
+            name = f.filename or "artifact"
+            digest, size = await run_in_threadpool(blobs.put, name, f.file)
+            items.append({"name": name, "content_type": f.content_type or "application/octet-stream",
+                          "digest": digest, "size": size, "url": f"/v1/artifacts/{digest}"})
+    finally:
+        await form.close()  # removes the spooled temporary files
+    stored = await svc.add_artifacts(event_id, items)
+    return JSON({"artifacts": stored}, status_code=201)
+
+
+async def get_artifact(request: Request) -> Response:
+    blobs: BlobStore = request.app.state.blobs
+    digest = request.path_params["digest"]
+    path = blobs.path_of(digest)
+    meta = await _service(request).artifact(digest)
+    return FileResponse(path, media_type=meta.content_type,
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "sandbox"})
+
+
+async def ingest_alertmanager(request: Request) -> Response:
+    hook = decode(await _body(request), AlertWebhook)
+    source = request.query_params.get("source") or ("grafana" if hook.orgId is not None else "alertmanager")
+    if source not in ("alertmanager", "grafana"):
+        raise InvalidInput(f"`source` must be alertmanager or grafana, got {source!r}", field="source")
+    node = request.query_params.get("node") or None
+    return JSON(await _service(request).ingest_alerts(hook, source=source, node=node))
+
+
 async def healthz(request: Request) -> Response:
     return JSON({"status": "ok"})
 
@@ -220,7 +282,13 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
                 headers=exc.headers)
 
 
-def create_app(service: QueueService, *, token: str | None = None) -> ASGIApp:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    # Logged with its traceback by the server; the client gets JSON like every other error.
+    return JSON({"error": "internal", "message": "internal error in the queue; see the server's log"},
+                status_code=500)
+
+
+def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None) -> ASGIApp:
     v1 = "/v1/events/{event_id}"
     routes = [
         Route("/v1/events", report, methods=["POST"]),
@@ -232,6 +300,9 @@ def create_app(service: QueueService, *, token: str | None = None) -> ASGIApp:
         Route(v1 + "/transition", transition, methods=["POST"]),
         Route(v1 + "/requeue", requeue, methods=["POST"]),
         Route(v1 + "/close", close, methods=["POST"]),
+        Route(v1 + "/artifacts", upload_artifacts, methods=["POST"]),
+        Route("/v1/artifacts/{digest}", get_artifact, methods=["GET"]),
+        Route("/v1/ingest/alertmanager", ingest_alertmanager, methods=["POST"]),
         Route("/v1/nodes", register_node, methods=["POST"]),
         Route("/v1/nodes", list_nodes, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -254,8 +325,10 @@ def create_app(service: QueueService, *, token: str | None = None) -> ASGIApp:
         exception_handlers={
             HealloopError: _on_healloop_error,
             StarletteHTTPException: _on_http_error,
+            500: _on_unexpected,
         },
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.blobs = blobs
     return BearerAuth(app, token)

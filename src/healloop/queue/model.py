@@ -104,7 +104,7 @@ def decode(body: bytes, kind: type[T]) -> T:
             name = prefix + unknown.group(1)
             raise InvalidInput(f"`{name}` is not a known field", field=name) from None
         if where:
-            raise InvalidInput(f"invalid `{where}`: {detail}", field=where.split("[")[0]) from None
+            raise InvalidInput(f"invalid `{where}`: {detail}", field=where.removesuffix("[...]")) from None
         raise InvalidInput(f"invalid body: {detail}") from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
@@ -208,3 +208,11 @@ class Node:
             "labels": self.labels,
             "last_seen": to_rfc3339(self.last_seen),
         }
+
+
+@dataclass
+class ArtifactMeta:
+    digest: str
+    content_type: str
+    size: int
+    created_at: int

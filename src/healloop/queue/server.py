@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from healloop.queue.api import create_app
+from healloop.queue.blobs import BlobStore
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.service import QueueService
 from healloop.queue.store.sqlite import SQLiteStore
@@ -27,6 +28,8 @@ class ServeSettings:
     token: str | None = None
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     synchronous: str = "normal"
+    artifacts_dir: Path | None = None  # default: "artifacts" beside the database
+    max_artifact_mb: int = 20
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -42,7 +45,9 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(settings: ServeSettings) -> None:
     store = SQLiteStore(settings.db, synchronous=settings.synchronous)
     service = QueueService(store, settings.policy)
-    app = create_app(service, token=settings.token)
+    blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
+                      settings.max_artifact_mb * 1024 * 1024)
+    app = create_app(service, blobs, token=settings.token)
     sock = _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host

@@ -19,8 +19,9 @@ from typing import Any
 from healloop.errors import Conflict, HealloopError, InvalidInput, LeaseLost, NotFound
 from healloop.ids import new_id
 from healloop.queue import rules
+from healloop.queue.ingest import AlertWebhook, alert_fingerprint, to_report
 from healloop.queue.metrics import Metrics
-from healloop.queue.model import Event, HistoryEntry, Node, NodeIn, ReportIn
+from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node, NodeIn, ReportIn
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.store.base import EventStore, WriteTx
 from healloop.timeutil import US, now_us, parse_rfc3339, to_rfc3339
@@ -404,6 +405,59 @@ class QueueService:
 
     async def count_by_status(self) -> dict[str, int]:
         return await self.store.read(lambda tx: tx.count_by_status())
+
+    # -- alerts
+    async def ingest_alerts(
+        self, hook: AlertWebhook, *, source: str, node: str | None
+    ) -> dict[str, Any]:
+        results, notes = [], 0
+        for alert in hook.alerts:
+            if alert.status == "firing":
+                r = await self.report(to_report(alert, source=source, node=node, receiver=hook.receiver))
+                results.append(r.to_json())
+            elif alert.status == "resolved":
+                fp = alert_fingerprint(alert)[:256]
+                note = f"{source}: alert resolved" + (f" at {alert.endsAt}" if alert.endsAt else "")
+
+                def op(tx: WriteTx, fp: str = fp, note: str = note) -> bool:
+                    ev = tx.latest_by_fingerprint(fp)
+                    if ev is None:
+                        return False
+                    tx.add_history(HistoryEntry(ev.id, now_us(), ev.status, ev.status, None, note))
+                    return True
+
+                notes += await self.store.write(op)
+            else:
+                raise InvalidInput(
+                    f"alert status must be 'firing' or 'resolved', got {alert.status!r}",
+                    field="alerts.status",
+                )
+        return {"events": results, "notes": notes}
+
+    # -- artifacts
+    async def add_artifacts(self, event_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def op(tx: WriteTx) -> list[dict[str, Any]]:
+            now = now_us()
+            ev = tx.get_event(event_id)
+            if ev is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            for item in items:
+                tx.put_artifact(ArtifactMeta(item["digest"], item["content_type"], item["size"], now))
+                ev.artifacts.append(item)
+            ev.updated_at = now
+            tx.save_event(ev)
+            return items
+
+        return await self.store.write(op)
+
+    async def artifact(self, digest: str) -> ArtifactMeta:
+        meta = await self.store.read(lambda tx: tx.get_artifact(digest))
+        if meta is None:
+            raise NotFound(f"no artifact {digest}")
+        return meta
+
+    async def exists(self, event_id: str) -> bool:
+        return await self.store.read(lambda tx: tx.get_event(event_id)) is not None
 
     # -- nodes
     async def register_node(self, n: NodeIn) -> Node:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from healloop.queue.model import Event, HistoryEntry, Node
+from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node
 
 R = TypeVar("R")
 
@@ -34,6 +34,8 @@ class ReadTx(Protocol):
         ...
 
     def list_nodes(self) -> list[Node]: ...
+
+    def get_artifact(self, digest: str) -> ArtifactMeta | None: ...
 
 
 class WriteTx(ReadTx, Protocol):
@@ -71,6 +73,14 @@ class WriteTx(ReadTx, Protocol):
         ...
 
     def expired_leases(self, now: int, limit: int) -> list[Event]: ...
+
+    def latest_by_fingerprint(self, fingerprint: str) -> Event | None:
+        """The newest event of this fingerprint, whatever its state."""
+        ...
+
+    def put_artifact(self, meta: ArtifactMeta) -> None:
+        """Record a stored blob; a digest already known is left as it is."""
+        ...
 
     def upsert_node(self, node: Node) -> None: ...
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from healloop.errors import ConfigError, Unavailable
-from healloop.queue.model import Event, HistoryEntry, Node
+from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node
 from healloop.queue.store.sql import load_queries
 
 log = logging.getLogger(__name__)
@@ -154,8 +154,8 @@ class SQLiteTx:
         self.c.execute(
             Q["save_event"],
             (
-                ev.status, ev.count, _enc.encode(ev.nodes), ev.priority, ev.attempt, ev.lapses,
-                ev.fencing, ev.lease_token, ev.lease_worker, ev.lease_seconds,
+                ev.status, ev.count, _enc.encode(ev.nodes), _enc.encode(ev.artifacts), ev.priority,
+                ev.attempt, ev.lapses, ev.fencing, ev.lease_token, ev.lease_worker, ev.lease_seconds,
                 ev.lease_expires_at, ev.resolved_at, ev.updated_at, ev.id,
             ),
         )
@@ -176,6 +176,16 @@ class SQLiteTx:
 
     def expired_leases(self, now: int, limit: int) -> list[Event]:
         return [_row_to_event(r) for r in self.c.execute(Q["expired_leases"], (now, limit))]
+
+    def latest_by_fingerprint(self, fingerprint: str) -> Event | None:
+        return self._one(Q["latest_by_fingerprint"], (fingerprint,))
+
+    def put_artifact(self, meta: ArtifactMeta) -> None:
+        self.c.execute(Q["put_artifact"], (meta.digest, meta.content_type, meta.size, meta.created_at))
+
+    def get_artifact(self, digest: str) -> ArtifactMeta | None:
+        row = self.c.execute(Q["get_artifact"], (digest,)).fetchone()
+        return ArtifactMeta(*row) if row else None
 
     def upsert_node(self, node: Node) -> None:
         self.c.execute(

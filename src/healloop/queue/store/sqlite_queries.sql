@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS nodes (
     labels    TEXT    NOT NULL,
     last_seen INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS artifacts (
+    digest       TEXT    PRIMARY KEY,
+    content_type TEXT    NOT NULL,
+    size         INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 
@@ -75,7 +81,10 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 SELECT {columns} FROM events WHERE id = ?
 
 -- name: find_open
-SELECT {columns} FROM events WHERE fingerprint = ? AND status <> 'resolved' ORDER BY seq DESC LIMIT 1
+-- INDEXED BY: without statistics the planner prefers events_fingerprint and walks every resolved
+-- event of a long-lived fingerprint; the partial index holds only the (at most one) open event.
+SELECT {columns} FROM events INDEXED BY events_open
+WHERE fingerprint = ? AND status <> 'resolved' ORDER BY seq DESC LIMIT 1
 
 -- name: latest_resolved
 SELECT {columns} FROM events WHERE fingerprint = ? AND status = 'resolved'
@@ -98,7 +107,7 @@ DELETE FROM idempotency WHERE at < ?
 INSERT INTO events ({insert_columns}) VALUES ({insert_params})
 
 -- name: save_event
-UPDATE events SET status = ?, count = ?, nodes = ?, priority = ?, attempt = ?, lapses = ?,
+UPDATE events SET status = ?, count = ?, nodes = ?, artifacts = ?, priority = ?, attempt = ?, lapses = ?,
     fencing = ?, lease_token = ?, lease_worker = ?, lease_seconds = ?, lease_expires_at = ?,
     resolved_at = ?, updated_at = ?
 WHERE id = ?
@@ -116,7 +125,10 @@ SELECT event_id, at, from_state, to_state, worker, note, data FROM history WHERE
 UPDATE events
 SET status = 'processing', fencing = fencing + 1, lease_token = ?, lease_worker = ?,
     lease_seconds = ?, lease_expires_at = ?, updated_at = ?
-WHERE seq = (SELECT seq FROM events WHERE status = 'queued' ORDER BY priority, seq LIMIT 1)
+-- INDEXED BY: the planner would otherwise pick events_status and sort the whole backlog on every
+-- claim (measured: 400 claims/s with 20,000 queued); events_claim is already in claim order.
+WHERE seq = (SELECT seq FROM events INDEXED BY events_claim WHERE status = 'queued'
+             ORDER BY priority, seq LIMIT 1)
 RETURNING {columns}
 
 -- name: expired_leases
@@ -129,6 +141,16 @@ SELECT min(lease_expires_at) FROM events WHERE lease_token IS NOT NULL
 
 -- name: count_by_status
 SELECT status, count(*) FROM events GROUP BY status
+
+-- name: latest_by_fingerprint
+SELECT {columns} FROM events WHERE fingerprint = ? ORDER BY seq DESC LIMIT 1
+
+-- name: put_artifact
+INSERT INTO artifacts (digest, content_type, size, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (digest) DO NOTHING
+
+-- name: get_artifact
+SELECT digest, content_type, size, created_at FROM artifacts WHERE digest = ?
 
 -- name: upsert_node
 INSERT INTO nodes (name, mcp_url, labels, last_seen) VALUES (?, ?, ?, ?)
