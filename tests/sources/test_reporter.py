@@ -112,3 +112,43 @@ def test_a_corrupt_spool_entry_is_moved_aside(server: QueueServer, tmp_path: Pat
     r = Reporter(settings(server.url, spool))
     r.flush()
     assert (spool / "rejected" / "0123.json").exists() and not (spool / "0123.json").exists()
+
+
+def test_artifacts_are_uploaded_and_readable_from_the_queue(server: QueueServer, tmp_path: Path) -> None:
+    shot = tmp_path / "pays (failed).png"
+    shot.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    dom = tmp_path / "dom.html"
+    dom.write_text("<html><body><p>支付失败</p></body></html>", encoding="utf-8")
+    r = Reporter(settings(server.url, tmp_path / "spool"))
+    outcome = r.send(failure(1, artifacts=[Artifact(shot), Artifact(dom)]))
+    r.finish()
+    assert outcome.status == "delivered" and not r.refused_artifacts
+    with server.client() as c:
+        arts = c.get(f"/v1/events/{outcome.event_id}").json()["artifacts"]
+        uploaded = {a["name"]: a for a in arts if a.get("url")}
+        assert set(uploaded) == {"pays (failed).png", "dom.html"}
+        got = c.get(uploaded["pays (failed).png"]["url"])
+        assert got.content == shot.read_bytes() and got.headers["content-type"] == "image/png"
+        assert c.get(uploaded["dom.html"]["url"]).content == dom.read_bytes()
+    # The local paths stay on the report, for the tool node on this machine.
+    assert {a["path"] for a in arts if a.get("path")} == {str(shot), str(dom)}
+
+
+def test_a_50_mb_screenshot_is_refused_with_a_clear_message_and_the_report_kept(
+        server: QueueServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    big = tmp_path / "huge (failed).png"
+    with open(big, "wb") as f:
+        f.truncate(50 * 1024 * 1024)
+    small = tmp_path / "dom.html"
+    small.write_text("<html></html>")
+    r = Reporter(settings(server.url, tmp_path / "spool"))
+    outcome = r.send(failure(1, artifacts=[Artifact(big), Artifact(small)]))
+    r.finish()
+    assert outcome.status == "delivered"
+    [message] = r.refused_artifacts
+    assert "huge (failed).png" in message and "20 MiB" in message
+    assert any("huge (failed).png" in rec.getMessage() for rec in caplog.records)
+    with server.client() as c:
+        arts = c.get(f"/v1/events/{outcome.event_id}").json()["artifacts"]
+    assert [a["name"] for a in arts if a.get("url")] == ["dom.html"]
+    assert not list((tmp_path / "spool").glob("*.json")), "a refused file is not retried forever"
