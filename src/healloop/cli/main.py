@@ -36,6 +36,7 @@ def cli(verbose: int) -> None:
 # Each part of healloop adds its command group here: one module, one `register(cli)` function.
 COMMAND_MODULES = [
     "healloop.cli.queue_commands",
+    "healloop.cli.node_commands",
     "healloop.cli.source_commands",
 ]
 

@@ -1,0 +1,267 @@
+"""Node configuration: the ``[node]`` tables of healloop.toml, read once at start into typed dataclasses.
+
+Every problem is reported as a ``ConfigError`` whose message names the key (``node.services.web.health``)
+and the bad value, so a typo is fixed from the error alone. Relative paths are resolved against the
+directory of the TOML file (the workspace itself is the default), never against the process cwd.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from healloop.errors import ConfigError
+
+RUNNER_KINDS = ("pytest", "playwright", "cypress", "command")
+SERVICE_BACKENDS = ("command", "systemd", "docker")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    kind: str = "pytest"
+    # argv prefix (pytest/playwright/cypress) or full template with {spec} and {test} (command)
+    command: tuple[str, ...] = ()
+    timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    backend: str
+    start: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    health_url: str | None = None
+    health_command: tuple[str, ...] = ()
+    log_file: Path | None = None
+    restart_timeout: float = 30.0
+    cwd: Path | None = None
+    unit: str | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class DiagnosticConfig:
+    name: str
+    command: tuple[str, ...]
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    workspace: Path
+    state_dir: Path
+    artifacts: Path
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    services: dict[str, ServiceConfig] = field(default_factory=dict)
+    diagnostics: dict[str, DiagnosticConfig] = field(default_factory=dict)
+    git_remote: str | None = None
+    git_branch: str | None = None
+    restarts_per_hour: int = 3
+    max_file_bytes: int = 1_000_000
+
+
+def default_state_dir(workspace: Path) -> Path:
+    """Outside the repository, so audit logs, locks and pid files never show up in ``git status``."""
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    digest = hashlib.sha256(str(workspace).encode()).hexdigest()[:16]
+    return base / "healloop" / f"{workspace.name}-{digest}"
+
+
+class _Reader:
+    """Typed getters over one TOML table that name the full key in every error."""
+
+    def __init__(self, table: dict[str, Any], prefix: str, base: Path) -> None:
+        self.table, self.prefix, self.base = table, prefix, base
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}"
+
+    def fail(self, name: str, want: str) -> ConfigError:
+        return ConfigError(
+            f"`{self.key(name)}` must be {want}, got {self.table.get(name)!r}", field=self.key(name)
+        )
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.table.get(name, default)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise self.fail(name, "a non-empty string")
+        return value
+
+    def number(self, name: str, default: float, *, integer: bool = False) -> Any:
+        value = self.table.get(name, default)
+        kind = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+            raise self.fail(name, "a positive integer" if integer else "a positive number")
+        return value
+
+    def argv(self, name: str) -> tuple[str, ...]:
+        value = self.table.get(name)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            try:
+                parts = shlex.split(value)
+            except ValueError as exc:
+                raise self.fail(name, f"a command line that shlex can split ({exc})") from None
+        elif isinstance(value, list) and all(isinstance(p, str) for p in value):
+            parts = list(value)
+        else:
+            raise self.fail(name, "a command: a string or a list of strings")
+        if not parts:
+            raise self.fail(name, "a non-empty command")
+        return tuple(parts)
+
+    def path(self, name: str, default: Path | None = None) -> Path | None:
+        value = self.str(name)
+        if value is None:
+            return default
+        return (self.base / os.path.expanduser(value)).resolve()
+
+    def table_of(self, name: str) -> dict[str, Any]:
+        value = self.table.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(name, "a table")
+        return value
+
+    def only(self, allowed: set[str]) -> None:
+        unknown = sorted(set(self.table) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"unknown key `{self.key(unknown[0])}`; allowed keys in [{self.prefix}]: "
+                + ", ".join(sorted(allowed)),
+                field=self.key(unknown[0]),
+            )
+
+
+def _runner(r: _Reader) -> RunnerConfig:
+    r.only({"kind", "command", "timeout"})
+    kind = r.str("kind", "pytest")
+    if kind not in RUNNER_KINDS:
+        raise r.fail("kind", "one of " + ", ".join(RUNNER_KINDS))
+    command = r.argv("command")
+    if kind == "command":
+        if not command:
+            raise ConfigError(
+                f"`{r.key('command')}` is required when kind = 'command'", field=r.key("command")
+            )
+        if not any("{spec}" in p or "{test}" in p for p in command):
+            raise r.fail("command", "a template that uses {spec} and/or {test}")
+    return RunnerConfig(kind=kind, command=command, timeout=float(r.number("timeout", 300)))
+
+
+def _service(name: str, r: _Reader, workspace: Path) -> ServiceConfig:
+    r.only({"backend", "start", "stop", "health", "log_file", "restart_timeout", "cwd", "unit", "container"})
+    if not _NAME.match(name):
+        raise ConfigError(f"service name {name!r} must be letters, digits, '_', '.', '-'", field=r.prefix)
+    backend = r.str("backend", "command")
+    if backend not in SERVICE_BACKENDS:
+        raise r.fail("backend", "one of " + ", ".join(SERVICE_BACKENDS))
+    health = r.table.get("health")
+    health_url, health_cmd = None, ()
+    if isinstance(health, str) and health.startswith(("http://", "https://")):
+        health_url = health
+    elif health is not None:
+        health_cmd = r.argv("health")
+    start = r.argv("start")
+    if backend == "command" and not start:
+        raise ConfigError(f"`{r.key('start')}` is required for a command service", field=r.key("start"))
+    if backend == "command" and not (health_url or health_cmd):
+        raise ConfigError(
+            f"`{r.key('health')}` is required for a command service: an http:// URL or a command",
+            field=r.key("health"),
+        )
+    if backend == "systemd" and not r.str("unit"):
+        raise ConfigError(f"`{r.key('unit')}` is required for a systemd service", field=r.key("unit"))
+    if backend == "docker" and not r.str("container"):
+        raise ConfigError(
+            f"`{r.key('container')}` is required for a docker service", field=r.key("container")
+        )
+    return ServiceConfig(
+        name=name,
+        backend=backend,
+        start=start,
+        stop=r.argv("stop"),
+        health_url=health_url,
+        health_command=health_cmd,
+        log_file=r.path("log_file"),
+        restart_timeout=float(r.number("restart_timeout", 30)),
+        cwd=r.path("cwd", workspace),
+        unit=r.str("unit"),
+        container=r.str("container"),
+    )
+
+
+def load_config(
+    path: Path | None, *, workspace: Path | None = None, state_dir: Path | None = None
+) -> NodeConfig:
+    """Read ``[node]`` from ``path`` (optional); ``workspace`` and ``state_dir`` from flags win over it."""
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(path)!r} does not exist", field="config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}", field="config") from None
+        base = path.resolve().parent
+    node = data.get("node", {})
+    if not isinstance(node, dict):
+        raise ConfigError("`node` must be a table ([node])", field="node")
+    r = _Reader(node, "node", base)
+    r.only(
+        {
+            "workspace",
+            "state_dir",
+            "artifacts",
+            "runner",
+            "services",
+            "diagnostics",
+            "git",
+            "restarts_per_hour",
+            "max_file_bytes",
+        }
+    )
+    ws = workspace.resolve() if workspace else r.path("workspace")
+    if ws is None:
+        raise ConfigError(
+            "no workspace: pass --workspace DIR or set `node.workspace`", field="node.workspace"
+        )
+    if not ws.is_dir():
+        raise ConfigError(f"workspace {str(ws)!r} is not a directory", field="node.workspace")
+    # Paths below are relative to the workspace, which is what users write in the file.
+    r.base = ws
+    git = _Reader(r.table_of("git"), "node.git", ws)
+    git.only({"remote", "branch"})
+    svc = _Reader(r.table_of("services"), "node.services", ws)
+    services = {
+        name: _service(name, _Reader(svc.table_of(name), f"node.services.{name}", ws), ws)
+        for name in svc.table
+    }
+    diagnostics = {}
+    for name, spec in r.table_of("diagnostics").items():
+        d = _Reader(spec if isinstance(spec, dict) else {"command": spec}, f"node.diagnostics.{name}", ws)
+        d.only({"command", "timeout"})
+        if not d.argv("command"):
+            raise ConfigError(f"`{d.key('command')}` is required", field=d.key("command"))
+        diagnostics[name] = DiagnosticConfig(name, d.argv("command"), float(d.number("timeout", 60)))
+    return NodeConfig(
+        workspace=ws,
+        state_dir=(state_dir.resolve() if state_dir else r.path("state_dir") or default_state_dir(ws)),
+        artifacts=r.path("artifacts", ws / "artifacts"),
+        runner=_runner(_Reader(r.table_of("runner"), "node.runner", ws)),
+        services=services,
+        diagnostics=diagnostics,
+        git_remote=git.str("remote"),
+        git_branch=git.str("branch"),
+        restarts_per_hour=int(r.number("restarts_per_hour", 3, integer=True)),
+        max_file_bytes=int(r.number("max_file_bytes", 1_000_000, integer=True)),
+    )

@@ -1,0 +1,208 @@
+"""File tools: read, list, search, edit and write inside the workspace.
+
+Edits are exact-text replacements, applied under the file's cross-process lock and written
+atomically. An edit whose replacement is already in place is skipped, so an agent that retries after
+a lost reply changes nothing the second time and is told so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healloop.errors import Conflict, InvalidInput
+from healloop.node.workspace import Workspace
+
+MAX_LIST = 2000
+MAX_MATCHES = 200
+_SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv"}
+
+
+@dataclass(frozen=True)
+class Replacement:
+    old_text: str
+    new_text: str
+
+
+def _decode(ws: Workspace, path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{ws.relative(path)!r} is not UTF-8 text", field="path") from None
+
+
+def read_file(
+    ws: Workspace, path: str, start_line: int | None = None, end_line: int | None = None
+) -> dict[str, Any]:
+    target = ws.resolve(path)
+    text = _decode(ws, target, ws.read_bytes(target))
+    lines = text.splitlines(keepends=True)
+    start = start_line or 1
+    end = end_line or len(lines)
+    if start < 1 or end < start:
+        raise InvalidInput(
+            f"line range must satisfy 1 <= start_line <= end_line, got {start_line}..{end_line}",
+            field="start_line",
+        )
+    return {
+        "path": ws.relative(target),
+        "start_line": start,
+        "end_line": min(end, len(lines)),
+        "total_lines": len(lines),
+        "content": "".join(lines[start - 1 : end]),
+    }
+
+
+def _walk(ws: Workspace, base: Path) -> list[Path]:
+    found: list[Path] = []
+    # followlinks=False: a symlinked directory is listed, never entered, so listing cannot leave the root.
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        found.extend(Path(dirpath) / f for f in sorted(filenames))
+    return found
+
+
+def list_files(ws: Workspace, path: str = ".", pattern: str | None = None) -> dict[str, Any]:
+    base = ws.resolve(path)
+    if not base.is_dir():
+        raise InvalidInput(f"`path` {path!r} is a file, not a directory", field="path")
+    names = [ws.relative(p) for p in _walk(ws, base)]
+    if pattern:
+        names = [
+            n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(os.path.basename(n), pattern)
+        ]
+    return {"path": ws.relative(base), "files": names[:MAX_LIST], "truncated": len(names) > MAX_LIST}
+
+
+def search_text(ws: Workspace, pattern: str, path: str = ".") -> dict[str, Any]:
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise InvalidInput(
+            f"`pattern` {pattern!r} is not a valid regular expression: {exc}", field="pattern"
+        ) from None
+    base = ws.resolve(path)
+    files = [base] if base.is_file() else _walk(ws, base)
+    matches: list[dict[str, Any]] = []
+    for file in files:
+        if file.is_symlink() or not file.is_file() or file.stat().st_size > ws.max_file_bytes:
+            continue
+        try:
+            text = file.read_text("utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary or unreadable: not text to search
+        for number, line in enumerate(text.splitlines(), 1):
+            if regex.search(line):
+                matches.append({"path": ws.relative(file), "line": number, "text": line[:500]})
+                if len(matches) >= MAX_MATCHES:
+                    return {"pattern": pattern, "matches": matches, "truncated": True}
+    return {"pattern": pattern, "matches": matches, "truncated": False}
+
+
+def _diff(rel: str, before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"
+        )
+    )
+
+
+def _spans(text: str, needle: str) -> list[tuple[int, int]]:
+    spans, start = [], text.find(needle)
+    while start != -1:
+        spans.append((start, start + len(needle)))
+        start = text.find(needle, start + 1)
+    return spans
+
+
+def _already_applied(text: str, edit: Replacement) -> bool:
+    """True when new_text is present and every old_text left over lies inside a copy of new_text."""
+    if not edit.new_text:
+        return edit.old_text not in text  # a deletion is in place once the text is gone
+    news = _spans(text, edit.new_text)
+    if not news:
+        return False
+    return all(any(a <= s and e <= b for a, b in news) for s, e in _spans(text, edit.old_text))
+
+
+def apply_edits(text: str, edits: list[Replacement], rel: str) -> tuple[str, int, int]:
+    applied = skipped = 0
+    for i, edit in enumerate(edits):
+        if not edit.old_text:
+            raise InvalidInput(f"edits[{i}].old_text is empty; give the exact text to replace", field="edits")
+        if edit.old_text == edit.new_text:
+            raise InvalidInput(f"edits[{i}] replaces a text with itself", field="edits")
+        if _already_applied(text, edit):
+            skipped += 1
+            continue
+        count = text.count(edit.old_text)
+        if count == 0:
+            raise Conflict(
+                f"edits[{i}].old_text was not found in {rel!r}; read the file again and copy the text"
+                " exactly",
+                field="edits",
+            )
+        if count > 1:
+            raise Conflict(
+                f"edits[{i}].old_text occurs {count} times in {rel!r}; include more surrounding lines so it"
+                " matches once",
+                field="edits",
+            )
+        text = text.replace(edit.old_text, edit.new_text, 1)
+        applied += 1
+    return text, applied, skipped
+
+
+def edit_file(ws: Workspace, path: str, edits: list[Replacement], dry_run: bool = False) -> dict[str, Any]:
+    if not edits:
+        raise InvalidInput("`edits` is empty; give at least one {old_text, new_text}", field="edits")
+    target = ws.resolve_for_write(path)
+    rel = ws.relative(target)
+    with ws.file_lock(target):
+        if not target.exists():
+            raise InvalidInput(f"`path` {path!r} does not exist; use write_file to create it", field="path")
+        before = _decode(ws, target, ws.read_bytes(target))
+        after, applied, skipped = apply_edits(before, edits, rel)
+        ws.check_size(after.encode())
+        changed = after != before
+        if changed and not dry_run:
+            ws.atomic_write(target, after.encode())
+    if not changed:
+        message = "no change: every replacement is already in place"
+    elif dry_run:
+        message = f"dry run: {applied} replacement(s) would be applied; nothing was written"
+    else:
+        message = f"applied {applied} replacement(s)" + (f", {skipped} already in place" if skipped else "")
+    return {
+        "path": rel,
+        "changed": changed and not dry_run,
+        "dry_run": dry_run,
+        "applied": applied,
+        "already_applied": skipped,
+        "message": message,
+        "diff": _diff(rel, before, after),
+    }
+
+
+def write_file(ws: Workspace, path: str, content: str) -> dict[str, Any]:
+    target = ws.resolve_for_write(path)
+    data = content.encode()
+    ws.check_size(data)
+    rel = ws.relative(target)
+    with ws.file_lock(target):
+        before = target.read_text("utf-8", "replace") if target.exists() else ""
+        created = not target.exists()
+        if created or before != content:
+            ws.atomic_write(target, data)
+    return {
+        "path": rel,
+        "created": created,
+        "changed": created or before != content,
+        "bytes": len(data),
+        "diff": _diff(rel, before, content),
+    }

@@ -1,0 +1,191 @@
+"""Git tools over the workspace repository, with structured results (sha, files, diff text).
+
+Commits carry the trailer ``Healloop-Event: <id>``; that trailer is also how a repeated commit or
+revert for the same event is recognised and answered with the existing sha instead of a new commit.
+Push goes only to the remote and branch in the node's config.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+from healloop.errors import ConfigError, Conflict, InvalidInput, NotFound
+from healloop.node.workspace import Workspace
+
+MAX_DIFF_CHARS = 200_000
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_US, _RS = "\x1f", "\x1e"
+_LOG_FORMAT = f"%H{_US}%an{_US}%aI{_US}%s{_US}%B{_RS}"
+
+
+def check_event_id(event_id: str | None, *, required: bool = False) -> str | None:
+    if event_id is None or event_id == "":
+        if required:
+            raise InvalidInput(
+                "`event_id` is required: the id of the healloop event this change is for", field="event_id"
+            )
+        return None
+    if not _EVENT_ID.match(event_id):
+        raise InvalidInput(
+            f"`event_id` must be 1-128 characters of letters, digits, '_', '.', ':', '-', got {event_id!r}",
+            field="event_id",
+        )
+    return event_id
+
+
+def _check_revision(revision: str) -> str:
+    if not revision or revision.startswith("-") or any(c.isspace() or c == "\x00" for c in revision):
+        raise InvalidInput(
+            f"`revision` must be a commit, branch or tag name, got {revision!r}", field="revision"
+        )
+    return revision
+
+
+def _truncate(text: str) -> tuple[str, bool]:
+    return (text[:MAX_DIFF_CHARS], True) if len(text) > MAX_DIFF_CHARS else (text, False)
+
+
+class GitOps:
+    def __init__(self, ws: Workspace, *, remote: str | None = None, branch: str | None = None) -> None:
+        self.ws, self.remote, self.branch = ws, remote, branch
+
+    def _git(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
+        proc = subprocess.run(
+            ["git", "-C", str(self.ws.root), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if proc.returncode not in ok:
+            message = (proc.stderr or proc.stdout).strip() or f"exit code {proc.returncode}"
+            raise Conflict(f"git {args[0]} failed: {message}")
+        return proc.stdout
+
+    def _paths(self, paths: list[str] | None) -> list[str]:
+        return [self.ws.relative(self.ws.resolve(p, what="paths", must_exist=False)) for p in paths or []]
+
+    def _files(self, *args: str) -> list[str]:
+        return [f for f in self._git(*args).split("\0") if f]
+
+    def _commit_info(self, sha: str) -> dict[str, Any]:
+        out = self._git("show", "-s", f"--format={_LOG_FORMAT}", sha)
+        full, author, date, subject, body = out.rstrip(_RS + "\n").split(_US, 4)
+        files = self._files("show", "--name-only", "-z", "--format=", sha)
+        return {
+            "sha": full,
+            "author": author,
+            "date": date,
+            "subject": subject,
+            "message": body.strip(),
+            "files": files,
+        }
+
+    def status(self) -> dict[str, Any]:
+        out = self._git("status", "--porcelain=v1", "-z", "--branch")
+        entries = [e for e in out.split("\0") if e]
+        branch = entries.pop(0)[3:] if entries and entries[0].startswith("## ") else None
+        files = []
+        skip = False
+        for entry in entries:
+            if skip:  # the original name of a rename follows it
+                skip = False
+                continue
+            code, name = entry[:2], entry[3:]
+            files.append({"path": name, "index": code[0].strip(), "worktree": code[1].strip()})
+            skip = code[0] in "RC"
+        return {"branch": branch, "clean": not files, "files": files}
+
+    def diff(self, ref: str | None = None) -> dict[str, Any]:
+        args = [_check_revision(ref)] if ref else []
+        files = self._files("diff", "--name-only", "-z", *args, "--")
+        diff, truncated = _truncate(self._git("diff", *args, "--"))
+        return {"ref": ref, "files": files, "diff": diff, "truncated": truncated}
+
+    def log(self, path: str | None = None, max_count: int = 20) -> dict[str, Any]:
+        if not 1 <= max_count <= 500:
+            raise InvalidInput(f"`max_count` must be 1-500, got {max_count}", field="max_count")
+        args = ["--", *self._paths([path])] if path else []
+        out = self._git("log", f"--max-count={max_count}", f"--format={_LOG_FORMAT}", *args, ok=(0, 128))
+        commits = []
+        for record in out.split(_RS):
+            if record.strip():
+                sha, author, date, subject, _ = record.strip("\n").split(_US, 4)
+                commits.append({"sha": sha, "author": author, "date": date, "subject": subject})
+        return {"path": path, "commits": commits}
+
+    def _resolve_commit(self, revision: str) -> str:
+        _check_revision(revision)
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
+        except Conflict:
+            raise NotFound(
+                f"`revision` {revision!r} is not a commit in this repository", field="revision"
+            ) from None
+
+    def show(self, revision: str) -> dict[str, Any]:
+        sha = self._resolve_commit(revision)
+        info = self._commit_info(sha)
+        info["diff"], info["truncated"] = _truncate(self._git("show", "--format=", "--patch", sha))
+        return info
+
+    def find_event_commit(self, event_id: str) -> str | None:
+        pattern = f"^Healloop-Event: {re.escape(event_id)}$"
+        out = self._git("log", "--max-count=1", "--format=%H", "-E", f"--grep={pattern}", "HEAD", ok=(0, 128))
+        return out.strip() or None
+
+    def _with_trailer(self, message: str, event_id: str) -> str:
+        if not message.strip():
+            raise InvalidInput("`message` is empty; describe the change in one line", field="message")
+        trailer = f"Healloop-Event: {event_id}"
+        return message if trailer in message else f"{message.rstrip()}\n\n{trailer}\n"
+
+    def commit(self, message: str, event_id: str, paths: list[str] | None = None) -> dict[str, Any]:
+        check_event_id(event_id, required=True)
+        rels = self._paths(paths)
+        with self.ws.lock("git"):
+            pending = self._git("status", "--porcelain=v1", "-z", "--", *rels).strip("\0")
+            existing = self.find_event_commit(event_id)
+            if not pending:
+                if existing:
+                    return {**self._commit_info(existing), "already_committed": True}
+                raise Conflict(
+                    "nothing to commit: the working tree has no changes" + (f" under {rels}" if rels else "")
+                )
+            self._git("add", "-A", "--", *(rels or ["."]))
+            # `-- paths` commits only those paths, so unrelated staged work stays out of this commit.
+            self._git("commit", "-F", "-", "--", *rels, stdin=self._with_trailer(message, event_id))
+            sha = self._git("rev-parse", "HEAD").strip()
+        return {**self._commit_info(sha), "already_committed": False}
+
+    def revert(self, revision: str, event_id: str) -> dict[str, Any]:
+        check_event_id(event_id, required=True)
+        with self.ws.lock("git"):
+            sha = self._resolve_commit(revision)
+            existing = self.find_event_commit(event_id)
+            if existing and f"This reverts commit {sha}" in self._commit_info(existing)["message"]:
+                return {**self._commit_info(existing), "already_committed": True}
+            subject = self._commit_info(sha)["subject"]
+            try:
+                self._git("revert", "--no-commit", sha)
+            except Conflict as exc:
+                self._git("revert", "--abort", ok=(0, 128))
+                raise Conflict(
+                    f"cannot revert {sha[:12]} cleanly; nothing was changed ({exc.message})"
+                ) from None
+            message = f'Revert "{subject}"\n\nThis reverts commit {sha}.'
+            self._git("commit", "-F", "-", stdin=self._with_trailer(message, event_id))
+            new = self._git("rev-parse", "HEAD").strip()
+        return {**self._commit_info(new), "already_committed": False}
+
+    def push(self) -> dict[str, Any]:
+        if not self.remote or not self.branch:
+            raise ConfigError(
+                "push is off: set `node.git.remote` and `node.git.branch` in healloop.toml", field="node.git"
+            )
+        with self.ws.lock("git"):
+            head = self._git("rev-parse", "HEAD").strip()
+            self._git("push", "--porcelain", self.remote, f"HEAD:refs/heads/{self.branch}")
+        return {"remote": self.remote, "branch": self.branch, "sha": head}

@@ -1,0 +1,126 @@
+"""Test runner adapters: how this node reruns exactly one test.
+
+Each adapter turns (spec, test) into an argv (never a shell line) and reports with ``check()`` whether
+its program is on this machine. Runs go one at a time per node: a cross-process lock is held for the
+whole run, so two agents asking at once queue instead of fighting over the browser or the ports.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from typing import Any
+
+from healloop.errors import InvalidInput
+from healloop.node import proc
+from healloop.node.config import RunnerConfig
+from healloop.node.workspace import Workspace
+
+_PYTEST_FAIL = re.compile(r"^(E\s+.+|FAILED .+|ERROR .+)$", re.MULTILINE)
+_GENERIC_FAIL = re.compile(r"^.*(Error|error|failed|FAILED|AssertionError|expected).*$", re.MULTILINE)
+
+
+class Runner:
+    name = "base"
+    default_prefix: tuple[str, ...] = ()
+
+    def __init__(self, config: RunnerConfig) -> None:
+        self.config = config
+        self.prefix = config.command or self.default_prefix
+
+    def argv(self, spec: str, test: str) -> list[str]:
+        raise NotImplementedError
+
+    def check(self) -> tuple[bool, str]:
+        program = self.prefix[0]
+        if shutil.which(program) is None:
+            return False, f"{program!r} is not on PATH; install it or set node.runner.command"
+        return True, f"{self.name}: {' '.join(self.prefix)}"
+
+    def failure_message(self, output: str) -> str | None:
+        lines = _GENERIC_FAIL.findall(output)
+        return "\n".join(lines[-5:]) if lines else None
+
+
+class PytestRunner(Runner):
+    name = "pytest"
+    default_prefix = (sys.executable, "-m", "pytest")
+
+    def argv(self, spec: str, test: str) -> list[str]:
+        return [*self.prefix, "-q", "-p", "no:cacheprovider", f"{spec}::{test}"]
+
+    def failure_message(self, output: str) -> str | None:
+        lines = [m.group(0) for m in _PYTEST_FAIL.finditer(output)]
+        return "\n".join(lines[-10:]) if lines else super().failure_message(output)
+
+
+class PlaywrightRunner(Runner):
+    name = "playwright"
+    default_prefix = ("npx", "playwright", "test")
+
+    def argv(self, spec: str, test: str) -> list[str]:
+        return [*self.prefix, spec, "-g", re.escape(test)]
+
+
+class CypressRunner(Runner):
+    name = "cypress"
+    default_prefix = ("npx", "cypress", "run")
+
+    def argv(self, spec: str, test: str) -> list[str]:
+        # `grep` is read by @cypress/grep, the usual way to pick one test by title.
+        return [*self.prefix, "--spec", spec, "--env", f"grep={test}"]
+
+
+class CommandRunner(Runner):
+    name = "command"
+
+    def argv(self, spec: str, test: str) -> list[str]:
+        # Substituted per argument after splitting, so a test title can never become extra arguments.
+        return [part.replace("{spec}", spec).replace("{test}", test) for part in self.prefix]
+
+
+RUNNERS: dict[str, type[Runner]] = {
+    r.name: r for r in (PytestRunner, PlaywrightRunner, CypressRunner, CommandRunner)
+}
+
+
+def make_runner(config: RunnerConfig) -> Runner:
+    return RUNNERS[config.kind](config)
+
+
+def run_test(
+    ws: Workspace, runner: Runner, spec: str, test: str, timeout: float | None = None
+) -> dict[str, Any]:
+    spec_path = ws.resolve(spec, what="spec")
+    if not test or test.startswith("-") or "\x00" in test or "\n" in test:
+        raise InvalidInput(
+            f"`test` must be a test name or title not starting with '-', got {test!r}", field="test"
+        )
+    limit = timeout or runner.config.timeout
+    if limit <= 0 or limit > runner.config.timeout:
+        raise InvalidInput(
+            f"`timeout` must be between 0 and the node's limit of {runner.config.timeout} s, got {timeout}",
+            field="timeout",
+        )
+    argv = runner.argv(ws.relative(spec_path), test)
+    with ws.lock("run_test"):
+        result = proc.run(argv, cwd=ws.root, timeout=limit)
+    passed = result.exit_code == 0 and not result.timed_out
+    failure = None
+    if result.timed_out:
+        failure = f"timed out after {limit} s; the process group was killed"
+    elif not passed:
+        failure = runner.failure_message(result.output) or f"exit code {result.exit_code}"
+    return {
+        "spec": ws.relative(spec_path),
+        "test": test,
+        "status": "passed" if passed else "failed",
+        "passed": passed,
+        "exit_code": result.exit_code,
+        "timed_out": result.timed_out,
+        "duration_s": round(result.duration_s, 3),
+        "failure_message": failure,
+        "output_tail": result.tail(),
+        "command": argv,
+    }

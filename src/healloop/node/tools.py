@@ -1,0 +1,256 @@
+"""The node's MCP tools: thin, typed functions over the ``Node`` parts, each with annotations.
+
+Descriptions are fixed text written here; nothing a test, page or file says is ever put into them.
+Every argument is typed and there are no open-ended dict arguments, so the schemas work unchanged as
+OpenAI-style function definitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from healloop.node import artifacts, diagnostics, files
+from healloop.node.config import NodeConfig
+from healloop.node.gitops import GitOps, check_event_id
+from healloop.node.runners import Runner, make_runner, run_test
+from healloop.node.services import Services
+from healloop.node.workspace import Workspace
+
+Path_ = Annotated[str, Field(description="Path relative to the workspace root, e.g. 'src/app.py'.")]
+EventId = Annotated[
+    str | None,
+    Field(description="Id of the healloop event this action serves (evt_...); recorded in the audit log."),
+]
+
+
+class Edit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    old_text: Annotated[str, Field(description="Exact text currently in the file; must occur exactly once.")]
+    new_text: Annotated[str, Field(description="Text to put in its place.")]
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+    ws: Workspace
+    git: GitOps
+    runner: Runner
+    services: Services
+
+    @classmethod
+    def from_config(cls, config: NodeConfig) -> Node:
+        ws = Workspace(config.workspace, config.state_dir, max_file_bytes=config.max_file_bytes)
+        return cls(
+            config=config,
+            ws=ws,
+            git=GitOps(ws, remote=config.git_remote, branch=config.git_branch),
+            runner=make_runner(config.runner),
+            services=Services(ws, config.services, config.restarts_per_hour),
+        )
+
+
+READ = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+EDIT = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+ACT = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
+RESTART = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+)
+PUSH = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
+
+
+def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
+    """The tool functions, bound to one node; the docstring of each is its MCP description."""
+    ws, git = node.ws, node.git
+
+    def read_file(
+        path: Path_,
+        start_line: Annotated[int | None, Field(description="First line to return (1-based).")] = None,
+        end_line: Annotated[int | None, Field(description="Last line to return (inclusive).")] = None,
+    ) -> dict[str, Any]:
+        """Read a UTF-8 text file in the workspace, optionally a line range.
+
+        Returns the content and line numbers."""
+        return files.read_file(ws, path, start_line, end_line)
+
+    def list_files(
+        path: Annotated[str, Field(description="Directory relative to the workspace root.")] = ".",
+        pattern: Annotated[
+            str | None, Field(description="Glob on the relative path or name, e.g. '*.py'.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """List files under a workspace directory (recursively; .git and node_modules skipped)."""
+        return files.list_files(ws, path, pattern)
+
+    def search_text(
+        pattern: Annotated[str, Field(description="Python regular expression matched against each line.")],
+        path: Annotated[
+            str, Field(description="File or directory to search, relative to the workspace.")
+        ] = ".",
+    ) -> dict[str, Any]:
+        """Search workspace text files for a regular expression.
+
+        Returns path, line number and line of each match."""
+        return files.search_text(ws, pattern, path)
+
+    def edit_file(
+        path: Path_,
+        edits: Annotated[list[Edit], Field(description="Replacements applied in order.", min_length=1)],
+        dry_run: Annotated[bool, Field(description="Only return the diff; write nothing.")] = False,
+        event_id: EventId = None,
+    ) -> dict[str, Any]:
+        """Replace exact text in one existing file and return the unified diff.
+
+        Each old_text must occur exactly once; the call is refused, changing nothing, if one is missing or
+        ambiguous (add surrounding lines). Safe to retry: replacements already in place are skipped, and a
+        call whose replacements are all in place changes nothing and says so.
+        """
+        check_event_id(event_id)
+        return files.edit_file(ws, path, [files.Replacement(e.old_text, e.new_text) for e in edits], dry_run)
+
+    def write_file(
+        path: Path_,
+        content: Annotated[str, Field(description="The complete new content of the file.")],
+        event_id: EventId = None,
+    ) -> dict[str, Any]:
+        """Create a file or replace its whole content. Prefer edit_file for changes to existing files."""
+        check_event_id(event_id)
+        return files.write_file(ws, path, content)
+
+    def git_status() -> dict[str, Any]:
+        """Show the current branch and the changed, staged and untracked files."""
+        return git.status()
+
+    def git_diff(
+        ref: Annotated[
+            str | None, Field(description="Compare the working tree with this commit; default the index.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Show uncommitted changes as a unified diff, with the list of files."""
+        return git.diff(ref)
+
+    def git_log(
+        path: Annotated[str | None, Field(description="Only commits touching this path.")] = None,
+        max_count: Annotated[int, Field(description="How many commits, newest first (1-500).")] = 20,
+    ) -> dict[str, Any]:
+        """List recent commits (sha, author, date, subject)."""
+        return git.log(path, max_count)
+
+    def git_show(revision: Annotated[str, Field(description="Commit sha, branch or tag.")]) -> dict[str, Any]:
+        """Show one commit: message, files and diff."""
+        return git.show(revision)
+
+    def git_commit(
+        message: Annotated[
+            str, Field(description="Commit message; a 'Healloop-Event: <id>' trailer is added.")
+        ],
+        event_id: Annotated[
+            str, Field(description="Id of the healloop event this commit repairs (evt_...).")
+        ],
+        paths: Annotated[
+            list[str] | None, Field(description="Only commit these paths; default all changes.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Commit the working-tree changes for an event. Safe to retry: if the event already has its commit
+        and there is no new change, that commit is returned (already_committed: true) instead of a new one."""
+        return git.commit(message, event_id, paths)
+
+    def git_revert(
+        revision: Annotated[str, Field(description="The commit to undo.")],
+        event_id: Annotated[str, Field(description="Id of the healloop event this revert serves.")],
+    ) -> dict[str, Any]:
+        """Create a commit that undoes a previous commit. Refused, with nothing changed, if it does not apply
+        cleanly. Safe to retry for the same event and revision."""
+        return git.revert(revision, event_id)
+
+    def git_push() -> dict[str, Any]:
+        """Push HEAD to the remote and branch configured for this node (no other target is possible)."""
+        return git.push()
+
+    def run_test_(
+        spec: Annotated[
+            str, Field(description="Test file relative to the workspace, e.g. 'tests/test_login.py'.")
+        ],
+        test: Annotated[str, Field(description="Test name or title within the file, e.g. 'test_login'.")],
+        timeout: Annotated[
+            float | None, Field(description="Seconds before the run is killed; at most the node's limit.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Rerun exactly one test with this node's runner.
+
+        Returns passed/failed, exit code, duration, the failure message and the tail of the output.
+        Runs go one at a time on a node; a call waits for the one before it."""
+        return run_test(ws, node.runner, spec, test, timeout)
+
+    def service_status(
+        name: Annotated[str, Field(description="Service name from the node's config.")],
+    ) -> dict[str, Any]:
+        """Report whether a configured service is running and passes its health check."""
+        return node.services.status(name)
+
+    def service_restart(
+        name: Annotated[str, Field(description="Service name from the node's config.")],
+        event_id: EventId = None,
+    ) -> dict[str, Any]:
+        """Restart a configured service and wait until its health check passes. Limited per service per hour;
+        when the limit is reached the call is refused: read service_logs and fix the cause instead."""
+        check_event_id(event_id)
+        return node.services.restart(name)
+
+    def service_logs(
+        name: Annotated[str, Field(description="Service name from the node's config.")],
+        lines: Annotated[int, Field(description="How many of the last lines to return (1-5000).")] = 100,
+    ) -> dict[str, Any]:
+        """Return the last lines of a configured service's log."""
+        return node.services.logs(name, lines)
+
+    def run_diagnostic(
+        name: Annotated[str, Field(description="Diagnostic name from the node's config.")],
+    ) -> dict[str, Any]:
+        """Run one of the diagnostic commands named in the node's config (no other command can be run)."""
+        return diagnostics.run_diagnostic(ws, node.config.diagnostics, name)
+
+    def read_artifact(
+        path: Annotated[
+            str, Field(description="Path relative to the artifacts folder, e.g. 'login/screenshot.png'.")
+        ],
+    ) -> Any:
+        """Read a test artifact: logs and DOM snapshots come back as text, screenshots as an image."""
+        return artifacts.read_artifact(node.config.artifacts, path, ws.max_file_bytes)
+
+    run_test_.__name__ = "run_test"
+    return [
+        (read_file, READ),
+        (list_files, READ),
+        (search_text, READ),
+        (edit_file, EDIT),
+        (write_file, WRITE),
+        (git_status, READ),
+        (git_diff, READ),
+        (git_log, READ),
+        (git_show, READ),
+        (git_commit, EDIT),
+        (git_revert, EDIT),
+        (git_push, PUSH),
+        (run_test_, ACT),
+        (service_status, READ),
+        (service_restart, RESTART),
+        (service_logs, READ),
+        (run_diagnostic, ACT),
+        (read_artifact, READ),
+    ]

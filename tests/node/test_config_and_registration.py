@@ -1,0 +1,176 @@
+"""healloop.toml validation, and registration with the queue.
+
+The queue's real /v1/nodes routes are built and tested on main; here a tiny Starlette app on a loopback
+port stands in for it and records what the node sends.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from healloop.errors import ConfigError
+from healloop.node.config import load_config
+from tests.node.conftest import make_node, port_open, wait_for
+from tests.node.helpers import ok
+
+pytestmark = pytest.mark.anyio
+
+
+def _config(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    path = tmp_path / "healloop.toml"
+    path.write_text(f'[node]\nworkspace = "ws"\n{body}')
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (
+            '[node.runner]\nkind = "jest"',
+            "`node.runner.kind` must be one of pytest, playwright, cypress, command",
+        ),
+        ('[node.runner]\nkind = "command"\ncommand = "run-it"', "`node.runner.command` must be a template"),
+        ('[node.services.web]\nstart = "python -m http.server"', "`node.services.web.health` is required"),
+        ('[node.services.web]\nbackend = "k8s"', "`node.services.web.backend` must be one of"),
+        ('[node.services.db]\nbackend = "systemd"', "`node.services.db.unit` is required"),
+        ("restarts_per_hour = 0", "`node.restarts_per_hour` must be a positive integer, got 0"),
+        ("restart_per_hour = 3", "unknown key `node.restart_per_hour`"),
+        (
+            '[node.diagnostics.disk]\ncommand = "df \'unclosed"',
+            "`node.diagnostics.disk.command` must be a command",
+        ),
+        ("[node.git]\nremote = 7", "`node.git.remote` must be a non-empty string, got 7"),
+        ("max_file_bytes = [", "is not valid TOML"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, body, names):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config(tmp_path, body))
+    assert names in caught.value.message
+
+
+def test_config_defaults_and_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    cfg = load_config(
+        _config(tmp_path, '[node.diagnostics]\ndisk = "df -h"\n[node.runner]\nkind = "playwright"')
+    )
+    assert cfg.workspace == (tmp_path / "ws").resolve()
+    assert cfg.artifacts == cfg.workspace / "artifacts"
+    assert cfg.state_dir.is_relative_to(tmp_path / "xdg" / "healloop")  # outside the repository
+    assert cfg.diagnostics["disk"].command == ("df", "-h")
+    assert cfg.runner.kind == "playwright" and cfg.restarts_per_hour == 3
+
+
+def test_serve_reports_bad_config(tmp_path):
+    config = _config(tmp_path, 'restarts_per_hour = "many"')
+    run = subprocess.run(
+        [sys.executable, "-m", "healloop", "mcp", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0 and "`node.restarts_per_hour` must be a positive integer" in run.stderr
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.posts: list[tuple[dict, str | None]] = []
+
+        async def post_node(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.posts.append((body, request.headers.get("authorization")))
+            return JSONResponse({**body, "last_seen": "2026-01-01T00:00:00.000Z"})
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        app = Starlette(routes=[Route("/v1/nodes", post_node, methods=["POST"])])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> FakeQueue:
+        self.thread.start()
+        wait_for(lambda: port_open(self.port), "the fake queue to listen")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+async def test_node_registers_and_refreshes(tmp_path):
+    with FakeQueue() as queue:
+        node = make_node(
+            tmp_path,
+            token=None,
+            extra=[
+                "--queue",
+                f"http://127.0.0.1:{queue.port}",
+                "--queue-token",
+                "qt",
+                "--node",
+                "ci-1",
+                "--label",
+                "os=linux",
+                "--register-every",
+                "0.2",
+            ],
+        )
+        node.start()
+        try:
+            wait_for(lambda: len(queue.posts) >= 2, "two registrations")
+        finally:
+            node.stop()
+    body, auth = queue.posts[0]
+    assert body == {"name": "ci-1", "mcp_url": node.url, "labels": {"os": "linux"}}
+    assert auth == "Bearer qt"
+
+
+async def test_node_serves_while_queue_is_down(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # closed again before the node starts: nothing listens there
+    node = make_node(
+        tmp_path,
+        token=None,
+        extra=["--queue", f"http://127.0.0.1:{dead}", "--node", "ci-2", "--register-every", "0.1"],
+    )
+    node.start()
+    try:
+        async with node.http_client() as c:
+            for _ in range(3):
+                assert (await ok(c, "read_file", path="README.md"))["content"] == "# sample\n"
+        assert node.proc.poll() is None
+    finally:
+        node.stop()
+    warnings = (tmp_path / "node.log").read_text().count("cannot register node")
+    assert warnings == 1  # logged once, not once per attempt
+
+
+def test_check_reports_why_a_part_is_off(tmp_path):
+    config = _config(
+        tmp_path,
+        '[node.runner]\nkind = "cypress"\ncommand = "no-such-cypress run"\n'
+        '[node.services.db]\nbackend = "docker"\ncontainer = "app-db"\n'
+        f'[node.services.web]\nstart = "{sys.executable} -m http.server"\nhealth = "http://127.0.0.1:1/"\n',
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "healloop", "mcp", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "OFF  runner: 'no-such-cypress' is not on PATH" in run.stdout
+    assert "OFF  service db:" in run.stdout and "docker" in run.stdout
+    assert "ok   service web: command" in run.stdout

@@ -1,0 +1,140 @@
+"""File tools and the sandbox, through a real MCP client over streamable HTTP."""
+
+from __future__ import annotations
+
+import os
+
+import anyio
+import pytest
+
+from tests.node.helpers import ok, refused
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_read_list_search(node):
+    async with node.http_client() as c:
+        got = await ok(c, "read_file", path="src/app.py", start_line=4, end_line=5)
+        assert got["content"] == 'def greet(name):\n    return f"{GREETING} {name}"\n'
+        assert got["total_lines"] == 5
+        listed = await ok(c, "list_files", pattern="*.py")
+        assert set(listed["files"]) >= {"src/app.py", "tests/test_sample.py"}
+        assert not any(f.startswith(".git/") for f in (await ok(c, "list_files"))["files"])
+        found = await ok(c, "search_text", pattern=r"GREETING\b", path="src")
+        assert [(m["path"], m["line"]) for m in found["matches"]] == [("src/app.py", 1), ("src/app.py", 5)]
+        assert "not a valid regular expression" in await refused(c, "search_text", pattern="(")
+        assert "does not exist" in await refused(c, "read_file", path="nope.txt")
+
+
+async def test_edit_file_diff_dry_run_and_idempotent(node):
+    (node.repo / "edit_me.txt").write_text("alpha\nbeta\ngamma\n")
+    async with node.http_client() as c:
+        edit = {
+            "path": "edit_me.txt",
+            "edits": [{"old_text": "beta", "new_text": "BETA"}],
+            "event_id": "evt_e1",
+        }
+        dry = await ok(c, "edit_file", **edit, dry_run=True)
+        assert "-beta\n+BETA" in dry["diff"] and not dry["changed"]
+        assert (node.repo / "edit_me.txt").read_text() == "alpha\nbeta\ngamma\n"
+        first = await ok(c, "edit_file", **edit)
+        assert first["changed"] and first["applied"] == 1 and "-beta\n+BETA" in first["diff"]
+        second = await ok(c, "edit_file", **edit)
+        assert not second["changed"] and second["already_applied"] == 1
+        assert "already in place" in second["message"] and second["diff"] == ""
+        assert (node.repo / "edit_me.txt").read_text() == "alpha\nBETA\ngamma\n"
+        # An insertion whose new_text contains old_text must not be applied twice either.
+        grow = {"path": "edit_me.txt", "edits": [{"old_text": "gamma\n", "new_text": "gamma\ndelta\n"}]}
+        assert (await ok(c, "edit_file", **grow))["changed"]
+        assert not (await ok(c, "edit_file", **grow))["changed"]
+        assert (node.repo / "edit_me.txt").read_text() == "alpha\nBETA\ngamma\ndelta\n"
+
+
+async def test_edit_file_refuses_absent_ambiguous_and_bad_arguments(node):
+    (node.repo / "dup.txt").write_text("x = 1\nx = 1\n")
+    async with node.http_client() as c:
+        msg = await refused(
+            c, "edit_file", path="dup.txt", edits=[{"old_text": "x = 1", "new_text": "x = 2"}]
+        )
+        assert "occurs 2 times" in msg
+        msg = await refused(
+            c, "edit_file", path="dup.txt", edits=[{"old_text": "y = 1", "new_text": "y = 2"}]
+        )
+        assert "was not found" in msg
+        # Open-ended extra keys are rejected by the schema, not ignored.
+        await refused(c, "edit_file", path="dup.txt", edits=[{"old_text": "x", "new_text": "y", "extra": 1}])
+        await refused(
+            c, "edit_file", path="dup.txt", edits=[{"old_text": "x = 1", "new_text": "z"}], event_id="bad id"
+        )
+    assert (node.repo / "dup.txt").read_text() == "x = 1\nx = 1\n"
+
+
+async def test_write_file_creates_and_replaces(node):
+    async with node.http_client() as c:
+        made = await ok(c, "write_file", path="new/dir/file.txt", content="one\n", event_id="evt_w")
+        assert made["created"] and made["changed"]
+        again = await ok(c, "write_file", path="new/dir/file.txt", content="one\n")
+        assert not again["created"] and not again["changed"]
+    assert (node.repo / "new/dir/file.txt").read_text() == "one\n"
+    assert not [p for p in (node.repo / "new/dir").iterdir() if p.name.endswith(".healloop-tmp")]
+
+
+async def test_sandbox_refuses_escapes(node, tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("top secret\n")
+    os.symlink(outside, node.repo / "link_to_secret")
+    os.symlink(tmp_path, node.repo / "link_dir")
+    async with node.http_client() as c:
+        for path in (
+            "../healloop.toml",
+            "src/../../healloop.toml",
+            str(outside),
+            "link_to_secret",
+            "link_dir/secret.txt",
+        ):
+            msg = await refused(c, "read_file", path=path)
+            assert "outside the workspace" in msg or "absolute" in msg, msg
+        for path in ("../evil.txt", "link_dir/new.txt", "link_to_secret", "/tmp/evil.txt"):
+            await refused(c, "write_file", path=path, content="pwned")
+        msg = await refused(
+            c, "edit_file", path="link_to_secret", edits=[{"old_text": "top", "new_text": "x"}]
+        )
+        assert "outside the workspace" in msg
+        for path in (".git/config", ".git/hooks/pre-commit", "src/../.git/HEAD"):
+            assert "git internals" in await refused(c, "write_file", path=path, content="x")
+        assert "outside the workspace" in await refused(c, "list_files", path="link_dir")
+        assert "outside" in await refused(c, "search_text", pattern="secret", path="link_dir")
+        # Listing the workspace shows the symlinked directory's name but never walks into it.
+        assert not any("secret.txt" in f for f in (await ok(c, "list_files"))["files"])
+    assert outside.read_text() == "top secret\n"
+    assert not (tmp_path / "new.txt").exists()
+
+
+async def test_size_limit(node):
+    (node.repo / "big.txt").write_text("x" * 200_000)
+    async with node.http_client() as c:
+        assert "over the node's limit" in await refused(c, "read_file", path="big.txt")
+        assert "over the node's limit" in await refused(
+            c, "write_file", path="huge.txt", content="y" * 200_000
+        )
+
+
+async def test_two_clients_editing_one_file_at_once(node):
+    """Each client rewrites a different line of the same file many times; no update may be lost."""
+    lines = [f"line{i} = 0\n" for i in range(20)]
+    (node.repo / "shared.txt").write_text("".join(lines))
+
+    async def worker(first: int) -> None:
+        async with node.http_client() as c:
+            for i in range(first, 20, 2):
+                await ok(
+                    c,
+                    "edit_file",
+                    path="shared.txt",
+                    edits=[{"old_text": f"line{i} = 0", "new_text": f"line{i} = 1"}],
+                )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker, 0)
+        tg.start_soon(worker, 1)
+    assert (node.repo / "shared.txt").read_text() == "".join(f"line{i} = 1\n" for i in range(20))

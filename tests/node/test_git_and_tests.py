@@ -1,0 +1,108 @@
+"""Git tools against a real repository and run_test with the pytest adapter, over streamable HTTP."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from tests.node.conftest import git
+from tests.node.helpers import ok, refused
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_status_diff_commit_twice_and_log(node):
+    async with node.http_client() as c:
+        await ok(c, "edit_file", path="src/app.py", edits=[{"old_text": '"hello"', "new_text": '"hi"'}])
+        status = await ok(c, "git_status")
+        assert (
+            status["branch"].startswith("main")
+            and {"path": "src/app.py", "index": "", "worktree": "M"} in status["files"]
+        )
+        diff = await ok(c, "git_diff")
+        assert diff["files"] == ["src/app.py"] and '-GREETING = "hello"' in diff["diff"]
+        first = await ok(c, "git_commit", message="Shorter greeting", event_id="evt_c1", paths=["src/app.py"])
+        assert not first["already_committed"] and first["files"] == ["src/app.py"]
+        assert first["message"].endswith("Healloop-Event: evt_c1")
+        again = await ok(c, "git_commit", message="Shorter greeting", event_id="evt_c1", paths=["src/app.py"])
+        assert again["already_committed"] and again["sha"] == first["sha"]
+        assert git(node.repo, "rev-parse", "HEAD").strip() == first["sha"]
+        assert git(node.repo, "rev-list", "--count", "HEAD").strip() == "2"
+        log = await ok(c, "git_log", path="src/app.py", max_count=5)
+        assert [e["subject"] for e in log["commits"]] == ["Shorter greeting", "initial"]
+        shown = await ok(c, "git_show", revision=first["sha"])
+        assert shown["files"] == ["src/app.py"] and '+GREETING = "hi"' in shown["diff"]
+        assert "nothing to commit" in await refused(c, "git_commit", message="x", event_id="evt_none")
+        assert "not a commit" in await refused(c, "git_show", revision="no-such-branch")
+        assert "must be a commit" in await refused(c, "git_show", revision="--output=/tmp/x")
+        assert "required" in await refused(c, "git_commit", message="x", event_id="")
+
+
+async def test_revert_twice_and_push(node):
+    async with node.http_client() as c:
+        await ok(c, "write_file", path="feature.txt", content="feature\n")
+        made = await ok(c, "git_commit", message="Add feature", event_id="evt_r0")
+        revert = await ok(c, "git_revert", revision=made["sha"], event_id="evt_r1")
+        assert revert["subject"] == 'Revert "Add feature"' and not revert["already_committed"]
+        assert not (node.repo / "feature.txt").exists()
+        again = await ok(c, "git_revert", revision=made["sha"], event_id="evt_r1")
+        assert again["already_committed"] and again["sha"] == revert["sha"]
+        # A revert that does not apply cleanly is refused and leaves the tree as it was.
+        await ok(c, "write_file", path="conflict.txt", content="v1\n")
+        v1 = await ok(c, "git_commit", message="v1", event_id="evt_r2")
+        await ok(c, "write_file", path="conflict.txt", content="v2\n")
+        await ok(c, "git_commit", message="v2", event_id="evt_r3")
+        await ok(c, "write_file", path="conflict.txt", content="v3\n")
+        await ok(c, "git_commit", message="v3", event_id="evt_r4")
+        assert "cannot revert" in await refused(c, "git_revert", revision=v1["sha"], event_id="evt_r5")
+        assert (await ok(c, "git_status"))["clean"]
+        assert "1-500" in await refused(c, "git_log", max_count=0)
+        assert "must be a commit" in await refused(c, "git_diff", ref="--no-index")
+        assert "git diff failed" in await refused(c, "git_diff", ref="no-such-ref")
+        pushed = await ok(c, "git_push")
+        assert pushed["branch"] == "healed" and pushed["remote"] == "origin"
+        remote_head = git(node.root / "remote.git", "rev-parse", "refs/heads/healed").strip()
+        assert remote_head == pushed["sha"] == git(node.repo, "rev-parse", "HEAD").strip()
+
+
+async def test_run_test_pass_fail_timeout(node):
+    async with node.http_client() as c:
+        passed = await ok(c, "run_test", spec="tests/test_sample.py", test="test_passes")
+        assert passed["passed"] and passed["status"] == "passed" and passed["exit_code"] == 0
+        failed = await ok(c, "run_test", spec="tests/test_sample.py", test="test_fails")
+        assert failed["status"] == "failed" and failed["exit_code"] == 1
+        assert "greeting mismatch" in failed["failure_message"] and "1 failed" in failed["output_tail"]
+        slow = await ok(c, "run_test", spec="tests/test_sample.py", test="test_slow", timeout=1)
+        assert slow["timed_out"] and not slow["passed"] and "timed out" in slow["failure_message"]
+        assert "outside the workspace" in await refused(c, "run_test", spec="../x.py", test="t")
+        assert "not starting with '-'" in await refused(
+            c, "run_test", spec="tests/test_sample.py", test="--co"
+        )
+        assert "node's limit" in await refused(
+            c, "run_test", spec="tests/test_sample.py", test="t", timeout=999
+        )
+
+
+async def test_runs_wait_their_turn(node):
+    marks = node.repo / "marks.log"
+    marks.unlink(missing_ok=True)
+
+    async def one() -> None:
+        async with node.http_client() as c:
+            assert (await ok(c, "run_test", spec="tests/test_sample.py", test="test_records"))["passed"]
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(one)
+    # With runs one at a time, every start is followed by its own end before the next start.
+    assert marks.read_text().split() == ["start", "end"] * 3
+
+
+async def test_descriptions_never_carry_tool_output(node):
+    async with node.http_client() as c:
+        before = {t.name: t.description for t in (await c.list_tools()).tools}
+        await ok(c, "run_test", spec="tests/test_sample.py", test="test_fails")
+        await ok(c, "read_artifact", path="run.log")
+        after = {t.name: t.description for t in (await c.list_tools()).tools}
+    assert before == after
+    assert not any("greeting mismatch" in d or "TypeError" in d for d in after.values())
