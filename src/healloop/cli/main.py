@@ -37,6 +37,7 @@ def cli(verbose: int) -> None:
 COMMAND_MODULES = [
     "healloop.cli.queue_commands",
     "healloop.cli.node_commands",
+    "healloop.cli.agent_commands",
     "healloop.cli.source_commands",
 ]
 

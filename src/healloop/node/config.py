@@ -53,6 +53,25 @@ class DiagnosticConfig:
     timeout: float = 60.0
 
 
+DEFAULT_TEST_PATHS = (
+    "tests/**", "test/**", "e2e/**", "cypress/**", "spec/**", "**/*.spec.*", "**/*.test.*", "**/*.cy.*",
+    "**/test_*.py", "**/*_test.py",
+)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """What agents may do on this node. The node publishes it (``node_info``); agents enforce it."""
+
+    test_paths: tuple[str, ...] = DEFAULT_TEST_PATHS   # globs an agent may edit
+    app_edits: bool = False          # may agents edit files outside test_paths?
+    revert: bool = False             # may agents revert a suspect commit (verified) for a regression?
+    push: bool = False               # push after a verified commit (needs [node.git])
+    max_timeout_s: float = 30.0      # a patch may not raise a test timeout above this
+    restarts_per_event: int = 2      # service restarts one event may ask for
+    reverts_per_event: int = 1
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     workspace: Path
@@ -65,6 +84,7 @@ class NodeConfig:
     git_branch: str | None = None
     restarts_per_hour: int = 3
     max_file_bytes: int = 1_000_000
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
 def default_state_dir(workspace: Path) -> Path:
@@ -156,6 +176,27 @@ def _runner(r: _Reader) -> RunnerConfig:
     return RunnerConfig(kind=kind, command=command, timeout=float(r.number("timeout", 300)))
 
 
+def _policy(r: _Reader) -> PolicyConfig:
+    r.only({"test_paths", "app_edits", "revert", "push", "max_timeout_s", "restarts_per_event",
+            "reverts_per_event"})
+    paths = r.table.get("test_paths", list(DEFAULT_TEST_PATHS))
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise r.fail("test_paths", "a non-empty list of glob strings")
+    flags = {}
+    for name in ("app_edits", "revert", "push"):
+        value = r.table.get(name, False)
+        if not isinstance(value, bool):
+            raise r.fail(name, "true or false")
+        flags[name] = value
+    return PolicyConfig(
+        test_paths=tuple(paths),
+        max_timeout_s=float(r.number("max_timeout_s", 30)),
+        restarts_per_event=int(r.number("restarts_per_event", 2, integer=True)),
+        reverts_per_event=int(r.number("reverts_per_event", 1, integer=True)),
+        **flags,
+    )
+
+
 def _service(name: str, r: _Reader, workspace: Path) -> ServiceConfig:
     r.only({"backend", "start", "stop", "health", "log_file", "restart_timeout", "cwd", "unit", "container"})
     if not _NAME.match(name):
@@ -228,6 +269,7 @@ def load_config(
             "git",
             "restarts_per_hour",
             "max_file_bytes",
+            "policy",
         }
     )
     ws = workspace.resolve() if workspace else r.path("workspace")
@@ -264,4 +306,5 @@ def load_config(
         git_branch=git.str("branch"),
         restarts_per_hour=int(r.number("restarts_per_hour", 3, integer=True)),
         max_file_bytes=int(r.number("max_file_bytes", 1_000_000, integer=True)),
+        policy=_policy(_Reader(r.table_of("policy"), "node.policy", ws)),
     )

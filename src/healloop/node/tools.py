@@ -233,8 +233,31 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         """Read a test artifact: logs and DOM snapshots come back as text, screenshots as an image."""
         return artifacts.read_artifact(node.config.artifacts, path, ws.max_file_bytes)
 
+    def node_info() -> dict[str, Any]:
+        """Describe this node: its runner, configured services (with health URLs), git push target and the
+        policy agents must follow (which paths they may edit, whether reverts and pushes are allowed)."""
+        cfg = node.config
+        return {
+            "runner": cfg.runner.kind,
+            "run_timeout_s": cfg.runner.timeout,
+            "services": {
+                name: {"backend": s.backend, "health_url": s.health_url} for name, s in cfg.services.items()
+            },
+            "git": {"remote": cfg.git_remote, "branch": cfg.git_branch},
+            "policy": {
+                "test_paths": list(cfg.policy.test_paths),
+                "app_edits": cfg.policy.app_edits,
+                "revert": cfg.policy.revert,
+                "push": cfg.policy.push and bool(cfg.git_remote and cfg.git_branch),
+                "max_timeout_s": cfg.policy.max_timeout_s,
+                "restarts_per_event": cfg.policy.restarts_per_event,
+                "reverts_per_event": cfg.policy.reverts_per_event,
+            },
+        }
+
     run_test_.__name__ = "run_test"
     return [
+        (node_info, READ),
         (read_file, READ),
         (list_files, READ),
         (search_text, READ),

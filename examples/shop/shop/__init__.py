@@ -1,0 +1,1 @@
+"""A tiny shop: the sample app that ``healloop demo`` breaks and repairs."""

@@ -1,0 +1,215 @@
+"""Evidence for one event, gathered through the node's MCP tools and the queue.
+
+What is gathered: the failure message and stack; the spec source (whole, and the lines around the
+failing line); the DOM snapshot (and a last passing one) when reported; recent git history of the spec
+and of the whole repository; the status of every configured service; past events with the same
+fingerprint; and earlier attempts' failures on this event. Failing to read one piece is recorded in
+``missing`` and never stops the analysis.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from healloop.agent.classify import Classification, classify
+from healloop.agent.guardrails import Policy, is_test_path
+from healloop.agent.mcpclient import NodeSession
+from healloop.client import QueueClient
+from healloop.errors import HealloopError
+
+_FRAME_LINE = re.compile(r"([\w./\\-]+\.(?:py|js|ts|jsx|tsx|mjs|cjs)):(\d+)")
+
+
+@dataclass
+class Context:
+    event: dict[str, Any]
+    info: dict[str, Any]
+    policy: Policy
+    attempt: int
+    classification: Classification = field(default_factory=lambda: Classification("unknown"))
+    message: str = ""
+    spec_text: str | None = None
+    spec_excerpt: dict[str, Any] | None = None
+    dom: str | None = None
+    passing_dom: str | None = None
+    screenshot: bool = False
+    spec_log: list[dict[str, Any]] = field(default_factory=list)
+    repo_log: list[dict[str, Any]] = field(default_factory=list)
+    app_log: list[dict[str, Any]] = field(default_factory=list)  # commits touching app files in the stack
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    past: list[dict[str, Any]] = field(default_factory=list)
+    previous_failures: list[str] = field(default_factory=list)
+    restarts_done: dict[str, int] = field(default_factory=dict)
+    reverts_done: int = 0
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self) -> str:
+        return str(self.event.get("spec") or "")
+
+    def summary(self) -> dict[str, Any]:
+        """What goes into the history: enough for a person to follow the analysis, no bulk text."""
+        return {
+            "class": self.classification.kind,
+            "evidence": self.classification.evidence,
+            "attempt": self.attempt,
+            "spec_excerpt": self.spec_excerpt,
+            "dom_snapshot": bool(self.dom),
+            "passing_dom_snapshot": bool(self.passing_dom),
+            "screenshot": self.screenshot,
+            "spec_commits": [f"{c['sha'][:10]} {c['subject']}" for c in self.spec_log[:5]],
+            "recent_commits": [f"{c['sha'][:10]} {c['subject']}" for c in self.repo_log[:5]],
+            "app_commits": [f"{c['sha'][:10]} {c['file']}: {c['subject']}" for c in self.app_log[:5]],
+            "services": {
+                n: {k: s.get(k) for k in ("running", "healthy", "detail")} for n, s in self.services.items()
+            },
+            "past_events": self.past[:5],
+            "previous_failures": self.previous_failures,
+            "missing": self.missing,
+        }
+
+
+def _history_facts(event: dict[str, Any]) -> tuple[list[str], dict[str, int], int]:
+    """Earlier failures on this event and the restarts/reverts already done for it."""
+    failures, restarts, reverts = [], {}, 0
+    for h in event.get("history") or []:
+        data = h.get("data") or {}
+        if h.get("from") == "verifying" and h.get("to") == "analyzing" and data.get("failure"):
+            failures.append(str(data["failure"]))
+        for action in data.get("actions") or []:
+            if action.get("ok") and action.get("tool") == "service_restart":
+                name = str(action.get("args", {}).get("name"))
+                restarts[name] = restarts.get(name, 0) + 1
+            if action.get("ok") and action.get("tool") == "git_revert":
+                reverts += 1
+    return failures, restarts, reverts
+
+
+def past_events(queue: QueueClient, event: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for other in queue.list(fingerprint=event.get("fingerprint"), limit=20):
+        if other["id"] == event["id"]:
+            continue
+        full = queue.get(other["id"])
+        final = next(
+            (h for h in reversed(full.get("history") or []) if h.get("to") in ("resolved", "escalated")), None
+        )
+        data = (final or {}).get("data") or {}
+        out.append(
+            {
+                "id": other["id"],
+                "status": other["status"],
+                "playbook": data.get("playbook"),
+                "label": data.get("label"),
+                "class": data.get("class"),
+            }
+        )
+    return out
+
+
+async def _try(ctx: Context, what: str, coro: Any) -> Any:
+    try:
+        return await coro
+    except HealloopError as exc:
+        ctx.missing.append(f"{what}: {exc.message}")
+        return None
+
+
+async def gather(
+    node: NodeSession,
+    queue: QueueClient,
+    event: dict[str, Any],
+    info: dict[str, Any],
+    extra_failure: str | None = None,
+) -> Context:
+    policy = Policy.from_node_info(info)
+    failures, restarts, reverts = _history_facts(event)
+    if extra_failure and extra_failure not in failures:
+        failures.append(extra_failure)
+    ctx = Context(
+        event=event,
+        info=info,
+        policy=policy,
+        attempt=int(event.get("attempt") or 1),
+        previous_failures=failures,
+        restarts_done=restarts,
+        reverts_done=reverts,
+    )
+    # The newest failure is the one to classify: a rerun's failure replaces the reported one.
+    ctx.message = failures[-1] if failures else str(event.get("message") or "")
+    stack = str(event.get("stack") or "")
+    if ctx.spec:
+        spec = await _try(ctx, "spec source", node.call("read_file", path=ctx.spec))
+        if spec:
+            ctx.spec_text = spec["content"]
+            line = next(
+                (
+                    int(n)
+                    for p, n in _FRAME_LINE.findall(f"{stack}\n{ctx.message}")
+                    if p.endswith(ctx.spec) or ctx.spec.endswith(p)
+                ),
+                None,
+            )
+            if line:
+                lines = ctx.spec_text.splitlines()
+                lo, hi = max(1, line - 5), min(len(lines), line + 5)
+                ctx.spec_excerpt = {"line": line, "start": lo, "text": "\n".join(lines[lo - 1 : hi])}
+        log = await _try(ctx, "git history of the spec", node.call("git_log", path=ctx.spec, max_count=10))
+        ctx.spec_log = (log or {}).get("commits", [])
+    log = await _try(ctx, "git history", node.call("git_log", max_count=20))
+    ctx.repo_log = (log or {}).get("commits", [])
+    app_files = []
+    for path, _ in _FRAME_LINE.findall(f"{stack}\n{ctx.message}"):
+        rel = path.split(str(info.get("workspace") or "\0"))[-1].lstrip("/")
+        if not is_test_path(rel, policy) and not rel.startswith("/") and rel not in app_files:
+            app_files.append(rel)
+    for rel in app_files[:3]:
+        log = await _try(ctx, f"git history of {rel}", node.call("git_log", path=rel, max_count=5))
+        ctx.app_log += [{**c, "file": rel} for c in (log or {}).get("commits", [])]
+    for artifact in event.get("artifacts") or []:
+        name = str(artifact.get("name", "")).lower()
+        ctype = str(artifact.get("content_type", "")).lower()
+        if ctype.startswith("image/"):
+            ctx.screenshot = True
+            continue
+        if "html" not in ctype and "dom" not in name:
+            continue
+        text = await _read_artifact(ctx, node, queue, artifact)
+        if text is None:
+            continue
+        if "pass" in name:
+            ctx.passing_dom = text
+        else:
+            ctx.dom = text
+    for name in info.get("services") or {}:
+        status = await _try(ctx, f"service {name}", node.call("service_status", name=name))
+        if status:
+            ctx.services[name] = status
+    past = await _try(ctx, "past events", anyio.to_thread.run_sync(past_events, queue, event))
+    ctx.past = past or []
+    ctx.classification = classify(ctx.message, stack if not failures else None, ctx.dom)
+    return ctx
+
+
+async def _read_artifact(
+    ctx: Context, node: NodeSession, queue: QueueClient, artifact: dict[str, Any]
+) -> str | None:
+    if artifact.get("path"):
+        got = await _try(
+            ctx, f"artifact {artifact['path']}", node.call("read_artifact", path=artifact["path"])
+        )
+        return (got or {}).get("text")
+    url = str(artifact.get("url") or "")
+    if url.startswith(queue.url) or url.startswith("/v1/artifacts/"):
+        path = url[len(queue.url) :] if url.startswith(queue.url) else url
+
+        def fetch() -> str:
+            return queue._call("GET", path).text
+
+        return await _try(ctx, f"artifact {url}", anyio.to_thread.run_sync(fetch))
+    ctx.missing.append(f"artifact {artifact.get('name')!r}: only node paths and queue URLs are read")
+    return None

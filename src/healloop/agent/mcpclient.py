@@ -1,0 +1,100 @@
+"""A thin async wrapper over the MCP SDK client session to one tool node (streamable HTTP).
+
+Tool results come back as dicts (the node's ``structuredContent``); an ``isError`` result becomes the
+``HealloopError`` subclass named by its code, so agent code handles one family of exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import Tool
+
+from healloop import errors
+from healloop.errors import HealloopError, Unavailable
+
+_BY_CODE: dict[str, type[HealloopError]] = {
+    cls.code: cls
+    for cls in (
+        errors.InvalidInput,
+        errors.Unauthorized,
+        errors.NotFound,
+        errors.Conflict,
+        errors.LeaseLost,
+        errors.IllegalTransition,
+        errors.PayloadTooLarge,
+        errors.ConfigError,
+        errors.Unavailable,
+    )
+}
+
+
+class ToolError(HealloopError):
+    """A tool on the node refused the call."""
+
+    code = "tool_error"
+
+
+def error_from_result(tool: str, result: Any) -> HealloopError:
+    data = result.structured_content or {}
+    text = result.content[0].text if result.content and hasattr(result.content[0], "text") else ""
+    cls = _BY_CODE.get(str(data.get("error")), ToolError)
+    message = data.get("message") or text or f"{tool} failed"
+    return cls(f"{tool}: {message}", field=data.get("field"))
+
+
+class NodeSession:
+    """One MCP session to a node; use ``async with NodeSession(url, token) as node``."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 600.0) -> None:
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+        self._stack = AsyncExitStack()
+        self._client: Client | None = None
+        self._tools: list[Tool] | None = None
+
+    async def __aenter__(self) -> NodeSession:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            http = await self._stack.enter_async_context(
+                httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=self.timeout))
+            )
+            self._client = await self._stack.enter_async_context(
+                Client(streamable_http_client(self.url, http_client=http))
+            )
+        except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds (groups, httpx, MCPError)
+            await self._stack.aclose()
+            raise Unavailable(f"cannot open an MCP session to the node at {self.url}: {exc!r}") from None
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        assert self._client is not None, "use NodeSession in `async with`"
+        args = {k: v for k, v in arguments.items() if v is not None}
+        result = await self._client.call_tool(tool, args)
+        if result.is_error:
+            raise error_from_result(tool, result)
+        if result.structured_content is not None:
+            return dict(result.structured_content)
+        texts = [c.text for c in result.content if hasattr(c, "text")]
+        if texts:
+            try:
+                value = json.loads(texts[0])
+                return value if isinstance(value, dict) else {"result": value}
+            except ValueError:
+                return {"text": "\n".join(texts)}
+        return {"content_types": [c.type for c in result.content]}
+
+    async def tools(self) -> list[Tool]:
+        assert self._client is not None
+        if self._tools is None:
+            self._tools = list((await self._client.list_tools()).tools)
+        return self._tools

@@ -1,0 +1,71 @@
+"""The root-cause report attached to an escalation: what was observed, what was tried, why it failed,
+the most likely cause and the suspect commit or file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from healloop.agent.classify import (
+    ASSERTION_MISMATCH,
+    ELEMENT_DETACHED,
+    SCRIPT_ERROR,
+    SELECTOR_NOT_FOUND,
+    SERVICE_UNREACHABLE,
+    TIMEOUT,
+)
+from healloop.agent.context import Context
+
+_CAUSES = {
+    SELECTOR_NOT_FOUND: (
+        "the page no longer has the element the test looks for (renamed or removed in the app)"
+    ),
+    ELEMENT_DETACHED: "the page re-renders or overlays the element while the test acts on it",
+    SERVICE_UNREACHABLE: "a service the test needs is down or failing",
+    TIMEOUT: "the app or a service is slower than the test allows, every time",
+    ASSERTION_MISMATCH: (
+        "the app's behaviour changed: it now produces a different result than the test expects"
+    ),
+    SCRIPT_ERROR: "code (the app's or the test's) throws an error",
+}
+
+
+def suspect_commit(ctx: Context) -> dict[str, Any] | None:
+    """The newest commit touching app code named in the stack; else the newest commit that did not
+    touch the spec (the spec's own commits are the test, not the app)."""
+    if ctx.app_log:
+        c = ctx.app_log[0]
+        return {
+            "sha": c["sha"],
+            "subject": c["subject"],
+            "file": c["file"],
+            "why": f"newest commit touching {c['file']}, which is in the failure's stack",
+        }
+    spec_shas = {c["sha"] for c in ctx.spec_log}
+    for c in ctx.repo_log:
+        if c["sha"] not in spec_shas and "Healloop-Event" not in c.get("subject", ""):
+            return {
+                "sha": c["sha"],
+                "subject": c["subject"],
+                "file": None,
+                "why": "newest commit that did not touch the spec",
+            }
+    return None
+
+
+def build_report(ctx: Context, tried: list[dict[str, Any]], why_failed: str) -> dict[str, Any]:
+    suspect = suspect_commit(ctx)
+    return {
+        "observed": {
+            "message": ctx.message[:2000],
+            "class": ctx.classification.kind,
+            "evidence": ctx.classification.evidence,
+            "previous_failures": [f[:500] for f in ctx.previous_failures],
+            "services": {n: s.get("detail") for n, s in ctx.services.items()},
+        },
+        "tried": tried,
+        "why_failed": why_failed,
+        "likely_cause": _CAUSES.get(ctx.classification.kind, "unknown: no known failure pattern matched"),
+        "suspect_commit": suspect,
+        "suspect_file": (suspect or {}).get("file")
+        or (ctx.spec if ctx.classification.kind in (SELECTOR_NOT_FOUND, ELEMENT_DETACHED) else None),
+    }

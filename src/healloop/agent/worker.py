@@ -1,0 +1,352 @@
+"""The agent loop: claim an event, keep its lease alive, analyse, fix, verify, resolve or escalate.
+
+One process runs ``concurrency`` workers as tasks; each holds at most one event. SIGTERM (or SIGINT)
+stops claiming; a worker finishes the step in hand (one state move and its tool calls), then releases
+the event with a note. Every state move records what was seen and done in the history's ``data``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from healloop.agent.context import Context, gather
+from healloop.agent.executor import Executor
+from healloop.agent.guardrails import Refused
+from healloop.agent.mcpclient import NodeSession
+from healloop.agent.planner import RulesPlanner
+from healloop.agent.playbooks import Plan
+from healloop.agent.report import build_report
+from healloop.client import QueueClient
+from healloop.errors import Conflict, HealloopError, Unavailable
+
+log = logging.getLogger(__name__)
+
+# Fault injection for tests only: "after_fix" makes a worker stop dead after applying its fix and before
+# verifying (heartbeats go on), so a test can kill -9 the agent mid-fix at a known point.
+FAILPOINT_ENV = "HEALLOOP_AGENT_FAILPOINT"
+
+
+@dataclass
+class AgentConfig:
+    queue_url: str
+    token: str | None = None
+    node_token: str | None = None
+    planner: str = "rules"
+    concurrency: int = 1
+    dry_run: bool = False
+    lease_s: float = 60.0
+    wait_s: float = 10.0
+    name: str = field(default_factory=lambda: f"agent-{socket.gethostname()}-{os.getpid()}")
+    llm: Any = None  # healloop.agent.llm.LLMConfig when planner == "llm"
+
+
+class _Stop(Exception):
+    """The worker gives the event up: stopping, or the lease is gone."""
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.stopping = False
+        if config.planner == "llm":
+            from healloop.agent.llm import LLMPlanner
+
+            self.planner: Any = LLMPlanner(config.llm)
+        else:
+            self.planner = RulesPlanner()
+
+    def stop(self) -> None:
+        if not self.stopping:
+            log.warning(
+                "agent %s stopping: no new claims; events in hand are released after their step",
+                self.config.name,
+            )
+        self.stopping = True
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._signals, tg.cancel_scope)
+            async with anyio.create_task_group() as workers:
+                for i in range(self.config.concurrency):
+                    workers.start_soon(self._worker, f"{self.config.name}/{i}")
+            tg.cancel_scope.cancel()
+
+    async def _signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                self.stop()
+
+    async def _worker(self, name: str) -> None:
+        with QueueClient(self.config.queue_url, self.config.token, timeout=30) as queue:
+            while not self.stopping:
+                try:
+                    claim = await anyio.to_thread.run_sync(
+                        lambda: queue.claim(name, wait=self.config.wait_s, lease=self.config.lease_s)
+                    )
+                except Unavailable as exc:
+                    log.warning("%s: %s; retrying in 2 s", name, exc.message)
+                    await anyio.sleep(2)
+                    continue
+                if claim is None:
+                    continue
+                job = EventJob(self, queue, claim, name)
+                if self.stopping:
+                    await job.release("the agent was stopping when the claim arrived")
+                    break
+                await job.run()
+
+
+class EventJob:
+    """One claimed event, from claim to resolved, escalated or released."""
+
+    def __init__(self, agent: Agent, queue: QueueClient, claim: dict[str, Any], worker: str) -> None:
+        self.agent, self.queue, self.worker = agent, queue, worker
+        self.event: dict[str, Any] = claim["event"]
+        self.token: str = claim["lease"]["token"]
+        self.id: str = self.event["id"]
+        self.lost = False
+        self.state = self.event.get("status", "processing")
+
+    # -- queue calls (sync client, run in a thread)
+    async def _q(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kw))
+
+    async def move(self, to: str, note: str, data: dict[str, Any] | None = None) -> None:
+        if self.lost:
+            raise _Stop("the lease was lost")
+        body = {"worker": self.worker, "planner": self.agent.planner.name, **(data or {})}
+        self.event = await self._q(self.queue.transition, self.id, self.token, to, note[:2000], body)
+        self.state = to
+        log.info("%s: %s -> %s (%s)", self.worker, self.id, to, note[:200], extra={"event_id": self.id})
+
+    async def checkpoint(self) -> None:
+        """Between steps: give the event back if the agent is stopping or the lease is gone."""
+        if self.lost:
+            raise _Stop("the lease was lost")
+        if self.agent.stopping:
+            raise _Stop(f"agent stopping (SIGTERM) after finishing the {self.state} step")
+
+    async def release(self, note: str) -> None:
+        try:
+            await self._q(self.queue.release, self.id, self.token, note)
+        except HealloopError as exc:
+            log.warning("%s: could not release %s: %s", self.worker, self.id, exc.message)
+
+    async def _heartbeat(self) -> None:
+        interval = max(0.5, self.agent.config.lease_s / 3)
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self._q(self.queue.heartbeat, self.id, self.token)
+            except Conflict as exc:
+                log.warning("%s: lease on %s lost: %s", self.worker, self.id, exc.message)
+                self.lost = True
+                return
+            except Unavailable as exc:
+                log.warning("%s: heartbeat failed, will retry: %s", self.worker, exc.message)
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat)
+            try:
+                await self._process()
+            except _Stop as stop:
+                if not self.lost and self.state not in ("resolved", "escalated"):
+                    await self.release(str(stop))
+            except Conflict as exc:
+                # Lease lost or the event moved under us: another holder owns it now.
+                log.warning("%s: gave up %s: %s", self.worker, self.id, exc.message)
+            except HealloopError as exc:
+                log.error("%s: %s failed: %s", self.worker, self.id, exc.message)
+                try:
+                    await self.move("escalated", f"agent error while {self.state}: {exc.message}")
+                except HealloopError:
+                    await self.release(f"agent error while {self.state}: {exc.message}")
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _node_url(self) -> str | None:
+        nodes = await self._q(self.queue.nodes)
+        return next((n["mcp_url"] for n in nodes if n["name"] == self.event.get("node")), None)
+
+    async def _process(self) -> None:
+        url = await self._node_url()
+        if url is None:
+            await self.move(
+                "escalated",
+                f"no tool node is registered as {self.event.get('node')!r}; "
+                "start `healloop mcp serve --queue ... --node NAME` on that machine and requeue",
+            )
+            return
+        try:
+            async with NodeSession(url, self.agent.config.node_token) as node:
+                await self._with_node(node)
+        except Unavailable as exc:
+            if self.state in ("resolved", "escalated"):
+                raise
+            await self.move("escalated", f"the tool node is unreachable: {exc.message}", {"node_url": url})
+
+    async def _with_node(self, node: NodeSession) -> None:
+        try:
+            info = await node.call("node_info")
+        except HealloopError:
+            info = {}  # an older node without node_info: default policy, no services known
+        info = {**info, "name": self.event.get("node")}
+        spec, test = str(self.event.get("spec") or ""), str(self.event.get("test") or "")
+        if self.state == "processing":
+            await self.move("analyzing", f"analysing on node {info['name']}")
+        await self.checkpoint()
+        extra_failure: str | None = None
+        tried: list[dict[str, Any]] = []
+        while True:
+            event = await self._q(self.queue.get, self.id)
+            ctx = await gather(node, self.queue, event, info, extra_failure)
+            executor = Executor(node, ctx, dry_run=self.agent.config.dry_run)
+            try:
+                plan: Plan = await self.agent.planner.plan(ctx, executor)
+            except Refused as refused:
+                await self._refused(ctx, refused, tried + executor.records, "llm")
+                return
+            analysis = ctx.summary()
+            if plan.escalate:
+                report = build_report(ctx, tried, plan.why)
+                await self.move(
+                    "escalated",
+                    f"escalated: {plan.why}",
+                    {
+                        "analysis": analysis,
+                        "plan": plan.to_dict(),
+                        "playbook": plan.playbook,
+                        "class": ctx.classification.kind,
+                        "report": report,
+                    },
+                )
+                return
+            if self.agent.config.dry_run:
+                await self._dry_run(ctx, executor, plan, analysis)
+                return
+            if plan.actions:
+                await self.move(
+                    "fixing",
+                    plan.why,
+                    {"analysis": analysis, "plan": plan.to_dict(), "class": ctx.classification.kind},
+                )
+                try:
+                    records = await executor.run(plan.actions)
+                except Refused as refused:
+                    await self._refused(ctx, refused, tried + executor.records, plan.playbook)
+                    return
+                except HealloopError as exc:
+                    records = executor.records
+                    log.warning("%s: action failed on %s: %s", self.worker, self.id, exc.message)
+                tried += records
+                if os.environ.get(FAILPOINT_ENV) == "after_fix":
+                    print(f"failpoint after_fix reached for {self.id}", file=sys.stderr, flush=True)
+                    await anyio.sleep_forever()
+                await self.checkpoint()
+                await self.move("verifying", f"rerunning {spec}::{test}", {"actions": records})
+            else:
+                await self.move(
+                    "verifying",
+                    f"{plan.why}; rerunning {spec}::{test}",
+                    {"analysis": analysis, "plan": plan.to_dict(), "class": ctx.classification.kind},
+                )
+            run = await node.call("run_test", spec=spec, test=test)
+            run_summary = {k: run.get(k) for k in ("status", "exit_code", "duration_s", "failure_message")}
+            if run.get("passed"):
+                await self._resolve(node, ctx, plan, executor, run_summary)
+                return
+            failure = str(run.get("failure_message") or f"exit code {run.get('exit_code')}")
+            tried.append({"verification": run_summary, "playbook": plan.playbook})
+            try:
+                await self.move(
+                    "analyzing",
+                    f"verification failed: {failure[:300]}",
+                    {"failure": failure, "run": run_summary, "output_tail": run.get("output_tail")},
+                )
+            except Conflict as exc:
+                await self.move(
+                    "escalated",
+                    f"escalated after attempt {ctx.attempt}: {exc.message}",
+                    {
+                        "report": build_report(
+                            ctx,
+                            tried,
+                            f"the test still fails after {ctx.attempt} attempt(s): {failure[:500]}",
+                        ),
+                        "class": ctx.classification.kind,
+                        "playbook": plan.playbook,
+                        "run": run_summary,
+                    },
+                )
+                return
+            extra_failure = failure
+            await self.checkpoint()
+
+    async def _refused(
+        self, ctx: Context, refused: Refused, tried: list[dict[str, Any]], playbook: str
+    ) -> None:
+        await self.move(
+            "escalated",
+            f"guardrail refused the plan: {refused}",
+            {
+                "refused": refused.violations,
+                "patch": refused.patch,
+                "actions": tried,
+                "report": build_report(ctx, tried, f"a guardrail refused the proposed change: {refused}"),
+                "class": ctx.classification.kind,
+                "playbook": playbook,
+            },
+        )
+
+    async def _resolve(
+        self, node: NodeSession, ctx: Context, plan: Plan, executor: Executor, run: dict[str, Any]
+    ) -> None:
+        data: dict[str, Any] = {"playbook": plan.playbook, "class": ctx.classification.kind, "run": run}
+        paths = executor.edited_paths()
+        if paths:
+            subject = f"healloop: {plan.playbook} fix for {ctx.spec}"
+            message = f"{subject}\n\n{plan.why}\n\nVerified by rerunning {ctx.spec}::{ctx.event.get('test')}."
+            data["commit"] = await node.call("git_commit", message=message, event_id=self.id, paths=paths)
+            data["commit"].pop("message", None)
+        reverted = any(r["tool"] == "git_revert" and r.get("ok") for r in executor.records)
+        if ctx.policy.push and (paths or reverted):
+            try:
+                data["push"] = await node.call("git_push")
+            except HealloopError as exc:
+                data["push"] = {"error": exc.message}
+        note = f"verified: {ctx.spec}::{ctx.event.get('test')} passes"
+        if plan.label and not plan.actions:
+            data["label"] = plan.label
+            data["flaky_count"] = 1 + sum(1 for p in ctx.past if p.get("label") == plan.label)
+            note = f"{note} unchanged: labelled {plan.label} ({data['flaky_count']} time(s) for this test)"
+        elif data.get("commit"):
+            note = f"{note}; committed {data['commit']['sha'][:10]}"
+        await self.move("resolved", note, data)
+
+    async def _dry_run(self, ctx: Context, executor: Executor, plan: Plan, analysis: dict[str, Any]) -> None:
+        try:
+            await executor.run(plan.actions)
+            verdict = "planned and checked; nothing was changed"
+        except Refused as refused:
+            verdict = f"the plan would be refused: {refused}"
+        await self.move(
+            "escalated",
+            f"dry run: {verdict}",
+            {
+                "dry_run": True,
+                "analysis": analysis,
+                "plan": plan.to_dict(),
+                "actions": executor.records,
+                "class": ctx.classification.kind,
+                "playbook": plan.playbook,
+            },
+        )

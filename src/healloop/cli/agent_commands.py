@@ -1,0 +1,158 @@
+"""``healloop agent``: run agent workers against the queue."""
+
+from __future__ import annotations
+
+import anyio
+import click
+
+from healloop.agent.worker import Agent, AgentConfig
+
+
+@click.command("agent")
+@click.option(
+    "--queue",
+    "queue_url",
+    default="http://127.0.0.1:8787",
+    show_default=True,
+    envvar="HEALLOOP_URL",
+    show_envvar=True,
+    help="The event queue.",
+)
+@click.option("--token", envvar="HEALLOOP_TOKEN", show_envvar=True, help="The queue's bearer token.")
+@click.option(
+    "--node-token",
+    envvar="HEALLOOP_AGENT_NODE_TOKEN",
+    show_envvar=True,
+    help="Bearer token for the tool nodes' MCP endpoints.",
+)
+@click.option(
+    "--planner",
+    type=click.Choice(["rules", "llm"]),
+    default="rules",
+    show_default=True,
+    envvar="HEALLOOP_AGENT_PLANNER",
+    show_envvar=True,
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    envvar="HEALLOOP_AGENT_CONCURRENCY",
+    show_envvar=True,
+    help="Workers in this process.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    envvar="HEALLOOP_AGENT_DRY_RUN",
+    show_envvar=True,
+    help="Analyse and plan, record the plan and escalate; change nothing.",
+)
+@click.option(
+    "--lease",
+    "lease_s",
+    type=click.FloatRange(1, 3600),
+    default=60,
+    show_default=True,
+    envvar="HEALLOOP_AGENT_LEASE",
+    show_envvar=True,
+    help="Lease seconds; heartbeats every third.",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0, 30),
+    default=10,
+    show_default=True,
+    envvar="HEALLOOP_AGENT_WAIT",
+    show_envvar=True,
+    help="Long-poll seconds per claim.",
+)
+@click.option("--name", envvar="HEALLOOP_AGENT_NAME", show_envvar=True, help="Worker name prefix.")
+@click.option(
+    "--llm-base-url",
+    envvar="HEALLOOP_LLM_BASE_URL",
+    show_envvar=True,
+    help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1.",
+)
+@click.option("--llm-model", envvar="HEALLOOP_LLM_MODEL", show_envvar=True)
+@click.option(
+    "--llm-api-key-env",
+    default="HEALLOOP_LLM_API_KEY",
+    show_default=True,
+    envvar="HEALLOOP_LLM_API_KEY_ENV",
+    show_envvar=True,
+    help="Name of the environment variable holding the API key.",
+)
+@click.option(
+    "--llm-max-steps",
+    type=click.IntRange(1, 100),
+    default=12,
+    show_default=True,
+    envvar="HEALLOOP_LLM_MAX_STEPS",
+    show_envvar=True,
+)
+@click.option(
+    "--llm-token-budget",
+    type=click.IntRange(100),
+    default=60000,
+    show_default=True,
+    envvar="HEALLOOP_LLM_TOKEN_BUDGET",
+    show_envvar=True,
+    help="Tokens per event.",
+)
+def agent_command(
+    queue_url: str,
+    token: str | None,
+    node_token: str | None,
+    planner: str,
+    concurrency: int,
+    dry_run: bool,
+    lease_s: float,
+    wait_s: float,
+    name: str | None,
+    llm_base_url: str | None,
+    llm_model: str | None,
+    llm_api_key_env: str,
+    llm_max_steps: int,
+    llm_token_budget: int,
+) -> None:
+    """Claim failure events and repair them through the reporting machine's tool node."""
+    config = AgentConfig(
+        queue_url=queue_url,
+        token=token,
+        node_token=node_token,
+        planner=planner,
+        concurrency=concurrency,
+        dry_run=dry_run,
+        lease_s=lease_s,
+        wait_s=wait_s,
+    )
+    if name:
+        config.name = name
+    if planner == "llm":
+        from healloop.agent.llm import LLMConfig
+
+        if not llm_base_url or not llm_model:
+            raise click.UsageError(
+                "--planner llm needs --llm-base-url and --llm-model "
+                "(or HEALLOOP_LLM_BASE_URL and HEALLOOP_LLM_MODEL)"
+            )
+        config.llm = LLMConfig(
+            base_url=llm_base_url,
+            model=llm_model,
+            api_key_env=llm_api_key_env,
+            max_steps=llm_max_steps,
+            token_budget=llm_token_budget,
+        )
+    click.echo(
+        f"healloop agent {config.name}: {concurrency} worker(s), planner {planner}, queue {queue_url}"
+        + (" (dry run)" if dry_run else ""),
+        err=True,
+    )
+    anyio.run(Agent(config).run)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(agent_command)

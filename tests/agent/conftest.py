@@ -1,0 +1,341 @@
+"""Real parts for the agent tests: a queue process, a git workspace with a tiny pytest suite and a tiny
+HTML app, a tool node process registered with the queue, and `healloop agent` processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from healloop.client import QueueClient
+from tests.node.conftest import free_port, git, port_open
+from tests.support import QueueServer, wait_until
+
+NODE_TOKEN = "node-token-xyz"
+PY = sys.executable
+FRUITS = [
+    "apple",
+    "banana",
+    "cherry",
+    "damson",
+    "elder",
+    "fig",
+    "grape",
+    "hazel",
+    "kiwi",
+    "lemon",
+    "mango",
+    "nectar",
+    "olive",
+    "peach",
+    "quince",
+    "rowan",
+    "sloe",
+    "tamarind",
+    "ugli",
+    "vanilla",
+]
+
+DOM_HELPER = '''
+"""Finds elements in HTML the way the app's tests need; on failure saves the DOM like Cypress does."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def page():
+    return (ROOT / "app" / "index.html").read_text()
+
+
+def find(html, selector, snapshot):
+    m = re.fullmatch(r'\\[([\\w-]+)="?([^"\\]]*)"?\\]', selector)
+    if m:
+        pattern = re.escape(f'{m.group(1)}="{m.group(2)}"')
+    elif selector.startswith("#"):
+        pattern = re.escape(f'id="{selector[1:]}"')
+    elif selector.startswith("text="):
+        pattern = ">" + re.escape(selector[5:]) + "<"
+    else:
+        raise ValueError(f"unsupported selector {selector}")
+    if not re.search(pattern, html):
+        out = ROOT / "artifacts" / "dom" / f"{snapshot}.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html)
+        raise AssertionError(f"Timed out retrying after 4000ms: Expected to find element: {selector}, "
+                             "but never found it.")
+    return True
+'''
+
+APP_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok" if self.path == "/health" else open("app/index.html", "rb").read()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def page(buttons: dict[str, str]) -> str:
+    items = "\n".join(
+        f'    <button data-cy="{cy}" class="btn">{text}</button>' for cy, text in buttons.items()
+    )
+    return f'<html><body>\n  <form id="order">\n{items}\n  </form>\n</body></html>\n'
+
+
+@dataclass
+class Workspace:
+    root: Path
+    repo: Path
+    config: Path
+    state_dir: Path
+    web_port: int
+    node_port: int
+    queue: QueueServer
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    agent_logs: list[Path] = field(default_factory=list)
+
+    # -- git and the suite
+    def commit(self, message: str, files: dict[str, str]) -> str:
+        for name, text in files.items():
+            path = self.repo / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.repo, "add", "-A")
+        git(self.repo, "commit", "-qm", message)
+        return git(self.repo, "rev-parse", "HEAD").strip()
+
+    def run_test(self, spec: str, test: str) -> tuple[bool, str]:
+        """Runs one test the way a reporter on this machine would; returns (passed, failure message)."""
+        proc = subprocess.run(
+            [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{spec}::{test}"],
+            cwd=self.repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("E ", "FAILED"))]
+        return proc.returncode == 0, "\n".join(lines) or proc.stdout[-2000:]
+
+    def report_failure(self, spec: str, test: str, **extra: Any) -> str:
+        passed, message = self.run_test(spec, test)
+        assert not passed, f"{spec}::{test} was expected to fail"
+        body = {"node": "node-a", "source": "pytest", "spec": spec, "test": test, "message": message, **extra}
+        with self.client() as q:
+            return q.report(**body)["id"]
+
+    def client(self) -> QueueClient:
+        return QueueClient(self.queue.url)
+
+    def commits_for(self, event_id: str) -> list[str]:
+        out = git(self.repo, "log", "--format=%H", "-E", f"--grep=^Healloop-Event: {event_id}$")
+        return out.split()
+
+    # -- processes
+    def start_node(self) -> None:
+        log = open(self.root / "node.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "healloop",
+                "mcp",
+                "serve",
+                "--config",
+                str(self.config),
+                "--state-dir",
+                str(self.state_dir),
+                "--port",
+                str(self.node_port),
+                "--token",
+                NODE_TOKEN,
+                "--queue",
+                self.queue.url,
+                "--node",
+                "node-a",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        with self.client() as q:
+            wait_until(
+                lambda: any(n["name"] == "node-a" for n in q.nodes()) or proc.poll() is not None,
+                timeout=30,
+                what="the node to register",
+            )
+        assert proc.poll() is None, (self.root / "node.log").read_text()
+
+    def start_web(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [PY, "app/server.py", str(self.web_port)], cwd=self.repo, start_new_session=True
+        )
+        self.procs.append(proc)
+        wait_until(lambda: port_open(self.web_port), what="the app server to listen")
+        return proc
+
+    def start_agent(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log_path = self.root / f"agent-{len(self.agent_logs)}.log"
+        self.agent_logs.append(log_path)
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")} | (env or {})
+        log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "healloop",
+                "-v",
+                "agent",
+                "--queue",
+                self.queue.url,
+                "--node-token",
+                NODE_TOKEN,
+                "--wait",
+                "1",
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.agent_logs if p.exists())
+
+    def wait_final(self, event_id: str, timeout: float = 60) -> dict[str, Any]:
+        with self.client() as q:
+
+            def final() -> dict[str, Any] | None:
+                ev = q.get(event_id)
+                return ev if ev["status"] in ("resolved", "escalated") else None
+
+            try:
+                return wait_until(final, timeout=timeout, interval=0.1, what=f"event {event_id} to finish")
+            except AssertionError:
+                raise AssertionError(f"{event_id} did not finish: {q.get(event_id)}\n{self.logs()}") from None
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+        for pid_file in (self.state_dir / "services").glob("*.pid") if self.state_dir.exists() else []:
+            with contextlib.suppress(ProcessLookupError, ValueError, PermissionError):
+                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+        for proc in self.procs:  # the app server runs in its own session
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def make_workspace(root: Path, queue: QueueServer) -> Workspace:
+    repo = root / "repo"
+    (repo / "tests").mkdir(parents=True)
+    web_port = free_port()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    git(repo, "config", "user.email", "dev@test.invalid")
+    git(repo, "config", "user.name", "dev")
+    ws = Workspace(root, repo, root / "healloop.toml", root / "state", web_port, free_port(), queue)
+    fruit_tests = {
+        f"tests/many/test_{f}.py": f"from dom import find, page\n\n\ndef test_{f}():\n"
+        f'    assert find(page(), "[data-cy={f}]", "test_{f}")\n'
+        for f in FRUITS
+    }
+    ws.commit(
+        "app and its tests",
+        {
+            ".gitignore": "artifacts/\n.flaky-marker\n__pycache__/\n",
+            "app/index.html": page(
+                {"submit": "Submit order", "cancel": "Cancel"} | {f: f.title() for f in FRUITS}
+            ),
+            "app/server.py": APP_SERVER,
+            "app/pricing.py": "def total(prices):\n    return sum(prices)\n",
+            "tests/conftest.py": "import sys, pathlib\n"
+            "sys.path.insert(0, str(pathlib.Path(__file__).parent))\n",
+            "tests/dom.py": DOM_HELPER,
+            "tests/test_ui.py": "from dom import find, page\n\n\ndef test_submit():\n"
+            '    assert find(page(), "[data-cy=submit]", "test_submit")\n',
+            "tests/test_pricing.py": "import sys, pathlib\n"
+                                 "sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))\n"
+            "from app.pricing import total\n\n\ndef test_total():\n"
+            "    assert total([2, 3]) == 5\n",
+            "tests/test_service.py": "import urllib.request\n\n\ndef test_health():\n"
+            f'    assert urllib.request.urlopen("http://127.0.0.1:{web_port}/health", '
+            "timeout=5).read() == b'ok'\n",
+            "tests/test_flaky.py": "from pathlib import Path\n\n"
+            "MARK = Path(__file__).parents[1] / '.flaky-marker'\n\n\n"
+            "def test_eventually():\n    if not MARK.exists():\n        MARK.write_text('1')\n"
+            "        raise TimeoutError('Timed out after 5000ms waiting for /api/slow')\n",
+            **fruit_tests,
+        },
+    )
+    ws.config.write_text(
+        textwrap.dedent(f"""
+        [node]
+        workspace = "{repo}"
+        artifacts = "artifacts"
+        restarts_per_hour = 20
+
+        [node.runner]
+        kind = "pytest"
+        command = ["{PY}", "-m", "pytest"]
+        timeout = 60
+
+        [node.services.web]
+        backend = "command"
+        start = ["{PY}", "app/server.py", "{web_port}"]
+        health = "http://127.0.0.1:{web_port}/health"
+        log_file = "{root}/web.log"
+        restart_timeout = 20
+        """)
+    )
+    return ws
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    queue = QueueServer(tmp_path / "events.db").start()
+    w = make_workspace(tmp_path, queue)
+    try:
+        w.start_node()
+        yield w
+    finally:
+        w.stop()
+        queue.stop()
+
+
+def history_data(event: dict[str, Any], to: str) -> list[dict[str, Any]]:
+    return [h.get("data") or {} for h in event["history"] if h.get("to") == to]
+
+
+def get(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.TransportError:
+        return 0

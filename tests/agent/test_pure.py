@@ -1,0 +1,160 @@
+"""Unit tests of the pure parts: classification, selector healing, guardrails."""
+
+from __future__ import annotations
+
+import pytest
+
+from healloop.agent import classify as c
+from healloop.agent.guardrails import Policy, check_patch, check_path, check_restart, check_revert
+from healloop.agent.selectors import heal, parse_dom, select, selector_from_message
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (
+            "Timed out retrying after 4000ms: "
+            "Expected to find element: [data-cy=submit], but never found it.",
+            c.SELECTOR_NOT_FOUND,
+        ),
+        (
+            "TimeoutError: locator.click: Timeout 30000ms exceeded.\n"
+            "  - waiting for locator('[data-testid=\"pay\"]')",
+            c.SELECTOR_NOT_FOUND,
+        ),
+        ("NoSuchElementException: no such element: Unable to locate element", c.SELECTOR_NOT_FOUND),
+        (
+            "CypressError: cy.click() failed because this element is detached from the DOM.",
+            c.ELEMENT_DETACHED,
+        ),
+        ("<button> is being covered by another element: <div class=modal>", c.ELEMENT_DETACHED),
+        ("URLError: <urlopen error [Errno 111] Connection refused>", c.SERVICE_UNREACHABLE),
+        ("cy.request() failed: connect ECONNREFUSED 127.0.0.1:3000", c.SERVICE_UNREACHABLE),
+        ("AssertionError: Request failed with status code 503", c.SERVICE_UNREACHABLE),
+        ("HTTP 502 Bad Gateway from /api/cart", c.SERVICE_UNREACHABLE),
+        ("TimeoutError: Timed out after 5000ms waiting for /api/slow", c.TIMEOUT),
+        ("AssertionError: expected 'Total: 6' to equal 'Total: 5'", c.ASSERTION_MISMATCH),
+        ("E       assert 6 == 5", c.ASSERTION_MISMATCH),
+        ("TypeError: Cannot read properties of undefined (reading 'map')", c.SCRIPT_ERROR),
+        ("something odd happened", c.UNKNOWN),
+    ],
+)
+def test_classify(message, kind):
+    result = c.classify(message)
+    assert result.kind == kind
+    assert result.evidence
+
+
+def test_classify_collects_ports_and_urls():
+    result = c.classify("GET http://127.0.0.1:4567/health failed: Connection refused")
+    assert 4567 in result.ports
+    assert result.urls == ["http://127.0.0.1:4567/health"]
+
+
+@pytest.mark.parametrize(
+    ("message", "selector"),
+    [
+        ("Expected to find element: [data-cy=submit], but never found it.", "[data-cy=submit]"),
+        ("Expected to find element: `#pay-now`, but never found it.", "#pay-now"),
+        ("waiting for locator('[data-testid=\"pay\"]')", '[data-testid="pay"]'),
+        ("locator.click: waiting for getByTestId('checkout')", '[data-testid="checkout"]'),
+        (
+            'no such element: Unable to locate element: {"method":"css selector","selector":"#login"}',
+            "#login",
+        ),
+        ("AssertionError: 5 != 6", None),
+    ],
+)
+def test_selector_from_message(message, selector):
+    assert selector_from_message(message) == selector
+
+
+PAGE = """<html><body><nav><a href="/">Home</a></nav>
+<form id="order"><input name="qty" value="1">
+<button data-cy="cancel-order" class="btn">Cancel</button>
+<button data-cy="submit-order" class="btn primary">Submit order</button></form></body></html>"""
+
+
+def test_heal_renamed_data_cy():
+    healing = heal("[data-cy=submit]", PAGE)
+    assert healing is not None
+    assert healing.new == "[data-cy=submit-order]"
+    assert healing.score > healing.runner_up
+
+
+def test_heal_keeps_quoting_and_uses_passing_snapshot():
+    passing = PAGE.replace('data-cy="submit-order"', 'data-cy="buy"')
+    healing = heal('[data-cy="buy"]', PAGE, passing)
+    assert healing is not None and healing.new == '[data-cy="submit-order"]'
+    assert any("text" in r for r in healing.reasons)
+
+
+def test_heal_prefers_stable_attributes_then_text():
+    page = '<div><span class="x">Pay now</span><button id="pay-btn" class="y">Pay now</button></div>'
+    assert heal("[data-cy=pay-now]", page).new == "#pay-btn"
+    only_text = "<div><p>Intro</p><button class='z'>Check out</button></div>"
+    assert heal("[data-cy=checkout]", only_text).new == "text=Check out"
+
+
+def test_heal_refuses_when_nothing_is_similar_or_selector_still_matches():
+    assert heal("[data-cy=logout]", "<div><p>Hello</p></div>") is None
+    assert heal("[data-cy=submit-order]", PAGE) is None  # still there: not a selector problem
+
+
+def test_select_compound_selectors():
+    els = parse_dom(PAGE)
+    assert [e.attrs["data-cy"] for e in select(els, "button.btn.primary")] == ["submit-order"]
+    assert len(select(els, "form#order input[name=qty]")) == 1
+
+
+POLICY = Policy(max_timeout_s=30)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "cy.get('[data-cy=a]').should('have.text', 'Total: 5')",
+            "cy.get('[data-cy=a]')",
+            "removes 1 assertion",
+        ),
+        ("    assert total([2, 3]) == 5\n", "    pass\n", "removes 1 assertion"),
+        ("it('pays', () => {", "it.skip('pays', () => {", "skip/only"),
+        ("it('pays', () => {", "it.only('pays', () => {", "skip/only"),
+        ("def test_pay():", "@pytest.mark.skip\ndef test_pay():", "skip/only"),
+        ("cy.get('#pay').click()", "cy.get('#pay').click({ force: true })", "force"),
+        ("page.click('#pay')", "page.click('#pay', force=True)", "force"),
+        ("cy.get('#pay', { timeout: 4000 })", "cy.get('#pay', { timeout: 120000 })", "timeout to 120 s"),
+        ("expect(total).toEqual(5)", "expect(total).toBeDefined()", "loosens"),
+        ("    assert total([2, 3]) == 5", "    assert total([2, 3]) != 5", "loosens"),
+    ],
+)
+def test_guardrails_refuse_weakening(old, new, problem):
+    problems = check_patch("tests/test_pay.py", old, new, POLICY)
+    assert any(problem in p for p in problems), problems
+
+
+def test_guardrails_accept_selector_change_and_small_timeouts():
+    assert (
+        check_patch(
+            "tests/test_ui.py", 'find(html, "[data-cy=submit]")', 'find(html, "[data-cy=go]")', POLICY
+        )
+        == []
+    )
+    assert check_patch("cypress/e2e/a.cy.js", "{ timeout: 4000 }", "{ timeout: 10000 }", POLICY) == []
+
+
+def test_guardrails_paths():
+    assert check_path("tests/test_ui.py", POLICY) == []
+    assert "app code" in check_path("app/pricing.py", POLICY)[0]
+    assert check_path("app/pricing.py", Policy(app_edits=True)) == []
+    for bad in ("/etc/passwd", "../other/tests/x.py", ".git/config"):
+        assert check_path(bad, Policy(app_edits=True)), bad
+
+
+def test_guardrail_caps():
+    assert check_restart(1, POLICY, "web") == []
+    assert "already restarted 2" in check_restart(2, POLICY, "web")[0]
+    assert "off" in check_revert(0, POLICY)[0]
+    assert check_revert(0, Policy(revert=True)) == []
+    assert check_revert(1, Policy(revert=True))
