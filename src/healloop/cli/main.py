@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "healloop.cli.queue_commands",
     "healloop.cli.node_commands",
     "healloop.cli.agent_commands",
+    "healloop.cli.source_commands",
 ]
 
 

@@ -1,0 +1,296 @@
+'use strict';
+// Delivery core of the JavaScript reporters. It mirrors src/healloop/sources/{failure,reporter,spool}.py:
+// the same report body, the same idempotency key, and spool format 1, so `healloop report --flush`
+// delivers what a JavaScript reporter spooled. A reporter never throws into the test run.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const FORMAT = 1;
+const MAX_MESSAGE = 64 * 1024;
+const MAX_STACK = 256 * 1024;
+const MAX_TITLE = 4096;
+const MAX_LABEL = 1024;
+const SENDING = '.sending-';
+
+function loadSettings(env = process.env, over = {}) {
+  const url = (over.url || env.HEALLOOP_URL || 'http://127.0.0.1:8787').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(url)) {
+    throw new Error(`healloop: the queue URL must start with http:// or https://, got ${JSON.stringify(url)}`);
+  }
+  const budget = Number(over.budgetS ?? env.HEALLOOP_REPORT_BUDGET ?? 5);
+  if (!(budget >= 0 && budget <= 300)) {
+    throw new Error(`healloop: HEALLOOP_REPORT_BUDGET must be seconds from 0 to 300, got ${budget}`);
+  }
+  const state = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return {
+    url,
+    token: over.token || env.HEALLOOP_TOKEN || null,
+    node: over.node || env.HEALLOOP_NODE || os.hostname(),
+    spoolDir: over.spoolDir || env.HEALLOOP_SPOOL || path.join(state, 'healloop', 'spool'),
+    budgetMs: budget * 1000,
+    timeoutMs: 5000,
+  };
+}
+
+function sha256(text) {
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+function idempotencyKey(runId, spec, test, attempt) {
+  return 'hl1-' + sha256([runId, spec, test, String(attempt)].join('\0'));
+}
+
+function cut(text, limit) {
+  text = String(text ?? '');
+  return text.length <= limit ? text : text.slice(0, limit - 40) + `\n… [${text.length - limit + 40} characters cut]`;
+}
+
+const TYPES = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.html': 'text/html',
+  '.md': 'text/markdown', '.zip': 'application/zip', '.json': 'application/json', '.txt': 'text/plain',
+  '.log': 'text/plain', '.webm': 'video/webm', '.mp4': 'video/mp4' };
+
+function artifact(file, name, contentType) {
+  name = name || path.basename(file);
+  return { path: file, name, content_type: contentType || TYPES[path.extname(name).toLowerCase()] || 'application/octet-stream' };
+}
+
+// failure: {source, spec, test, message, stack, attempt, flaky, durationMs, occurredAt, labels, artifacts}
+function toReport(f, node, key) {
+  const labels = { attempts: String(f.attempt || 1), ...(f.labels || {}) };
+  if (f.flaky) labels.flaky = 'true';
+  if (f.durationMs != null) labels.duration_ms = String(Math.round(f.durationMs));
+  const body = {
+    node, source: f.source, kind: 'test_failure',
+    spec: cut(f.spec, MAX_TITLE) || '(unknown spec)',
+    test: cut(f.test, MAX_TITLE) || '(unnamed test)',
+    message: cut(String(f.message || '').trim(), MAX_MESSAGE) || 'the test failed without a message',
+    priority: f.flaky ? 5 : 3,
+    labels: Object.fromEntries(Object.entries(labels).map(([k, v]) => [k.slice(0, 256), cut(v, MAX_LABEL)])),
+    idempotency_key: key,
+    artifacts: (f.artifacts || []).slice(0, 100).map((a) => ({ name: a.name, content_type: a.content_type, path: a.path })),
+  };
+  if (f.stack) body.stack = cut(f.stack, MAX_STACK);
+  if (f.occurredAt) body.occurred_at = f.occurredAt;
+  return body;
+}
+
+class HttpError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+// Spool format 1: see src/healloop/sources/spool.py.
+class Spool {
+  constructor(dir) { this.dir = dir; }
+
+  _writeJson(target, data) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const tmp = path.join(path.dirname(target), `.tmp-${process.pid}-${crypto.randomUUID()}`);
+    const fd = fs.openSync(tmp, 'w');
+    try { fs.writeSync(fd, JSON.stringify(data)); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    fs.renameSync(tmp, target);
+  }
+
+  put(entry, { rejected = false } = {}) {
+    const name = sha256(entry.report.idempotency_key || crypto.randomUUID()).slice(0, 32);
+    const base = rejected ? path.join(this.dir, 'rejected') : this.dir;
+    const refs = [];
+    entry.artifacts.forEach((a, i) => {
+      const rel = path.join(`${name}.files`, `${i}-${path.basename(a.name) || 'artifact'}`);
+      const dest = path.join(base, rel);
+      try {
+        if (path.resolve(a.path) !== path.resolve(dest)) {
+          fs.mkdirSync(path.dirname(dest), { recursive: true });
+          fs.copyFileSync(a.path, dest);
+        }
+        refs.push({ name: a.name, content_type: a.content_type, file: rel });
+      } catch (err) {
+        console.warn(`healloop: could not keep artifact ${a.path} in the spool: ${err.message}`);
+      }
+    });
+    const target = path.join(base, `${name}.json`);
+    this._writeJson(target, { format: FORMAT, created_at: entry.created_at || new Date().toISOString(),
+      report: entry.report, event_id: entry.event_id || null, artifacts: refs, error: entry.error || null });
+    return target;
+  }
+
+  pending() {
+    let names;
+    try { names = fs.readdirSync(this.dir); } catch { return []; }
+    const alive = (pid) => { try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+    return names.filter((n) => n.endsWith('.json') || (n.includes(SENDING) && !alive(Number(n.split(SENDING).pop()))))
+      .map((n) => path.join(this.dir, n));
+  }
+
+  claim(file) {
+    const stem = path.basename(file).split(SENDING)[0];
+    const claimed = path.join(this.dir, `${stem}${SENDING}${process.pid}`);
+    try { fs.renameSync(file, claimed); } catch { return null; }
+    let data;
+    try {
+      data = JSON.parse(fs.readFileSync(claimed, 'utf8'));
+      if (data.format !== FORMAT || typeof data.report !== 'object') throw new Error(`not spool format ${FORMAT}`);
+    } catch (err) {
+      console.error(`healloop: spool entry ${file} is unreadable (${err.message}); moved to rejected/`);
+      fs.mkdirSync(path.join(this.dir, 'rejected'), { recursive: true });
+      fs.renameSync(claimed, path.join(this.dir, 'rejected', stem));
+      return null;
+    }
+    return { report: data.report, event_id: data.event_id, error: data.error, created_at: data.created_at,
+      artifacts: (data.artifacts || []).map((a) => artifact(path.join(this.dir, a.file), a.name, a.content_type)),
+      claimed };
+  }
+
+  release(entry) {
+    const stem = path.basename(entry.claimed).split(SENDING)[0];
+    this._writeJson(entry.claimed, { format: FORMAT, created_at: entry.created_at, report: entry.report,
+      event_id: entry.event_id || null, error: entry.error || null,
+      artifacts: entry.artifacts.map((a) => ({ name: a.name, content_type: a.content_type, file: path.relative(this.dir, a.path) })) });
+    fs.renameSync(entry.claimed, path.join(this.dir, stem));
+  }
+
+  done(entry) {
+    const stem = path.basename(entry.claimed).split(SENDING)[0];
+    try { fs.unlinkSync(entry.claimed); } catch { /* already gone */ }
+    fs.rmSync(path.join(this.dir, stem.replace(/\.json$/, '.files')), { recursive: true, force: true });
+  }
+}
+
+class Reporter {
+  constructor(settings, { runId } = {}) {
+    this.settings = settings;
+    this.runId = runId || crypto.randomUUID();
+    this.spool = new Spool(settings.spoolDir);
+    this.counts = {};
+    this.refusedArtifacts = [];
+    this.down = null;
+    this._budget = settings.budgetMs;
+  }
+
+  key(f) { return idempotencyKey(this.runId, f.spec, f.test, f.attempt || 1); }
+
+  _count(status) { this.counts[status] = (this.counts[status] || 0) + 1; }
+
+  // Never throws: delivered, spooled for the next run, or kept under rejected/ with the queue's reason.
+  async send(f) {
+    try {
+      const entry = { report: toReport(f, this.settings.node, this.key(f)), event_id: null,
+        artifacts: (f.artifacts || []).filter((a) => fs.existsSync(a.path)) };
+      const outcome = await this._deliver(entry);
+      if (outcome.status === 'spooled') this.spool.put(entry);
+      if (outcome.status === 'rejected') { entry.error = outcome.message; this.spool.put(entry, { rejected: true }); }
+      this._count(outcome.status);
+      return outcome;
+    } catch (err) {
+      console.error(`healloop: could not report or spool ${f.spec} > ${f.test}: ${err.message}`);
+      this._count('lost');
+      return { status: 'lost', message: err.message };
+    }
+  }
+
+  async flush() {
+    for (const file of this.spool.pending()) {
+      if (this.down) break;
+      const entry = this.spool.claim(file);
+      if (!entry) continue;
+      const outcome = await this._deliver(entry);
+      if (outcome.status === 'spooled') { this.spool.release(entry); continue; }
+      if (outcome.status === 'rejected') { entry.error = outcome.message; this.spool.put(entry, { rejected: true }); }
+      this.spool.done(entry);
+      this._count(outcome.status === 'rejected' ? 'rejected' : 'flushed');
+    }
+  }
+
+  async finish() {
+    try {
+      if (!this.down && this.spool.pending().length) await this.flush();
+    } catch (err) {
+      console.error(`healloop: flushing the spool failed: ${err.message}`);
+    }
+    if (this.down && this.counts.spooled) {
+      console.warn(`healloop: ${this.counts.spooled} report(s) kept in ${this.spool.dir}; they are delivered on the next run or by 'healloop report --flush'`);
+    }
+  }
+
+  _markDown(message) {
+    if (!this.down) {
+      this.down = message;
+      console.warn(`healloop: the queue at ${this.settings.url} is not taking reports (${message}); reports of this run are kept in ${this.spool.dir} and delivered later`);
+    }
+  }
+
+  async _request(method, route, body, headers = {}) {
+    const h = { ...headers };
+    if (this.settings.token) h.authorization = `Bearer ${this.settings.token}`;
+    let delay = 100;
+    for (;;) {
+      const started = Date.now();
+      let resp;
+      try {
+        resp = await fetch(this.settings.url + route, { method, body, headers: h,
+          signal: AbortSignal.timeout(route.endsWith('/artifacts') ? 60000 : this.settings.timeoutMs) });
+      } catch (err) {
+        resp = { status: 0, error: `cannot reach the queue at ${this.settings.url}: ${err.cause?.code || err.cause?.message || err.message}` };
+      }
+      if (resp.status && resp.status < 500) {
+        const data = await resp.json().catch(() => ({}));
+        if (resp.status >= 400) throw new HttpError(resp.status, `${data.message || resp.statusText} (HTTP ${resp.status})`);
+        return data;
+      }
+      const message = resp.error || `the queue answered HTTP ${resp.status}`;
+      this._budget -= Date.now() - started;
+      if (this._budget <= 0) throw new HttpError(503, message);
+      const pause = Math.min(delay, this._budget);
+      await new Promise((r) => setTimeout(r, pause));
+      this._budget -= pause;
+      delay *= 2;
+    }
+  }
+
+  async _deliver(entry) {
+    if (this.down) return { status: 'spooled', message: this.down };
+    let status = 'delivered';
+    try {
+      if (!entry.event_id) {
+        const answer = await this._request('POST', '/v1/events', JSON.stringify(entry.report), { 'content-type': 'application/json' });
+        entry.event_id = answer.id;
+        if (answer.merged) status = 'merged';
+      }
+      while (entry.artifacts.length) {
+        await this._upload(entry.event_id, entry.artifacts[0]);
+        entry.artifacts.shift();
+      }
+    } catch (err) {
+      if (err.status === 503 || err.status === 401) { this._markDown(err.message); return { status: 'spooled', message: err.message }; }
+      if (!(err instanceof HttpError)) throw err;
+      console.error(`healloop: the queue refused the report of ${entry.report.spec} > ${entry.report.test}: ${err.message}`);
+      return { status: 'rejected', message: err.message };
+    }
+    return { status, eventId: entry.event_id };
+  }
+
+  async _upload(eventId, a) {
+    let bytes;
+    try { bytes = fs.readFileSync(a.path); } catch (err) {
+      console.warn(`healloop: artifact ${a.path} is gone and was not uploaded: ${err.message}`);
+      return;
+    }
+    const form = new FormData();
+    form.append('file', new Blob([bytes], { type: a.content_type }), a.name);
+    try {
+      await this._request('POST', `/v1/events/${eventId}/artifacts`, form);
+    } catch (err) {
+      if (err.status === 413 || err.status === 404) {
+        const message = `artifact ${a.name} of event ${eventId} was not stored: ${err.message}`;
+        this.refusedArtifacts.push(message);
+        console.error(`healloop: ${message}`);
+        return;
+      }
+      throw err;
+    }
+  }
+}
+
+module.exports = { loadSettings, idempotencyKey, toReport, artifact, Spool, Reporter, FORMAT };

@@ -1,0 +1,128 @@
+'use strict';
+// healloop-cypress against a real queue, fed the `after:spec` results in the shapes Cypress documents
+// for versions 12 and 13+ (the Cypress binary cannot be downloaded on these machines).
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { startQueue, healloopBin } = require('healloop-reporter-core/testing');
+
+let queue;
+before(async () => { queue = await startQueue(); });
+after(async () => { await queue.stop(); });
+
+function project() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cy-project-'));
+  const shots = path.join(root, 'cypress', 'screenshots', 'login.cy.js');
+  fs.mkdirSync(shots, { recursive: true });
+  const shot = path.join(shots, 'login -- shows an error for a bad password (failed).png');
+  fs.writeFileSync(shot, Buffer.from('89504e470d0a1a0a0000', 'hex'));
+  const other = path.join(shots, 'login -- another test (failed).png');
+  fs.writeFileSync(other, 'not this one');
+  return { root, shot, other, spool: path.join(root, 'spool') };
+}
+
+function plugin(p, env) {
+  const handlers = {};
+  const on = (name, fn) => { handlers[name] = name === 'task' ? { ...(handlers.task || {}), ...fn } : fn; };
+  delete require.cache[require.resolve('..')];
+  const healloop = require('..');
+  const saved = { ...process.env };
+  Object.assign(process.env, { HEALLOOP_NODE: 'laptop-3', HEALLOOP_SPOOL: p.spool, HEALLOOP_REPORT_BUDGET: '0.5', ...env });
+  const config = healloop(on, { projectRoot: p.root, env: {} });
+  process.env = saved;
+  return { handlers, config, reporter: healloop.reporter };
+}
+
+const SPEC = (root) => ({ name: 'login.cy.js', relative: 'cypress/e2e/login.cy.js', absolute: path.join(root, 'cypress/e2e/login.cy.js') });
+const DISPLAY_ERROR = 'AssertionError: Timed out retrying after 4000ms: Expected to find element: `[data-cy=error]`, but never found it.\n    at Context.eval (webpack://app/./cypress/e2e/login.cy.js:8:34)';
+
+function v13Results(p) {
+  return {
+    stats: { suites: 1, tests: 3, passes: 1, failures: 1, duration: 5200 },
+    tests: [
+      { title: ['login', 'shows the form'], state: 'passed', body: '', displayError: null, attempts: [{ state: 'passed' }] },
+      { title: ['login', 'shows an error for a bad password'], state: 'failed', body: '', displayError: DISPLAY_ERROR,
+        attempts: [{ state: 'failed' }, { state: 'failed' }] },
+      { title: ['login', 'remembers me'], state: 'passed', body: '', displayError: null,
+        attempts: [{ state: 'failed' }, { state: 'passed' }] },
+    ],
+    screenshots: [
+      { name: null, takenAt: '2026-01-01T00:00:00.000Z', path: p.shot, height: 720, width: 1280 },
+      { name: null, takenAt: '2026-01-01T00:00:00.000Z', path: p.other, height: 720, width: 1280 },
+    ],
+    video: null,
+  };
+}
+
+function v12Results(p) {
+  return {
+    stats: { suites: 1, tests: 1, passes: 0, failures: 1 },
+    tests: [{ title: ['login', 'shows an error for a bad password'], state: 'failed', body: '', displayError: DISPLAY_ERROR,
+      attempts: [{ state: 'failed', duration: 4100, startedAt: '2026-01-01T00:00:00.000Z',
+        error: { name: 'AssertionError', message: 'Timed out retrying after 4000ms', stack: 'AssertionError: ...' },
+        screenshots: [{ name: null, takenAt: '2026-01-01T00:00:00.000Z', path: p.shot, height: 720, width: 1280 }] }] }],
+    screenshots: [],
+  };
+}
+
+test('Cypress 13 results: failed test with screenshot and DOM, flaky test at low priority', async () => {
+  const p = project();
+  const { handlers, config } = plugin(p, { HEALLOOP_URL: queue.url });
+  assert.equal(config.env.healloopEnabled, true);
+  const html = '<html><body><form><button data-cy="submit">登录</button></form></body></html>';
+  assert.equal(handlers.task['healloop:dom']({ spec: 'cypress/e2e/login.cy.js', titlePath: ['login', 'shows an error for a bad password'], html, url: 'http://app.local/login' }), null);
+  await handlers['after:spec'](SPEC(p.root), v13Results(p));
+  await handlers['after:run']();
+
+  const events = await queue.events();
+  const failed = events.find((e) => e.test === 'login > shows an error for a bad password');
+  assert.equal(failed.spec, 'cypress/e2e/login.cy.js');
+  assert.deepEqual(failed.nodes, ['laptop-3']);
+  assert.equal(failed.message, 'AssertionError: Timed out retrying after 4000ms: Expected to find element: `[data-cy=error]`, but never found it.');
+  assert.match(failed.stack, /login\.cy\.js:8:34/);
+  assert.equal(failed.labels.attempts, '2');
+  assert.equal(failed.labels.url, 'http://app.local/login');
+  const uploaded = failed.artifacts.filter((a) => a.url);
+  assert.deepEqual(uploaded.map((a) => a.name).sort(),
+    ['login -- shows an error for a bad password (failed).png', 'login.cy.js -- login -- shows an error for a bad password.dom.html']);
+  const dom = await queue.fetch(uploaded.find((a) => a.name.endsWith('.dom.html')).url);
+  assert.equal(await dom.text(), html);
+
+  const flaky = events.find((e) => e.test === 'login > remembers me');
+  assert.equal(flaky.priority, 5);
+  assert.equal(flaky.labels.flaky, 'true');
+  assert.equal(events.length, 2, 'the passing test is not reported');
+});
+
+test('Cypress 12 results: per-attempt error, duration and screenshots', async () => {
+  const p = project();
+  const { handlers } = plugin(p, { HEALLOOP_URL: queue.url, HEALLOOP_NODE: 'old-cypress' });
+  const spec = { ...SPEC(p.root), relative: 'cypress/e2e/v12/login.cy.js' };
+  await handlers['after:spec'](spec, v12Results(p));
+  const [e] = (await queue.events()).filter((x) => x.spec === 'cypress/e2e/v12/login.cy.js');
+  assert.equal(e.labels.duration_ms, '4100');
+  assert.deepEqual(e.artifacts.filter((a) => a.url).map((a) => a.name), ['login -- shows an error for a bad password (failed).png']);
+});
+
+test('queue down: reports are spooled, the run goes on, and `healloop report --flush` delivers them once', async () => {
+  const p = project();
+  const { handlers, reporter } = plugin(p, { HEALLOOP_URL: 'http://127.0.0.1:9' });
+  await handlers['after:spec']({ ...SPEC(p.root), relative: 'cypress/e2e/down.cy.js' }, v13Results(p));
+  await handlers['after:run']();
+  assert.equal(reporter.counts.spooled, 2);
+  assert.ok(reporter.down.includes('cannot reach the queue'));
+  fs.rmSync(p.shot); // Cypress trashes screenshots before the next run; the spool kept a copy
+
+  const run = () => execFileSync(healloopBin(), ['report', '--flush', '--queue', queue.url, '--spool', p.spool], { encoding: 'utf8' });
+  assert.match(run(), /2 flushed; 0 waiting/);
+  assert.match(run(), /nothing to send; 0 waiting/);
+  const mine = (await queue.events()).filter((e) => e.spec === 'cypress/e2e/down.cy.js');
+  assert.equal(mine.length, 2);
+  assert.ok(mine.every((e) => e.count === 1));
+  const failed = mine.find((e) => e.labels.flaky !== 'true');
+  assert.ok(failed.artifacts.some((a) => a.url && a.name.endsWith('(failed).png')), 'the spooled screenshot copy was uploaded');
+});

@@ -1,0 +1,82 @@
+'use strict';
+// healloop-playwright: reporter: [['list'], ['healloop-playwright']] in playwright.config.
+// Reports tests whose outcome() is 'unexpected' (and 'flaky' at low priority) once their last
+// attempt ended, with location, titlePath(), errors[] and attachments.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { loadSettings, Reporter, artifact } = require('healloop-reporter-core');
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+const clean = (s) => String(s || '').replace(ANSI, '');
+
+class HealloopReporter {
+  constructor(options = {}) {
+    this.options = options;
+    this.pending = [];
+    try {
+      this.reporter = new Reporter(loadSettings(process.env, options),
+        { runId: process.env.HEALLOOP_RUN_ID || crypto.randomUUID() });
+    } catch (err) {
+      console.error(err.message); // a bad setting must not stop the run; it is named once
+    }
+  }
+
+  printsToStdio() { return false; }
+
+  onBegin(config) {
+    // Specs are named relative to the project (the config file's folder), as a person runs them.
+    this.rootDir = config.configFile ? path.dirname(config.configFile) : config.rootDir;
+    this.bodies = fs.mkdtempSync(path.join(os.tmpdir(), 'healloop-pw-'));
+  }
+
+  onTestEnd(test, result) {
+    if (!this.reporter) return;
+    const willRetry = !['passed', 'skipped'].includes(result.status) && result.retry < test.retries;
+    const outcome = test.outcome();
+    if (willRetry || !['unexpected', 'flaky'].includes(outcome)) return;
+    this.pending.push(this.reporter.send(this.failure(test, result, outcome)));
+  }
+
+  failure(test, result, outcome) {
+    const flaky = outcome === 'flaky';
+    const failedResult = flaky ? [...test.results].reverse().find((r) => r.errors.length) : result;
+    const errors = failedResult?.errors || [];
+    const file = path.relative(this.rootDir || process.cwd(), test.location.file);
+    const project = test.parent.project()?.name;
+    const titles = test.titlePath().filter((t, i) => !(i < 3 && (t === '' || t === project || file.endsWith(t))));
+    const message = clean(errors[0]?.message || `test ${result.status}`);
+    const labels = { line: `${test.location.line}:${test.location.column}`, status: result.status };
+    if (project) labels.project = project;
+    const artifacts = [];
+    for (const a of flaky ? [] : failedResult.attachments) {
+      if (a.name === 'page-url' && a.body) { labels.url = a.body.toString(); continue; }
+      if (a.path && fs.existsSync(a.path)) {
+        artifacts.push(artifact(a.path, `${a.name === 'screenshot' ? 'screenshot' : a.name}-${path.basename(a.path)}`, a.contentType));
+      } else if (a.body) {
+        const ext = a.contentType === 'text/html' ? '.html' : a.contentType.includes('json') ? '.json' : '.txt';
+        const p = path.join(this.bodies, `${crypto.randomUUID()}${ext}`);
+        fs.writeFileSync(p, a.body);
+        artifacts.push(artifact(p, `${a.name}${ext}`, a.contentType));
+      }
+    }
+    return {
+      source: 'playwright', spec: file, test: titles.join(' > '),
+      message: flaky ? `passed on retry ${result.retry} after: ${message}` : message,
+      stack: errors.map((e) => clean(e.stack || e.message)).join('\n\n') || null,
+      attempt: result.retry + 1, flaky, durationMs: result.duration,
+      occurredAt: result.startTime?.toISOString?.(), labels, artifacts,
+    };
+  }
+
+  async onEnd() {
+    if (!this.reporter) return;
+    await Promise.all(this.pending);
+    await this.reporter.finish();
+  }
+}
+
+module.exports = HealloopReporter;
+module.exports.default = HealloopReporter;

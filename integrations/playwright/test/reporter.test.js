@@ -1,0 +1,74 @@
+'use strict';
+// A real `playwright test` run in Debian's Chromium against a small page that fails, reporting to
+// a real `healloop serve`.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { startQueue } = require('healloop-reporter-core/testing');
+
+const PAGE = `<!doctype html><title>Login</title><form onsubmit="event.preventDefault();
+  document.querySelector('.error').textContent = 'Incorrect password'">
+  <input id="password" type="password"><button>Sign in</button><p class="error"></p></form>`;
+
+let queue;
+let app;
+before(async () => {
+  queue = await startQueue();
+  app = http.createServer((req, res) => { res.setHeader('content-type', 'text/html'); res.end(PAGE); });
+  await new Promise((r) => app.listen(0, '127.0.0.1', r));
+});
+after(async () => { await queue.stop(); app.close(); });
+
+// Asynchronous: the page is served from this process, so its event loop must keep running.
+function playwright(env) {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-out-'));
+  const child = spawn(process.execPath, [require.resolve('@playwright/test/cli'), 'test', '-c', 'test/project/playwright.config.js'], {
+    cwd: path.join(__dirname, '..'), timeout: 120000,
+    env: { ...process.env, APP_URL: `http://127.0.0.1:${app.address().port}`, PW_OUTPUT_DIR: out,
+      HEALLOOP_NODE: 'ci-runner-2', HEALLOOP_REPORT_BUDGET: '0.5', ...env },
+  });
+  const run = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => { run.stdout += d; });
+  child.stderr.on('data', (d) => { run.stderr += d; });
+  return new Promise((resolve) => child.on('close', (status) => resolve({ ...run, status })));
+}
+
+test('unexpected and flaky tests are reported with location, title path, errors and attachments', { skip: !fs.existsSync('/usr/bin/chromium') && 'needs /usr/bin/chromium (scripts/setup installs it)' }, async () => {
+  const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-spool-'));
+  const run = await playwright({ HEALLOOP_URL: queue.url, HEALLOOP_SPOOL: spool });
+  assert.equal(run.status, 1, `the suite's own exit code\n${run.stdout}\n${run.stderr}`);
+  const events = await queue.events();
+  assert.equal(events.length, 2, JSON.stringify(events.map((e) => e.test)));
+
+  const failed = events.find((e) => e.test === 'login > shows an error for a bad password');
+  assert.equal(failed.spec, 'e2e/login.spec.js');
+  assert.deepEqual(failed.nodes, ['ci-runner-2']);
+  assert.match(failed.message, /toHaveText/);
+  assert.match(failed.stack, /Incorrect password/);
+  assert.match(failed.labels.url, /\/login$/);
+  assert.equal(failed.labels.line, '12:3');
+  const names = failed.artifacts.filter((a) => a.url).map((a) => a.name);
+  for (const want of [/^screenshot-.*\.png$/, /^trace-trace\.zip$/, /^error-context-error-context\.md$/, /^dom-snapshot\.html$/]) {
+    assert.ok(names.some((n) => want.test(n)), `${want} in ${names}`);
+  }
+  const dom = await queue.fetch(failed.artifacts.find((a) => a.name === 'dom-snapshot.html' && a.url).url);
+  assert.match(await dom.text(), /<p class="error">Incorrect password<\/p>/);
+
+  const flaky = events.find((e) => e.test === 'banner > appears on the second try');
+  assert.equal(flaky.priority, 5);
+  assert.equal(flaky.labels.flaky, 'true');
+  assert.equal(flaky.labels.attempts, '2');
+});
+
+test('a queue that is down costs the run nothing but the spool', { skip: !fs.existsSync('/usr/bin/chromium') && 'needs /usr/bin/chromium' }, async () => {
+  const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-spool-'));
+  const run = await playwright({ HEALLOOP_URL: 'http://127.0.0.1:9', HEALLOOP_SPOOL: spool });
+  assert.equal(run.status, 1);
+  assert.equal((run.stderr.match(/is not taking reports/g) || []).length, 1, run.stderr);
+  assert.equal(fs.readdirSync(spool).filter((n) => n.endsWith('.json')).length, 2);
+});

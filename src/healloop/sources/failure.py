@@ -1,0 +1,82 @@
+"""One failing (or flaky) test as every source sees it, and the report body it becomes."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The queue refuses bodies over 1 MiB; these caps keep a huge stack from losing the whole report.
+MAX_MESSAGE = 64 * 1024
+MAX_STACK = 256 * 1024
+MAX_LABEL = 1024
+MAX_TITLE = 4096
+FLAKY_PRIORITY = 5
+FAILED_PRIORITY = 3
+
+
+def idempotency_key(run_id: str, spec: str, test: str, attempt: int | str) -> str:
+    """Same construction in the JavaScript reporters (integrations/core/index.js)."""
+    raw = "\0".join([run_id, spec, test, str(attempt)]).encode()
+    return "hl1-" + hashlib.sha256(raw).hexdigest()
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 40] + f"\n… [{len(text) - limit + 40} characters cut]"
+
+
+@dataclass
+class Artifact:
+    path: Path
+    name: str = ""
+    content_type: str = ""
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.name = self.name or self.path.name
+        self.content_type = (self.content_type or mimetypes.guess_type(self.name)[0]
+                             or "application/octet-stream")
+
+
+@dataclass
+class Failure:
+    source: str
+    spec: str
+    test: str
+    message: str
+    stack: str | None = None
+    attempt: int = 1
+    flaky: bool = False
+    duration_ms: int | None = None
+    occurred_at: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    artifacts: list[Artifact] = field(default_factory=list)
+
+    def to_report(self, node: str, key: str) -> dict[str, Any]:
+        labels = {"attempts": str(self.attempt), **self.labels}
+        if self.flaky:
+            labels["flaky"] = "true"
+        if self.duration_ms is not None:
+            labels["duration_ms"] = str(self.duration_ms)
+        body: dict[str, Any] = {
+            "node": node, "source": self.source, "kind": "test_failure",
+            "spec": _cut(self.spec, MAX_TITLE) or "(unknown spec)",
+            "test": _cut(self.test, MAX_TITLE) or "(unnamed test)",
+            "message": _cut(self.message.strip(), MAX_MESSAGE) or "the test failed without a message",
+            "priority": FLAKY_PRIORITY if self.flaky else FAILED_PRIORITY,
+            "labels": {k[:256]: _cut(str(v), MAX_LABEL) for k, v in labels.items()},
+            "idempotency_key": key,
+        }
+        if self.stack:
+            body["stack"] = _cut(self.stack, MAX_STACK)
+        if self.occurred_at:
+            body["occurred_at"] = self.occurred_at
+        # Local paths let the tool node on this machine read the evidence even before (or
+        # without) an upload; uploaded copies are added by the queue with their URL.
+        body["artifacts"] = [{"name": a.name, "content_type": a.content_type, "path": str(a.path)}
+                             for a in self.artifacts[:100]]
+        return body

@@ -1,0 +1,140 @@
+"""pytest plugin (entry point ``pytest11``): report failed tests to the queue.
+
+Off unless ``--healloop`` is given or ``HEALLOOP_URL`` is set, so installing healloop never makes
+an unrelated test suite start reporting. With pytest-playwright, a failing test's ``page`` is
+captured at the moment of failure: a screenshot and the DOM (``page.content()``).
+Under pytest-xdist the controller reports (it sees every worker's results), the workers only
+capture the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from healloop.errors import HealloopError
+from healloop.sources.failure import Artifact, Failure
+from healloop.sources.reporter import Reporter
+from healloop.sources.settings import SourceSettings
+
+log = logging.getLogger(__name__)
+_ARTIFACT = "healloop_artifact"
+_PAGE_URL = "healloop_page_url"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("healloop", "report failures to a healloop queue")
+    group.addoption("--healloop", action="store_true", default=False,
+                    help="Report failed tests to the queue (also on when HEALLOOP_URL is set).")
+    group.addoption("--healloop-queue", metavar="URL", help="The queue's URL (HEALLOOP_URL).")
+    group.addoption("--healloop-token", metavar="TOKEN", help="The queue's token (HEALLOOP_TOKEN).")
+    group.addoption("--healloop-node", metavar="NAME", help="This machine's name (HEALLOOP_NODE).")
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("healloop") or config.getoption("healloop_queue")
+                or os.environ.get("HEALLOOP_URL"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _enabled(config):
+        return
+    config.pluginmanager.register(PageCapture(), "healloop-page-capture")
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: its controller reports
+    try:
+        settings = SourceSettings.load(url=config.getoption("healloop_queue"),
+                                       token=config.getoption("healloop_token"),
+                                       node=config.getoption("healloop_node"))
+    except HealloopError as exc:
+        raise pytest.UsageError(f"healloop: {exc.message}") from exc
+    # A run under `healloop run` shares its run id, so the wrapper's JUnit pass sends no duplicates.
+    reporter = Reporter(settings, run_id=os.environ.get("HEALLOOP_RUN_ID") or None)
+    config.pluginmanager.register(ReportFailures(reporter, config.rootpath), "healloop-reporter")
+
+
+class PageCapture:
+    """Screenshot and DOM of pytest-playwright's ``page`` while the failed test still holds it."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        page = getattr(item, "funcargs", {}).get("page")
+        if not report.failed or report.when != "call" or page is None:
+            return
+        folder = Path(tempfile.mkdtemp(prefix="healloop-"))
+        stem = re.sub(r"[^\w.-]+", "_", item.name).strip("_")[:80]
+        try:
+            shot = folder / f"{stem} (failed).png"
+            page.screenshot(path=str(shot), full_page=True)
+            report.user_properties.append((_ARTIFACT, str(shot)))
+            dom = folder / f"{stem}.dom.html"
+            dom.write_text(page.content(), encoding="utf-8")
+            report.user_properties.append((_ARTIFACT, str(dom)))
+            report.user_properties.append((_PAGE_URL, page.url))
+        except Exception as exc:  # noqa: BLE001 - a closed or crashed page must not fail the test run
+            log.warning("could not capture the page of %s: %s", item.nodeid, exc)
+
+
+class ReportFailures:
+    def __init__(self, reporter: Reporter, root: Path) -> None:
+        self.reporter = reporter
+        self.root = root
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        rerun = getattr(report, "rerun", 0) or 0  # set by pytest-rerunfailures
+        flaky = report.passed and report.when == "call" and rerun > 0
+        if not (report.failed or flaky):
+            return
+        spec, _, test = report.nodeid.partition("::")
+        props = [(k, v) for k, v in report.user_properties]
+        labels = {"phase": report.when or ""}
+        for k, v in props:
+            if k == _PAGE_URL:
+                labels["url"] = str(v)
+        self.reporter.send(Failure(
+            source="pytest", spec=spec, test=test or spec,
+            message=_message(report) if report.failed else f"passed after {rerun} rerun(s)",
+            stack=report.longreprtext if report.failed else None,
+            attempt=rerun + 1, flaky=flaky, duration_ms=round(report.duration * 1000),
+            labels=labels, artifacts=[Artifact(Path(str(v))) for k, v in props if k == _ARTIFACT],
+        ))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.reporter.finish()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        # pytest's log capture hides the reporter's own warning, so the outage is told here, once.
+        c, r = self.reporter.counts, self.reporter
+        sent = c["delivered"] + c["merged"]
+        if sent:
+            terminalreporter.write_line(f"healloop: {sent} failure(s) reported to {r.settings.url}")
+        if c["flushed"]:
+            terminalreporter.write_line(f"healloop: {c['flushed']} report(s) of earlier runs delivered")
+        if r.down:
+            terminalreporter.write_line(
+                f"healloop: the queue at {r.settings.url} is not taking reports ({r.down}); "
+                f"{c['spooled']} report(s) kept in {r.spool.dir}, delivered by the next run or "
+                "'healloop report --flush'")
+        if c["rejected"]:
+            terminalreporter.write_line(f"healloop: {c['rejected']} report(s) refused by the queue, "
+                                        f"kept in {r.spool.dir / 'rejected'}")
+        for message in r.refused_artifacts:
+            terminalreporter.write_line(f"healloop: {message}")
+
+
+def _message(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message)
+    text = report.longreprtext.strip().splitlines()
+    errors = [line[1:].strip() for line in text if line.startswith("E ")]
+    return "\n".join(errors) or (text[-1] if text else "failed")

@@ -1,0 +1,195 @@
+"""The delivery core every Python source uses: idempotent reports, bounded retries, the spool.
+
+A reporter must never fail or slow the run it reports on. So ``send`` never raises: a report is
+delivered, or spooled for the next run, or (refused as invalid by the queue) kept in the spool's
+``rejected/`` folder with the queue's message. Retries share one time budget per run
+(``HEALLOOP_REPORT_BUDGET``, 5 s); once it is spent, or the token is refused, the queue counts as
+down for the rest of the run: the outage is logged once and every later report goes straight to
+the spool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from healloop.client import QueueClient
+from healloop.errors import HealloopError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
+from healloop.sources.failure import Artifact, Failure, idempotency_key
+from healloop.sources.settings import SourceSettings
+from healloop.sources.spool import Spool, SpoolEntry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+UPLOAD_TIMEOUT_S = 60.0
+
+
+class ReporterClient(QueueClient):
+    """The queue client plus the artifact upload, which only reporters need."""
+
+    def upload_artifact(self, event_id: str, artifact: Artifact) -> dict[str, Any]:
+        with open(artifact.path, "rb") as fh:
+            files = {"file": (artifact.name, fh, artifact.content_type)}
+            resp = self._call("POST", f"/v1/events/{event_id}/artifacts", files=files,
+                              timeout=httpx.Timeout(UPLOAD_TIMEOUT_S, connect=5.0))
+        return resp.json()
+
+
+@dataclass
+class Outcome:
+    status: str  # delivered | merged | spooled | rejected
+    event_id: str | None = None
+    message: str = ""
+
+
+class Reporter:
+    def __init__(self, settings: SourceSettings, *, run_id: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.run_id = run_id or uuid.uuid4().hex
+        self.spool = Spool(settings.spool_dir)
+        self.counts: Counter[str] = Counter()
+        self.refused_artifacts: list[str] = []
+        self._budget = settings.budget_s
+        self._down: str | None = None
+        self._sleep, self._clock = sleep, clock
+        self._client: ReporterClient | None = None
+
+    # -- public
+    def key(self, failure: Failure, run_id: str | None = None) -> str:
+        return idempotency_key(run_id or self.run_id, failure.spec, failure.test, failure.attempt)
+
+    def send(self, failure: Failure, *, run_id: str | None = None) -> Outcome:
+        """Deliver one failure, or keep it; never raises, whatever the queue does.
+
+        ``run_id`` overrides the reporter's own, e.g. the digest of a report file, so that
+        reporting the same file twice is one report."""
+        report = failure.to_report(self.settings.node, self.key(failure, run_id))
+        entry = SpoolEntry(report=report, artifacts=[a for a in failure.artifacts if a.path.is_file()])
+        outcome = self._deliver(entry)
+        if outcome.status == "spooled":
+            try:
+                self.spool.put(entry)
+            except OSError as exc:
+                # Nothing else can keep it: say so loudly, but still leave the run alone.
+                log.error("could not spool the report of %s > %s to %s: %s", failure.spec,
+                          failure.test, self.spool.dir, exc)
+                outcome = Outcome("lost", message=str(exc))
+        elif outcome.status == "rejected":
+            self._keep_rejected(entry, outcome)
+        self.counts[outcome.status] += 1
+        return outcome
+
+    def flush(self) -> Counter[str]:
+        """Deliver what earlier runs spooled, oldest first; stops at the first sign of an outage."""
+        done: Counter[str] = Counter()
+        for path in self.spool.pending():
+            if self._down:
+                break
+            entry = self.spool.claim(path)
+            if entry is None:
+                continue
+            outcome = self._deliver(entry)
+            if outcome.status == "spooled":
+                self.spool.release(entry)
+            else:
+                if outcome.status == "rejected":
+                    self._keep_rejected(entry, outcome)
+                self.spool.done(entry)
+            done["flushed" if outcome.status in ("delivered", "merged") else outcome.status] += 1
+        self.counts.update(done)
+        return done
+
+    def finish(self) -> None:
+        """End of a run: deliver older spooled reports while the queue answers, then sum up once."""
+        if not self._down and self.spool.pending():
+            self.flush()
+        if self._down and self.counts["spooled"]:
+            log.warning("%d report(s) kept in %s; they are delivered on the next run or by "
+                        "'healloop report --flush'", self.counts["spooled"], self.spool.dir)
+        self.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def down(self) -> str | None:
+        return self._down
+
+    # -- delivery
+    def _http(self) -> ReporterClient:
+        if self._client is None:
+            self._client = ReporterClient(self.settings.url, self.settings.token,
+                                          timeout=self.settings.timeout_s)
+        return self._client
+
+    def _mark_down(self, exc: HealloopError) -> None:
+        if self._down is None:
+            self._down = exc.message
+            log.warning("the queue at %s is not taking reports (%s); reports of this run are kept in "
+                        "%s and delivered later", self.settings.url, exc.message, self.spool.dir)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        delay = 0.1
+        while True:
+            started = self._clock()
+            try:
+                return call()
+            except Unavailable:
+                self._budget -= self._clock() - started
+                if self._budget <= 0:
+                    raise
+                pause = min(delay, self._budget)
+                self._sleep(pause)
+                self._budget -= pause
+                delay *= 2
+
+    def _deliver(self, entry: SpoolEntry) -> Outcome:
+        if self._down:
+            return Outcome("spooled", entry.event_id, self._down)
+        client = self._http()
+        status = "delivered"
+        try:
+            if entry.event_id is None:
+                answer = self._retrying(lambda: client.report(**entry.report))
+                entry.event_id = answer["id"]
+                status = "merged" if answer.get("merged") else "delivered"
+            while entry.artifacts:
+                self._upload(client, entry.event_id, entry.artifacts[0])
+                entry.artifacts.pop(0)
+        except (Unavailable, Unauthorized) as exc:
+            self._mark_down(exc)
+            return Outcome("spooled", entry.event_id, exc.message)
+        except HealloopError as exc:
+            log.error("the queue refused the report of %s > %s: %s", entry.report.get("spec"),
+                      entry.report.get("test"), exc.message)
+            return Outcome("rejected", entry.event_id, exc.message)
+        return Outcome(status, entry.event_id)
+
+    def _upload(self, client: ReporterClient, event_id: str, art: Artifact) -> None:
+        try:
+            self._retrying(lambda: client.upload_artifact(event_id, art))
+        except (PayloadTooLarge, NotFound) as exc:
+            # The report itself is in; only this file is refused, and its local path stays on it.
+            message = f"artifact {art.name} of event {event_id} was not stored: {exc.message}"
+            self.refused_artifacts.append(message)
+            log.error("%s", message)
+        except OSError as exc:
+            log.warning("artifact %s is gone and was not uploaded: %s", art.path, exc)
+
+    def _keep_rejected(self, entry: SpoolEntry, outcome: Outcome) -> None:
+        entry.error = outcome.message
+        try:
+            self.spool.put(entry, rejected=True)
+        except OSError as exc:
+            log.error("could not keep the rejected report in %s: %s", self.spool.dir, exc)

@@ -1,0 +1,56 @@
+"""Where a source finds the queue: one typed settings object, from flags or ``HEALLOOP_*`` variables.
+
+Read once when a source starts, validated there, so a bad value is named before any test runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from healloop.errors import ConfigError
+
+DEFAULT_URL = "http://127.0.0.1:8787"
+
+
+def default_spool_dir(env: Mapping[str, str]) -> Path:
+    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "healloop" / "spool"
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    url: str = DEFAULT_URL
+    token: str | None = None
+    node: str = ""
+    spool_dir: Path = Path()
+    # Total seconds one run may spend waiting on an unreachable queue before it only spools.
+    budget_s: float = 5.0
+    # Per request; short because a reporter must not slow the run it reports on.
+    timeout_s: float = 5.0
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, *, url: str | None = None,
+             token: str | None = None, node: str | None = None,
+             spool_dir: str | Path | None = None) -> SourceSettings:
+        """Flags first, then ``HEALLOOP_URL``, ``HEALLOOP_TOKEN``, ``HEALLOOP_NODE``,
+        ``HEALLOOP_SPOOL`` and ``HEALLOOP_REPORT_BUDGET``, then defaults."""
+        env = os.environ if env is None else env
+        url = url or env.get("HEALLOOP_URL") or DEFAULT_URL
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"the queue URL must start with http:// or https://, got {url!r}")
+        budget_raw = env.get("HEALLOOP_REPORT_BUDGET", "5")
+        try:
+            budget = float(budget_raw)
+        except ValueError:
+            budget = -1.0
+        if not 0 <= budget <= 300:
+            raise ConfigError(
+                f"HEALLOOP_REPORT_BUDGET must be a number of seconds from 0 to 300, got {budget_raw!r}")
+        spool = Path(spool_dir or env.get("HEALLOOP_SPOOL") or default_spool_dir(env)).expanduser()
+        return cls(url=url.rstrip("/"), token=token or env.get("HEALLOOP_TOKEN") or None,
+                   node=node or env.get("HEALLOOP_NODE") or socket.gethostname(),
+                   spool_dir=spool, budget_s=budget)

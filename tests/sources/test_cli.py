@@ -1,0 +1,93 @@
+"""``healloop report`` and ``healloop run`` as users run them: real processes, a real queue."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import QueueServer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "junit"
+
+
+def healloop(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+    base.update({"HEALLOOP_SPOOL": str(cwd / "spool"), "HEALLOOP_REPORT_BUDGET": "0.5",
+                 "HEALLOOP_NODE": "build-4"}, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "healloop", *args], cwd=cwd, env=base, text=True,
+                          capture_output=True, timeout=60)
+
+
+def events(server: QueueServer) -> list[dict]:
+    with server.client() as c:
+        return c.get("/v1/events", params={"limit": 1000}).json()["events"]
+
+
+def test_report_sends_each_file_once_and_names_bad_files(server: QueueServer, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<testsuites><testsuite>")
+    files = [str(FIXTURES / "jest-junit.xml"), str(bad), str(FIXTURES / "pytest-junit.xml")]
+    first = healloop("report", "--queue", server.url, *files, cwd=tmp_path)
+    assert first.returncode == 1, "a bad file is an error"
+    assert f"error: {bad}: not well-formed XML at line 1" in first.stderr
+    assert "jest-junit.xml: 2 failing test(s): 2 delivered" in first.stdout
+    assert "pytest-junit.xml: 2 failing test(s): 2 delivered" in first.stdout
+    again = healloop("report", "--queue", server.url, str(FIXTURES / "jest-junit.xml"), cwd=tmp_path)
+    assert again.returncode == 0 and "2 merged" in again.stdout
+    got = events(server)
+    assert len(got) == 4 and all(e["count"] == 1 and e["nodes"] == ["build-4"] for e in got)
+
+
+def test_report_while_the_queue_is_down_then_flush(make_server, tmp_path: Path) -> None:
+    down = healloop("report", "--queue", "http://127.0.0.1:9", str(FIXTURES / "mocha-junit.xml"),
+                    cwd=tmp_path)
+    assert down.returncode == 0, "nothing is lost: the reports wait in the spool"
+    assert "2 spooled" in down.stdout and down.stderr.count("is not taking reports") == 1
+    server = make_server()
+    flushed = healloop("report", "--flush", "--queue", server.url, cwd=tmp_path)
+    assert "2 flushed; 0 waiting" in flushed.stdout
+    assert len(events(server)) == 2
+
+
+def test_report_needs_files_or_flush(tmp_path: Path) -> None:
+    r = healloop("report", cwd=tmp_path)
+    assert r.returncode == 2 and "name one or more JUnit XML files, or --flush" in r.stderr
+
+
+SUITE = '''
+def test_ok():
+    pass
+
+def test_checkout_total():
+    assert 10 == 12, "total includes shipping"
+'''
+
+
+def test_run_reports_the_suites_junit_and_keeps_its_exit_code(server: QueueServer, tmp_path: Path) -> None:
+    (tmp_path / "test_shop.py").write_text(SUITE)
+    r = healloop("run", "--queue", server.url, "--", sys.executable, "-m", "pytest", "-q",
+                 "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "test_shop.py", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    [e] = events(server)
+    assert (e["spec"], e["test"], e["source"]) == ("test_shop.py", "test_checkout_total", "pytest")
+    assert "total includes shipping" in e["message"]
+
+
+def test_run_with_pytest_plugin_on_reports_once(server: QueueServer, tmp_path: Path) -> None:
+    # The plugin and the wrapper's JUnit pass share the run id, so the idempotency key matches.
+    (tmp_path / "test_shop.py").write_text(SUITE)
+    r = healloop("run", "--queue", server.url, "--", sys.executable, "-m", "pytest", "-q", "--healloop",
+                 "-p", "no:cacheprovider", "--junitxml=junit.xml", "test_shop.py", cwd=tmp_path,
+                 env={"HEALLOOP_URL": server.url})
+    assert r.returncode == 1
+    [e] = events(server)
+    assert e["count"] == 1
+
+
+def test_run_passes_a_green_suites_exit_code_and_a_missing_command(tmp_path: Path) -> None:
+    ok = healloop("run", "--queue", "http://127.0.0.1:9", "--", sys.executable, "-c", "pass", cwd=tmp_path)
+    assert ok.returncode == 0
+    gone = healloop("run", "--", "no-such-test-command", cwd=tmp_path)
+    assert gone.returncode == 127 and "cannot start 'no-such-test-command'" in gone.stderr

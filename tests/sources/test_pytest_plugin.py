@@ -1,0 +1,131 @@
+"""The pytest plugin in real pytest runs (pytester, in a subprocess so the entry point loads as it
+does for users) against a real queue; with pytest-playwright in Debian's Chromium."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import QueueServer
+
+pytest_plugins = ["pytester"]
+
+SUITE = '''
+import pytest
+
+def test_passes():
+    assert True
+
+def test_refund():
+    refund = {"amount": 10}
+    assert refund["amount"] == 12, "refund should include shipping"
+
+@pytest.fixture
+def db():
+    raise RuntimeError("database is not reachable")
+
+def test_uses_db(db):
+    pass
+'''
+
+
+@pytest.fixture
+def env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Pytester:
+    for name in ("HEALLOOP_URL", "HEALLOOP_TOKEN", "HEALLOOP_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HEALLOOP_SPOOL", str(tmp_path / "spool"))
+    monkeypatch.setenv("HEALLOOP_NODE", "ci-7")
+    monkeypatch.setenv("HEALLOOP_REPORT_BUDGET", "0.5")
+    pytester.makepyfile(test_orders=SUITE)
+    return pytester
+
+
+def events(server: QueueServer) -> list[dict]:
+    with server.client() as c:
+        return c.get("/v1/events").json()["events"]
+
+
+def test_inert_without_flag_or_url(env: pytest.Pytester, server: QueueServer) -> None:
+    result = env.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    assert events(server) == []
+    assert "healloop:" not in result.stdout.str()
+
+
+def test_reports_failures_with_node_id_message_and_traceback(
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    result = env.runpytest_subprocess()
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines([f"healloop: 2 failure(s) reported to {server.url}"])
+    got = {e["test"]: e for e in events(server)}
+    assert set(got) == {"test_refund", "test_uses_db"}
+    refund = got["test_refund"]
+    assert (refund["spec"], refund["nodes"]) == ("test_orders.py", ["ci-7"])
+    assert refund["message"] == "AssertionError: refund should include shipping\nassert 10 == 12"
+    assert 'assert refund["amount"] == 12' in refund["stack"]
+    assert refund["labels"]["phase"] == "call" and refund["source"] == "pytest"
+    assert got["test_uses_db"]["labels"]["phase"] == "setup"
+    assert "database is not reachable" in got["test_uses_db"]["message"]
+
+
+def test_queue_down_costs_the_run_nothing_and_the_next_run_delivers(
+        env: pytest.Pytester, make_server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HEALLOOP_URL", "http://127.0.0.1:9")
+    down = env.runpytest_subprocess("--healloop")
+    down.assert_outcomes(passed=1, failed=1, errors=1)
+    assert down.ret == 1, "the suite's own exit code"
+    assert down.stdout.str().count("is not taking reports") == 1
+    assert len(list((tmp_path / "spool").glob("*.json"))) == 2
+
+    server = make_server()
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    env.makepyfile(test_orders=SUITE.replace('"amount": 10', '"amount": 12'))
+    up = env.runpytest_subprocess()
+    up.assert_outcomes(passed=2, errors=1)
+    got = events(server)
+    assert sorted(e["test"] for e in got) == ["test_refund", "test_uses_db"]
+    # test_refund passes now: its report is the spooled one; test_uses_db failed in both runs.
+    assert {e["test"]: e["count"] for e in got} == {"test_refund": 1, "test_uses_db": 2}
+    up.stdout.fnmatch_lines(["healloop: 2 report(s) of earlier runs delivered"])
+    assert not list((tmp_path / "spool").glob("*.json"))
+
+
+PAGE_SUITE = '''
+def test_login_error(page):
+    page.set_content("<main><h1>Sign in</h1><button data-cy=submit>Go</button></main>")
+    assert page.locator("[data-cy=error]").count() == 1, "no error message shown"
+'''
+
+CHROMIUM_CONFTEST = '''
+import pytest
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium",
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run"]}
+'''
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or shutil.which("node") is None,
+                    reason="needs Debian's chromium (scripts/setup installs it)")
+def test_pytest_playwright_page_screenshot_and_dom_are_attached(
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    env.makepyfile(test_orders="", test_login=PAGE_SUITE)
+    env.makeconftest(CHROMIUM_CONFTEST)
+    result = env.runpytest_subprocess("-p", "no:cacheprovider", "test_login.py")
+    result.assert_outcomes(failed=1)
+    [e] = events(server)
+    assert e["message"].startswith("AssertionError: no error message shown")
+    uploaded = {a["name"]: a for a in e["artifacts"] if a.get("url")}
+    assert set(uploaded) == {"test_login_error_chromium (failed).png", "test_login_error_chromium.dom.html"}
+    assert e["labels"]["url"] == "about:blank"
+    with server.client() as c:
+        dom = c.get(uploaded["test_login_error_chromium.dom.html"]["url"]).text
+        png = c.get(uploaded["test_login_error_chromium (failed).png"]["url"]).content
+    assert '<button data-cy="submit">Go</button>' in dom
+    assert png.startswith(b"\x89PNG")
