@@ -60,7 +60,9 @@ class PlaywrightRunner(Runner):
     default_prefix = ("npx", "playwright", "test")
 
     def argv(self, spec: str, test: str) -> list[str]:
-        return [*self.prefix, spec, "-g", re.escape(test)]
+        # Reporters name a test by its title path joined with " > "; Playwright's --grep matches the
+        # title path joined with spaces, so " > " would match nothing.
+        return [*self.prefix, spec, "-g", re.escape(" ".join(test.split(" > ")))]
 
 
 class CypressRunner(Runner):
