@@ -10,6 +10,7 @@ fingerprint; and earlier attempts' failures on this event. Failing to read one p
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +120,27 @@ async def _try(ctx: Context, what: str, coro: Any) -> Any:
         return None
 
 
+UPLOAD_WAIT_S = 5.0
+
+
+def with_uploads(queue: QueueClient, event: dict[str, Any], wait_s: float = UPLOAD_WAIT_S) -> dict[str, Any]:
+    """The event once every artifact reported by path also has its uploaded copy (same name), or as it is
+    after ``wait_s``. Reporters send the report first and upload its files right after, so an agent that
+    claims at once would otherwise analyse without the DOM snapshot; a path on the reporting machine is
+    rarely readable through the node (absolute paths, temporary folders)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        arts = event.get("artifacts") or []
+        uploaded = {a.get("name") for a in arts if a.get("url")}
+        if all(a.get("name") in uploaded for a in arts if a.get("path")) or time.monotonic() > deadline:
+            return event
+        time.sleep(0.1)  # a bounded poll on the condition above
+        try:
+            event = {**event, "artifacts": queue.get(event["id"]).get("artifacts") or []}
+        except HealloopError:
+            return event
+
+
 async def gather(
     node: NodeSession,
     queue: QueueClient,
@@ -170,6 +192,7 @@ async def gather(
     for rel in app_files[:3]:
         log = await _try(ctx, f"git history of {rel}", node.call("git_log", path=rel, max_count=5))
         ctx.app_log += [{**c, "file": rel} for c in (log or {}).get("commits", [])]
+    event = await anyio.to_thread.run_sync(with_uploads, queue, event)
     for artifact in event.get("artifacts") or []:
         name = str(artifact.get("name", "")).lower()
         ctype = str(artifact.get("content_type", "")).lower()
