@@ -1,21 +1,41 @@
 """Serve the shop: ``python -m shop.server --port 8080``. Standard library only.
 
 ``/api/stock`` answers late once when the file ``.slow-once`` exists in the working folder (and
-removes it): the demo uses it to make one test run flaky.
+removes it): the demo uses it to make one test run flaky. Edits to ``shop/pages.py`` and
+``shop/pricing.py`` are picked up on the next request (the modules are reloaded when their files
+change), so a code change needs no restart, as with a development server.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from shop import pages
+from shop import pages, pricing
 
 SLOW_FLAG = ".slow-once"
+_reload_lock = threading.Lock()
+_mtimes: dict[str, int] = {}
+
+
+def _reload_changed() -> None:
+    """Reload pricing, then pages (which imports from it), when either file changed on disk."""
+    with _reload_lock:
+        changed = False
+        for module in (pricing, pages):
+            mtime = os.stat(module.__file__).st_mtime_ns
+            if _mtimes.setdefault(module.__name__, mtime) != mtime:
+                _mtimes[module.__name__] = mtime
+                changed = True
+        if changed:
+            importlib.reload(pricing)
+            importlib.reload(pages)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -28,6 +48,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
+        _reload_changed()
         url = urlparse(self.path)
         if url.path == "/":
             self._send(200, pages.home())
@@ -53,6 +74,7 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080)
     args = ap.parse_args()
+    _reload_changed()  # records the files' times at start
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     print(f"shop listening on http://{args.host}:{server.server_port}", flush=True)
     server.serve_forever()
