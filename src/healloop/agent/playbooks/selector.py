@@ -28,6 +28,10 @@ def _variants(selector: str) -> list[str]:
 
 def plan(ctx: Context) -> Plan | None:
     old = selector_from_message(ctx.message)
+    if not old and not ctx.previous_failures:
+        # Playwright's message can be only "Test timeout of 15000ms exceeded."; the locator it waited
+        # for is in the stack's call log, which is what classified this failure.
+        old = selector_from_message(str(ctx.event.get("stack") or ""))
     if not old or not ctx.dom or not ctx.spec_text:
         return None
     healing = heal(old, ctx.dom, ctx.passing_dom)
