@@ -32,3 +32,14 @@ def test_the_selector_is_taken_from_the_stack_when_the_message_has_none() -> Non
     assert plan is not None and not plan.escalate, plan
     edit = plan.actions[0].args["edits"][0]
     assert edit["new_text"] == """  await page.locator('[data-testid="checkout-button"]').click();"""
+
+
+def test_a_locator_that_resolved_is_not_a_missing_element() -> None:
+    message = (
+        "Error: expect(locator).toHaveText(expected) failed\n\nLocator:  locator('[data-testid=\"total\"]')\n"
+        'Expected: "$30.00"\nReceived: "$30.99"\nTimeout:  5000ms\n\nCall log:\n'
+        "  - waiting for locator('[data-testid=\"total\"]')\n"
+        '    13 × locator resolved to <strong data-testid="total">$30.99</strong>\n'
+        '       - unexpected value "$30.99"'
+    )
+    assert classify(message).kind == "assertion_mismatch"

@@ -92,6 +92,7 @@ _RULES: list[tuple[str, str, re.Pattern[str]]] = [
     ),
 ]
 
+_FOUND = re.compile(r"locator resolved to <")
 _URL = re.compile(r"https?://[\w.\-\[\]:]+(?::\d+)?[^\s'\"<>)]*")
 _PORT = re.compile(r"(?:port[ =:]+|:)(\d{2,5})\b", re.I)
 
@@ -120,6 +121,8 @@ def classify(message: str, stack: str | None = None, dom: str | None = None) -> 
     ports = sorted({int(p) for p in _PORT.findall(text) if 0 < int(p) < 65536})
     for kind, why, pattern in _RULES:
         m = pattern.search(text)
+        if m and kind == SELECTOR_NOT_FOUND and _FOUND.search(text):
+            continue  # Playwright's call log says the locator did resolve to an element
         if m:
             evidence = [f"{why}: {_line_with(text, m)!r}"]
             if kind == SELECTOR_NOT_FOUND and dom:
