@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "healloop.cli.node_commands",
     "healloop.cli.agent_commands",
     "healloop.cli.source_commands",
+    "healloop.cli.stack_commands",
 ]
 
 

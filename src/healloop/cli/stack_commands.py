@@ -1,0 +1,133 @@
+"""``healloop init``, ``healloop up`` and ``healloop demo``: one machine's whole stack from one file."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from healloop.errors import HealloopError
+
+_console = Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _fail(exc: HealloopError) -> None:
+    raise click.ClickException(exc.message)
+
+
+@click.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing healloop.toml.")
+def init_cmd(force: bool) -> None:
+    """Write a commented healloop.toml for this folder's project (detects Cypress, Playwright, pytest)."""
+    from healloop.initconfig import write_config
+
+    try:
+        path, kind, evidence = write_config(Path.cwd(), force=force)
+    except HealloopError as exc:
+        _fail(exc)
+    click.echo(f"detected {kind} (from {evidence}); wrote {path}")
+    click.echo("next: edit [node.services] if your tests need a service, then run `healloop up`")
+
+
+def _events_table(events: list[dict[str, Any]], url: str) -> Table:
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no events yet"
+    table = Table("id", "status", "attempt", "node", "test / message", "updated",
+                  title=f"healloop queue {url}  ({summary}; Ctrl-C stops)")
+    for e in events:
+        what = f"{e['spec']} > {e['test']}" if e["kind"] == "test_failure" else e["message"]
+        table.add_row(e["id"], e["status"], str(e["attempt"]), ",".join(e["nodes"]), what[:70],
+                      e["updated_at"])
+    return table
+
+
+@click.command("up")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default="healloop.toml", show_default=True, envvar="HEALLOOP_CONFIG", show_envvar=True,
+              help="healloop.toml ([queue], [mcp], [agent] and the [node] tables).")
+@click.option("--refresh", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
+              help="Seconds between updates of the events table.")
+def up_cmd(config_path: Path, refresh: float) -> None:
+    """Run everything this machine needs: the queue, this machine's tool node and one agent."""
+    from healloop.stack import Stack, load_settings
+
+    try:
+        stack = Stack(load_settings(config_path)).start()
+    except HealloopError as exc:
+        _fail(exc)
+    click.echo(f"healloop up: queue {stack.queue_url}, node {stack.node_url}, logs in {stack.log_dir}",
+               err=False)
+    sys.stdout.flush()
+    try:
+        with stack.client() as q, Live(_events_table([], stack.queue_url), console=_console,
+                                       refresh_per_second=4) as live:
+            while True:
+                try:
+                    events = q.get("/v1/events", params={"limit": 20}).json()["events"]
+                except httpx.HTTPError:
+                    events = []
+                for name, proc in stack.procs.items():
+                    if proc.poll() is not None:
+                        raise click.ClickException(f"the {name} exited with code {proc.returncode}; "
+                                                   f"see {stack.log(name)}")
+                live.update(_events_table(events, stack.queue_url))
+                time.sleep(refresh)
+    except KeyboardInterrupt:
+        click.echo("stopping agent, node and queue ...")
+    finally:
+        stack.stop()
+    click.echo("stopped")
+
+
+@click.command("demo")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Empty folder for the demo's repository and data [default: a new temporary folder].")
+@click.option("--keep", is_flag=True, help="Keep the work folder afterwards (always kept with --workdir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON instead of a table.")
+def demo_cmd(workdir: Path | None, keep: bool, as_json: bool) -> None:
+    """Break the sample shop four ways and watch healloop repair or escalate each; exit 1 if any differs."""
+    import shutil
+
+    from healloop.demo import outcomes_json, run_demo
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="healloop-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
+    try:
+        outcomes, demo = run_demo(folder, log=say)
+    except HealloopError as exc:
+        _fail(exc)
+    finally:
+        if workdir is None and not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    if as_json:
+        click.echo(outcomes_json(outcomes))
+    else:
+        table = Table("scenario", "expected", "got", "seconds", "event", "ok", title="healloop demo")
+        for o in outcomes:
+            seconds = f"{o.seconds:.1f}" if o.seconds is not None else "-"
+            table.add_row(o.scenario, o.expected, o.got, seconds, ", ".join(o.event_ids) or "-",
+                          "yes" if o.ok else "NO")
+        _console.print(table)
+        if workdir is not None or keep:
+            click.echo(f"the demo's repository and logs are in {folder}")
+    rss = {k: f"{v / 2**20:.0f} MiB" for k, v in demo.peak_rss.items() if v}
+    say(f"peak memory: {json.dumps(rss)}")
+    if not all(o.ok for o in outcomes):
+        sys.exit(1)
+
+
+def register(cli: click.Group) -> None:
+    for command in (init_cmd, up_cmd, demo_cmd):
+        cli.add_command(command)

@@ -1,0 +1,295 @@
+"""The processes one machine needs, started and stopped together: queue, tool node and agent.
+
+``healloop up``, ``healloop demo``, the tests and ``bench/heal.py`` use it. Each part runs as its own
+``python -m healloop ...`` subprocess on a loopback port (a free one unless configured), is waited on
+until it is ready (the queue's "listening on" line, the node listed in ``GET /v1/nodes``, the agent
+parked on a claim long-poll) and is stopped agent first, then node, then queue: SIGTERM, a bounded
+wait, then SIGKILL. Each part's output goes to ``<data dir>/logs/<part>.log``.
+
+The settings come from the ``[queue]``, ``[mcp]`` and ``[agent]`` tables of ``healloop.toml`` (the
+``[node]`` tables are the node's own, read by ``healloop.node.config``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from healloop.errors import ConfigError, HealloopError
+
+T = TypeVar("T")
+PARTS = ("queue", "node", "agent")
+STOP_WAIT_S = 10.0
+
+
+class StackError(HealloopError):
+    """A part of the stack did not start."""
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    config: Path                    # healloop.toml with the [node] tables
+    data_dir: Path                  # events.db, artifacts, logs, the node's state
+    host: str = "127.0.0.1"
+    queue_port: int = 0             # 0: a free port
+    node_port: int = 0
+    node_name: str = field(default_factory=socket.gethostname)
+    planner: str = "rules"
+    concurrency: int = 1
+    token: str | None = None        # the queue's bearer token
+    node_token: str | None = None   # the node's bearer token
+    node_env: dict[str, str] = field(default_factory=dict)  # extra environment of the node (its runs)
+    queue_args: tuple[str, ...] = ()  # extra `healloop serve` options
+    agent_args: tuple[str, ...] = ()  # extra `healloop agent` options
+    start_timeout: float = 60.0
+
+
+def _table(data: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"`{name}` must be a table ([{name}])", field=name)
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown key `{name}.{unknown[0]}`; allowed keys in [{name}]: " + ", ".join(sorted(allowed)),
+            field=f"{name}.{unknown[0]}",
+        )
+    return table
+
+
+def _typed(table: dict[str, Any], prefix: str, key: str, kind: type, default: Any, want: str) -> Any:
+    value = table.get(key, default)
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    raise ConfigError(f"`{prefix}.{key}` must be {want}, got {value!r}", field=f"{prefix}.{key}")
+
+
+def _port(table: dict[str, Any], prefix: str) -> int:
+    port = _typed(table, prefix, "port", int, 0, "a port number (0 picks a free one)")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"`{prefix}.port` must be 0..65535, got {port}", field=f"{prefix}.port")
+    return port
+
+
+def load_settings(config: Path) -> StackSettings:
+    """Read ``[queue]``, ``[mcp]`` and ``[agent]`` from ``config``; relative paths are against its folder."""
+    try:
+        with open(config, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {str(config)!r} does not exist; `healloop init` writes one", field="config"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(config)!r} is not valid TOML: {exc}", field="config") from None
+    base = config.resolve().parent
+    queue = _table(data, "queue", {"host", "port", "data_dir", "token"})
+    mcp = _table(data, "mcp", {"port", "name", "token"})
+    agent = _table(data, "agent", {"planner", "concurrency"})
+    planner = _typed(agent, "agent", "planner", str, "rules", "'rules' or 'llm'")
+    if planner not in ("rules", "llm"):
+        raise ConfigError(f"`agent.planner` must be 'rules' or 'llm', got {planner!r}", field="agent.planner")
+    concurrency = _typed(agent, "agent", "concurrency", int, 1, "a positive integer")
+    if concurrency < 1:
+        raise ConfigError(f"`agent.concurrency` must be a positive integer, got {concurrency}",
+                          field="agent.concurrency")
+    data_dir = _typed(queue, "queue", "data_dir", str, "data", "a folder path")
+    return StackSettings(
+        config=config.resolve(),
+        data_dir=(base / os.path.expanduser(data_dir)).resolve(),
+        host=_typed(queue, "queue", "host", str, "127.0.0.1", "a host address"),
+        queue_port=_port(queue, "queue"),
+        node_port=_port(mcp, "mcp"),
+        node_name=_typed(mcp, "mcp", "name", str, socket.gethostname(), "a node name"),
+        planner=planner,
+        concurrency=concurrency,
+        token=_typed(queue, "queue", "token", str, None, "a string") or os.environ.get("HEALLOOP_TOKEN"),
+        node_token=_typed(mcp, "mcp", "token", str, None, "a string"),
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll ``cond`` until it returns something truthy; ``StackError`` naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def peak_rss_bytes(pid: int) -> int | None:
+    """The process's peak resident set size (``VmHWM``), or None when it is gone or not Linux."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    m = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
+    return int(m.group(1)) * 1024 if m else None
+
+
+class Stack:
+    """``with Stack(settings) as stack:`` starts queue, node and agent; leaving stops them all."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.queue_url = ""
+        self.node_url = ""
+        self.log_dir = settings.data_dir / "logs"
+
+    # -- lifecycle
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Stack:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_queue()
+            self._start_node()
+            self._start_agent()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Agent first (it releases the event in hand), then node, then queue."""
+        for name in reversed(PARTS):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(STOP_WAIT_S)
+
+    def peak_rss(self) -> dict[str, int | None]:
+        """Peak RSS in bytes of each running part; read it before ``stop()``."""
+        return {name: peak_rss_bytes(proc.pid) for name, proc in self.procs.items()}
+
+    def log(self, part: str) -> Path:
+        return self.log_dir / f"{part}.log"
+
+    def client(self) -> httpx.Client:
+        tok = self.settings.token
+        headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+        return httpx.Client(base_url=self.queue_url, headers=headers, timeout=10)
+
+    # -- the parts
+    def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        # Each part gets its settings as flags; HEALLOOP_* from the caller's shell could only contradict
+        # them (a reporter's HEALLOOP_URL in the node would make every rerun report again).
+        keep = {"HEALLOOP_LLM_BASE_URL", "HEALLOOP_LLM_MODEL", "HEALLOOP_LLM_API_KEY"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_") or k in keep}
+        return env | (extra or {})
+
+    def _spawn(self, part: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with open(self.log(part), "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "healloop", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # Own session: a Ctrl-C in the terminal reaches `healloop up`, which stops the parts
+                # in order, instead of reaching all of them at once.
+                start_new_session=True,
+            )
+        self.procs[part] = proc
+        return proc
+
+    def _alive(self, part: str) -> None:
+        proc = self.procs[part]
+        if proc.poll() is not None:
+            tail = self.log(part).read_text(errors="replace")[-2000:]
+            raise StackError(f"the {part} exited with code {proc.returncode} at start; "
+                             f"its log ({self.log(part)}) ends with:\n{tail}")
+
+    def _start_queue(self) -> None:
+        s = self.settings
+        self.log("queue").write_bytes(b"")  # the URL is read from this run's first line
+        args = ["serve", "--db", str(s.data_dir / "events.db"), "--host", s.host, "--port", str(s.queue_port),
+                *s.queue_args]
+        env = self._env({"HEALLOOP_TOKEN": s.token} if s.token else None)
+        self._spawn("queue", args, env)
+
+        def listening() -> str | None:
+            self._alive("queue")
+            m = re.search(r"listening on (http://\S+)", self.log("queue").read_text(errors="replace"))
+            return m.group(1) if m else None
+
+        self.queue_url = wait_for(listening, timeout=s.start_timeout, what="the queue to listen")
+
+    def _start_node(self) -> None:
+        s = self.settings
+        port = s.node_port or free_port(s.host)
+        args = ["mcp", "serve", "--config", str(s.config), "--state-dir", str(s.data_dir / "node"),
+                "--host", s.host, "--port", str(port), "--queue", self.queue_url, "--node", s.node_name,
+                "--register-every", "10"]
+        env = self._env(s.node_env)
+        if s.node_token:
+            env["HEALLOOP_NODE_TOKEN"] = s.node_token
+        if s.token:
+            env["HEALLOOP_TOKEN"] = s.token
+        self._spawn("node", args, env)
+        self.node_url = f"http://{s.host}:{port}/mcp"
+        with self.client() as q:
+
+            def registered() -> bool:
+                self._alive("node")
+                with contextlib.suppress(httpx.HTTPError):
+                    nodes = q.get("/v1/nodes").json()["nodes"]
+                    return any(n["name"] == s.node_name and n["mcp_url"] == self.node_url for n in nodes)
+                return False
+
+            wait_for(registered, timeout=s.start_timeout, what=f"node {s.node_name!r} to register")
+
+    def _start_agent(self) -> None:
+        s = self.settings
+        args = ["agent", "--queue", self.queue_url, "--planner", s.planner,
+                "--concurrency", str(s.concurrency), "--wait", "5", *s.agent_args]
+        env = self._env()
+        if s.token:
+            env["HEALLOOP_TOKEN"] = s.token
+        if s.node_token:
+            env["HEALLOOP_AGENT_NODE_TOKEN"] = s.node_token
+        self._spawn("agent", args, env)
+        with self.client() as q:
+
+            def waiting() -> bool:
+                self._alive("agent")
+                with contextlib.suppress(httpx.HTTPError):
+                    text = q.get("/metrics").text
+                    m = re.search(r"^healloop_claim_waiters (\d+)", text, re.MULTILINE)
+                    return bool(m and int(m.group(1)) >= 1)
+                return False
+
+            wait_for(waiting, timeout=s.start_timeout, what="the agent to ask the queue for work")
