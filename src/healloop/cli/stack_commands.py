@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -22,6 +23,15 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
 
 def _fail(exc: HealloopError) -> None:
     raise click.ClickException(exc.message)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`) stops the stack the way Ctrl-C does, children included."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @click.command("init")
@@ -62,6 +72,7 @@ def up_cmd(config_path: Path, refresh: float) -> None:
     """Run everything this machine needs: the queue, this machine's tool node and one agent."""
     from healloop.stack import Stack, load_settings
 
+    _stop_on_sigterm()
     try:
         stack = Stack(load_settings(config_path)).start()
     except HealloopError as exc:
@@ -101,6 +112,7 @@ def demo_cmd(workdir: Path | None, keep: bool, as_json: bool) -> None:
 
     from healloop.demo import outcomes_json, run_demo
 
+    _stop_on_sigterm()
     folder = workdir or Path(tempfile.mkdtemp(prefix="healloop-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
