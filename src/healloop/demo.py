@@ -201,7 +201,9 @@ class Demo:
         pid_file = self.data / "node" / "services" / "shop.pid"
         with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
             os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-        self.shop_backend().running()  # reaps the shop when this process started it
+        if self.config.exists():
+            with contextlib.suppress(HealloopError):
+                self.shop_backend().running()  # reaps the shop when this process started it
 
     # -- the suite and the events
     def run_suite(self, *specs: str) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.timeout(900)  # the whole demo: four suite runs in Chromium and the agent's reruns
 def test_demo_heals_restarts_reruns_and_escalates(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
     done = subprocess.run(
