@@ -202,8 +202,9 @@ class Demo:
         with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
             os.killpg(int(pid_file.read_text()), signal.SIGTERM)
         if self.config.exists():
-            with contextlib.suppress(HealloopError):
-                self.shop_backend().running()  # reaps the shop when this process started it
+            backend = self.shop_backend()
+            with contextlib.suppress(HealloopError):  # reaps the shop when this process started it
+                wait_for(lambda: not backend.running(), timeout=10, what="the shop to exit")
 
     # -- the suite and the events
     def run_suite(self, *specs: str) -> subprocess.CompletedProcess[str]:
