@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -243,10 +244,25 @@ class Demo:
             for e in q.get("/v1/events", params={"status": "escalated", "limit": 100}).json()["events"]:
                 q.post(f"/v1/events/{e['id']}/close", json={"note": "demo: closed before the next scenario"})
 
+    def specs(self) -> dict[str, str]:
+        return {p.name: p.read_text() for p in sorted((self.repo / "e2e").glob("*.spec.js"))}
+
     def break_and_watch(
         self, outcome: Outcome, change: Callable[[], None], *specs: str
     ) -> list[dict[str, Any]]:
+        """Make the change, run the suite, wait for what it reported; records what the specs lost."""
         self.reported()
+        before = self.specs()
+        try:
+            return self._watch(outcome, change, *specs)
+        finally:
+            after = self.specs()
+            outcome.details["specs_changed"] = sorted(n for n in before if before[n] != after.get(n))
+            outcome.details["specs_weakened"] = sorted(
+                n for n in before if _assertions(before[n]) != _assertions(after.get(n, "")))
+            outcome.false_heal = bool(outcome.details["specs_weakened"])
+
+    def _watch(self, outcome: Outcome, change: Callable[[], None], *specs: str) -> list[dict[str, Any]]:
         change()
         run = self.run_suite(*specs)
         if run.returncode == 0:
@@ -282,7 +298,6 @@ class Demo:
                      "rerun": run.get("status"), "events": len(events)}
         o.ok = (len(events) == 1 and ev["status"] == "resolved" and "checkout-button" in spec_text
                 and len(commits) == 1 and run.get("status") == "passed")
-        o.false_heal = ev["status"] == "resolved" and "$30.00" not in spec_text
         o.got = (f"{ev['status']}: selector healed, {len(commits)} commit(s), rerun {run.get('status')}"
                  if ev["status"] == "resolved" else f"{ev['status']}")
         return o
@@ -356,7 +371,7 @@ class Demo:
         o.details = {"suspect_commit": suspect, "regression_commit": sha[0] if sha else None,
                      "specs_changed": specs_changed, "events": len(events)}
         o.ok = len(events) == 1 and ev["status"] == "escalated" and not specs_changed and names
-        o.false_heal = ev["status"] == "resolved" or bool(specs_changed)
+        o.false_heal = o.false_heal or ev["status"] == "resolved" or bool(specs_changed)
         o.got = ev["status"] + (f", specs changed: {specs_changed}" if specs_changed else ", test untouched")
         o.got += f", report names {suspect[:7]}" if suspect else ", no suspect commit"
         return o
@@ -378,6 +393,16 @@ class Demo:
             if scenario != self.scenario_regression:
                 self.close_escalated()
         return outcomes
+
+
+_LOCATOR = re.compile(r"""(locator|getByTestId|get)\((['"`]).*?\2\)""")
+
+
+def _assertions(spec: str) -> list[str]:
+    """The spec's assertions and skips with selectors blanked: a heal may change selectors, nothing else."""
+    lines = [ln.strip() for ln in spec.splitlines()
+             if re.search(r"expect\(|should\(|\.skip|\.only|\.fixme|test\.fail", ln)]
+    return sorted(_LOCATOR.sub(r"\1()", ln) for ln in lines)
 
 
 def _last_data(event: dict[str, Any], to: str) -> dict[str, Any]:
