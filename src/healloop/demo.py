@@ -401,7 +401,7 @@ _LOCATOR = re.compile(r"""(locator|getByTestId|get)\((['"`]).*?\2\)""")
 def _assertions(spec: str) -> list[str]:
     """The spec's assertions and skips with selectors blanked: a heal may change selectors, nothing else."""
     lines = [ln.strip() for ln in spec.splitlines()
-             if re.search(r"expect\(|should\(|\.skip|\.only|\.fixme|test\.fail", ln)]
+             if re.search(r"expect\(|should\(|\.skip|\.only|\.fixme|test\.fail|timeout", ln)]
     return sorted(_LOCATOR.sub(r"\1()", ln) for ln in lines)
 
 
