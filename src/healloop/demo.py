@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ from healloop.errors import HealloopError
 from healloop.node.config import load_config
 from healloop.node.services import CommandBackend
 from healloop.node.workspace import Workspace
-from healloop.stack import Stack, StackSettings, free_port, wait_for
+from healloop.stack import Stack, StackError, StackSettings, free_port, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP = REPO_ROOT / "examples" / "shop"
@@ -127,8 +128,6 @@ class Demo:
 
     # -- set up
     def prepare(self) -> None:
-        import sys
-
         for what, path in (("the sample shop", SHOP), ("its npm packages (run scripts/setup)",
                                                        SHOP / "node_modules"),
                            ("the Playwright reporter's npm packages (run scripts/setup)",
@@ -268,9 +267,13 @@ class Demo:
         if run.returncode == 0:
             outcome.got = "the suite passed: nothing was reported"
             return []
-        # The reporter has delivered before the suite exits; the wait covers a spooled retry.
-        events = wait_for(self.reported, timeout=30, what="the suite's failures to reach the queue")
-        events = self.wait_final([e["id"] for e in events])
+        try:
+            # The reporter has delivered before the suite exits; the wait covers a spooled retry.
+            events = wait_for(self.reported, timeout=30, what="the suite's failures to reach the queue")
+            events = self.wait_final([e["id"] for e in events])
+        except StackError as exc:
+            outcome.got = exc.message
+            return []
         outcome.event_ids = [e["id"] for e in events]
         outcome.seconds = max(_seconds_to_final(e) for e in events)
         return events
@@ -294,7 +297,7 @@ class Demo:
         spec_text = (self.repo / spec).read_text()
         commits = self.git("log", "--format=%H", "-E", f"--grep=^Healloop-Event: {ev['id']}$").split()
         run = _last_data(ev, "resolved").get("run") or {}
-        o.details = {"commits": commits, "spec_has_new_selector": "checkout-button" in spec_text,
+        o.details |= {"commits": commits, "spec_has_new_selector": "checkout-button" in spec_text,
                      "rerun": run.get("status"), "events": len(events)}
         o.ok = (len(events) == 1 and ev["status"] == "resolved" and "checkout-button" in spec_text
                 and len(commits) == 1 and run.get("status") == "passed")
@@ -317,7 +320,7 @@ class Demo:
             return o
         playbooks = [_last_data(e, e["status"]).get("playbook") for e in events]
         healthy = backend.healthy()[0]
-        o.details = {"playbooks": playbooks, "shop_healthy": healthy, "events": len(events)}
+        o.details |= {"playbooks": playbooks, "shop_healthy": healthy, "events": len(events)}
         o.ok = all(e["status"] == "resolved" for e in events) and "service_restart" in playbooks and healthy
         statuses = sorted({e["status"] for e in events})
         o.got = f"{'/'.join(statuses)}: " + ("service restarted, verified" if "service_restart" in playbooks
@@ -338,7 +341,7 @@ class Demo:
             return o
         ev = events[0]
         label = _last_data(ev, "resolved").get("label")
-        o.details = {"label": label, "events": len(events),
+        o.details |= {"label": label, "events": len(events),
                      "class": _last_data(ev, ev["status"]).get("class")}
         o.ok = len(events) == 1 and ev["status"] == "resolved" and label == "flaky"
         o.got = f"{ev['status']}" + (f": label {label}" if label else "")
@@ -368,7 +371,7 @@ class Demo:
         suspect = (report.get("suspect_commit") or {}).get("sha", "")
         specs_changed = self.git("diff", "--name-only", before, "HEAD", "--", "e2e").split()
         names = bool(sha) and bool(suspect) and sha[0].startswith(suspect[:7]) and suspect[:7] == sha[0][:7]
-        o.details = {"suspect_commit": suspect, "regression_commit": sha[0] if sha else None,
+        o.details |= {"suspect_commit": suspect, "regression_commit": sha[0] if sha else None,
                      "specs_changed": specs_changed, "events": len(events)}
         o.ok = len(events) == 1 and ev["status"] == "escalated" and not specs_changed and names
         o.false_heal = o.false_heal or ev["status"] == "resolved" or bool(specs_changed)
