@@ -40,7 +40,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
+def _up(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
     (tmp_path / "healloop.toml").write_text(textwrap.dedent("""
         [queue]
         port = 0
@@ -52,12 +52,28 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
     proc = subprocess.Popen([sys.executable, "-m", "healloop", "up"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"queue (http://\S+),", line)
+    assert m, line + proc.stdout.read() if proc.poll() is not None else line
+    return proc, m.group(1)
+
+
+def test_a_killed_up_leaves_no_process_behind(tmp_path: Path) -> None:
+    proc, _ = _up(tmp_path)
+    children = _children(proc.pid)
+    assert len(children) >= 3, children
+    proc.kill()
+    proc.wait(10)
+    wait_until(lambda: not [p for p in children if _alive(p)], timeout=30, interval=0.1,
+               what="queue, node and agent to exit after `healloop up` was killed")
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
+    proc, url = _up(tmp_path)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        m = re.search(r"queue (http://\S+),", line)
-        assert m, line + proc.stdout.read() if proc.poll() is not None else line
-        url = m.group(1)
         children = _children(proc.pid)
         assert len(children) >= 3, children
         body = {"node": "up-test", "source": "pytest", "spec": "tests/test_a.py", "test": "test_a",

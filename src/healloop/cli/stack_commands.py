@@ -30,8 +30,16 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _stop_on_sigterm() -> None:
-    """SIGTERM (a service manager, `kill`) stops the stack the way Ctrl-C does, children included."""
+    """SIGTERM (a service manager, `kill`) and SIGHUP (the terminal closed) stop the stack the way
+    Ctrl-C does, children included."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+
+
+def _stopping() -> None:
+    """A second Ctrl-C (or the terminal closing) must not cut the ordered stop short."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 @click.command("init")
@@ -95,8 +103,10 @@ def up_cmd(config_path: Path, refresh: float) -> None:
                 live.update(_events_table(events, stack.queue_url))
                 time.sleep(refresh)
     except KeyboardInterrupt:
+        _stopping()
         click.echo("stopping agent, node and queue ...")
     finally:
+        _stopping()
         stack.stop()
     click.echo("stopped")
 
