@@ -374,8 +374,12 @@ class EventJob:
             message = f"{subject}\n\n{plan.why}\n\nVerified by rerunning {ctx.spec}::{ctx.event.get('test')}."
             data["commit"] = await node.call("git_commit", message=message, event_id=self.id, paths=paths)
             data["commit"].pop("message", None)
-        reverted = any(r["tool"] == "git_revert" and r.get("ok") for r in executor.records)
-        if ctx.policy.push and (paths or reverted):
+        reverts = [r for r in executor.records if r["tool"] == "git_revert" and r.get("ok")]
+        if reverts:
+            data["revert"] = reverts[-1]["result"]
+        # A revert stays on its healloop/ branch for a person to merge: git_push would send HEAD to the
+        # node's configured branch, so only edits committed on the branch in hand are pushed.
+        if ctx.policy.push and paths and not reverts:
             try:
                 data["push"] = await node.call("git_push")
             except HealloopError as exc:
@@ -387,6 +391,9 @@ class EventJob:
             note = f"{note} unchanged: labelled {plan.label} ({data['flaky_count']} time(s) for this test)"
         elif data.get("commit"):
             note = f"{note}; committed {data['commit']['sha'][:10]}"
+        elif reverts:
+            revert = data["revert"]
+            note = f"{note} after reverting on {revert.get('branch')} ({str(revert.get('sha'))[:10]})"
         await self.move("resolved", note, data)
 
     async def _dry_run(self, ctx: Context, executor: Executor, plan: Plan, analysis: dict[str, Any]) -> None:
