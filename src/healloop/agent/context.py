@@ -21,6 +21,7 @@ from healloop.agent.mcpclient import NodeSession
 from healloop.client import QueueClient
 from healloop.errors import HealloopError
 
+_ARTIFACT_PATH = "/v1/artifacts/"
 _FRAME_LINE = re.compile(r"([\w./\\-]+\.(?:py|js|ts|jsx|tsx|mjs|cjs)):(\d+)")
 
 
@@ -204,11 +205,12 @@ async def _read_artifact(
         )
         return (got or {}).get("text")
     url = str(artifact.get("url") or "")
-    if url.startswith(queue.url) or url.startswith("/v1/artifacts/"):
-        path = url[len(queue.url) :] if url.startswith(queue.url) else url
+    path = url[len(queue.url) :] if url.startswith(queue.url) else url
+    if path.startswith(_ARTIFACT_PATH):
+        digest = path[len(_ARTIFACT_PATH) :]
 
         def fetch() -> str:
-            return queue._call("GET", path).text
+            return queue.artifact(digest).decode("utf-8", errors="replace")
 
         return await _try(ctx, f"artifact {url}", anyio.to_thread.run_sync(fetch))
     ctx.missing.append(f"artifact {artifact.get('name')!r}: only node paths and queue URLs are read")
