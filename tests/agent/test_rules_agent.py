@@ -76,6 +76,21 @@ def test_app_regression_is_escalated_with_the_test_untouched(ws):
     assert "behaviour changed" in report["likely_cause"]
     assert (ws.repo / "tests/test_pricing.py").read_text() == test_before
     assert git(ws.repo, "rev-parse", "HEAD").strip() == suspect
+    assert report["past_outcomes_same_class"] == []
+
+    # Another test, another fingerprint, the same class: its report shows how the first one ended.
+    ws.commit("a second pricing test", {
+        "tests/test_single.py": "import sys, pathlib\n"
+        "sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))\n"
+        "from app.pricing import total\n\n\ndef test_single():\n    assert total([4]) == 4\n",
+    })
+    second = ws.wait_final(ws.report_failure("tests/test_single.py", "test_single"))
+    assert second["fingerprint"] != event["fingerprint"]
+    assert second["status"] == "escalated", second["history"]
+    [past] = history_data(second, "escalated")[0]["report"]["past_outcomes_same_class"]
+    assert past["id"] == event_id and past["status"] == "escalated"
+    assert past["playbook"] == "regression" and past["same_fingerprint"] is False
+    assert past["test"] == "test_total"
 
 
 def test_with_revert_policy_the_suspect_commit_is_reverted_on_a_branch_and_verified(ws):
