@@ -127,6 +127,22 @@ POLICY = Policy(max_timeout_s=30)
         ("cy.get('#pay', { timeout: 4000 })", "cy.get('#pay', { timeout: 120000 })", "timeout to 120 s"),
         ("expect(total).toEqual(5)", "expect(total).toBeDefined()", "loosens"),
         ("    assert total([2, 3]) == 5", "    assert total([2, 3]) != 5", "loosens"),
+        (
+            "await expect(page.locator('[data-testid=\"total\"]')).toHaveText('$30.00');",
+            "await expect(page.locator('[data-testid=\"total\"]')).toHaveText('$27.00');",
+            "changes what an assertion expects",
+        ),
+        (
+            "cy.get('[data-cy=total]').should('have.text', '$30.00')",
+            "cy.get('[data-cy=total]').should('have.text', '$27.00')",
+            "changes what an assertion expects",
+        ),
+        ("    assert total([2, 3]) == 5", "    assert total([2, 3]) == 6", "changes what an assertion"),
+        (
+            "cy.get('[data-cy=total]').should('have.text', '$30.00')",
+            "cy.get('[data-cy=total]').should('contain', '$30')",
+            "changes what an assertion expects",
+        ),
     ],
 )
 def test_guardrails_refuse_weakening(old, new, problem):
@@ -142,6 +158,19 @@ def test_guardrails_accept_selector_change_and_small_timeouts():
         == []
     )
     assert check_patch("cypress/e2e/a.cy.js", "{ timeout: 4000 }", "{ timeout: 10000 }", POLICY) == []
+    # A healed selector on an assertion line is fine: the expectation is unchanged.
+    assert check_patch(
+        "e2e/checkout.spec.js",
+        "await expect(page.locator('[data-testid=\"total\"]')).toHaveText('$30.00');",
+        "await expect(page.locator('[data-testid=\"order-total\"]')).toHaveText('$30.00');",
+        POLICY,
+    ) == []
+    assert check_patch(
+        "cypress/e2e/a.cy.js",
+        "cy.get('[data-cy=count]').should('have.text', '1')",
+        'cy.get("[data-testid=cart-count]").should(\'have.text\', \'1\')',
+        POLICY,
+    ) == []
 
 
 def test_guardrails_paths():
@@ -202,3 +231,19 @@ def test_same_class_outcomes_selects_by_class_not_fingerprint():
     assert out[1]["same_fingerprint"] is False and out[1]["status"] == "resolved"
     assert same_class_outcomes(events, "selector_not_found", me, keep=1)[0]["id"] == "evt_new"
     assert same_class_outcomes(events, "assertion_mismatch", me) == []
+
+
+def test_guardrails_let_healing_rewrite_a_selector_argument_of_a_helper():
+    assert check_patch(
+        "tests/test_ui.py",
+        '    assert find(page(), "[data-cy=submit]", "test_submit")\n',
+        '    assert find(page(), "[data-testid=send]", "test_submit")\n',
+        POLICY,
+    ) == []
+    problems = check_patch(
+        "tests/test_ui.py",
+        '    assert find(page(), "[data-cy=submit]", "test_submit")\n',
+        '    assert find(page(), "[data-cy=submit]", "another_test")\n',
+        POLICY,
+    )
+    assert any("changes what an assertion expects" in p for p in problems)
