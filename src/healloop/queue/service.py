@@ -117,7 +117,9 @@ class QueueService:
                     f"`artifacts[{i}]` needs a `url` or a `path`", field=f"artifacts[{i}]"
                 )
         occurred = parse_rfc3339(r.occurred_at, "occurred_at") if r.occurred_at else None
-        fp = r.fingerprint or rules.fingerprint(r.kind, r.source, r.spec, r.test, r.labels)
+        fp = r.fingerprint or rules.fingerprint(
+            r.kind, r.source, r.spec, r.test, r.labels, r.node if r.local else None
+        )
         result = await self.store.write(lambda tx: self._report_op(tx, r, fp, occurred))
         self.metrics.reports += 1
         if not result.created and not result.duplicate:
