@@ -98,6 +98,14 @@ class QueueClient:
         params = {k: v for k, v in filters.items() if v is not None}
         return self._call("GET", "/v1/events", params=params).json()["events"]
 
+    # -- artifacts
+    def artifact(self, digest: str) -> bytes:
+        """The bytes of one uploaded artifact (``GET /v1/artifacts/{digest}``, the digest from an event's
+        ``artifacts[].digest`` or the end of its ``url``)."""
+        if not digest or "/" in digest or digest.startswith("."):
+            raise InvalidInput(f"`digest` must be an artifact digest, got {digest!r}", field="digest")
+        return self._call("GET", f"/v1/artifacts/{digest}").content
+
     # -- nodes
     def register_node(self, name: str, mcp_url: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
         body = {"name": name, "mcp_url": mcp_url, "labels": labels or {}}

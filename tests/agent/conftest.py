@@ -187,6 +187,16 @@ class Workspace:
             )
         assert proc.poll() is None, (self.root / "node.log").read_text()
 
+    def restart_node(self, extra_config: str) -> None:
+        """Stops the node, appends ``extra_config`` to healloop.toml and starts it again on its port."""
+        node = next(p for p in self.procs if "mcp" in p.args and "serve" in p.args and p.poll() is None)
+        node.terminate()
+        node.wait(20)
+        wait_until(lambda: not port_open(self.node_port), what="the old node to close its port")
+        self.config.write_text(self.config.read_text() + textwrap.dedent(extra_config))
+        self.start_node()
+        wait_until(lambda: port_open(self.node_port), timeout=30, what="the new node to listen")
+
     def start_web(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [PY, "app/server.py", str(self.web_port)], cwd=self.repo, start_new_session=True

@@ -127,6 +127,22 @@ POLICY = Policy(max_timeout_s=30)
         ("cy.get('#pay', { timeout: 4000 })", "cy.get('#pay', { timeout: 120000 })", "timeout to 120 s"),
         ("expect(total).toEqual(5)", "expect(total).toBeDefined()", "loosens"),
         ("    assert total([2, 3]) == 5", "    assert total([2, 3]) != 5", "loosens"),
+        (
+            "await expect(page.locator('[data-testid=\"total\"]')).toHaveText('$30.00');",
+            "await expect(page.locator('[data-testid=\"total\"]')).toHaveText('$27.00');",
+            "changes what an assertion expects",
+        ),
+        (
+            "cy.get('[data-cy=total]').should('have.text', '$30.00')",
+            "cy.get('[data-cy=total]').should('have.text', '$27.00')",
+            "changes what an assertion expects",
+        ),
+        ("    assert total([2, 3]) == 5", "    assert total([2, 3]) == 6", "changes what an assertion"),
+        (
+            "cy.get('[data-cy=total]').should('have.text', '$30.00')",
+            "cy.get('[data-cy=total]').should('contain', '$30')",
+            "changes what an assertion expects",
+        ),
     ],
 )
 def test_guardrails_refuse_weakening(old, new, problem):
@@ -142,6 +158,19 @@ def test_guardrails_accept_selector_change_and_small_timeouts():
         == []
     )
     assert check_patch("cypress/e2e/a.cy.js", "{ timeout: 4000 }", "{ timeout: 10000 }", POLICY) == []
+    # A healed selector on an assertion line is fine: the expectation is unchanged.
+    assert check_patch(
+        "e2e/checkout.spec.js",
+        "await expect(page.locator('[data-testid=\"total\"]')).toHaveText('$30.00');",
+        "await expect(page.locator('[data-testid=\"order-total\"]')).toHaveText('$30.00');",
+        POLICY,
+    ) == []
+    assert check_patch(
+        "cypress/e2e/a.cy.js",
+        "cy.get('[data-cy=count]').should('have.text', '1')",
+        'cy.get("[data-testid=cart-count]").should(\'have.text\', \'1\')',
+        POLICY,
+    ) == []
 
 
 def test_guardrails_paths():
@@ -158,3 +187,63 @@ def test_guardrail_caps():
     assert "off" in check_revert(0, POLICY)[0]
     assert check_revert(0, Policy(revert=True)) == []
     assert check_revert(1, Policy(revert=True))
+
+
+def _finished(eid, status, at, kind, fingerprint="fp-other", playbook="selector", note="done"):
+    return {
+        "id": eid,
+        "status": status,
+        "fingerprint": fingerprint,
+        "spec": "tests/test_x.py",
+        "test": "test_x",
+        "history": [
+            {"to": "processing", "at": "2025-01-01T00:00:00.000000Z"},
+            {"to": status, "at": at, "note": note, "data": {"class": kind, "playbook": playbook}},
+        ],
+    }
+
+
+def test_same_class_outcomes_selects_by_class_not_fingerprint():
+    from healloop.agent.context import same_class_outcomes
+
+    me = {"id": "evt_me", "fingerprint": "fp-me"}
+    events = [
+        _finished("evt_old", "resolved", "2025-01-02T00:00:00.000000Z", "selector_not_found"),
+        _finished("evt_new", "escalated", "2025-01-03T00:00:00.000000Z", "selector_not_found",
+                  fingerprint="fp-me", playbook="regression", note="escalated: no candidate"),
+        _finished("evt_other_class", "resolved", "2025-01-04T00:00:00.000000Z", "timeout"),
+        _finished("evt_me", "escalated", "2025-01-05T00:00:00.000000Z", "selector_not_found"),
+        # escalated by an agent error: no class recorded
+        {"id": "evt_bug", "status": "escalated",
+         "history": [{"to": "escalated", "at": "2025-01-06T00:00:00.000000Z", "data": {}}]},
+        # requeued after its resolution and now escalated without a class: the old outcome is stale
+        {"id": "evt_stale", "status": "escalated",
+         "history": [{"to": "resolved", "at": "2025-01-01T00:00:00.000000Z",
+                      "data": {"class": "selector_not_found"}}]},
+    ]
+    out = same_class_outcomes(events, "selector_not_found", me)
+    assert [o["id"] for o in out] == ["evt_new", "evt_old"]
+    assert out[0] == {
+        "id": "evt_new", "status": "escalated", "at": "2025-01-03T00:00:00.000000Z",
+        "spec": "tests/test_x.py", "test": "test_x", "same_fingerprint": True,
+        "playbook": "regression", "label": None, "note": "escalated: no candidate",
+    }
+    assert out[1]["same_fingerprint"] is False and out[1]["status"] == "resolved"
+    assert same_class_outcomes(events, "selector_not_found", me, keep=1)[0]["id"] == "evt_new"
+    assert same_class_outcomes(events, "assertion_mismatch", me) == []
+
+
+def test_guardrails_let_healing_rewrite_a_selector_argument_of_a_helper():
+    assert check_patch(
+        "tests/test_ui.py",
+        '    assert find(page(), "[data-cy=submit]", "test_submit")\n',
+        '    assert find(page(), "[data-testid=send]", "test_submit")\n',
+        POLICY,
+    ) == []
+    problems = check_patch(
+        "tests/test_ui.py",
+        '    assert find(page(), "[data-cy=submit]", "test_submit")\n',
+        '    assert find(page(), "[data-cy=submit]", "another_test")\n',
+        POLICY,
+    )
+    assert any("changes what an assertion expects" in p for p in problems)

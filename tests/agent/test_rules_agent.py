@@ -76,6 +76,55 @@ def test_app_regression_is_escalated_with_the_test_untouched(ws):
     assert "behaviour changed" in report["likely_cause"]
     assert (ws.repo / "tests/test_pricing.py").read_text() == test_before
     assert git(ws.repo, "rev-parse", "HEAD").strip() == suspect
+    assert report["past_outcomes_same_class"] == []
+
+    # Another test, another fingerprint, the same class: its report shows how the first one ended.
+    ws.commit("a second pricing test", {
+        "tests/test_single.py": "import sys, pathlib\n"
+        "sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))\n"
+        "from app.pricing import total\n\n\ndef test_single():\n    assert total([4]) == 4\n",
+    })
+    second = ws.wait_final(ws.report_failure("tests/test_single.py", "test_single"))
+    assert second["fingerprint"] != event["fingerprint"]
+    assert second["status"] == "escalated", second["history"]
+    [past] = history_data(second, "escalated")[0]["report"]["past_outcomes_same_class"]
+    assert past["id"] == event_id and past["status"] == "escalated"
+    assert past["playbook"] == "regression" and past["same_fingerprint"] is False
+    assert past["test"] == "test_total"
+
+
+def test_with_revert_policy_the_suspect_commit_is_reverted_on_a_branch_and_verified(ws):
+    ws.restart_node("""
+        [node.policy]
+        revert = true
+        """)
+    suspect = ws.commit(
+        "pricing: add a service fee", {"app/pricing.py": "def total(prices):\n    return sum(prices) + 1\n"}
+    )
+    test_before = (ws.repo / "tests/test_pricing.py").read_text()
+    event_id = ws.report_failure("tests/test_pricing.py", "test_total")
+    ws.start_agent()
+    event = ws.wait_final(event_id)
+    assert event["status"] == "resolved", event["history"]
+    branch = f"healloop/revert-{event_id}"
+    assert git(ws.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == branch
+    assert git(ws.repo, "rev-parse", "main").strip() == suspect  # main is untouched
+    [revert_sha] = ws.commits_for(event_id)
+    assert git(ws.repo, "rev-parse", "HEAD").strip() == revert_sha
+    assert git(ws.repo, "rev-parse", f"{revert_sha}~1").strip() == suspect
+    assert f"This reverts commit {suspect}." in git(ws.repo, "show", "-s", "--format=%B", revert_sha)
+    assert "+ 1" not in (ws.repo / "app/pricing.py").read_text()
+    assert (ws.repo / "tests/test_pricing.py").read_text() == test_before
+    [action] = history_data(event, "verifying")[0]["actions"]
+    assert action["tool"] == "git_revert" and action["ok"]
+    assert action["args"] == {"revision": suspect, "branch": branch}
+    resolved = history_data(event, "resolved")[0]
+    assert resolved["playbook"] == "regression" and resolved["run"]["status"] == "passed"
+    assert resolved["revert"]["branch"] == branch and resolved["revert"]["sha"] == revert_sha
+    assert "push" not in resolved
+    assert branch in event["history"][-1]["note"]
+    passed, message = ws.run_test("tests/test_pricing.py", "test_total")
+    assert passed, message
 
 
 def test_prompt_injection_in_a_log_changes_nothing(ws):

@@ -53,12 +53,43 @@ def _config(tmp_path: Path, body: str) -> Path:
         ),
         ("[node.git]\nremote = 7", "`node.git.remote` must be a non-empty string, got 7"),
         ("max_file_bytes = [", "is not valid TOML"),
+        ("[node.policy]\nrevert = \"yes\"", "`node.policy.revert` must be true or false, got 'yes'"),
+        ("[node.policy]\napp_edits = 1", "`node.policy.app_edits` must be true or false, got 1"),
+        ("[node.policy]\npush = \"true\"", "`node.policy.push` must be true or false"),
+        ("[node.policy]\ntest_paths = []", "`node.policy.test_paths` must be a non-empty list of glob"),
+        ('[node.policy]\ntest_paths = "tests/**"', "`node.policy.test_paths` must be a non-empty list"),
+        ('[node.policy]\ntest_paths = ["tests/**", ""]', "`node.policy.test_paths` must be a non-empty list"),
+        ("[node.policy]\nmax_timeout_s = 0", "`node.policy.max_timeout_s` must be a positive number, got 0"),
+        ("[node.policy]\nrestarts_per_event = 1.5", "`node.policy.restarts_per_event` must be a positive"),
+        ("[node.policy]\nreverts_per_event = true", "`node.policy.reverts_per_event` must be a positive"),
+        ("[node.policy]\nrevrt = true", "unknown key `node.policy.revrt`; allowed keys in [node.policy]"),
+        ('policy = "strict"', "`node.policy` must be a table"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, body, names):
     with pytest.raises(ConfigError) as caught:
         load_config(_config(tmp_path, body))
     assert names in caught.value.message
+
+
+def test_policy_is_parsed_with_defaults_for_what_is_left_out(tmp_path):
+    default = load_config(_config(tmp_path, "")).policy
+    assert (default.app_edits, default.revert, default.push) == (False, False, False)
+    assert default.max_timeout_s == 30 and default.restarts_per_event == 2 and default.reverts_per_event == 1
+    assert "**/test_*.py" in default.test_paths
+    body = """[node.policy]
+test_paths = ["e2e/**", "**/*.cy.ts"]
+app_edits = true
+revert = true
+push = true
+max_timeout_s = 12.5
+restarts_per_event = 4
+"""
+    policy = load_config(_config(tmp_path, body)).policy
+    assert policy.test_paths == ("e2e/**", "**/*.cy.ts")
+    assert (policy.app_edits, policy.revert, policy.push) == (True, True, True)
+    assert policy.max_timeout_s == 12.5 and policy.restarts_per_event == 4
+    assert policy.reverts_per_event == 1  # left out: the default
 
 
 def test_config_defaults_and_paths(tmp_path, monkeypatch):

@@ -65,6 +65,40 @@ async def test_revert_twice_and_push(node):
         assert remote_head == pushed["sha"] == git(node.repo, "rev-parse", "HEAD").strip()
 
 
+async def test_revert_on_a_healloop_branch(node):
+    async with node.http_client() as c:
+        await ok(c, "write_file", path="feature.txt", content="feature\n")
+        made = await ok(c, "git_commit", message="Add feature", event_id="evt_b0")
+        for bad in ("main", "healloop/", "feature/x", "healloop/../main", "healloop/a b", "healloop/x.lock"):
+            assert "branch" in await refused(
+                c, "git_revert", revision=made["sha"], event_id="evt_b1", branch=bad
+            ), bad
+        assert (await ok(c, "git_status"))["branch"].startswith("main")
+        revert = await ok(
+            c, "git_revert", revision=made["sha"], event_id="evt_b1", branch="healloop/revert-evt_b1"
+        )
+        assert revert["branch"] == "healloop/revert-evt_b1" and revert["from"] == "main"
+        assert not revert["already_committed"] and revert["subject"] == 'Revert "Add feature"'
+        assert git(node.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "healloop/revert-evt_b1"
+        assert git(node.repo, "rev-parse", "main").strip() == made["sha"]  # main is untouched
+        assert git(node.repo, "rev-parse", "HEAD~1").strip() == made["sha"]
+        assert not (node.repo / "feature.txt").exists()
+        again = await ok(
+            c, "git_revert", revision=made["sha"], event_id="evt_b1", branch="healloop/revert-evt_b1"
+        )
+        assert again["already_committed"] and again["sha"] == revert["sha"]
+        # A revert that does not apply leaves HEAD on main and no branch behind.
+        git(node.repo, "switch", "-q", "main")
+        await ok(c, "write_file", path="feature.txt", content="changed\n")
+        await ok(c, "git_commit", message="Change feature", event_id="evt_b2")
+        assert "cannot revert" in await refused(
+            c, "git_revert", revision=made["sha"], event_id="evt_b3", branch="healloop/revert-evt_b3"
+        )
+        assert git(node.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+        assert git(node.repo, "branch", "--list", "healloop/revert-evt_b3").strip() == ""
+        assert (await ok(c, "git_status"))["clean"]
+
+
 async def test_run_test_pass_fail_timeout(node):
     async with node.http_client() as c:
         passed = await ok(c, "run_test", spec="tests/test_sample.py", test="test_passes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -258,3 +259,29 @@ def test_requeue_and_close_are_for_escalated_events_only(server: QueueServer) ->
         assert ("escalated", "queued", "fixed the env") in [(h["from"], h["to"], h["note"]) for h in hist]
         assert hist[-1]["to"] == "resolved"
         assert c.post("/v1/events/evt_x/close", json={}).status_code == 404
+
+
+def test_sigterm_answers_parked_claims_with_204_and_keeps_the_data(tmp_path) -> None:
+    s = QueueServer(tmp_path / "e.db").start()
+    result: dict = {}
+
+    def waiter() -> None:
+        with s.client() as c:
+            result["status"] = c.post("/v1/events/next", json={"worker": "w", "wait": 30}).status_code
+
+    with s.client() as c:
+        eid = c.post("/v1/events", json=failure(1, priority=1)).json()["id"]
+        c.post("/v1/events/next", json={"worker": "w0"})
+        t = threading.Thread(target=waiter)
+        t.start()
+        wait_until(lambda: "healloop_claim_waiters 1" in c.get("/metrics").text, 10, what="the park")
+    s.stop()  # SIGTERM, waits for the process
+    t.join(10)
+    # uvicorn ends a SIGTERM-ed server by re-raising the signal after its clean shutdown
+    assert result == {"status": 204} and s.proc.returncode in (0, -signal.SIGTERM)
+    again = QueueServer(tmp_path / "e.db").start()
+    try:
+        with again.client() as c:
+            assert c.get(f"/v1/events/{eid}").json()["status"] == "processing"
+    finally:
+        again.stop()

@@ -38,6 +38,18 @@ def test_new_report_then_repeats_from_other_nodes_merge(server: QueueServer) -> 
         assert other["id"] != body["id"] and other["id"] > body["id"]
 
 
+def test_local_failures_are_one_event_per_node_shared_ones_one_for_all(server: QueueServer) -> None:
+    down = {"message": "connect ECONNREFUSED 127.0.0.1:8080", "local": True}
+    with server.client() as c:
+        a = c.post("/v1/events", json=failure(1, node="node-a", **down)).json()
+        b = c.post("/v1/events", json=failure(1, node="node-b", **down)).json()
+        a2 = c.post("/v1/events", json=failure(1, node="node-a", **down)).json()
+        assert a["id"] != b["id"] and a2 == {**a, "count": 2, "merged": True}
+        shared = [c.post("/v1/events", json=failure(2, node=n)).json() for n in ("node-a", "node-b")]
+        assert shared[0]["id"] == shared[1]["id"] and shared[1]["count"] == 2
+        assert c.post("/v1/events", json=failure(3, local="yes")).json()["field"] == "local"
+
+
 def test_report_merges_into_held_and_escalated_events(server: QueueServer) -> None:
     with server.client() as c:
         eid = c.post("/v1/events", json=failure(1)).json()["id"]

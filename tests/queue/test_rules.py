@@ -59,6 +59,14 @@ def test_fingerprint_is_kind_spec_and_test_for_tests_and_source_labels_for_alert
         "test_failure", "s", "a", "bc", {})
 
 
+def test_node_local_failures_include_the_node_in_the_fingerprint() -> None:
+    shared = rules.fingerprint("test_failure", "cypress", "a.cy.js", "t", {})
+    on_a = rules.fingerprint("test_failure", "cypress", "a.cy.js", "t", {}, "node-a")
+    on_b = rules.fingerprint("test_failure", "cypress", "a.cy.js", "t", {}, "node-b")
+    assert len({shared, on_a, on_b}) == 3
+    assert on_a == rules.fingerprint("test_failure", "pytest", "a.cy.js", "t", {}, "node-a")
+
+
 def test_report_merges_into_open_event_first() -> None:
     d = decide_report(open_event_id="evt_1", latest_resolved=("evt_0", 100), occurred_at=50,
                       resolved_recently=9, policy=P)

@@ -56,6 +56,10 @@ def test_report_needs_files_or_flush(tmp_path: Path) -> None:
     assert r.returncode == 2 and "name one or more JUnit XML files, or --flush" in r.stderr
 
 
+# The queue is up in these tests: a slow, loaded machine must not pass for an outage (after the
+# default 5 s budget a reporter spools instead of sending, which is right in production).
+DELIVER = {"HEALLOOP_REPORT_BUDGET": "120"}
+
 SUITE = '''
 def test_ok():
     pass
@@ -68,7 +72,8 @@ def test_checkout_total():
 def test_run_reports_the_suites_junit_and_keeps_its_exit_code(server: QueueServer, tmp_path: Path) -> None:
     (tmp_path / "test_shop.py").write_text(SUITE)
     r = healloop("run", "--queue", server.url, "--", sys.executable, "-m", "pytest", "-q",
-                 "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "test_shop.py", cwd=tmp_path)
+                 "-p", "no:cacheprovider", "--junitxml=reports/junit.xml", "test_shop.py", cwd=tmp_path,
+                 env=DELIVER)
     assert r.returncode == 1, r.stderr
     [e] = events(server)
     assert (e["spec"], e["test"], e["source"]) == ("test_shop.py", "test_checkout_total", "pytest")
@@ -80,7 +85,7 @@ def test_run_with_pytest_plugin_on_reports_once(server: QueueServer, tmp_path: P
     (tmp_path / "test_shop.py").write_text(SUITE)
     r = healloop("run", "--queue", server.url, "--", sys.executable, "-m", "pytest", "-q", "--healloop",
                  "-p", "no:cacheprovider", "--junitxml=junit.xml", "test_shop.py", cwd=tmp_path,
-                 env={"HEALLOOP_URL": server.url})
+                 env={"HEALLOOP_URL": server.url, **DELIVER})
     assert r.returncode == 1
     [e] = events(server)
     assert e["count"] == 1

@@ -3,7 +3,6 @@ does for users) against a real queue; with pytest-playwright in Debian's Chromiu
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -110,8 +109,6 @@ def browser_type_launch_args(browser_type_launch_args):
 '''
 
 
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or shutil.which("node") is None,
-                    reason="needs Debian's chromium (scripts/setup installs it)")
 def test_pytest_playwright_page_screenshot_and_dom_are_attached(
         env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEALLOOP_URL", server.url)

@@ -3,7 +3,8 @@
 What is gathered: the failure message and stack; the spec source (whole, and the lines around the
 failing line); the DOM snapshot (and a last passing one) when reported; recent git history of the spec
 and of the whole repository; the status of every configured service; past events with the same
-fingerprint; and earlier attempts' failures on this event. Failing to read one piece is recorded in
+fingerprint; how recent finished events of the same class ended (any fingerprint); and earlier
+attempts' failures on this event. Failing to read one piece is recorded in
 ``missing`` and never stops the analysis.
 """
 
@@ -22,6 +23,7 @@ from healloop.agent.mcpclient import NodeSession
 from healloop.client import QueueClient
 from healloop.errors import HealloopError
 
+_ARTIFACT_PATH = "/v1/artifacts/"
 _FRAME_LINE = re.compile(r"([\w./\\-]+\.(?:py|js|ts|jsx|tsx|mjs|cjs)):(\d+)")
 
 
@@ -43,6 +45,7 @@ class Context:
     app_log: list[dict[str, Any]] = field(default_factory=list)  # commits touching app files in the stack
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     past: list[dict[str, Any]] = field(default_factory=list)
+    class_past: list[dict[str, Any]] = field(default_factory=list)  # same class, any fingerprint
     previous_failures: list[str] = field(default_factory=list)
     restarts_done: dict[str, int] = field(default_factory=dict)
     reverts_done: int = 0
@@ -69,6 +72,7 @@ class Context:
                 n: {k: s.get(k) for k in ("running", "healthy", "detail")} for n, s in self.services.items()
             },
             "past_events": self.past[:5],
+            "class_past_outcomes": self.class_past,
             "previous_failures": self.previous_failures,
             "missing": self.missing,
         }
@@ -90,16 +94,18 @@ def _history_facts(event: dict[str, Any]) -> tuple[list[str], dict[str, int], in
     return failures, restarts, reverts
 
 
+def _final_move(event: dict[str, Any]) -> dict[str, Any]:
+    """The last move to resolved or escalated in an event's history ({} when there is none)."""
+    history = event.get("history") or []
+    return next((h for h in reversed(history) if h.get("to") in ("resolved", "escalated")), {})
+
+
 def past_events(queue: QueueClient, event: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for other in queue.list(fingerprint=event.get("fingerprint"), limit=20):
         if other["id"] == event["id"]:
             continue
-        full = queue.get(other["id"])
-        final = next(
-            (h for h in reversed(full.get("history") or []) if h.get("to") in ("resolved", "escalated")), None
-        )
-        data = (final or {}).get("data") or {}
+        data = _final_move(queue.get(other["id"])).get("data") or {}
         out.append(
             {
                 "id": other["id"],
@@ -110,6 +116,52 @@ def past_events(queue: QueueClient, event: dict[str, Any]) -> list[dict[str, Any
             }
         )
     return out
+
+
+CLASS_PAST_SCAN = 50  # recent finished events read per status when looking for the same class
+CLASS_PAST_KEEP = 10
+
+
+def same_class_outcomes(
+    events: list[dict[str, Any]], kind: str, event: dict[str, Any], keep: int = CLASS_PAST_KEEP
+) -> list[dict[str, Any]]:
+    """Outcomes of finished events (full, with history) whose final move recorded class ``kind``: the
+    event itself and events without a recorded class are left out; newest final move first."""
+    out = []
+    for other in events:
+        final = _final_move(other)
+        data = final.get("data") or {}
+        if other.get("id") == event.get("id") or other.get("status") != final.get("to"):
+            continue
+        if data.get("class") != kind:
+            continue
+        out.append(
+            {
+                "id": other["id"],
+                "status": other["status"],
+                "at": final.get("at"),
+                "spec": other.get("spec"),
+                "test": other.get("test"),
+                "same_fingerprint": other.get("fingerprint") == event.get("fingerprint"),
+                "playbook": data.get("playbook"),
+                "label": data.get("label"),
+                "note": str(final.get("note") or "")[:300],
+            }
+        )
+    out.sort(key=lambda o: str(o["at"] or ""), reverse=True)
+    return out[:keep]
+
+
+def past_class_outcomes(queue: QueueClient, event: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """How recent resolved and escalated events of the same failure class ended, whatever their
+    fingerprint. The event list carries no history, so each candidate is read in full."""
+    full = [
+        queue.get(other["id"])
+        for status in ("resolved", "escalated")
+        for other in queue.list(status=status, limit=CLASS_PAST_SCAN)
+        if other["id"] != event["id"]
+    ]
+    return same_class_outcomes(full, kind, event)
 
 
 async def _try(ctx: Context, what: str, coro: Any) -> Any:
@@ -215,6 +267,12 @@ async def gather(
     past = await _try(ctx, "past events", anyio.to_thread.run_sync(past_events, queue, event))
     ctx.past = past or []
     ctx.classification = classify(ctx.message, stack if not failures else None, ctx.dom)
+    class_past = await _try(
+        ctx,
+        "past events of the same class",
+        anyio.to_thread.run_sync(past_class_outcomes, queue, event, ctx.classification.kind),
+    )
+    ctx.class_past = class_past or []
     return ctx
 
 
@@ -227,11 +285,12 @@ async def _read_artifact(
         )
         return (got or {}).get("text")
     url = str(artifact.get("url") or "")
-    if url.startswith(queue.url) or url.startswith("/v1/artifacts/"):
-        path = url[len(queue.url) :] if url.startswith(queue.url) else url
+    path = url[len(queue.url) :] if url.startswith(queue.url) else url
+    if path.startswith(_ARTIFACT_PATH):
+        digest = path[len(_ARTIFACT_PATH) :]
 
         def fetch() -> str:
-            return queue._call("GET", path).text
+            return queue.artifact(digest).decode("utf-8", errors="replace")
 
         return await _try(ctx, f"artifact {url}", anyio.to_thread.run_sync(fetch))
     ctx.missing.append(f"artifact {artifact.get('name')!r}: only node paths and queue URLs are read")

@@ -37,6 +37,28 @@ _LOOSE = [
 ]
 
 
+# Element lookups whose argument is a selector: healing may rewrite the selector on an assertion
+# line, never what the assertion expects.
+_SELECTOR_CALL = re.compile(
+    r"""\b(?:get|find|locator|querySelector(?:All)?|getByTestId|contains|\$\$?|select_one|select)"""
+    r"""\(\s*(?P<q>['"`])(?:\\.|(?!(?P=q)).)*(?P=q)"""
+)
+
+
+# A string literal that reads as a CSS selector ([data-cy=x], #id, .class, tag[attr]), wherever it
+# stands, e.g. the second argument of a helper like find(page, "[data-cy=pay]").
+_SELECTOR_LITERAL = re.compile(
+    r"""(?P<q>['"`])\s*(?!(?:have|not|be|and|deep|to|include|contain|length)\.)"""
+    r"""(?:\[|[#.][A-Za-z_-]|[a-z][\w-]*[\[#.:][\w-])(?:\\.|(?!(?P=q)).)*(?P=q)"""
+)
+
+
+def _expectation(line: str) -> str:
+    """An assertion line with its selectors blanked out: what the assertion expects."""
+    line = _SELECTOR_CALL.sub("<selector>", line.strip())
+    return re.sub(r"\s+", "", _SELECTOR_LITERAL.sub("<selector>", line))
+
+
 @dataclass(frozen=True)
 class Policy:
     test_paths: tuple[str, ...] = (
@@ -125,6 +147,16 @@ def check_patch(path: str, old: str, new: str, policy: Policy) -> list[str]:
                 f"raises a timeout to {t:g} s, over the configured cap of {policy.max_timeout_s:g} s"
             )
             break
+    # A changed expected value (a total, a text, a count) would make the test agree with a regression.
+    old_expect = sorted(_expectation(ln) for ln in old.splitlines() if ASSERTION.search(ln))
+    new_expect = sorted(_expectation(ln) for ln in new.splitlines() if ASSERTION.search(ln))
+    if lost <= 0 and old_expect != new_expect:
+        changed = [ln.strip() for ln in new.splitlines()
+                   if ASSERTION.search(ln) and _expectation(ln) not in old_expect]
+        problems.append(
+            "changes what an assertion expects (only selectors may change on an assertion line): "
+            f"{(changed or ['?'])[0][:120]!r}"
+        )
     old_lines = {ln.strip() for ln in old.splitlines()}
     for line in new.splitlines():
         if line.strip() in old_lines:

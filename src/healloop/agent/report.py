@@ -1,5 +1,5 @@
 """The root-cause report attached to an escalation: what was observed, what was tried, why it failed,
-the most likely cause and the suspect commit or file."""
+the most likely cause, the suspect commit or file, and how recent events of the same class ended."""
 
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ def build_report(ctx: Context, tried: list[dict[str, Any]], why_failed: str) -> 
         "why_failed": why_failed,
         "likely_cause": _CAUSES.get(ctx.classification.kind, "unknown: no known failure pattern matched"),
         "suspect_commit": suspect,
+        "past_outcomes_same_class": ctx.class_past,
         "suspect_file": (suspect or {}).get("file")
         or (ctx.spec if ctx.classification.kind in (SELECTOR_NOT_FOUND, ELEMENT_DETACHED) else None),
     }

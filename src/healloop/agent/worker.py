@@ -29,9 +29,25 @@ from healloop.errors import Conflict, HealloopError, Unavailable
 
 log = logging.getLogger(__name__)
 
-# Fault injection for tests only: "after_fix" makes a worker stop dead after applying its fix and before
-# verifying (heartbeats go on), so a test can kill -9 the agent mid-fix at a known point.
+# Fault injection for tests only, read from the environment at the point it applies:
+# * "after_fix": the worker stops dead after applying its fix and before verifying (heartbeats go on), so
+#   a test can kill -9 the agent mid-fix at a known point.
+# * "raise_in_analysis": the first analysis in this process raises AttributeError (a stand-in for a bug),
+#   later ones run normally, so a test can see the same process go on to the next event.
+# * "pause_after_claim:<path>": after a claim the worker waits (heartbeats go on) until <path> exists, so a
+#   test can signal the agent while it holds an event mid-work.
 FAILPOINT_ENV = "HEALLOOP_AGENT_FAILPOINT"
+_failpoints_fired: set[str] = set()
+
+
+def _failpoint(name: str) -> str | None:
+    """The failpoint's argument ("" when it has none) when ``name`` is set, else None."""
+    value = os.environ.get(FAILPOINT_ENV, "")
+    point, _, arg = value.partition(":")
+    if point != name:
+        return None
+    print(f"failpoint {name} reached", file=sys.stderr, flush=True)
+    return arg
 
 
 @dataclass
@@ -101,7 +117,22 @@ class Agent:
                 if self.stopping:
                     await job.release("the agent was stopping when the claim arrived")
                     break
-                await job.run()
+                # The boundary of handling one event. Expected failures (queue or node errors, a lost
+                # lease, stopping) are handled inside EventJob.run; anything else is a bug in the agent
+                # or a planner. It must cost this one event, not the worker: log it with its traceback,
+                # put it on the event, and go on claiming. BaseException (cancellation, KeyboardInterrupt)
+                # is not caught here.
+                try:
+                    await job.run()
+                except Exception as exc:  # noqa: BLE001 - see above: the one catch-all, by design
+                    await job.agent_error(_unwrap(exc))
+
+
+def _unwrap(exc: Exception) -> Exception:
+    """The one error inside task-group wrappers (anyio raises ExceptionGroup out of EventJob.run)."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class EventJob:
@@ -133,6 +164,26 @@ class EventJob:
             raise _Stop("the lease was lost")
         if self.agent.stopping:
             raise _Stop(f"agent stopping (SIGTERM) after finishing the {self.state} step")
+
+    async def agent_error(self, exc: BaseException) -> None:
+        """An unexpected error while handling this event: logged with its traceback, then the event is
+        escalated with a note naming it while the lease is held, else released."""
+        note = f"agent error: {type(exc).__name__}: {exc}"
+        log.error(
+            "%s: unexpected error on %s while %s",
+            self.worker,
+            self.id,
+            self.state,
+            exc_info=exc,
+            extra={"event_id": self.id},
+        )
+        if self.state in ("resolved", "escalated"):
+            return
+        try:
+            await self.move("escalated", note, {"error": {"type": type(exc).__name__, "state": self.state}})
+        except (HealloopError, _Stop) as move_failed:
+            log.warning("%s: could not escalate %s (%s); releasing it", self.worker, self.id, move_failed)
+            await self.release(note)
 
     async def release(self, note: str) -> None:
         try:
@@ -178,6 +229,10 @@ class EventJob:
         return next((n["mcp_url"] for n in nodes if n["name"] == self.event.get("node")), None)
 
     async def _process(self) -> None:
+        pause_until = _failpoint("pause_after_claim")
+        if pause_until is not None:
+            while not os.path.exists(pause_until):
+                await anyio.sleep(0.05)
         url = await self._node_url()
         if url is None:
             await self.move(
@@ -209,6 +264,9 @@ class EventJob:
         while True:
             event = await self._q(self.queue.get, self.id)
             ctx = await gather(node, self.queue, event, info, extra_failure)
+            if "raise_in_analysis" not in _failpoints_fired and _failpoint("raise_in_analysis") is not None:
+                _failpoints_fired.add("raise_in_analysis")
+                raise AttributeError("'Context' object has no attribute 'injected' (failpoint)")
             executor = Executor(node, ctx, dry_run=self.agent.config.dry_run)
             try:
                 plan: Plan = await self.agent.planner.plan(ctx, executor)
@@ -248,8 +306,7 @@ class EventJob:
                     records = executor.records
                     log.warning("%s: action failed on %s: %s", self.worker, self.id, exc.message)
                 tried += records
-                if os.environ.get(FAILPOINT_ENV) == "after_fix":
-                    print(f"failpoint after_fix reached for {self.id}", file=sys.stderr, flush=True)
+                if _failpoint("after_fix") is not None:
                     await anyio.sleep_forever()
                 await self.checkpoint()
                 await self.move("verifying", f"rerunning {spec}::{test}", {"actions": records})
@@ -317,8 +374,12 @@ class EventJob:
             message = f"{subject}\n\n{plan.why}\n\nVerified by rerunning {ctx.spec}::{ctx.event.get('test')}."
             data["commit"] = await node.call("git_commit", message=message, event_id=self.id, paths=paths)
             data["commit"].pop("message", None)
-        reverted = any(r["tool"] == "git_revert" and r.get("ok") for r in executor.records)
-        if ctx.policy.push and (paths or reverted):
+        reverts = [r for r in executor.records if r["tool"] == "git_revert" and r.get("ok")]
+        if reverts:
+            data["revert"] = reverts[-1]["result"]
+        # A revert stays on its healloop/ branch for a person to merge: git_push would send HEAD to the
+        # node's configured branch, so only edits committed on the branch in hand are pushed.
+        if ctx.policy.push and paths and not reverts:
             try:
                 data["push"] = await node.call("git_push")
             except HealloopError as exc:
@@ -330,6 +391,9 @@ class EventJob:
             note = f"{note} unchanged: labelled {plan.label} ({data['flaky_count']} time(s) for this test)"
         elif data.get("commit"):
             note = f"{note}; committed {data['commit']['sha'][:10]}"
+        elif reverts:
+            revert = data["revert"]
+            note = f"{note} after reverting on {revert.get('branch')} ({str(revert.get('sha'))[:10]})"
         await self.move("resolved", note, data)
 
     async def _dry_run(self, ctx: Context, executor: Executor, plan: Plan, analysis: dict[str, Any]) -> None:

@@ -18,6 +18,8 @@ MAX_DIFF_CHARS = 200_000
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _US, _RS = "\x1f", "\x1e"
 _LOG_FORMAT = f"%H{_US}%an{_US}%aI{_US}%s{_US}%B{_RS}"
+# git_revert's `branch` must be under this prefix, so a revert never lands on main or a person's branch.
+REVERT_BRANCH_PREFIX = "healloop/"
 
 
 def check_event_id(event_id: str | None, *, required: bool = False) -> str | None:
@@ -160,25 +162,62 @@ class GitOps:
             sha = self._git("rev-parse", "HEAD").strip()
         return {**self._commit_info(sha), "already_committed": False}
 
-    def revert(self, revision: str, event_id: str) -> dict[str, Any]:
+    def _check_branch(self, branch: str) -> str:
+        if not branch.startswith(REVERT_BRANCH_PREFIX) or branch == REVERT_BRANCH_PREFIX:
+            raise InvalidInput(
+                f"`branch` must start with {REVERT_BRANCH_PREFIX!r} (e.g. 'healloop/revert-evt_1'), "
+                f"got {branch!r}",
+                field="branch",
+            )
+        proc = subprocess.run(
+            ["git", "check-ref-format", "--branch", branch], capture_output=True, text=True, timeout=30
+        )
+        if proc.returncode != 0 or branch.startswith("-"):
+            raise InvalidInput(f"`branch` {branch!r} is not a valid git branch name", field="branch")
+        return branch
+
+    def _switch_to(self, branch: str) -> tuple[str, bool]:
+        """Switch to ``branch``, creating it from the current HEAD. Returns what HEAD was (a branch name,
+        or a sha when detached) and whether the branch was created. Uncommitted changes come along, or git
+        refuses and nothing changes."""
+        current = self._git("rev-parse", "--abbrev-ref", "HEAD").strip()
+        if current == "HEAD":
+            current = self._git("rev-parse", "HEAD").strip()
+        if current == branch:
+            return current, False
+        exists = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1)).strip()
+        self._git("switch", *(() if exists else ("-c",)), branch)
+        return current, not exists
+
+    def revert(self, revision: str, event_id: str, branch: str | None = None) -> dict[str, Any]:
         check_event_id(event_id, required=True)
+        if branch is not None:
+            self._check_branch(branch)
         with self.ws.lock("git"):
             sha = self._resolve_commit(revision)
+            on_branch: dict[str, Any] = {}
+            before, created = "", False
+            if branch is not None:
+                before, created = self._switch_to(branch)
+                on_branch = {"branch": branch, "from": before}
             existing = self.find_event_commit(event_id)
             if existing and f"This reverts commit {sha}" in self._commit_info(existing)["message"]:
-                return {**self._commit_info(existing), "already_committed": True}
+                return {**self._commit_info(existing), **on_branch, "already_committed": True}
             subject = self._commit_info(sha)["subject"]
             try:
                 self._git("revert", "--no-commit", sha)
             except Conflict as exc:
                 self._git("revert", "--abort", ok=(0, 128))
+                if created:  # leave HEAD where it was and no empty branch behind
+                    self._git("switch", "--detach" if len(before) == 40 else "--no-guess", before)
+                    self._git("branch", "-D", branch)
                 raise Conflict(
                     f"cannot revert {sha[:12]} cleanly; nothing was changed ({exc.message})"
                 ) from None
             message = f'Revert "{subject}"\n\nThis reverts commit {sha}.'
             self._git("commit", "-F", "-", stdin=self._with_trailer(message, event_id))
             new = self._git("rev-parse", "HEAD").strip()
-        return {**self._commit_info(new), "already_committed": False}
+        return {**self._commit_info(new), **on_branch, "already_committed": False}
 
     def push(self) -> dict[str, Any]:
         if not self.remote or not self.branch:

@@ -173,10 +173,17 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
     def git_revert(
         revision: Annotated[str, Field(description="The commit to undo.")],
         event_id: Annotated[str, Field(description="Id of the healloop event this revert serves.")],
+        branch: Annotated[
+            str | None,
+            Field(
+                description="Revert on this branch, created from the current HEAD (or switched to) first; "
+                "must start with 'healloop/', e.g. 'healloop/revert-<event id>'. Default: the current branch."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
-        """Create a commit that undoes a previous commit. Refused, with nothing changed, if it does not apply
-        cleanly. Safe to retry for the same event and revision."""
-        return git.revert(revision, event_id)
+        """Create a commit that undoes a previous commit, optionally on a healloop/ branch. Refused, with
+        nothing changed, if it does not apply cleanly. Safe to retry for the same event and revision."""
+        return git.revert(revision, event_id, branch)
 
     def git_push() -> dict[str, Any]:
         """Push HEAD to the remote and branch configured for this node (no other target is possible)."""

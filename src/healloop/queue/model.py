@@ -45,6 +45,8 @@ class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
     artifacts: Annotated[list[ArtifactRef], msgspec.Meta(max_length=100)] = []
     idempotency_key: Key | None = None
     fingerprint: Key | None = None
+    # The reporter says the failure is local to its node: the node becomes part of the fingerprint.
+    local: bool = False
 
 
 class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -82,14 +82,22 @@ def next_attempt(current: str, target: str, attempt: int, policy: QueuePolicy) -
 
 
 def fingerprint(
-    kind: str, source: str, spec: str | None, test: str | None, labels: dict[str, str]
+    kind: str, source: str, spec: str | None, test: str | None, labels: dict[str, str],
+    local_to: str | None = None,
 ) -> str:
-    """The identity of a failure: kind + spec + test for tests, source + labels for alerts."""
+    """The identity of a failure: kind + spec + test for tests, source + labels for alerts.
+
+    ``local_to`` is the reporting node when the failure is local to it (a service down on that
+    machine, a full disk, a port in use): then the same test failing on two machines is two events,
+    each repaired where it happened. A fault in the test or the app code is one event for all nodes.
+    """
     h = hashlib.blake2b(digest_size=16)
     if kind == "alert":
         parts = [kind, source, *(f"{k}={labels[k]}" for k in sorted(labels))]
     else:
         parts = [kind, spec or "", test or ""]
+    if local_to is not None:
+        parts += ["node", local_to]
     for part in parts:
         h.update(part.encode("utf-8"))
         h.update(b"\x00")

@@ -45,8 +45,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_uvicorn(app: ASGIApp, sock: socket.socket, on_started: Callable[[], None]) -> bool:
-    """Serve ``app`` on ``sock`` until a signal stops it; ``on_started`` runs once it accepts.
+def run_uvicorn(
+    app: ASGIApp, sock: socket.socket, on_started: Callable[[], None],
+    on_stopping: Callable[[], None] | None = None,
+) -> bool:
+    """Serve ``app`` on ``sock`` until a signal stops it; ``on_started`` runs once it accepts,
+    ``on_stopping`` as soon as a stop is asked for (before uvicorn waits for open requests).
 
     The settings live here once: ``bench/queue.py`` serves its trivial ceiling with this same
     function, so the comparison is like for like. Returns False when the server never started.
@@ -64,6 +68,10 @@ def run_uvicorn(app: ASGIApp, sock: socket.socket, on_started: Callable[[], None
             await asyncio.sleep(0.01)
         if server.started:
             on_started()
+        if on_stopping is not None:
+            while not server.should_exit and not serving.done():
+                await asyncio.sleep(0.05)
+            on_stopping()
         await serving
 
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
@@ -89,5 +97,6 @@ def serve(settings: ServeSettings) -> None:
 
     # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
     store.open()
-    if not run_uvicorn(app, sock, started):
+    # Parked long-polls answer 204 at once on shutdown instead of holding the stop for their wait.
+    if not run_uvicorn(app, sock, started, service.stop_waiting):
         raise SystemExit(1)

@@ -73,11 +73,17 @@ class QueueService:
         self._lapse_at: int | None = None
         self._lapse_task: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def waiting(self) -> int:
         """How many claim requests are parked waiting for work."""
         return len(self._waiters)
+
+    def stop_waiting(self) -> None:
+        """Shutting down: parked claims answer 'nothing to claim' now, and no new claim parks."""
+        self._stopping = True
+        self._work_arrived(len(self._waiters))
 
     # -- life cycle
     async def start(self) -> None:
@@ -111,7 +117,9 @@ class QueueService:
                     f"`artifacts[{i}]` needs a `url` or a `path`", field=f"artifacts[{i}]"
                 )
         occurred = parse_rfc3339(r.occurred_at, "occurred_at") if r.occurred_at else None
-        fp = r.fingerprint or rules.fingerprint(r.kind, r.source, r.spec, r.test, r.labels)
+        fp = r.fingerprint or rules.fingerprint(
+            r.kind, r.source, r.spec, r.test, r.labels, r.node if r.local else None
+        )
         result = await self.store.write(lambda tx: self._report_op(tx, r, fp, occurred))
         self.metrics.reports += 1
         if not result.created and not result.duplicate:
@@ -184,7 +192,7 @@ class QueueService:
                 self._arm_lapse_timer(ev.lease_expires_at)
                 return Claim(ev)
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._stopping:
                 return None
             if generation != self._work_generation:
                 continue  # work arrived while our claim was in flight: try again now

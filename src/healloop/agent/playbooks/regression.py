@@ -1,5 +1,6 @@
 """Assertion mismatches, script errors and anything left: never edit the test; report and escalate.
-With ``node.policy.revert`` the suspect commit is reverted instead, then verified."""
+With ``node.policy.revert`` the suspect commit is reverted instead, on the branch
+``healloop/revert-<event id>`` made from the current HEAD, then verified by rerunning the test."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from healloop.agent.playbooks import Action, Plan
 from healloop.agent.report import suspect_commit
 
 NAME = "regression"
+
+
+def revert_branch(ctx: Context) -> str:
+    """The branch a revert is made on, from the current HEAD: never the branch people work on."""
+    return f"healloop/revert-{ctx.event['id']}"
 
 
 def applies(ctx: Context) -> bool:
@@ -22,12 +28,13 @@ def plan(ctx: Context) -> Plan | None:
             actions=[
                 Action(
                     "git_revert",
-                    {"revision": suspect["sha"]},
-                    f"revert the suspect commit {suspect['sha'][:10]}",
+                    {"revision": suspect["sha"], "branch": revert_branch(ctx)},
+                    f"revert the suspect commit {suspect['sha'][:10]} on {revert_branch(ctx)}",
                 )
             ],
-            why="app behaviour changed; the node's policy allows reverting the suspect commit",
-            details={"suspect": suspect},
+            why="app behaviour changed; the node's policy allows reverting the suspect commit, "
+            f"on the branch {revert_branch(ctx)}",
+            details={"suspect": suspect, "branch": revert_branch(ctx)},
         )
     return Plan(
         NAME,
