@@ -126,6 +126,17 @@ class Workspace:
         git(self.repo, "commit", "-qm", message)
         return git(self.repo, "rev-parse", "HEAD").strip()
 
+    def rename_submit_button(self) -> str:
+        """The UI change selector healing repairs: the button's data-cy renamed, committed."""
+        html = (self.repo / "app/index.html").read_text()
+        html = html.replace('data-cy="submit"', 'data-cy="submit-order"')
+        return self.commit("app: rename the submit button", {"app/index.html": html})
+
+    def break_pricing(self) -> str:
+        """A real regression in the app (a wrong total), committed; returns the suspect sha."""
+        fee = "def total(prices):\n    return sum(prices) + 1\n"
+        return self.commit("pricing: add a service fee", {"app/pricing.py": fee})
+
     def run_test(self, spec: str, test: str) -> tuple[bool, str]:
         """Runs one test the way a reporter on this machine would; returns (passed, failure message)."""
         proc = subprocess.run(

@@ -10,11 +10,6 @@ from tests.support import wait_until
 DOM_ARTIFACT = [{"name": "dom", "content_type": "text/html", "path": "dom/test_submit.html"}]
 
 
-def _rename_submit(ws):
-    html = (ws.repo / "app/index.html").read_text()
-    ws.commit("app: rename the submit button", {"app/index.html": html.replace('"submit"', '"submit-order"')})
-
-
 def test_a_bug_on_one_event_escalates_it_and_the_agent_goes_on(ws):
     head = git(ws.repo, "rev-parse", "HEAD")
     first = ws.report_failure("tests/test_flaky.py", "test_eventually")
@@ -29,7 +24,7 @@ def test_a_bug_on_one_event_escalates_it_and_the_agent_goes_on(ws):
     assert "Traceback (most recent call last)" in ws.logs()
     assert git(ws.repo, "rev-parse", "HEAD") == head
 
-    _rename_submit(ws)
+    ws.rename_submit_button()
     second = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
     event = ws.wait_final(second)
     assert event["status"] == "resolved", event["history"]
@@ -64,7 +59,7 @@ def test_sigterm_mid_work_releases_the_event_and_exits_cleanly(ws, tmp_path):
 
 
 def test_dry_run_records_the_edit_and_changes_nothing(ws):
-    _rename_submit(ws)
+    ws.rename_submit_button()
     spec_before = (ws.repo / "tests/test_ui.py").read_text()
     head = git(ws.repo, "rev-parse", "HEAD")
     event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)

@@ -96,9 +96,7 @@ def harmful_model() -> Iterator[ScriptedModel]:
 
 
 def test_llm_harmful_tool_call_is_refused_and_escalated(ws, harmful_model):
-    ws.commit(
-        "pricing: add a service fee", {"app/pricing.py": "def total(prices):\n    return sum(prices) + 1\n"}
-    )
+    ws.break_pricing()
     before = (ws.repo / "tests/test_pricing.py").read_text()
     head = git(ws.repo, "rev-parse", "HEAD")
     _, message = ws.run_test("tests/test_pricing.py", "test_total")
@@ -138,14 +136,7 @@ def test_llm_harmful_tool_call_is_refused_and_escalated(ws, harmful_model):
 
 
 def test_llm_unreachable_falls_back_to_rules(ws):
-    ws.commit(
-        "app: rename the submit button",
-        {
-            "app/index.html": (ws.repo / "app/index.html")
-            .read_text()
-            .replace('data-cy="submit"', 'data-cy="submit-order"')
-        },
-    )
+    ws.rename_submit_button()
     event_id = ws.report_failure(
         "tests/test_ui.py",
         "test_submit",

@@ -34,8 +34,7 @@ def test_client_artifact_returns_the_uploaded_bytes(ws):
 
 
 def test_agent_heals_from_a_snapshot_held_by_the_queue(ws):
-    html = (ws.repo / "app/index.html").read_text().replace('"submit"', '"submit-order"')
-    ws.commit("app: rename the submit button", {"app/index.html": html})
+    ws.rename_submit_button()
     event_id = ws.report_failure("tests/test_ui.py", "test_submit")
     snapshot = ws.repo / "artifacts/dom/test_submit.html"
     stored = _upload(ws, event_id, "dom-at-failure.html", snapshot.read_bytes())

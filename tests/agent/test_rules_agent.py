@@ -6,14 +6,7 @@ from tests.agent.conftest import git, history_data
 
 
 def test_renamed_selector_is_healed_and_committed_once(ws):
-    ws.commit(
-        "app: rename the submit button",
-        {
-            "app/index.html": (ws.repo / "app/index.html")
-            .read_text()
-            .replace('data-cy="submit"', 'data-cy="submit-order"')
-        },
-    )
+    ws.rename_submit_button()
     event_id = ws.report_failure(
         "tests/test_ui.py",
         "test_submit",
@@ -61,9 +54,7 @@ def test_flaky_test_is_marked_flaky(ws):
 
 
 def test_app_regression_is_escalated_with_the_test_untouched(ws):
-    suspect = ws.commit(
-        "pricing: add a service fee", {"app/pricing.py": "def total(prices):\n    return sum(prices) + 1\n"}
-    )
+    suspect = ws.break_pricing()
     test_before = (ws.repo / "tests/test_pricing.py").read_text()
     event_id = ws.report_failure("tests/test_pricing.py", "test_total")
     ws.start_agent()
@@ -98,9 +89,7 @@ def test_with_revert_policy_the_suspect_commit_is_reverted_on_a_branch_and_verif
         [node.policy]
         revert = true
         """)
-    suspect = ws.commit(
-        "pricing: add a service fee", {"app/pricing.py": "def total(prices):\n    return sum(prices) + 1\n"}
-    )
+    suspect = ws.break_pricing()
     test_before = (ws.repo / "tests/test_pricing.py").read_text()
     event_id = ws.report_failure("tests/test_pricing.py", "test_total")
     ws.start_agent()
