@@ -58,26 +58,15 @@ class Outcome:
 
 
 PLAYWRIGHT_CONFIG = """\
-// Written by `healloop demo`: the sample shop's config plus the healloop reporter, which reports
-// failures to the queue when HEALLOOP_URL is set (the demo's suite runs; the node's reruns do not).
-const { defineConfig } = require('@playwright/test');
+// Written by `healloop demo`: the sample shop's own config (moved to playwright.shop.config.js) plus
+// the healloop reporter, which reports failures to the queue when HEALLOOP_URL is set (the demo's
+// suite runs set it; the node's one-test reruns do not).
+const base = require('./playwright.shop.config.js');
 
-module.exports = defineConfig({
-  testDir: './e2e',
-  timeout: 15000,
-  retries: 0,
-  workers: 1,
-  reporter: process.env.HEALLOOP_URL ? [['list'], [%(reporter)s]] : [['list']],
-  use: {
-    baseURL: process.env.SHOP_URL || 'http://127.0.0.1:8080',
-    screenshot: 'only-on-failure',
-    launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-             '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    },
-  },
-});
+module.exports = {
+  ...base,
+  reporter: process.env.HEALLOOP_URL ? [['list'], [%(reporter)s]] : base.reporter,
+};
 """
 
 FIXTURE_SHIM = """\
@@ -142,6 +131,7 @@ class Demo:
         (self.repo / ".gitignore").write_text(
             "node_modules\ntest-results/\nplaywright-report/\n.slow-once\nartifacts/\n__pycache__/\n")
         reporter = json.dumps(str(PLAYWRIGHT_INTEGRATION / "index.js"))
+        (self.repo / "playwright.config.js").rename(self.repo / "playwright.shop.config.js")
         (self.repo / "playwright.config.js").write_text(PLAYWRIGHT_CONFIG % {"reporter": reporter})
         (self.repo / "e2e" / "healloop.js").write_text(
             FIXTURE_SHIM % json.dumps(str(PLAYWRIGHT_INTEGRATION / "fixture.js")))
