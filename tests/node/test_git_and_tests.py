@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from tests.node.conftest import git
+from tests.node.conftest import git, make_node
 from tests.node.helpers import ok, refused
 
 pytestmark = pytest.mark.anyio
@@ -140,3 +140,59 @@ async def test_descriptions_never_carry_tool_output(node):
         after = {t.name: t.description for t in (await c.list_tools()).tools}
     assert before == after
     assert not any("greeting mismatch" in d or "TypeError" in d for d in after.values())
+
+
+async def test_pull_fast_forwards_and_push_rebases_once(tmp_path):
+    """Six machines follow one branch: a node pulls what another pushed, drops its own uncommitted copy of
+    the same change, refuses anything that would merge or overwrite, and a push that lost the race is
+    rebased once (cleanly) or refused (conflict) with nothing changed."""
+    n = make_node(tmp_path)
+    n.config.write_text(n.config.read_text().replace('branch = "healed"', 'branch = "main"'))
+    git(n.repo, "push", "-q", "origin", "main")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", "-b", "main", str(tmp_path / "remote.git"), str(other))
+    git(other, "config", "user.email", "other@test.invalid")
+    git(other, "config", "user.name", "other node")
+
+    def push_from_other(path: str, text: str, message: str) -> str:
+        (other / path).write_text(text)
+        git(other, "commit", "-qam", message)
+        git(other, "push", "-q", "origin", "main")
+        return git(other, "rev-parse", "HEAD").strip()
+
+    fixed = (n.repo / "src/app.py").read_text().replace('"hello"', '"hi"')
+    upstream = push_from_other("src/app.py", fixed, "fix greeting")
+    (n.repo / "src/app.py").write_text(fixed)  # the same fix, applied here before this node went down
+    (n.repo / "README.md").write_text("# sample, edited here\n")  # unrelated work in progress
+    async with n.stdio_client() as c:
+        pulled = await ok(c, "git_pull")
+        assert pulled["updated"] and pulled["after"] == upstream == git(n.repo, "rev-parse", "HEAD").strip()
+        assert pulled["dropped"] == ["src/app.py"]
+        assert [x["subject"] for x in pulled["commits"]] == ["fix greeting"]
+        assert (n.repo / "README.md").read_text() == "# sample, edited here\n"
+        assert not (await ok(c, "git_pull"))["updated"]
+
+        push_from_other("README.md", "# sample, edited there\n", "readme there")
+        assert "README.md would be overwritten" in await refused(c, "git_pull")
+        assert git(n.repo, "rev-parse", "HEAD").strip() == upstream
+
+        await ok(c, "git_commit", message="readme here", event_id="evt_p1", paths=["README.md"])
+        assert "has commits that origin/main lacks" in await refused(c, "git_pull")
+        mine = git(n.repo, "rev-parse", "HEAD").strip()
+        assert "do not rebase cleanly" in await refused(c, "git_push")
+        assert git(n.repo, "rev-parse", "HEAD").strip() == mine and (await ok(c, "git_status"))["clean"]
+
+        git(n.repo, "reset", "-q", "--hard", upstream)
+        await ok(c, "write_file", path="NOTES.md", content="notes\n")
+        await ok(c, "git_commit", message="notes", event_id="evt_p2", paths=["NOTES.md"])
+        pushed = await ok(c, "git_push")
+        remote_head = git(tmp_path / "remote.git", "rev-parse", "refs/heads/main").strip()
+        assert pushed["rebased"] and pushed["sha"] == remote_head == git(n.repo, "rev-parse", "HEAD").strip()
+        subjects = git(n.repo, "log", "--format=%s", "-3").split()
+        assert subjects[:4] == ["notes", "readme", "there", "fix"]
+        assert (await ok(c, "git_push"))["sha"] == remote_head  # a retried push changes nothing
+
+
+async def test_pull_refuses_without_a_followed_branch_or_on_another_branch(node):
+    async with node.http_client() as c:
+        assert "not the followed branch 'healed'" in await refused(c, "git_pull")

@@ -15,7 +15,9 @@ from healloop.agent.mcpclient import NodeSession
 from healloop.agent.playbooks import Action
 from healloop.errors import HealloopError
 
-MUTATING = {"edit_file", "write_file", "git_commit", "git_revert", "git_push", "service_restart"}
+MUTATING = {
+    "edit_file", "write_file", "git_commit", "git_revert", "git_push", "git_pull", "service_restart"
+}
 TRIM = 4000
 
 
@@ -72,7 +74,7 @@ class Executor:
             return guardrails.check_restart(self.restarts.get(name, 0), policy, name)
         if action.tool == "git_revert":
             return guardrails.check_revert(self.reverts, policy)
-        if action.tool in ("git_commit", "git_push"):
+        if action.tool in ("git_commit", "git_push", "git_pull"):
             return [
                 f"{action.tool} is done by the agent itself after a passing verification, never by a plan"
             ]

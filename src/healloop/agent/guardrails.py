@@ -74,6 +74,7 @@ class Policy:
     app_edits: bool = False
     revert: bool = False
     push: bool = False
+    pull: bool = False
     max_timeout_s: float = 30.0
     restarts_per_event: int = 2
     reverts_per_event: int = 1

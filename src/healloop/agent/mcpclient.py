@@ -34,6 +34,10 @@ _BY_CODE: dict[str, type[HealloopError]] = {
 }
 
 
+class NodeUnavailable(Unavailable):
+    """The tool node cannot be reached, or went away during a session (its process died, say)."""
+
+
 class ToolError(HealloopError):
     """A tool on the node refused the call."""
 
@@ -70,16 +74,25 @@ class NodeSession:
             )
         except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds (groups, httpx, MCPError)
             await self._stack.aclose()
-            raise Unavailable(f"cannot open an MCP session to the node at {self.url}: {exc!r}") from None
+            raise NodeUnavailable(
+                f"cannot open an MCP session to the node at {self.url}: {exc!r}"
+            ) from None
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            await self._stack.aclose()
+        except Exception:  # noqa: BLE001 - closing a session to a node that died fails in many ways
+            if exc is None:
+                raise NodeUnavailable(f"the session to the node at {self.url} ended badly") from None
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         assert self._client is not None, "use NodeSession in `async with`"
         args = {k: v for k, v in arguments.items() if v is not None}
-        result = await self._client.call_tool(tool, args)
+        try:
+            result = await self._client.call_tool(tool, args)
+        except Exception as exc:  # noqa: BLE001 - transport failures surface as httpx, anyio or MCP errors
+            raise NodeUnavailable(f"{tool}: the node at {self.url} did not answer: {exc!r}") from None
         if result.is_error:
             raise error_from_result(tool, result)
         if result.structured_content is not None:

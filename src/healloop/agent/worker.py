@@ -17,10 +17,11 @@ from typing import Any
 
 import anyio
 
+from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
 from healloop.agent.guardrails import Refused
-from healloop.agent.mcpclient import NodeSession
+from healloop.agent.mcpclient import NodeSession, NodeUnavailable
 from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Plan
 from healloop.agent.report import build_report
@@ -128,6 +129,10 @@ class Agent:
                     await job.agent_error(_unwrap(exc))
 
 
+def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    return {k: run.get(k) for k in ("status", "exit_code", "duration_s", "failure_message")}
+
+
 def _unwrap(exc: Exception) -> Exception:
     """The one error inside task-group wrappers (anyio raises ExceptionGroup out of EventJob.run)."""
     while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
@@ -224,43 +229,71 @@ class EventJob:
             finally:
                 tg.cancel_scope.cancel()
 
-    async def _node_url(self) -> str | None:
-        nodes = await self._q(self.queue.nodes)
-        return next((n["mcp_url"] for n in nodes if n["name"] == self.event.get("node")), None)
+    async def _node_urls(self) -> list[tuple[str, str]]:
+        """(name, mcp_url) of the registered nodes that reported this event, its first reporter first."""
+        registered = {n["name"]: n["mcp_url"] for n in await self._q(self.queue.nodes)}
+        first = str(self.event.get("node"))
+        names = [first, *(n for n in self.event.get("nodes") or [] if n != first)]
+        return [(name, registered[name]) for name in names if name in registered]
 
     async def _process(self) -> None:
         pause_until = _failpoint("pause_after_claim")
         if pause_until is not None:
             while not os.path.exists(pause_until):
                 await anyio.sleep(0.05)
-        url = await self._node_url()
-        if url is None:
+        nodes = await self._node_urls()
+        if not nodes:
             await self.move(
                 "escalated",
                 f"no tool node is registered as {self.event.get('node')!r}; "
                 "start `healloop mcp serve --queue ... --node NAME` on that machine and requeue",
             )
             return
-        try:
-            async with NodeSession(url, self.agent.config.node_token) as node:
-                await self._with_node(node)
-        except Unavailable as exc:
-            if self.state in ("resolved", "escalated"):
-                raise
-            await self.move("escalated", f"the tool node is unreachable: {exc.message}", {"node_url": url})
+        # A failure seen on several machines can be repaired on any of them: when one node is down (or
+        # dies mid-repair), go on with the next. A node-local failure has one node, so it escalates.
+        unreachable: dict[str, str] = {}
+        for i, (name, url) in enumerate(nodes):
+            try:
+                async with NodeSession(url, self.agent.config.node_token) as node:
+                    await self._with_node(node, name)
+                return
+            except NodeUnavailable as exc:
+                if self.state in ("resolved", "escalated"):
+                    raise
+                unreachable[name] = exc.message
+                log.warning("%s: node %s unreachable for %s: %s", self.worker, name, self.id, exc.message)
+                if i + 1 < len(nodes) and self.state in ("fixing", "verifying"):
+                    # Start the analysis again on the next node; from verifying this costs an attempt.
+                    await self.move(
+                        "analyzing",
+                        f"node {name} became unreachable; going on on node {nodes[i + 1][0]}",
+                        {"unreachable": {name: exc.message}},
+                    )
+        await self.move(
+            "escalated",
+            "the tool node is unreachable: "
+            + "; ".join(f"{name}: {message}" for name, message in unreachable.items()),
+            {"unreachable": unreachable},
+        )
 
-    async def _with_node(self, node: NodeSession) -> None:
+    async def _with_node(self, node: NodeSession, name: str) -> None:
         try:
             info = await node.call("node_info")
+        except NodeUnavailable:
+            raise
         except HealloopError:
             info = {}  # an older node without node_info: default policy, no services known
-        info = {**info, "name": self.event.get("node")}
+        info = {**info, "name": name}
         spec, test = str(self.event.get("spec") or ""), str(self.event.get("test") or "")
         if self.state == "processing":
             await self.move("analyzing", f"analysing on node {info['name']}")
         await self.checkpoint()
         extra_failure: str | None = None
         tried: list[dict[str, Any]] = []
+        if (info.get("policy") or {}).get("pull"):
+            extra_failure = await self._catch_up(node, spec, test)
+            if self.state == "resolved":
+                return
         while True:
             event = await self._q(self.queue.get, self.id)
             ctx = await gather(node, self.queue, event, info, extra_failure)
@@ -317,7 +350,7 @@ class EventJob:
                     {"analysis": analysis, "plan": plan.to_dict(), "class": ctx.classification.kind},
                 )
             run = await node.call("run_test", spec=spec, test=test)
-            run_summary = {k: run.get(k) for k in ("status", "exit_code", "duration_s", "failure_message")}
+            run_summary = _run_summary(run)
             if run.get("passed"):
                 await self._resolve(node, ctx, plan, executor, run_summary)
                 return
@@ -347,6 +380,94 @@ class EventJob:
                 return
             extra_failure = failure
             await self.checkpoint()
+
+    async def _catch_up(self, node: NodeSession, spec: str, test: str) -> str | None:
+        """A node that follows a shared branch first takes what other nodes pushed (another agent's fix
+        for this very failure, say) and, when anything came, reruns the test: a failure repaired
+        elsewhere is not repaired twice. Returns the failure when the test still fails after pulling."""
+        try:
+            pulled = await node.call("git_pull")
+        except NodeUnavailable:
+            raise
+        except HealloopError as exc:
+            log.warning("%s: %s: could not pull: %s", self.worker, self.id, exc.message)
+            return None
+        if not pulled.get("updated"):
+            return None
+        where = f"{pulled.get('remote')}/{pulled.get('branch')}"
+        commits = pulled.get("commits") or []
+        subjects = ", ".join(f"{c['sha'][:10]} {c['subject']}" for c in commits[:5])
+        await self.move(
+            "verifying",
+            f"pulled {len(commits)} commit(s) from {where} ({subjects}); rerunning {spec}::{test}",
+            {"pull": pulled},
+        )
+        run = await node.call("run_test", spec=spec, test=test)
+        summary = _run_summary(run)
+        kind = classify(str(self.event.get("message") or ""), self.event.get("stack")).kind
+        if run.get("passed"):
+            await self.move(
+                "resolved",
+                f"verified: {spec}::{test} passes after pulling {str(pulled.get('after'))[:10]} from "
+                f"{where}; nothing was changed on this node",
+                {"playbook": "upstream", "class": kind, "pull": pulled, "run": summary},
+            )
+            return None
+        failure = str(run.get("failure_message") or f"exit code {run.get('exit_code')}")
+        await self.move(
+            "analyzing",
+            f"still fails after pulling from {where}: {failure[:300]}",
+            {"failure": failure, "run": summary, "output_tail": run.get("output_tail")},
+        )
+        return failure
+
+    async def _other_nodes(
+        self, ctx: Context, push: dict[str, Any] | None, spec: str, test: str
+    ) -> dict[str, dict[str, Any]]:
+        """The other nodes that reported this failure (read now, so late reports count) and what each
+        saw: with the fix pushed, each pulls it and reruns the test before the event is resolved."""
+        event = await self._q(self.queue.get, self.id)
+        others = [n for n in event.get("nodes") or [] if n != ctx.info["name"]]
+        if not others:
+            return {}
+        if push and "error" not in push:
+            return await self._verify_elsewhere(others, spec, test)
+        why = "the fix was not pushed: " + str((push or {}).get("error", "node.policy.push is off"))
+        return {name: {"skipped": why} for name in others}
+
+    async def _verify_elsewhere(self, names: list[str], spec: str, test: str) -> dict[str, dict[str, Any]]:
+        """After a pushed fix: every other node that reported the failure pulls it and reruns the test."""
+        registered = {n["name"]: n["mcp_url"] for n in await self._q(self.queue.nodes)}
+        results: dict[str, dict[str, Any]] = {}
+        limiter = anyio.CapacityLimiter(4)
+
+        async def one(name: str) -> None:
+            async with limiter:
+                results[name] = await self._pull_and_rerun(name, registered.get(name), spec, test)
+
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(one, name)
+        return {name: results[name] for name in names}
+
+    async def _pull_and_rerun(self, name: str, url: str | None, spec: str, test: str) -> dict[str, Any]:
+        if url is None:
+            return {"error": "not registered with the queue"}
+        try:
+            async with NodeSession(url, self.agent.config.node_token) as other:
+                info = await other.call("node_info")
+                if not (info.get("policy") or {}).get("pull"):
+                    return {"skipped": "node.policy.pull is off on this node"}
+                pulled = await other.call("git_pull")
+                run = await other.call("run_test", spec=spec, test=test)
+        except HealloopError as exc:
+            return {"error": exc.message}
+        return {
+            "pulled": pulled.get("after"),
+            "updated": bool(pulled.get("updated")),
+            "passed": bool(run.get("passed")),
+            "run": _run_summary(run),
+        }
 
     async def _refused(
         self, ctx: Context, refused: Refused, tried: list[dict[str, Any]], playbook: str
@@ -384,7 +505,23 @@ class EventJob:
                 data["push"] = await node.call("git_push")
             except HealloopError as exc:
                 data["push"] = {"error": exc.message}
-        note = f"verified: {ctx.spec}::{ctx.event.get('test')} passes"
+            if data["push"].get("rebased") and data.get("commit"):
+                data["commit"]["pushed_as"] = data["push"]["sha"]  # rebased onto another node's push
+        spec, test = ctx.spec, str(ctx.event.get("test") or "")
+        if paths and not reverts:
+            others = await self._other_nodes(ctx, data.get("push"), spec, test)
+            if others:
+                data["other_nodes"] = others
+            failed = [name for name, r in others.items() if r.get("passed") is False]
+            if failed:
+                why = (
+                    f"the fix passes on {ctx.info['name']} but {spec}::{test} still fails on "
+                    f"{', '.join(failed)} after pulling it"
+                )
+                data["report"] = build_report(ctx, executor.records, why)
+                await self.move("escalated", f"escalated: {why}", data)
+                return
+        note = f"verified: {spec}::{test} passes on {ctx.info['name']}"
         if plan.label and not plan.actions:
             data["label"] = plan.label
             data["flaky_count"] = 1 + sum(1 for p in ctx.past if p.get("label") == plan.label)
@@ -394,6 +531,12 @@ class EventJob:
         elif reverts:
             revert = data["revert"]
             note = f"{note} after reverting on {revert.get('branch')} ({str(revert.get('sha'))[:10]})"
+        verified = [name for name, r in (data.get("other_nodes") or {}).items() if r.get("passed")]
+        if verified:
+            note = f"{note}; pulled and passing on {', '.join(verified)}"
+        unverified = sorted(set(data.get("other_nodes") or {}) - set(verified))
+        if unverified:
+            note = f"{note}; not verified on {', '.join(unverified)} (see data.other_nodes)"
         await self.move("resolved", note, data)
 
     async def _dry_run(self, ctx: Context, executor: Executor, plan: Plan, analysis: dict[str, Any]) -> None:

@@ -67,6 +67,7 @@ class PolicyConfig:
     app_edits: bool = False          # may agents edit files outside test_paths?
     revert: bool = False             # may agents revert a suspect commit (verified) for a regression?
     push: bool = False               # push after a verified commit (needs [node.git])
+    pull: bool = False               # fast-forward from [node.git] before analysing and verifying
     max_timeout_s: float = 30.0      # a patch may not raise a test timeout above this
     restarts_per_event: int = 2      # service restarts one event may ask for
     reverts_per_event: int = 1
@@ -177,13 +178,13 @@ def _runner(r: _Reader) -> RunnerConfig:
 
 
 def _policy(r: _Reader) -> PolicyConfig:
-    r.only({"test_paths", "app_edits", "revert", "push", "max_timeout_s", "restarts_per_event",
-            "reverts_per_event"})
+    r.only({"test_paths", "app_edits", "revert", "push", "pull", "max_timeout_s",
+            "restarts_per_event", "reverts_per_event"})
     paths = r.table.get("test_paths", list(DEFAULT_TEST_PATHS))
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
         raise r.fail("test_paths", "a non-empty list of glob strings")
     flags = {}
-    for name in ("app_edits", "revert", "push"):
+    for name in ("app_edits", "revert", "push", "pull"):
         value = r.table.get(name, False)
         if not isinstance(value, bool):
             raise r.fail(name, "true or false")

@@ -219,12 +219,96 @@ class GitOps:
             new = self._git("rev-parse", "HEAD").strip()
         return {**self._commit_info(new), **on_branch, "already_committed": False}
 
-    def push(self) -> dict[str, Any]:
+    def _target(self, tool: str) -> tuple[str, str]:
         if not self.remote or not self.branch:
             raise ConfigError(
-                "push is off: set `node.git.remote` and `node.git.branch` in healloop.toml", field="node.git"
+                f"{tool} is off: set `node.git.remote` and `node.git.branch` in healloop.toml",
+                field="node.git",
             )
+        return self.remote, self.branch
+
+    def _fetch(self, remote: str, branch: str) -> str:
+        """Fetch the followed branch; returns its sha."""
+        self._git("fetch", "--quiet", remote, f"refs/heads/{branch}")
+        return self._git("rev-parse", "FETCH_HEAD^{commit}").strip()
+
+    def push(self) -> dict[str, Any]:
+        remote, branch = self._target("push")
         with self.ws.lock("git"):
             head = self._git("rev-parse", "HEAD").strip()
-            self._git("push", "--porcelain", self.remote, f"HEAD:refs/heads/{self.branch}")
-        return {"remote": self.remote, "branch": self.branch, "sha": head}
+            try:
+                self._git("push", "--porcelain", remote, f"HEAD:refs/heads/{branch}")
+                return {"remote": remote, "branch": branch, "sha": head, "rebased": False}
+            except Conflict as first:
+                # Another node pushed first (its own fix): replay this node's commits on top once. A
+                # conflict means two fixes touch the same lines, which a person should see.
+                upstream = self._fetch(remote, branch)
+                if self._is_ancestor("HEAD", upstream):  # already there (a retried push)
+                    return {"remote": remote, "branch": branch, "sha": head, "rebased": False}
+                if self._is_ancestor(upstream, "HEAD"):
+                    raise first  # not a race we can repair (auth, hooks, ...): report git's words
+                try:
+                    self._git("rebase", "--quiet", "--autostash", upstream)
+                except Conflict as exc:
+                    self._git("rebase", "--abort", ok=(0, 128))
+                    raise Conflict(
+                        f"the remote {branch} moved on and this node's commits do not rebase cleanly onto "
+                        f"{upstream[:12]}; nothing was pushed ({exc.message})"
+                    ) from None
+                head = self._git("rev-parse", "HEAD").strip()
+                self._git("push", "--porcelain", remote, f"HEAD:refs/heads/{branch}")
+                return {"remote": remote, "branch": branch, "sha": head, "rebased": True, "onto": upstream}
+
+    def _is_ancestor(self, ancestor: str, rev: str) -> bool:
+        proc = subprocess.run(
+            ["git", "-C", str(self.ws.root), "merge-base", "--is-ancestor", ancestor, rev],
+            capture_output=True,
+            timeout=60,
+        )
+        return proc.returncode == 0
+
+    def _dirty(self) -> set[str]:
+        return set(self._files("diff", "--name-only", "-z", "HEAD", "--"))
+
+    def pull(self) -> dict[str, Any]:
+        remote, branch = self._target("pull")
+        with self.ws.lock("git"):
+            current = self._git("rev-parse", "--abbrev-ref", "HEAD").strip()
+            if current != branch:
+                raise Conflict(
+                    f"the workspace is on {current!r}, not the followed branch {branch!r}; nothing was pulled"
+                )
+            before = self._git("rev-parse", "HEAD").strip()
+            upstream = self._fetch(remote, branch)
+            if self._is_ancestor(upstream, before):
+                return {"remote": remote, "branch": branch, "before": before, "after": before,
+                        "updated": False, "commits": [], "dropped": []}
+            if not self._is_ancestor(before, upstream):
+                raise Conflict(
+                    f"this node has commits that {remote}/{branch} lacks; a pull would merge, so nothing "
+                    "was pulled (push them, or reset the workspace to the remote)"
+                )
+            incoming = set(self._files("diff", "--name-only", "-z", before, upstream, "--"))
+            # A change made here that the incoming commits carry byte for byte (a fix applied on this node
+            # before it went down, then committed by another node) is dropped; any other local change to
+            # an incoming file is kept and the pull refused, since it would be overwritten.
+            same, differing = [], []
+            for path in sorted(incoming & self._dirty()):
+                local = self.ws.root / path
+                theirs = self._git("rev-parse", "--verify", "--quiet", f"{upstream}:{path}", ok=(0, 1))
+                theirs = theirs.strip()
+                mine = self._git("hash-object", "--", path).strip() if local.is_file() else ""
+                (same if theirs and mine == theirs else differing).append(path)
+            if differing:
+                raise Conflict(
+                    f"uncommitted changes to {', '.join(differing)} would be overwritten by "
+                    f"{remote}/{branch}; nothing was pulled"
+                )
+            if same:
+                self._git("checkout", "HEAD", "--", *same)
+            self._git("merge", "--ff-only", "--quiet", upstream)
+            out = self._git("log", f"--format=%H{_US}%s", f"{before}..{upstream}")
+            commits = [dict(zip(("sha", "subject"), line.split(_US, 1), strict=True))
+                       for line in out.splitlines() if line]
+        return {"remote": remote, "branch": branch, "before": before, "after": upstream,
+                "updated": True, "commits": commits, "dropped": same}

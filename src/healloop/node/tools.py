@@ -72,6 +72,7 @@ RESTART = ToolAnnotations(
 PUSH = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
+PULL = PUSH
 
 
 def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
@@ -186,8 +187,17 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         return git.revert(revision, event_id, branch)
 
     def git_push() -> dict[str, Any]:
-        """Push HEAD to the remote and branch configured for this node (no other target is possible)."""
+        """Push HEAD to the remote and branch configured for this node (no other target is possible). If
+        the remote branch moved on, this node's new commits are rebased onto it once and pushed again;
+        a rebase that does not apply cleanly is undone and refused."""
         return git.push()
+
+    def git_pull() -> dict[str, Any]:
+        """Fast-forward the workspace to the remote branch configured for this node (another node's pushed
+        fix, say). Never merges or rewrites: refused when this node has commits the remote lacks, is on
+        another branch, or has uncommitted changes the incoming commits would overwrite (uncommitted
+        changes identical to what arrives are dropped, since the commit brings them). Safe to retry."""
+        return git.pull()
 
     def run_test_(
         spec: Annotated[
@@ -256,6 +266,7 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
                 "app_edits": cfg.policy.app_edits,
                 "revert": cfg.policy.revert,
                 "push": cfg.policy.push and bool(cfg.git_remote and cfg.git_branch),
+                "pull": cfg.policy.pull and bool(cfg.git_remote and cfg.git_branch),
                 "max_timeout_s": cfg.policy.max_timeout_s,
                 "restarts_per_event": cfg.policy.restarts_per_event,
                 "reverts_per_event": cfg.policy.reverts_per_event,
@@ -277,6 +288,7 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         (git_commit, EDIT),
         (git_revert, EDIT),
         (git_push, PUSH),
+        (git_pull, PULL),
         (run_test_, ACT),
         (service_status, READ),
         (service_restart, RESTART),
