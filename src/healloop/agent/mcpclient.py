@@ -80,11 +80,13 @@ class NodeSession:
         return self
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        # When the node dies mid-call, the SDK's transport task fails and cancels the call in flight;
+        # the task group then raises that failure here. It must replace the cancellation (which belongs
+        # to that task group and would otherwise escape it and end the caller's work silently).
         try:
             await self._stack.aclose()
-        except Exception:  # noqa: BLE001 - closing a session to a node that died fails in many ways
-            if exc is None:
-                raise NodeUnavailable(f"the session to the node at {self.url} ended badly") from None
+        except Exception as closing:  # noqa: BLE001 - a dead node's session fails to close in many ways
+            raise NodeUnavailable(f"the node at {self.url} went away: {closing!r}") from None
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         assert self._client is not None, "use NodeSession in `async with`"

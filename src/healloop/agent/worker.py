@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 #   later ones run normally, so a test can see the same process go on to the next event.
 # * "pause_after_claim:<path>": after a claim the worker waits (heartbeats go on) until <path> exists, so a
 #   test can signal the agent while it holds an event mid-work.
+# * "pause_after_fix:<path>": the same after the fix is applied and before verifying, so a test can kill
+#   the tool node between the two.
 FAILPOINT_ENV = "HEALLOOP_AGENT_FAILPOINT"
 _failpoints_fired: set[str] = set()
 
@@ -49,6 +51,13 @@ def _failpoint(name: str) -> str | None:
         return None
     print(f"failpoint {name} reached", file=sys.stderr, flush=True)
     return arg
+
+
+async def _pause_at(name: str) -> None:
+    """At failpoint ``name:<path>``, wait (heartbeats go on) until <path> exists."""
+    path = _failpoint(name)
+    while path is not None and not os.path.exists(path):
+        await anyio.sleep(0.05)
 
 
 @dataclass
@@ -237,10 +246,7 @@ class EventJob:
         return [(name, registered[name]) for name in names if name in registered]
 
     async def _process(self) -> None:
-        pause_until = _failpoint("pause_after_claim")
-        if pause_until is not None:
-            while not os.path.exists(pause_until):
-                await anyio.sleep(0.05)
+        await _pause_at("pause_after_claim")
         nodes = await self._node_urls()
         if not nodes:
             await self.move(
@@ -341,6 +347,7 @@ class EventJob:
                 tried += records
                 if _failpoint("after_fix") is not None:
                     await anyio.sleep_forever()
+                await _pause_at("pause_after_fix")
                 await self.checkpoint()
                 await self.move("verifying", f"rerunning {spec}::{test}", {"actions": records})
             else:
