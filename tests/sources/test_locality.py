@@ -1,0 +1,32 @@
+"""Which failures a reporter marks ``local``. The vectors are shared with the JavaScript reporters'
+copy (integrations/cypress/test/locality.test.js), so both answer alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from healloop.agent.classify import SERVICE_UNREACHABLE, classify
+from healloop.sources.locality import is_local
+
+VECTORS = json.loads((Path(__file__).parent / "fixtures" / "locality.json").read_text(encoding="utf-8"))
+
+
+def test_the_vectors_cover_both_answers() -> None:
+    assert all((v["reason"] is not None) == v["local"] for v in VECTORS)
+    assert sum(v["local"] for v in VECTORS) >= 10 and sum(not v["local"] for v in VECTORS) >= 10
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_is_local(vector: dict) -> None:
+    assert is_local(vector["message"], vector["stack"]) == vector["reason"]
+
+
+@pytest.mark.parametrize("vector", [v for v in VECTORS if (v["reason"] or "").startswith("connection")],
+                         ids=lambda v: v["name"])
+def test_a_local_connection_failure_is_one_the_agent_sees_as_an_unreachable_service(vector: dict) -> None:
+    # The agent restarts the service it finds down; a report it would not classify so could not be
+    # repaired on the machine that the queue keeps it for.
+    assert classify(vector["message"], vector["stack"]).kind == SERVICE_UNREACHABLE
