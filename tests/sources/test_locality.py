@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from healloop.agent.classify import SERVICE_UNREACHABLE, classify
+from healloop.sources.failure import Failure
 from healloop.sources.locality import is_local
 
 VECTORS = json.loads((Path(__file__).parent / "fixtures" / "locality.json").read_text(encoding="utf-8"))
@@ -30,3 +31,22 @@ def test_a_local_connection_failure_is_one_the_agent_sees_as_an_unreachable_serv
     # The agent restarts the service it finds down; a report it would not classify so could not be
     # repaired on the machine that the queue keeps it for.
     assert classify(vector["message"], vector["stack"]).kind == SERVICE_UNREACHABLE
+
+
+def _failure(message: str, stack: str | None = None) -> Failure:
+    return Failure(source="pytest", spec="tests/test_shop.py", test="test_checkout", message=message,
+                   stack=stack)
+
+
+def test_to_report_marks_a_local_failure_and_says_why() -> None:
+    body = _failure("urllib.error.URLError: <urlopen error [Errno 111] Connection refused>",
+                    ">       urlopen('http://127.0.0.1:8000/health')").to_report("ci-7", "k1")
+    assert body["local"] is True
+    assert body["labels"]["local_reason"] == "connection refused to 127.0.0.1:8000"
+
+
+def test_to_report_leaves_a_shared_failure_unmarked() -> None:
+    for message in ("AssertionError: refund should include shipping\nassert 10 == 12",
+                    "Error: connect ECONNREFUSED 10.0.0.5:5432"):
+        body = _failure(message).to_report("ci-7", "k1")
+        assert "local" not in body and "local_reason" not in body["labels"]
