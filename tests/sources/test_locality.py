@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from healloop.agent.classify import SERVICE_UNREACHABLE, classify
-from healloop.sources.failure import Failure
+from healloop.sources.failure import MAX_LABEL, Failure
 from healloop.sources.locality import is_local
 
 VECTORS = json.loads((Path(__file__).parent / "fixtures" / "locality.json").read_text(encoding="utf-8"))
@@ -50,3 +50,8 @@ def test_to_report_leaves_a_shared_failure_unmarked() -> None:
                     "Error: connect ECONNREFUSED 10.0.0.5:5432"):
         body = _failure(message).to_report("ci-7", "k1")
         assert "local" not in body and "local_reason" not in body["labels"]
+
+
+def test_a_huge_host_name_is_cut_to_fit_a_label() -> None:
+    body = _failure(f"Error: connect ECONNREFUSED {'a' * 3000}.localhost:3000").to_report("ci-7", "k1")
+    assert body["local"] is True and len(body["labels"]["local_reason"]) <= MAX_LABEL

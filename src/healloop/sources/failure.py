@@ -79,7 +79,7 @@ class Failure:
         local_reason = is_local(body["message"], body.get("stack"))
         if local_reason:
             body["local"] = True
-            body["labels"]["local_reason"] = local_reason
+            body["labels"]["local_reason"] = _cut(local_reason, MAX_LABEL)
         if self.occurred_at:
             body["occurred_at"] = self.occurred_at
         # Local paths let the tool node on this machine read the evidence even before (or

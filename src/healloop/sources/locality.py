@@ -7,7 +7,7 @@ so anything uncertain is not local: a wrong "local" splits one fault into an eve
 
 The words for a refused or reset connection are those of the agent's SERVICE_UNREACHABLE rule
 (``healloop.agent.classify``), which sources must not import; tests/sources/test_locality.py checks
-that both agree. ``isLocal`` in integrations/core/index.js is a copy of this module for the
+that both agree. ``isLocal`` in integrations/core/locality.js is a copy of this module for the
 JavaScript reporters: both are run against tests/sources/fixtures/locality.json.
 """
 
@@ -40,7 +40,7 @@ _AUTHORITY = r"([^\s/?#'\"<>()`]*)"
 
 # The host that refused or reset the connection, where each tool names it, most direct first.
 # Group 1 is the host (or host:port), group 2 a port given apart. Patterns must stay valid in both
-# Python's re and JavaScript's RegExp (integrations/core/index.js has the same list).
+# Python's re and JavaScript's RegExp (integrations/core/locality.js has the same list).
 _HOSTS: list[re.Pattern[str]] = [
     # Node, so Cypress and Playwright's API requests: "connect ECONNREFUSED 127.0.0.1:3000"
     re.compile(r"\b(?:ECONNREFUSED|ECONNRESET)[ \t]+" + _TOKEN, re.I),
@@ -82,7 +82,7 @@ def _is_loopback(host: str) -> bool:
         host = host.split(":", 1)[0]  # host:port, the port possibly a template's "{port}"
     host = host.split("%", 1)[0]  # an IPv6 zone: fe80::1%eth0
     # Node writes "::1:3000" for port 3000 of ::1: try the text with and without a trailing port.
-    return bool(_LOOPBACK.match(host) or _LOOPBACK.match(re.sub(r":[0-9]+$", "", host)))
+    return bool(_LOOPBACK.fullmatch(host) or _LOOPBACK.fullmatch(re.sub(r":[0-9]+$", "", host)))
 
 
 def _named_hosts(text: str) -> list[str]:
