@@ -38,9 +38,10 @@ _TOKEN = r"([A-Za-z0-9_.:\[\]%-]*[A-Za-z0-9\]])"
 # A URL's user:password@host:port; _host drops the user part and a sentence's trailing full stop.
 _AUTHORITY = r"([^\s/?#'\"<>()`]*)"
 
-# The host that refused or reset the connection, where each tool names it, most direct first.
-# Group 1 is the host (or host:port), group 2 a port given apart. Patterns must stay valid in both
-# Python's re and JavaScript's RegExp (integrations/core/locality.js has the same list).
+# The host that refused or reset the connection, where each tool names it, most direct first: the
+# first pattern that names one decides, so Cypress's docs link or a stack's URLs do not. Group 1 is
+# the host (or host:port), group 2 a port given apart. Patterns must stay valid in both Python's re
+# and JavaScript's RegExp (integrations/core/locality.js has the same list).
 _HOSTS: list[re.Pattern[str]] = [
     # Node, so Cypress and Playwright's API requests: "connect ECONNREFUSED 127.0.0.1:3000"
     re.compile(r"\b(?:ECONNREFUSED|ECONNRESET)[ \t]+" + _TOKEN, re.I),
