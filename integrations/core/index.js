@@ -1,5 +1,5 @@
 'use strict';
-// Delivery core of the JavaScript reporters. It mirrors src/healloop/sources/{failure,reporter,spool}.py:
+// Delivery core of the JavaScript reporters. It mirrors src/healloop/sources/{failure,reporter,spool,locality}.py:
 // the same report body, the same idempotency key, and spool format 1, so `healloop report --flush`
 // delivers what a JavaScript reporter spooled. A reporter never throws into the test run.
 
@@ -7,6 +7,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { isLocal } = require('./locality');
 
 const FORMAT = 1;
 const MAX_MESSAGE = 64 * 1024;
@@ -73,6 +74,12 @@ function toReport(f, node, key) {
     artifacts: (f.artifacts || []).slice(0, 100).map((a) => ({ name: a.name, content_type: a.content_type, path: a.path })),
   };
   if (f.stack) body.stack = cut(f.stack, MAX_STACK);
+  // Judged on the text sent, so the queue's copy shows why; src/healloop/sources/failure.py alike.
+  const localReason = isLocal(body.message, body.stack);
+  if (localReason) {
+    body.local = true;
+    body.labels.local_reason = cut(localReason, MAX_LABEL);
+  }
   if (f.occurredAt) body.occurred_at = f.occurredAt;
   return body;
 }
@@ -293,4 +300,4 @@ class Reporter {
   }
 }
 
-module.exports = { loadSettings, idempotencyKey, toReport, artifact, Spool, Reporter, FORMAT };
+module.exports = { loadSettings, idempotencyKey, toReport, isLocal, artifact, Spool, Reporter, FORMAT };

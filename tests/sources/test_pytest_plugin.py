@@ -92,6 +92,42 @@ def test_queue_down_costs_the_run_nothing_and_the_next_run_delivers(
     assert not list((tmp_path / "spool").glob("*.json"))
 
 
+LOCALITY_SUITE = '''
+import socket
+import urllib.request
+
+def test_refund():
+    refund = {"amount": 10}
+    assert refund["amount"] == 12, "refund should include shipping"
+
+def test_health():
+    # Nothing listens on a port that was free a moment ago, so this machine refuses the connection.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+'''
+
+
+def test_a_local_failure_is_an_event_per_node_and_an_assertion_one_event_for_all(
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    env.makepyfile(test_orders=LOCALITY_SUITE)
+    for node in ("ci-7", "ci-8"):
+        monkeypatch.setenv("HEALLOOP_NODE", node)
+        env.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(failed=2)
+    got = events(server)
+    health = sorted((e for e in got if e["test"] == "test_health"), key=lambda e: e["nodes"])
+    assert [(e["nodes"], e["count"]) for e in health] == [(["ci-7"], 1), (["ci-8"], 1)]
+    assert health[0]["fingerprint"] != health[1]["fingerprint"]
+    for e in health:
+        assert e["labels"]["local_reason"].startswith("connection refused to 127.0.0.1:"), e["labels"]
+    [refund] = [e for e in got if e["test"] == "test_refund"]
+    assert (refund["nodes"], refund["count"]) == (["ci-7", "ci-8"], 2)
+    assert "local_reason" not in refund["labels"]
+    assert len(got) == 3
+
+
 PAGE_SUITE = '''
 def test_login_error(page):
     page.set_content("<main><h1>Sign in</h1><button data-cy=submit>Go</button></main>")

@@ -126,3 +126,32 @@ test('queue down: reports are spooled, the run goes on, and `healloop report --f
   const failed = mine.find((e) => e.labels.flaky !== 'true');
   assert.ok(failed.artifacts.some((a) => a.url && a.name.endsWith('(failed).png')), 'the spooled screenshot copy was uploaded');
 });
+
+test('a refused localhost is an event per machine; an assertion is one event for all', async () => {
+  const visitError = 'CypressError: `cy.visit()` failed trying to load:\n\nhttp://localhost:3000/\n\n'
+    + 'We received this error at the network level:\n\n  > Error: connect ECONNREFUSED 127.0.0.1:3000\n\nhttps://on.cypress.io/visit\n'
+    + '    at <unknown> (http://localhost:3000/__cypress/runner/cypress_runner.js:136203:74)';
+  const results = {
+    stats: { suites: 1, tests: 2, passes: 0, failures: 2 },
+    tests: [
+      { title: ['shop', 'opens'], state: 'failed', body: '', displayError: visitError, attempts: [{ state: 'failed' }] },
+      { title: ['shop', 'shows an error'], state: 'failed', body: '', displayError: DISPLAY_ERROR, attempts: [{ state: 'failed' }] },
+    ],
+    screenshots: [],
+    video: null,
+  };
+  for (const node of ['laptop-3', 'laptop-4']) {
+    const p = project();
+    const { handlers } = plugin(p, { HEALLOOP_URL: queue.url, HEALLOOP_NODE: node });
+    await handlers['after:spec']({ ...SPEC(p.root), relative: 'cypress/e2e/local.cy.js' }, results);
+    await handlers['after:run']();
+  }
+  const mine = (await queue.events()).filter((e) => e.spec === 'cypress/e2e/local.cy.js');
+  const opens = mine.filter((e) => e.test === 'shop > opens').sort((a, b) => a.nodes[0].localeCompare(b.nodes[0]));
+  assert.deepEqual(opens.map((e) => [e.nodes, e.count]), [[['laptop-3'], 1], [['laptop-4'], 1]]);
+  assert.notEqual(opens[0].fingerprint, opens[1].fingerprint);
+  assert.ok(opens.every((e) => e.labels.local_reason === 'connection refused to 127.0.0.1:3000'));
+  const shared = mine.filter((e) => e.test === 'shop > shows an error');
+  assert.deepEqual(shared.map((e) => [e.nodes, e.count]), [[['laptop-3', 'laptop-4'], 2]]);
+  assert.equal('local_reason' in shared[0].labels, false);
+});

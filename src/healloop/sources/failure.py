@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from healloop.sources.locality import is_local
+
 # The queue refuses bodies over 1 MiB; these caps keep a huge stack from losing the whole report.
 MAX_MESSAGE = 64 * 1024
 MAX_STACK = 256 * 1024
@@ -73,6 +75,11 @@ class Failure:
         }
         if self.stack:
             body["stack"] = _cut(self.stack, MAX_STACK)
+        # Judged on the text sent, so the queue's copy shows why; integrations/core/index.js alike.
+        local_reason = is_local(body["message"], body.get("stack"))
+        if local_reason:
+            body["local"] = True
+            body["labels"]["local_reason"] = _cut(local_reason, MAX_LABEL)
         if self.occurred_at:
             body["occurred_at"] = self.occurred_at
         # Local paths let the tool node on this machine read the evidence even before (or
