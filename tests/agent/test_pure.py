@@ -247,3 +247,18 @@ def test_guardrails_let_healing_rewrite_a_selector_argument_of_a_helper():
         POLICY,
     )
     assert any("changes what an assertion expects" in p for p in problems)
+
+
+def test_service_is_found_by_port_and_a_url_template_in_the_test_is_ignored():
+    from healloop.agent.context import Context
+    from healloop.agent.playbooks.service import find_service
+
+    message = "URLError: <urlopen error [Errno 111] Connection refused>"
+    stack = 'urlopen(f"http://127.0.0.1:{PORT}/health")\nhttp://127.0.0.1:8123/api refused'
+    info = {"services": {"web": {"health_url": "http://127.0.0.1:8123/health"}}}
+    ctx = Context(event={}, info=info, policy=Policy(), attempt=1, message=message,
+                  classification=c.classify(message, stack))
+    assert find_service(ctx) == ("web", "port 8123 of the failing request is the port of service 'web'")
+    ctx.classification = c.classify(message, 'urlopen(f"http://127.0.0.1:{PORT}/health")')
+    ctx.services = {"web": {"healthy": False}}
+    assert find_service(ctx)[0] == "web"  # the only unhealthy service

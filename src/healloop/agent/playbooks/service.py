@@ -15,7 +15,11 @@ def _port(url: str | None) -> int | None:
     if not url:
         return None
     parts = urlsplit(url)
-    return parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port
+    except ValueError:  # a URL template in the test source, e.g. http://127.0.0.1:{PORT}/health
+        return None
+    return port or (443 if parts.scheme == "https" else 80)
 
 
 def find_service(ctx: Context) -> tuple[str | None, str]:
