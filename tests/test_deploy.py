@@ -17,8 +17,19 @@ COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 
 
+def _defaults(value):
+    """Compose's ``${VAR:-default}`` with no VAR set, which is how the file runs on one machine."""
+    if isinstance(value, str):
+        return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+    if isinstance(value, list):
+        return [_defaults(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _defaults(v) for k, v in value.items()}
+    return value
+
+
 def _services() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())["services"]
+    return _defaults(yaml.safe_load(COMPOSE.read_text())["services"])
 
 
 def _parse(argv: list[str]) -> click.Context:
@@ -52,7 +63,7 @@ def test_queue_volume_port_and_image_defaults_agree() -> None:
     assert f"{ctx.params['port']}:{ctx.params['port']}" in queue["ports"]
     assert ctx.params["port"] == 8787 and ctx.params["host"] == "0.0.0.0"
     node = _parse(services["node"]["command"])
-    assert node.params["queue"] == "http://queue:8787"
+    assert node.params["queue"] == "http://queue:8787" and node.params["public_url"] == "http://node:8788/mcp"
     assert node.params["port"] == 8788 and "8788:8788" in services["node"]["ports"]
     agent = _parse(services["agent"]["command"])
     assert agent.params["queue_url"] == "http://queue:8787"
