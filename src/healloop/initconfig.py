@@ -38,9 +38,17 @@ timeout = 300           # seconds for one rerun of one test
 # start = ["npm", "run", "start"]
 # health = "http://127.0.0.1:3000/healthz"
 
+# Several machines on one suite (README, "Several machines"): the branch they all follow. With push
+# and pull below, one machine's verified fix is pushed and the others pull it before rerunning.
+# [node.git]
+# remote = "origin"
+# branch = "main"
+
 [node.policy]
 app_edits = false       # agents edit test files only
 revert = false          # never revert a suspect commit; escalate with a report instead
+push = false            # push a verified fix to [node.git]
+pull = false            # fast-forward from [node.git] before analysing and to verify another node's fix
 """
 
 ARTIFACTS = {"cypress": "cypress/screenshots", "playwright": "test-results", "pytest": "artifacts"}
