@@ -1,5 +1,8 @@
 """The queue's HTTP API (version 1): routes, auth, body limits, and the one error translation.
 
+Reports, claims, heartbeats and transitions are answered ahead of Starlette by ``hotpath.HotPath``;
+the rest of the routes are here.
+
 Plain Starlette with msgspec: handlers decode the body straight into typed structs and encode
 replies with msgspec, because ingest speed is a stated target (see bench/queue.py).
 """
@@ -26,21 +29,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
 from healloop.queue import rules
 from healloop.queue.blobs import BlobStore
+from healloop.queue.hotpath import MAX_BODY, HotPath, check_declared_length, check_read_length
 from healloop.queue.ingest import AlertWebhook
 from healloop.queue.model import (
-    ClaimIn,
     NodeIn,
     NoteIn,
     ReleaseIn,
-    ReportIn,
-    TokenIn,
-    TransitionIn,
     decode,
 )
 from healloop.queue.openapi import openapi_document, swagger_html, swagger_static_dir
 from healloop.queue.service import QueueService
 
-MAX_BODY = 1024 * 1024
 MAX_LIST = 1000
 MAX_FILES_PER_UPLOAD = 5
 _enc = msgspec.json.Encoder()
@@ -59,14 +58,11 @@ def _error(exc: HealloopError) -> JSON:
 
 
 async def _body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        raise PayloadTooLarge(f"the body is {int(length)} bytes; the limit is {MAX_BODY} bytes (1 MiB)")
+    check_declared_length(request.headers.get("content-length"))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY} bytes (1 MiB)")
+        check_read_length(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -75,38 +71,10 @@ def _service(request: Request) -> QueueService:
     return request.app.state.service
 
 
-# -- handlers
-async def report(request: Request) -> Response:
-    r = decode(await _body(request), ReportIn)
-    result = await _service(request).report(r)
-    return JSON(result.to_json(), status_code=201 if result.created else 200)
-
-
-async def claim(request: Request) -> Response:
-    body = await _body(request)
-    c = decode(body, ClaimIn)
-    got = await _service(request).claim(c.worker, c.wait, c.lease)
-    if got is None:
-        return Response(status_code=204)
-    return JSON(got.to_json())
-
-
-async def heartbeat(request: Request) -> Response:
-    t = decode(await _body(request), TokenIn)
-    return JSON(await _service(request).heartbeat(request.path_params["event_id"], t.token))
-
-
+# -- handlers (reports, claims, heartbeats and transitions are in hotpath.py)
 async def release(request: Request) -> Response:
     r = decode(await _body(request), ReleaseIn)
     ev = await _service(request).release(request.path_params["event_id"], r.token, r.note)
-    return JSON(ev.to_json())
-
-
-async def transition(request: Request) -> Response:
-    t = decode(await _body(request), TransitionIn)
-    ev = await _service(request).transition(
-        request.path_params["event_id"], t.token, t.to, t.note, t.data
-    )
     return JSON(ev.to_json())
 
 
@@ -291,13 +259,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None) -> ASGIApp:
     v1 = "/v1/events/{event_id}"
     routes = [
-        Route("/v1/events", report, methods=["POST"]),
         Route("/v1/events", list_events, methods=["GET"]),
-        Route("/v1/events/next", claim, methods=["POST"]),
         Route(v1, get_event, methods=["GET"]),
-        Route(v1 + "/heartbeat", heartbeat, methods=["POST"]),
         Route(v1 + "/release", release, methods=["POST"]),
-        Route(v1 + "/transition", transition, methods=["POST"]),
         Route(v1 + "/requeue", requeue, methods=["POST"]),
         Route(v1 + "/close", close, methods=["POST"]),
         Route(v1 + "/artifacts", upload_artifacts, methods=["POST"]),
@@ -331,4 +295,4 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
     )
     app.state.service = service
     app.state.blobs = blobs
-    return BearerAuth(app, token)
+    return BearerAuth(HotPath(app, service), token)

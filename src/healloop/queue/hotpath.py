@@ -1,0 +1,123 @@
+"""The four requests that carry the queue's load, answered in plain ASGI ahead of Starlette.
+
+Reports, claims, heartbeats and transitions are nearly every request a busy queue sees, and
+Starlette's per-request layers (error middlewares, the router, Request and Response objects) cost
+about a fifth of each (measured with py-spy under bench/queue.py's ingest). Here they are matched on
+method and path, decoded with the same msgspec structs, served by the same ``QueueService`` calls, and
+their errors answered with the same JSON as every other route (``errors.HealloopError.to_dict``).
+Everything else, including these paths with another method, goes on to the Starlette app, which
+also still routes them, so the OpenAPI document and the behaviour are one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from healloop.errors import HealloopError, PayloadTooLarge
+from healloop.queue.model import ClaimIn, ReportIn, TokenIn, TransitionIn, decode
+from healloop.queue.service import QueueService
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+_enc = msgspec.json.Encoder()
+_JSON = [(b"content-type", b"application/json")]
+_INTERNAL = {"error": "internal", "message": "internal error in the queue; see the server's log"}
+
+
+class HotPath:
+    def __init__(self, app: ASGIApp, service: QueueService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        handler: Any = None
+        event_id = ""
+        if path == "/v1/events":
+            handler = self._report
+        elif path == "/v1/events/next":
+            handler = self._claim
+        elif path.startswith("/v1/events/"):
+            parts = path.split("/")
+            if len(parts) == 5 and parts[3]:
+                event_id, action = parts[3], parts[4]
+                handler = {"transition": self._transition, "heartbeat": self._heartbeat}.get(action)
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await _read_body(scope, receive)
+            status, reply = await handler(body, event_id)
+        except HealloopError as exc:
+            status, reply = exc.status, exc.to_dict()
+        except Exception:
+            log.exception("unexpected error in %s %s", scope["method"], path)
+            status, reply = 500, _INTERNAL
+        await _answer(send, status, reply)
+
+    async def _report(self, body: bytes, _: str) -> tuple[int, Any]:
+        result = await self.service.report(decode(body, ReportIn))
+        return (201 if result.created else 200), result.to_json()
+
+    async def _claim(self, body: bytes, _: str) -> tuple[int, Any]:
+        c = decode(body, ClaimIn)
+        got = await self.service.claim(c.worker, c.wait, c.lease)
+        return (204, None) if got is None else (200, got.to_json())
+
+    async def _heartbeat(self, body: bytes, event_id: str) -> tuple[int, Any]:
+        return 200, await self.service.heartbeat(event_id, decode(body, TokenIn).token)
+
+    async def _transition(self, body: bytes, event_id: str) -> tuple[int, Any]:
+        t = decode(body, TransitionIn)
+        ev = await self.service.transition(event_id, t.token, t.to, t.note, t.data)
+        return 200, ev.to_json()
+
+
+def check_declared_length(length: bytes | str | None) -> None:
+    """413 before reading, when Content-Length says the body is over the limit."""
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise PayloadTooLarge(f"the body is {int(length)} bytes; the limit is {MAX_BODY} bytes (1 MiB)")
+
+
+def check_read_length(size: int) -> None:
+    """413 while reading, for a body sent without (or beyond) its Content-Length."""
+    if size > MAX_BODY:
+        raise PayloadTooLarge(f"the body is over the limit of {MAX_BODY} bytes (1 MiB)")
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            check_declared_length(value)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        check_read_length(size)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _answer(send: Send, status: int, reply: Any) -> None:
+    if status == 204:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = _enc.encode(reply)
+    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
