@@ -2,6 +2,7 @@
 // Delivery core of the JavaScript reporters. It mirrors src/healloop/sources/{failure,reporter,spool,locality}.py:
 // the same report body, the same idempotency key, and spool format 1, so `healloop report --flush`
 // delivers what a JavaScript reporter spooled. A reporter never throws into the test run.
+// With HEALLOOP_REPORT=off it sends and spools nothing and says so once, at finish().
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -15,6 +16,9 @@ const MAX_STACK = 256 * 1024;
 const MAX_TITLE = 4096;
 const MAX_LABEL = 1024;
 const SENDING = '.sending-';
+const REPORT_ON = ['on', '1', 'true', 'yes'];
+const REPORT_OFF = ['off', '0', 'false', 'no'];
+const OFF_NOTICE = 'healloop: reporting is off (HEALLOOP_REPORT=off); nothing sent';
 
 function loadSettings(env = process.env, over = {}) {
   const url = (over.url || env.HEALLOOP_URL || 'http://127.0.0.1:8787').replace(/\/+$/, '');
@@ -25,6 +29,11 @@ function loadSettings(env = process.env, over = {}) {
   if (!(budget >= 0 && budget <= 300)) {
     throw new Error(`healloop: HEALLOOP_REPORT_BUDGET must be seconds from 0 to 300, got ${budget}`);
   }
+  const reportRaw = env.HEALLOOP_REPORT || '';
+  const report = reportRaw.trim().toLowerCase() || 'on';
+  if (!REPORT_ON.includes(report) && !REPORT_OFF.includes(report)) {
+    throw new Error(`healloop: HEALLOOP_REPORT must be on or off (or 1/0, true/false, yes/no), got ${JSON.stringify(reportRaw)}`);
+  }
   const state = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
   return {
     url,
@@ -33,6 +42,8 @@ function loadSettings(env = process.env, over = {}) {
     spoolDir: over.spoolDir || env.HEALLOOP_SPOOL || path.join(state, 'healloop', 'spool'),
     budgetMs: budget * 1000,
     timeoutMs: 5000,
+    // off: send and spool nothing, e.g. in a rerun whose result someone already reads.
+    report: REPORT_ON.includes(report),
   };
 }
 
@@ -174,7 +185,10 @@ class Reporter {
     this.refusedArtifacts = [];
     this.down = null;
     this._budget = settings.budgetMs;
+    this._offTold = false;
   }
+
+  get off() { return this.settings.report === false; }
 
   key(f) { return idempotencyKey(this.runId, f.spec, f.test, f.attempt || 1); }
 
@@ -182,6 +196,7 @@ class Reporter {
 
   // Never throws: delivered, spooled for the next run, or kept under rejected/ with the queue's reason.
   async send(f) {
+    if (this.off) { this._count('off'); return { status: 'off', message: OFF_NOTICE }; }
     try {
       const entry = { report: toReport(f, this.settings.node, this.key(f)), event_id: null,
         artifacts: (f.artifacts || []).filter((a) => fs.existsSync(a.path)) };
@@ -198,6 +213,7 @@ class Reporter {
   }
 
   async flush() {
+    if (this.off) return;
     for (const file of this.spool.pending()) {
       if (this.down) break;
       const entry = this.spool.claim(file);
@@ -211,6 +227,11 @@ class Reporter {
   }
 
   async finish() {
+    if (this.off) {
+      if (!this._offTold) console.log(OFF_NOTICE);
+      this._offTold = true;
+      return;
+    }
     try {
       if (!this.down && this.spool.pending().length) await this.flush();
     } catch (err) {
@@ -300,4 +321,4 @@ class Reporter {
   }
 }
 
-module.exports = { loadSettings, idempotencyKey, toReport, isLocal, artifact, Spool, Reporter, FORMAT };
+module.exports = { loadSettings, idempotencyKey, toReport, isLocal, artifact, Spool, Reporter, FORMAT, OFF_NOTICE };

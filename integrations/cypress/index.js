@@ -12,7 +12,7 @@ const { failuresOf } = require('./results');
 
 function healloop(on, config = {}, options = {}) {
   const env = { ...process.env };
-  for (const name of ['HEALLOOP_URL', 'HEALLOOP_TOKEN', 'HEALLOOP_NODE', 'HEALLOOP_SPOOL', 'HEALLOOP_REPORT_BUDGET']) {
+  for (const name of ['HEALLOOP_URL', 'HEALLOOP_TOKEN', 'HEALLOOP_NODE', 'HEALLOOP_SPOOL', 'HEALLOOP_REPORT_BUDGET', 'HEALLOOP_REPORT']) {
     if (config.env && config.env[name] && !env[name]) env[name] = String(config.env[name]);
   }
   let reporter;
@@ -55,7 +55,8 @@ function healloop(on, config = {}, options = {}) {
 
   on('after:run', () => reporter.finish());
 
-  config.env = { ...(config.env || {}), healloopEnabled: true };
+  // Off, the support file need not take DOM snapshots no report would carry.
+  config.env = { ...(config.env || {}), healloopEnabled: !reporter.off };
   healloop.reporter = reporter; // for tests and for users who want the counts
   return config;
 }

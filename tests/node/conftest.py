@@ -72,6 +72,10 @@ def test_records():
     time.sleep(0.3)
     with open(os.environ.get("MARKS", "marks.log"), "a") as fh:
         fh.write("end\\n")
+
+def test_not_reported():
+    # The node's reruns must not be reported to the queue again by a reporter in the project.
+    assert os.environ.get("HEALLOOP_REPORT") == "off"
 """
 
 

@@ -117,6 +117,12 @@ async def test_run_test_pass_fail_timeout(node):
         )
 
 
+async def test_run_test_turns_the_projects_reporters_off(node):
+    async with node.http_client() as c:
+        run = await ok(c, "run_test", spec="tests/test_sample.py", test="test_not_reported")
+        assert run["passed"], run["output_tail"]
+
+
 async def test_runs_wait_their_turn(node):
     marks = node.repo / "marks.log"
     marks.unlink(missing_ok=True)

@@ -96,3 +96,21 @@ def test_run_passes_a_green_suites_exit_code_and_a_missing_command(tmp_path: Pat
     assert ok.returncode == 0
     gone = healloop("run", "--", "no-such-test-command", cwd=tmp_path)
     assert gone.returncode == 127 and "cannot start 'no-such-test-command'" in gone.stderr
+
+
+def test_report_and_run_with_report_off_send_nothing(server: QueueServer, tmp_path: Path) -> None:
+    off = {"HEALLOOP_REPORT": "off", **DELIVER}
+    notice = "healloop: reporting is off (HEALLOOP_REPORT=off); nothing sent"
+    r = healloop("report", "--queue", server.url, str(FIXTURES / "jest-junit.xml"), cwd=tmp_path, env=off)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count(notice) == 1 and "jest-junit.xml: 2 failing test(s): 2 not sent" in r.stdout
+
+    (tmp_path / "test_shop.py").write_text(SUITE)
+    # The plugin is on through HEALLOOP_URL too: neither it nor the wrapper's JUnit pass may report.
+    run = healloop("run", "--queue", server.url, "--", sys.executable, "-m", "pytest", "-q",
+                   "-p", "no:cacheprovider", "--junitxml=junit.xml", "test_shop.py", cwd=tmp_path,
+                   env={"HEALLOOP_URL": server.url, **off})
+    assert run.returncode == 1, "the suite's own exit code"
+    assert run.stderr.count(notice) == 1, run.stderr
+    assert events(server) == []
+    assert not (tmp_path / "spool").exists()

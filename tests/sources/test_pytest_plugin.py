@@ -32,7 +32,7 @@ def test_uses_db(db):
 
 @pytest.fixture
 def env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Pytester:
-    for name in ("HEALLOOP_URL", "HEALLOOP_TOKEN", "HEALLOOP_RUN_ID"):
+    for name in ("HEALLOOP_URL", "HEALLOOP_TOKEN", "HEALLOOP_RUN_ID", "HEALLOOP_REPORT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HEALLOOP_SPOOL", str(tmp_path / "spool"))
     monkeypatch.setenv("HEALLOOP_NODE", "ci-7")
@@ -90,6 +90,28 @@ def test_queue_down_costs_the_run_nothing_and_the_next_run_delivers(
     assert {e["test"]: e["count"] for e in got} == {"test_refund": 1, "test_uses_db": 2}
     up.stdout.fnmatch_lines(["healloop: 2 report(s) of earlier runs delivered"])
     assert not list((tmp_path / "spool").glob("*.json"))
+
+
+def test_report_off_reports_nothing_even_with_a_queue_url(
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    monkeypatch.setenv("HEALLOOP_REPORT", "off")
+    result = env.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    assert result.ret == 1, "the suite's own exit code"
+    assert result.stdout.str().count("healloop:") == 1
+    result.stdout.fnmatch_lines(["healloop: reporting is off (HEALLOOP_REPORT=off); nothing sent"])
+    assert events(server) == []
+    assert not (tmp_path / "spool").exists()
+
+
+def test_a_bad_report_setting_stops_the_run_before_any_test(
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    monkeypatch.setenv("HEALLOOP_REPORT", "later")
+    result = env.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*healloop: HEALLOOP_REPORT must be on or off*got 'later'*"])
 
 
 LOCALITY_SUITE = '''

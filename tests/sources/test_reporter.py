@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from healloop.errors import ConfigError
 from healloop.sources.failure import Artifact, Failure
 from healloop.sources.reporter import Reporter
 from healloop.sources.settings import SourceSettings
+from healloop.sources.spool import Spool
 from tests.support import QueueServer
 
 
@@ -152,3 +154,38 @@ def test_a_50_mb_screenshot_is_refused_with_a_clear_message_and_the_report_kept(
         arts = c.get(f"/v1/events/{outcome.event_id}").json()["artifacts"]
     assert [a["name"] for a in arts if a.get("url")] == ["dom.html"]
     assert not list((tmp_path / "spool").glob("*.json")), "a refused file is not retried forever"
+
+
+def test_report_off_sends_nothing_spools_nothing_and_leaves_the_spool_alone(
+        server: QueueServer, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    earlier = Reporter(settings("http://127.0.0.1:9", spool, budget_s=0), run_id="run-1")
+    assert earlier.send(failure(1)).status == "spooled"
+    earlier.finish()
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(b"\x89PNG")
+
+    off = SourceSettings.load({"HEALLOOP_URL": server.url, "HEALLOOP_SPOOL": str(spool),
+                               "HEALLOOP_REPORT": "off"})
+    r = Reporter(off, run_id="run-2")
+    outcomes = [r.send(failure(n, artifacts=[Artifact(shot)])) for n in (2, 3)]
+    assert not r.flush()
+    r.finish()
+    assert r.off and [o.status for o in outcomes] == ["off", "off"]
+    assert r.counts == {"off": 2}
+    assert events(server) == []
+    assert len(Spool(spool).pending()) == 1, "only the earlier run's report waits; it is not flushed"
+    assert not list((spool / "rejected").glob("*")) and shot.is_file()
+
+
+@pytest.mark.parametrize(("value", "report"), [
+    ("off", False), ("0", False), ("FALSE", False), ("no", False),
+    ("on", True), ("1", True), ("true", True), ("Yes", True), ("", True), (None, True)])
+def test_report_setting_values(value: str | None, report: bool) -> None:
+    env = {} if value is None else {"HEALLOOP_REPORT": value}
+    assert SourceSettings.load(env).report is report
+
+
+def test_a_bad_report_setting_names_the_variable_and_the_value() -> None:
+    with pytest.raises(ConfigError, match=r"HEALLOOP_REPORT must be on or off .*got 'sometimes'"):
+        SourceSettings.load({"HEALLOOP_REPORT": "sometimes"})

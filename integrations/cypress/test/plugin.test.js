@@ -9,6 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { startQueue, healloopBin } = require('healloop-reporter-core/testing');
+const { loadSettings } = require('healloop-reporter-core');
 
 let queue;
 before(async () => { queue = await startQueue(); });
@@ -154,4 +155,27 @@ test('a refused localhost is an event per machine; an assertion is one event for
   const shared = mine.filter((e) => e.test === 'shop > shows an error');
   assert.deepEqual(shared.map((e) => [e.nodes, e.count]), [[['laptop-3', 'laptop-4'], 2]]);
   assert.equal('local_reason' in shared[0].labels, false);
+});
+
+test('HEALLOOP_REPORT=off: nothing reaches the queue, nothing is spooled or flushed; a bad value is named', async () => {
+  const p = project();
+  const spooled = () => fs.readdirSync(p.spool).filter((n) => n.endsWith('.json')).sort();
+  const earlier = plugin(p, { HEALLOOP_URL: 'http://127.0.0.1:9' });
+  await earlier.handlers['after:spec']({ ...SPEC(p.root), relative: 'cypress/e2e/earlier.cy.js' }, v13Results(p));
+  const waiting = spooled();
+  assert.equal(waiting.length, 2);
+
+  const { handlers, config, reporter } = plugin(p, { HEALLOOP_URL: queue.url, HEALLOOP_REPORT: 'off' });
+  assert.equal(config.env.healloopEnabled, false, 'no DOM snapshots for reports that are not sent');
+  await handlers['after:spec']({ ...SPEC(p.root), relative: 'cypress/e2e/off.cy.js' }, v13Results(p));
+  await handlers['after:run']();
+  assert.deepEqual(reporter.counts, { off: 2 });
+  const mine = (await queue.events()).filter((e) => ['cypress/e2e/off.cy.js', 'cypress/e2e/earlier.cy.js'].includes(e.spec));
+  assert.deepEqual(mine, []);
+  assert.deepEqual(spooled(), waiting, 'the earlier run\'s reports wait, untouched, for a run that reports');
+
+  for (const value of ['0', 'false', 'NO']) assert.equal(loadSettings({ HEALLOOP_REPORT: value }).report, false);
+  for (const value of [undefined, '', '1', 'on', 'Yes']) assert.equal(loadSettings({ HEALLOOP_REPORT: value }).report, true);
+  assert.throws(() => loadSettings({ HEALLOOP_REPORT: 'sometimes' }),
+    /^Error: healloop: HEALLOOP_REPORT must be on or off \(or 1\/0, true\/false, yes\/no\), got "sometimes"$/);
 });

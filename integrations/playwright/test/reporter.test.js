@@ -72,3 +72,13 @@ test('a queue that is down costs the run nothing but the spool', { skip: !fs.exi
   assert.equal((run.stderr.match(/is not taking reports/g) || []).length, 1, run.stderr);
   assert.equal(fs.readdirSync(spool).filter((n) => n.endsWith('.json')).length, 2);
 });
+
+test('HEALLOOP_REPORT=off: a failing run reports nothing and says so once', { skip: !fs.existsSync('/usr/bin/chromium') && 'needs /usr/bin/chromium' }, async () => {
+  const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-spool-'));
+  const before = (await queue.events()).length;
+  const run = await playwright({ HEALLOOP_URL: queue.url, HEALLOOP_SPOOL: spool, HEALLOOP_REPORT: 'off' });
+  assert.equal(run.status, 1, `the suite's own exit code\n${run.stdout}\n${run.stderr}`);
+  assert.equal((run.stdout.match(/healloop: reporting is off \(HEALLOOP_REPORT=off\); nothing sent/g) || []).length, 1, run.stdout);
+  assert.equal((await queue.events()).length, before);
+  assert.deepEqual(fs.readdirSync(spool), []);
+});

@@ -11,7 +11,7 @@ import click
 
 from healloop.errors import HealloopError
 from healloop.sources.junit import parse_junit
-from healloop.sources.reporter import Reporter
+from healloop.sources.reporter import OFF_NOTICE, Reporter
 from healloop.sources.settings import SourceSettings
 
 
@@ -39,8 +39,11 @@ def _reporter(queue_url: str | None, token: str | None, node: str | None,
     return Reporter(settings)
 
 
+_SAID = {"off": "not sent"}
+
+
 def _summary(counts: dict[str, int]) -> str:
-    parts = [f"{n} {what}" for what, n in sorted(counts.items()) if n]
+    parts = [f"{n} {_SAID.get(what, what)}" for what, n in sorted(counts.items()) if n]
     return ", ".join(parts) or "nothing to send"
 
 
@@ -62,6 +65,8 @@ def report(files: tuple[Path, ...], source: str | None, root: Path | None, flush
     if not files and not flush:
         raise click.UsageError("name one or more JUnit XML files, or --flush")
     reporter = _reporter(queue_url, token, node, spool_dir)
+    if reporter.off:
+        click.echo(f"healloop: {OFF_NOTICE}")
     root = (root or Path.cwd()).resolve()
     bad = 0
     try:
@@ -81,7 +86,8 @@ def report(files: tuple[Path, ...], source: str | None, root: Path | None, flush
         if flush:
             done = reporter.flush()
             left = len(reporter.spool.pending())
-            click.echo(f"spool {reporter.spool.dir}: {_summary(dict(done))}; {left} waiting")
+            said = "not flushed (reporting is off)" if reporter.off else _summary(dict(done))
+            click.echo(f"spool {reporter.spool.dir}: {said}; {left} waiting")
     finally:
         reporter.close()
     for message in reporter.refused_artifacts:
@@ -111,6 +117,9 @@ def run(command: tuple[str, ...], results: tuple[str, ...], source: str | None, 
     except HealloopError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(127)
+    if reporter.off:
+        # On stderr: the suite's own output is on stdout, and may be read by whoever ran it.
+        click.echo(f"healloop: {OFF_NOTICE}", err=True)
     sys.exit(code)
 
 

@@ -1,8 +1,9 @@
 """pytest plugin (entry point ``pytest11``): report failed tests to the queue.
 
 Off unless ``--healloop`` is given or ``HEALLOOP_URL`` is set, so installing healloop never makes
-an unrelated test suite start reporting. With pytest-playwright, a failing test's ``page`` is
-captured at the moment of failure: a screenshot and the DOM (``page.content()``).
+an unrelated test suite start reporting; ``HEALLOOP_REPORT=off`` silences it even then. With
+pytest-playwright, a failing test's ``page`` is captured at the moment of failure: a screenshot and
+the DOM (``page.content()``).
 Under pytest-xdist the controller reports (it sees every worker's results), the workers only
 capture the page.
 """
@@ -21,7 +22,7 @@ import pytest
 
 from healloop.errors import HealloopError
 from healloop.sources.failure import Artifact, Failure
-from healloop.sources.reporter import Reporter
+from healloop.sources.reporter import OFF_NOTICE, Reporter
 from healloop.sources.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,16 @@ def _enabled(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if not _enabled(config):
         return
-    config.pluginmanager.register(PageCapture(), "healloop-page-capture")
-    if hasattr(config, "workerinput"):
-        return  # an xdist worker: its controller reports
     try:
         settings = SourceSettings.load(url=config.getoption("healloop_queue"),
                                        token=config.getoption("healloop_token"),
                                        node=config.getoption("healloop_node"))
     except HealloopError as exc:
         raise pytest.UsageError(f"healloop: {exc.message}") from exc
+    if settings.report:  # off, no report would carry the screenshots anywhere
+        config.pluginmanager.register(PageCapture(), "healloop-page-capture")
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: its controller reports
     # A run under `healloop run` shares its run id, so the wrapper's JUnit pass sends no duplicates.
     reporter = Reporter(settings, run_id=os.environ.get("HEALLOOP_RUN_ID") or None)
     config.pluginmanager.register(ReportFailures(reporter, config.rootpath), "healloop-reporter")
@@ -114,6 +116,9 @@ class ReportFailures:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         # pytest's log capture hides the reporter's own warning, so the outage is told here, once.
         c, r = self.reporter.counts, self.reporter
+        if r.off:
+            terminalreporter.write_line(f"healloop: {OFF_NOTICE}")
+            return
         sent = c["delivered"] + c["merged"]
         if sent:
             terminalreporter.write_line(f"healloop: {sent} failure(s) reported to {r.settings.url}")

@@ -5,7 +5,7 @@ delivered, or spooled for the next run, or (refused as invalid by the queue) kep
 ``rejected/`` folder with the queue's message. Retries share one time budget per run
 (``HEALLOOP_REPORT_BUDGET``, 5 s); once it is spent, or the token is refused, the queue counts as
 down for the rest of the run: the outage is logged once and every later report goes straight to
-the spool.
+the spool. With ``HEALLOOP_REPORT=off`` nothing is sent or spooled at all.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from healloop.sources.spool import Spool, SpoolEntry
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 UPLOAD_TIMEOUT_S = 60.0
+OFF_NOTICE = "reporting is off (HEALLOOP_REPORT=off); nothing sent"
 
 
 class ReporterClient(QueueClient):
@@ -44,7 +45,7 @@ class ReporterClient(QueueClient):
 
 @dataclass
 class Outcome:
-    status: str  # delivered | merged | spooled | rejected
+    status: str  # delivered | merged | spooled | rejected | lost | off
     event_id: str | None = None
     message: str = ""
 
@@ -72,6 +73,9 @@ class Reporter:
 
         ``run_id`` overrides the reporter's own, e.g. the digest of a report file, so that
         reporting the same file twice is one report."""
+        if self.off:
+            self.counts["off"] += 1
+            return Outcome("off", message=OFF_NOTICE)
         report = failure.to_report(self.settings.node, self.key(failure, run_id))
         entry = SpoolEntry(report=report, artifacts=[a for a in failure.artifacts if a.path.is_file()])
         outcome = self._deliver(entry)
@@ -91,6 +95,8 @@ class Reporter:
     def flush(self) -> Counter[str]:
         """Deliver what earlier runs spooled, oldest first; stops at the first sign of an outage."""
         done: Counter[str] = Counter()
+        if self.off:
+            return done
         for path in self.spool.pending():
             if self._down:
                 break
@@ -110,7 +116,7 @@ class Reporter:
 
     def finish(self) -> None:
         """End of a run: deliver older spooled reports while the queue answers, then sum up once."""
-        if not self._down and self.spool.pending():
+        if not self.off and not self._down and self.spool.pending():
             self.flush()
         if self._down and self.counts["spooled"]:
             log.warning("%d report(s) kept in %s; they are delivered on the next run or by "
@@ -121,6 +127,11 @@ class Reporter:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    @property
+    def off(self) -> bool:
+        """``HEALLOOP_REPORT=off``: every report is dropped and the spool is left alone."""
+        return not self.settings.report
 
     @property
     def down(self) -> str | None:

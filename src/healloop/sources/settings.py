@@ -14,6 +14,8 @@ from pathlib import Path
 from healloop.errors import ConfigError
 
 DEFAULT_URL = "http://127.0.0.1:8787"
+REPORT_ON = ("on", "1", "true", "yes")
+REPORT_OFF = ("off", "0", "false", "no")
 
 
 def default_spool_dir(env: Mapping[str, str]) -> Path:
@@ -31,13 +33,15 @@ class SourceSettings:
     budget_s: float = 5.0
     # Per request; short because a reporter must not slow the run it reports on.
     timeout_s: float = 5.0
+    # HEALLOOP_REPORT=off: send and spool nothing, e.g. in a rerun whose result someone already reads.
+    report: bool = True
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, *, url: str | None = None,
              token: str | None = None, node: str | None = None,
              spool_dir: str | Path | None = None) -> SourceSettings:
         """Flags first, then ``HEALLOOP_URL``, ``HEALLOOP_TOKEN``, ``HEALLOOP_NODE``,
-        ``HEALLOOP_SPOOL`` and ``HEALLOOP_REPORT_BUDGET``, then defaults."""
+        ``HEALLOOP_SPOOL``, ``HEALLOOP_REPORT_BUDGET`` and ``HEALLOOP_REPORT``, then defaults."""
         env = os.environ if env is None else env
         url = url or env.get("HEALLOOP_URL") or DEFAULT_URL
         if not url.startswith(("http://", "https://")):
@@ -50,7 +54,13 @@ class SourceSettings:
         if not 0 <= budget <= 300:
             raise ConfigError(
                 f"HEALLOOP_REPORT_BUDGET must be a number of seconds from 0 to 300, got {budget_raw!r}")
+        report_raw = env.get("HEALLOOP_REPORT", "")
+        report = report_raw.strip().lower() or "on"
+        if report not in REPORT_ON + REPORT_OFF:
+            raise ConfigError(f"HEALLOOP_REPORT must be on or off (or 1/0, true/false, yes/no), "
+                              f"got {report_raw!r}")
         spool = Path(spool_dir or env.get("HEALLOOP_SPOOL") or default_spool_dir(env)).expanduser()
         return cls(url=url.rstrip("/"), token=token or env.get("HEALLOOP_TOKEN") or None,
                    node=node or env.get("HEALLOOP_NODE") or socket.gethostname(),
-                   spool_dir=spool, budget_s=budget)
+                   spool_dir=spool, budget_s=budget,
+                   report=report in REPORT_ON)
