@@ -2,8 +2,10 @@
 -- Times are integer microseconds since the epoch (UTC).
 
 -- name: schema
+-- seq is the rowid without AUTOINCREMENT: events are never deleted, so it only grows, and
+-- AUTOINCREMENT would cost every new event a write to sqlite_sequence (measured ~3 us).
 CREATE TABLE IF NOT EXISTS events (
-    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq              INTEGER PRIMARY KEY,
     id               TEXT    NOT NULL UNIQUE,
     fingerprint      TEXT    NOT NULL,
     kind             TEXT    NOT NULL,
@@ -92,10 +94,12 @@ WHERE fingerprint = ? AND status <> 'resolved' ORDER BY seq DESC LIMIT 1
 
 -- name: resolved_summary
 -- The latest resolved event of a fingerprint and how many were resolved since a moment, in one
--- round trip (the ingest path asks both for every new failure).
-SELECT {columns}, count(*) FILTER (WHERE resolved_at >= ?) OVER ()
+-- round trip (the ingest path asks both for every new failure). A subquery, not a window function:
+-- the window's temporary table cost every new failure ~4 us even when the fingerprint had none.
+SELECT {columns}, (SELECT count(*) FROM events INDEXED BY events_resolved
+                   WHERE fingerprint = ?2 AND status = 'resolved' AND resolved_at >= ?1)
 FROM events INDEXED BY events_resolved
-WHERE fingerprint = ? AND status = 'resolved'
+WHERE fingerprint = ?2 AND status = 'resolved'
 ORDER BY resolved_at DESC LIMIT 1
 
 -- name: idempotency_get
