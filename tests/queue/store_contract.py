@@ -110,6 +110,25 @@ class StoreContract:
                                                             limit=10))
         assert [e.fingerprint for e in listed] == ["good"]
 
+    async def test_a_failed_operation_in_the_middle_of_a_batch_loses_only_itself(self, store) -> None:
+        def bad(tx):
+            tx.insert_event(make_event("bad"))
+            tx.add_history(HistoryEntry("evt_x", now_us(), None, "queued"))
+            raise NotFound("boom")
+
+        def refused(tx):  # fails before writing anything
+            raise NotFound("no such event")
+
+        before, after = make_event("before"), make_event("after")
+        results = await asyncio.gather(insert(store, before), store.write(bad), store.write(refused),
+                                       insert(store, after), return_exceptions=True)
+        assert [type(r).__name__ for r in results] == ["Event", "NotFound", "NotFound", "Event"]
+        assert results[0].seq is not None and results[3].seq is not None
+        listed = await store.read(lambda tx: tx.list_events(status=None, node=None, fingerprint=None,
+                                                            limit=10))
+        assert sorted(e.fingerprint for e in listed) == ["after", "before"]
+        assert await store.read(lambda tx: tx.history("evt_x")) == []
+
     async def test_history_is_appended_in_order(self, store) -> None:
         ev = await insert(store, make_event())
 

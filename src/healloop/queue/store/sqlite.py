@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -207,6 +208,16 @@ class SQLiteTx:
         )
 
 
+@dataclass(slots=True)
+class _Op:
+    """One write in the open batch: its caller's future, the operation, and what it gave."""
+
+    fut: asyncio.Future[Any]
+    fn: Callable[[SQLiteTx], Any]
+    value: Any = None
+    error: BaseException | None = None
+
+
 class SQLiteStore:
     """``EventStore`` on one SQLite file."""
 
@@ -217,7 +228,7 @@ class SQLiteStore:
         self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         self._tx: SQLiteTx | None = None
-        self._pending: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self._pending: list[_Op] = []
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="healloop-sqlite-read")
         self._local = threading.local()
         self._lock_fd: int | None = None
@@ -308,21 +319,40 @@ class SQLiteStore:
         if not self._pending:
             conn.execute("BEGIN IMMEDIATE")
             loop.call_soon(self._commit)
-        conn.execute("SAVEPOINT op")
-        value, error = None, None
-        try:
-            value = fn(tx)
-        # Any error of the operation goes back to its caller (re-raised below, after the commit);
-        # only this operation is undone, the rest of the batch still commits.
-        except Exception as exc:  # noqa: BLE001
-            conn.execute("ROLLBACK TO op")
-            error = exc
-        conn.execute("RELEASE op")
         fut: asyncio.Future[R] = loop.create_future()
-        self._pending.append((fut, value, error))
+        op = _Op(fut, fn)
+        self._pending.append(op)
+        # No savepoint per operation (they cost ~15% of a report): an operation that fails before
+        # writing anything (a wrong token, an unknown id: the usual failures) leaves nothing to
+        # undo. One that fails after writing is undone by rolling the batch back and running its
+        # other operations again; nobody has been answered yet, so nothing they returned was seen.
+        if not self._run(op, tx, conn):
+            self._replay(tx, conn)
         if len(self._pending) >= MAX_BATCH:
             self._commit()
         return await fut
+
+    @staticmethod
+    def _run(op: _Op, tx: SQLiteTx, conn: sqlite3.Connection) -> bool:
+        """Runs one operation; False when it failed after writing (its writes must be undone)."""
+        before = conn.total_changes
+        try:
+            op.value = op.fn(tx)
+        # Any error of the operation goes back to its caller, after the commit; the rest of the
+        # batch still commits.
+        except Exception as exc:  # noqa: BLE001
+            op.error = exc
+            # SQLite rolls the whole transaction back by itself on some errors (disk full, I/O).
+            return conn.total_changes == before and conn.in_transaction
+        return True
+
+    def _replay(self, tx: SQLiteTx, conn: sqlite3.Connection) -> None:
+        while True:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            if all(self._run(op, tx, conn) for op in self._pending if op.error is None):
+                return
 
     def _commit(self) -> None:
         """Commit the open transaction, then answer every write in it (scheduled by ``write``)."""
@@ -338,14 +368,15 @@ class SQLiteStore:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             err = Unavailable(f"the event store could not commit: {exc}")
-            batch = [(fut, None, err) for fut, _, _ in batch]
-        for fut, value, error in batch:
-            if fut.cancelled():
+            for op in batch:
+                op.error = err
+        for op in batch:
+            if op.fut.cancelled():
                 continue
-            if error is not None:
-                fut.set_exception(error)
+            if op.error is not None:
+                op.fut.set_exception(op.error)
             else:
-                fut.set_result(value)
+                op.fut.set_result(op.value)
 
     async def read(self, fn: Callable[[SQLiteTx], R]) -> R:
         if self._loop is None:
