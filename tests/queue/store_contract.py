@@ -24,11 +24,7 @@ def make_event(fp: str = "fp", status: str = "queued", priority: int = 3, node: 
 
 
 async def insert(store, ev: Event) -> Event:
-    def op(tx):
-        tx.insert_event(ev)
-        tx.add_node_to_event(ev, ev.node)
-        return ev
-    return await store.write(op)
+    return await store.write(lambda tx: (tx.insert_event(ev), ev)[1])
 
 
 async def claim(store, worker: str = "w", lease: float = 60):
@@ -95,9 +91,12 @@ class StoreContract:
         await store.write(op)
         got = await store.read(lambda tx: tx.get_event(ev.id))
         assert (got.count, got.nodes, got.attempt, got.status) == (5, ["n1", "n2"], 2, "escalated")
-        listed = await store.read(lambda tx: tx.list_events(status=None, node="n2", fingerprint=None,
-                                                            limit=10))
-        assert [e.id for e in listed] == [ev.id]
+        other = await insert(store, make_event("fp-other", node="n3"))
+        for name, expected in (("n2", [ev.id]), ("n1", [ev.id]), ("n3", [other.id]), ("n9", [])):
+            # n1 reported the event (its `node`), n2 joined it later, n3 reported another one.
+            listed = await store.read(lambda tx, name=name: tx.list_events(
+                status=None, node=name, fingerprint=None, limit=10))
+            assert [e.id for e in listed] == expected, name
 
     async def test_failed_operation_rolls_back_alone(self, store) -> None:
         def bad(tx):

@@ -58,7 +58,8 @@ class WriteTx(ReadTx, Protocol):
         ...
 
     def add_node_to_event(self, event: Event, node: str) -> None:
-        """Record that ``node`` reported ``event`` (``event.nodes`` already includes it)."""
+        """Record that ``node`` joined ``event`` after the node that created it (``event.nodes``
+        already includes it); the first node is ``event.node`` and is not recorded here."""
         ...
 
     def add_history(self, entry: HistoryEntry) -> None: ...
