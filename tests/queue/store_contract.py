@@ -65,21 +65,25 @@ class StoreContract:
         ids = [e.id for e in got if e is not None]
         assert len(ids) == 40 and len(set(ids)) == 40
 
-    async def test_find_open_ignores_resolved_and_resolved_summary_counts(self, store) -> None:
+    async def test_fingerprint_state_finds_the_open_and_the_latest_resolved_event(self, store) -> None:
+        def state(fp, since):
+            return store.write(lambda tx: tx.fingerprint_state(fp, since))
+
         old = make_event("fp", status="resolved")
         old.resolved_at = now_us() - 10 * US
         await insert(store, old)
         newer = make_event("fp", status="resolved")
         newer.resolved_at = now_us()
         await insert(store, newer)
-        assert await store.write(lambda tx: tx.find_open("fp")) is None
-        latest, n = await store.write(lambda tx: tx.resolved_summary("fp", now_us() - 5 * US))
-        assert latest.id == newer.id and n == 1
-        _, n = await store.write(lambda tx: tx.resolved_summary("fp", 0))
-        assert n == 2
-        assert await store.write(lambda tx: tx.resolved_summary("none", 0)) == (None, 0)
+        await insert(store, make_event("fp-other", status="queued"))
+        open_ev, latest, n = await state("fp", now_us() - 5 * US)
+        assert open_ev is None and latest.id == newer.id and n == 1
+        assert (await state("fp", 0))[2] == 2
+        assert await state("none", 0) == (None, None, 0)
         esc = await insert(store, make_event("fp", status="escalated"))
-        assert (await store.write(lambda tx: tx.find_open("fp"))).id == esc.id
+        open_ev, latest, n = await state("fp", 0)
+        assert open_ev.id == esc.id and open_ev.status == "escalated" and latest.id == newer.id and n == 2
+        assert latest.resolved_at == newer.resolved_at
 
     async def test_save_event_persists_mutable_fields(self, store) -> None:
         ev = await insert(store, make_event())

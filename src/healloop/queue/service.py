@@ -138,10 +138,7 @@ class QueueService:
                 if ev is not None:
                     return ReportResult(ev, created=False, duplicate=True)
         occurred_at = occurred if occurred is not None else now
-        open_ev = tx.find_open(fp)
-        latest, recent = (None, 0)
-        if open_ev is None:
-            latest, recent = tx.resolved_summary(fp, now - p.flap_window_s * US)
+        open_ev, latest, recent = tx.fingerprint_state(fp, now - p.flap_window_s * US)
         decision = rules.decide_report(
             open_event_id=open_ev.id if open_ev else None,
             latest_resolved=(latest.id, latest.resolved_at or 0) if latest else None,

@@ -39,12 +39,10 @@ class ReadTx(Protocol):
 
 
 class WriteTx(ReadTx, Protocol):
-    def find_open(self, fingerprint: str) -> Event | None:
-        """The open event (queued, held or escalated) of this fingerprint, if any."""
-        ...
-
-    def resolved_summary(self, fingerprint: str, since: int) -> tuple[Event | None, int]:
-        """The latest resolved event of this fingerprint, and how many were resolved since ``since``."""
+    def fingerprint_state(self, fingerprint: str, since: int) -> tuple[Event | None, Event | None, int]:
+        """What a report of this fingerprint merges into, in one round trip: its open event (queued,
+        held or escalated) if any, its latest resolved event if any, and how many of its events were
+        resolved since ``since``."""
         ...
 
     def idempotency_get(self, key: str, since: int) -> str | None: ...

@@ -42,6 +42,7 @@ COLUMNS = (
     "fencing, lease_token, lease_worker, lease_seconds, lease_expires_at, resolved_at, seq"
 )
 _INSERT_COLUMNS = COLUMNS.replace(", seq", "")
+_STATUS = COLUMNS.split(", ").index("status")
 Q = load_queries(
     "sqlite_queries.sql",
     columns=COLUMNS,
@@ -137,12 +138,14 @@ class SQLiteTx:
         ]
 
     # -- writes
-    def find_open(self, fingerprint: str) -> Event | None:
-        return self._one(Q["find_open"], (fingerprint,))
-
-    def resolved_summary(self, fingerprint: str, since: int) -> tuple[Event | None, int]:
-        row = self.c.execute(Q["resolved_summary"], (since, fingerprint)).fetchone()
-        return (_row_to_event(row[:-1]), row[-1]) if row else (None, 0)
+    def fingerprint_state(self, fingerprint: str, since: int) -> tuple[Event | None, Event | None, int]:
+        open_ev, latest, recent = None, None, 0
+        for row in self.c.execute(Q["fingerprint_state"], (fingerprint, since)):
+            if row[_STATUS] == "resolved":
+                latest, recent = _row_to_event(row[:-1]), row[-1]
+            else:
+                open_ev = _row_to_event(row[:-1])
+        return open_ev, latest, recent
 
     def idempotency_get(self, key: str, since: int) -> str | None:
         row = self.c.execute(Q["idempotency_get"], (key, since)).fetchone()

@@ -86,21 +86,19 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 -- name: get_event
 SELECT {columns} FROM events WHERE id = ?
 
--- name: find_open
--- INDEXED BY: without statistics the planner prefers events_fingerprint and walks every resolved
--- event of a long-lived fingerprint; the partial index holds only the (at most one) open event.
-SELECT {columns} FROM events INDEXED BY events_open
-WHERE fingerprint = ? AND status <> 'resolved' ORDER BY seq DESC LIMIT 1
-
--- name: resolved_summary
--- The latest resolved event of a fingerprint and how many were resolved since a moment, in one
--- round trip (the ingest path asks both for every new failure). A subquery, not a window function:
--- the window's temporary table cost every new failure ~4 us even when the fingerprint had none.
-SELECT {columns}, (SELECT count(*) FROM events INDEXED BY events_resolved
-                   WHERE fingerprint = ?2 AND status = 'resolved' AND resolved_at >= ?1)
-FROM events INDEXED BY events_resolved
-WHERE fingerprint = ?2 AND status = 'resolved'
-ORDER BY resolved_at DESC LIMIT 1
+-- name: fingerprint_state
+-- What a report merges into, in one statement (every report asks): the open event, then the latest
+-- resolved one with how many were resolved since ?2 (a subquery, not a window function: the window's
+-- temporary table cost every new failure ~4 us even when the fingerprint had none).
+-- INDEXED BY: without statistics the planner prefers other indexes and walks every resolved event of
+-- a long-lived fingerprint; each partial index holds just what its half asks for.
+SELECT * FROM (SELECT {columns}, 0 FROM events INDEXED BY events_open
+               WHERE fingerprint = ?1 AND status <> 'resolved' ORDER BY seq DESC LIMIT 1)
+UNION ALL
+SELECT * FROM (SELECT {columns}, (SELECT count(*) FROM events INDEXED BY events_resolved
+                                  WHERE fingerprint = ?1 AND status = 'resolved' AND resolved_at >= ?2)
+               FROM events INDEXED BY events_resolved
+               WHERE fingerprint = ?1 AND status = 'resolved' ORDER BY resolved_at DESC LIMIT 1)
 
 -- name: idempotency_get
 SELECT event_id FROM idempotency WHERE key = ? AND at >= ?
