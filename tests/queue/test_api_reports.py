@@ -82,7 +82,16 @@ def test_fourth_failure_within_the_hour_is_flapping_and_escalated(server: QueueS
         r = c.post("/v1/events", json=failure(1))
         assert r.status_code == 201 and r.json()["status"] == "escalated"
         ev = c.get(f"/v1/events/{r.json()['id']}").json()
-        assert "flapping" in ev["history"][0]["note"]
+        assert "flapping" in ev["history"][0]["note"] and len(ev["history"]) == 1
+        assert ev["history"][0]["from"] is None and ev["history"][0]["to"] == "escalated"
+        # A plain report's history starts with its report, before and after it is claimed.
+        resolved = c.get(f"/v1/events/{eid}").json()
+        assert [h["to"] for h in resolved["history"]] == [
+            "queued", "processing", "analyzing", "fixing", "verifying", "resolved"
+        ]
+        first = resolved["history"][0]
+        assert first == {"at": resolved["created_at"], "from": None, "to": "queued", "worker": None,
+                         "note": "reported by node-a", "data": None}
         assert c.post("/v1/events/next", json={"worker": "w"}).status_code == 204
 
 
