@@ -31,6 +31,20 @@ def wait_until(cond: Callable[[], T], timeout: float = 10.0, interval: float = 0
         time.sleep(interval)
 
 
+def wait_final(queue: Any, event_id: str, *, timeout: float, logs: Callable[[], str]) -> dict[str, Any]:
+    """Wait until an event is resolved or escalated (``queue`` is a QueueClient); on timeout the
+    failure shows the event and the agents' logs."""
+
+    def final() -> dict[str, Any] | None:
+        ev = queue.get(event_id)
+        return ev if ev["status"] in ("resolved", "escalated") else None
+
+    try:
+        return wait_until(final, timeout=timeout, interval=0.1, what=f"event {event_id} to finish")
+    except AssertionError:
+        raise AssertionError(f"{event_id} did not finish: {queue.get(event_id)}\n{logs()}") from None
+
+
 class QueueServer:
     """A real ``healloop serve`` process on a free loopback port."""
 

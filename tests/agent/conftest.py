@@ -19,7 +19,7 @@ import pytest
 
 from healloop.client import QueueClient
 from tests.node.conftest import free_port, git, port_open
-from tests.support import QueueServer, wait_until
+from tests.support import QueueServer, wait_final, wait_until
 
 NODE_TOKEN = "node-token-xyz"
 PY = sys.executable
@@ -248,15 +248,7 @@ class Workspace:
 
     def wait_final(self, event_id: str, timeout: float = 60) -> dict[str, Any]:
         with self.client() as q:
-
-            def final() -> dict[str, Any] | None:
-                ev = q.get(event_id)
-                return ev if ev["status"] in ("resolved", "escalated") else None
-
-            try:
-                return wait_until(final, timeout=timeout, interval=0.1, what=f"event {event_id} to finish")
-            except AssertionError:
-                raise AssertionError(f"{event_id} did not finish: {q.get(event_id)}\n{self.logs()}") from None
+            return wait_final(q, event_id, timeout=timeout, logs=self.logs)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -273,6 +265,28 @@ class Workspace:
         for proc in self.procs:  # the app server runs in its own session
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def node_config(repo: Path, web_port: int, root: Path, extra: str = "") -> str:
+    """healloop.toml of a node whose tests run with pytest and whose app (app/server.py) it restarts."""
+    return textwrap.dedent(f"""
+        [node]
+        workspace = "{repo}"
+        artifacts = "artifacts"
+        restarts_per_hour = 20
+
+        [node.runner]
+        kind = "pytest"
+        command = ["{PY}", "-m", "pytest", "-p", "no:cacheprovider"]
+        timeout = 60
+
+        [node.services.web]
+        backend = "command"
+        start = ["{PY}", "app/server.py", "{web_port}"]
+        health = "http://127.0.0.1:{web_port}/health"
+        log_file = "{root}/web.log"
+        restart_timeout = 20
+        """) + textwrap.dedent(extra)
 
 
 def make_workspace(root: Path, queue: QueueServer) -> Workspace:
@@ -316,26 +330,7 @@ def make_workspace(root: Path, queue: QueueServer) -> Workspace:
             **fruit_tests,
         },
     )
-    ws.config.write_text(
-        textwrap.dedent(f"""
-        [node]
-        workspace = "{repo}"
-        artifacts = "artifacts"
-        restarts_per_hour = 20
-
-        [node.runner]
-        kind = "pytest"
-        command = ["{PY}", "-m", "pytest"]
-        timeout = 60
-
-        [node.services.web]
-        backend = "command"
-        start = ["{PY}", "app/server.py", "{web_port}"]
-        health = "http://127.0.0.1:{web_port}/health"
-        log_file = "{root}/web.log"
-        restart_timeout = 20
-        """)
-    )
+    ws.config.write_text(node_config(repo, web_port, root))
     return ws
 
 

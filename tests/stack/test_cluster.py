@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import textwrap
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +31,9 @@ from typing import Any
 import pytest
 
 from healloop.client import QueueClient
-from tests.agent.conftest import APP_SERVER, DOM_HELPER, NODE_TOKEN, PY, history_data, page
+from tests.agent.conftest import APP_SERVER, DOM_HELPER, NODE_TOKEN, PY, history_data, node_config, page
 from tests.node.conftest import free_port, git
-from tests.support import QueueServer, wait_until
+from tests.support import QueueServer, wait_final, wait_until
 
 NODES = [f"node-{i}" for i in range(1, 7)]
 BUTTONS = {"submit": "Submit order", "cancel": "Cancel", "help": "Help"}
@@ -157,27 +156,10 @@ class Machine:
         return self.root / "state"
 
     def write_config(self) -> None:
-        self.config.write_text(textwrap.dedent(f"""
-            [node]
-            workspace = "{self.repo}"
-            artifacts = "artifacts"
-            restarts_per_hour = 20
-
+        self.config.write_text(node_config(self.repo, self.web_port, self.root, """
             [node.git]
             remote = "origin"
             branch = "main"
-
-            [node.runner]
-            kind = "pytest"
-            command = ["{PY}", "-m", "pytest", "-p", "no:cacheprovider"]
-            timeout = 60
-
-            [node.services.web]
-            backend = "command"
-            start = ["{PY}", "app/server.py", "{self.web_port}"]
-            health = "http://127.0.0.1:{self.web_port}/health"
-            log_file = "{self.root}/web.log"
-            restart_timeout = 20
 
             [node.policy]
             push = true
@@ -327,14 +309,7 @@ class Cluster:
 
     def wait_final(self, event_id: str, timeout: float = 120) -> dict[str, Any]:
         with self.client() as q:
-            def final() -> dict[str, Any] | None:
-                ev = q.get(event_id)
-                return ev if ev["status"] in ("resolved", "escalated") else None
-
-            try:
-                return wait_until(final, timeout=timeout, interval=0.1, what=f"{event_id} to finish")
-            except AssertionError:
-                raise AssertionError(f"{event_id} did not finish: {q.get(event_id)}\n{self.logs()}") from None
+            return wait_final(q, event_id, timeout=timeout, logs=self.logs)
 
 
 @pytest.fixture(scope="module")
