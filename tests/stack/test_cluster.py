@@ -90,7 +90,10 @@ class Network:
     def __init__(self, names: list[str]) -> None:
         tag = os.getpid() % 100_000
         self.bridge = f"hlbr{tag}"
-        self.subnet = f"10.231.{os.getpid() % 250}"
+        # A subnet no interface uses yet: one left behind by a killed run must not take the routes.
+        used = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+        third = next(n for n in ((os.getpid() + k) % 250 for k in range(250)) if f" 10.231.{n}." not in used)
+        self.subnet = f"10.231.{third}"
         self.gateway = f"{self.subnet}.1"
         self.namespaces = {name: f"hl{tag}-{i}" for i, name in enumerate(names, 1)}
         self.addresses = {name: f"{self.subnet}.{10 + i}" for i, name in enumerate(names, 1)}
