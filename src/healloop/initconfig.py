@@ -15,14 +15,18 @@ TEMPLATE = """\
 host = "127.0.0.1"      # the queue listens here; reporters use http://HOST:PORT as HEALLOOP_URL
 port = 8787             # 0 picks a free port
 data_dir = "data"       # events.db (SQLite), artifacts, logs and the node's state
+# url = "http://queue-host:8787"   # another machine of the team: join its queue, start none here
 
 [mcp]
 port = 8788             # this machine's MCP tool node (http://127.0.0.1:8788/mcp); 0 picks a free one
 # name = "ci-1"         # the node name reporters send as HEALLOOP_NODE (default: the host name)
+# host = "0.0.0.0"      # several machines: listen beyond loopback so agents elsewhere reach the node,
+# public_url = "http://ci-1.internal:8788/mcp"   # at this address
 
 [agent]
 planner = "rules"       # "rules" needs no model; "llm" reads HEALLOOP_LLM_BASE_URL and HEALLOOP_LLM_MODEL
 concurrency = 1
+# enabled = false       # several machines: agents run elsewhere
 
 [node]
 workspace = "."         # the repository agents read and repair

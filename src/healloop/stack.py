@@ -7,7 +7,10 @@ parked on a claim long-poll) and is stopped agent first, then node, then queue: 
 wait, then SIGKILL. Each part's output goes to ``<data dir>/logs/<part>.log``.
 
 The settings come from the ``[queue]``, ``[mcp]`` and ``[agent]`` tables of ``healloop.toml`` (the
-``[node]`` tables are the node's own, read by ``healloop.node.config``).
+``[node]`` tables are the node's own, read by ``healloop.node.config``). On the other machines of a
+team, ``[queue] url`` joins the team's queue instead of starting one, ``[mcp] host`` and
+``public_url`` make the node reachable from the agents, and ``[agent] enabled = false`` leaves the
+agents to other machines.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ class StackSettings:
     data_dir: Path                  # events.db, artifacts, logs, the node's state
     host: str = "127.0.0.1"
     queue_port: int = 0             # 0: a free port
+    join: str | None = None         # the URL of a queue on another machine: none is started here
+    node_host: str | None = None    # default: the queue's host
+    public_url: str | None = None   # the node's MCP URL as agents elsewhere reach it
+    agent: bool = True              # start an agent on this machine
     node_port: int = 0
     node_name: str = field(default_factory=socket.gethostname)
     planner: str = "rules"
@@ -96,9 +103,17 @@ def load_settings(config: Path) -> StackSettings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(config)!r} is not valid TOML: {exc}", field="config") from None
     base = config.resolve().parent
-    queue = _table(data, "queue", {"host", "port", "data_dir", "token"})
-    mcp = _table(data, "mcp", {"port", "name", "token"})
-    agent = _table(data, "agent", {"planner", "concurrency"})
+    queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url"})
+    mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
+    agent = _table(data, "agent", {"planner", "concurrency", "enabled"})
+    join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
+    public_url = _typed(mcp, "mcp", "public_url", str, None, "the node's MCP URL")
+    for key, url in (("queue.url", join), ("mcp.public_url", public_url)):
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"`{key}` must be an http(s) URL, got {url!r}", field=key)
+    enabled = agent.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"`agent.enabled` must be true or false, got {enabled!r}", field="agent.enabled")
     planner = _typed(agent, "agent", "planner", str, "rules", "'rules' or 'llm'")
     if planner not in ("rules", "llm"):
         raise ConfigError(f"`agent.planner` must be 'rules' or 'llm', got {planner!r}", field="agent.planner")
@@ -112,6 +127,10 @@ def load_settings(config: Path) -> StackSettings:
         data_dir=(base / os.path.expanduser(data_dir)).resolve(),
         host=_typed(queue, "queue", "host", str, "127.0.0.1", "a host address"),
         queue_port=_port(queue, "queue"),
+        join=join.rstrip("/") if join else None,
+        node_host=_typed(mcp, "mcp", "host", str, None, "a host address"),
+        public_url=public_url,
+        agent=enabled,
         node_port=_port(mcp, "mcp"),
         node_name=_typed(mcp, "mcp", "name", str, socket.gethostname(), "a node name"),
         planner=planner,
@@ -179,9 +198,13 @@ class Stack:
     def start(self) -> Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_queue()
+            if self.settings.join:
+                self._join_queue()
+            else:
+                self._start_queue()
             self._start_node()
-            self._start_agent()
+            if self.settings.agent:
+                self._start_agent()
         except BaseException:
             self.stop()
             raise
@@ -259,19 +282,35 @@ class Stack:
 
         self.queue_url = wait_for(listening, timeout=s.start_timeout, what="the queue to listen")
 
+    def _join_queue(self) -> None:
+        url = self.settings.join
+        assert url is not None
+        try:
+            with httpx.Client(timeout=10) as http:
+                http.get(f"{url}/healthz").raise_for_status()
+        except httpx.HTTPError as exc:
+            raise StackError(
+                f"cannot reach the queue at {url} (`queue.url`): {exc}; start it there with "
+                "`healloop serve --host 0.0.0.0` or `healloop up`, or fix the URL"
+            ) from None
+        self.queue_url = url
+
     def _start_node(self) -> None:
         s = self.settings
-        port = s.node_port or free_port(s.host)
+        host = s.node_host or s.host
+        port = s.node_port or free_port(host)
         args = ["mcp", "serve", "--config", str(s.config), "--state-dir", str(s.data_dir / "node"),
-                "--host", s.host, "--port", str(port), "--queue", self.queue_url, "--node", s.node_name,
+                "--host", host, "--port", str(port), "--queue", self.queue_url, "--node", s.node_name,
                 "--register-every", "10"]
+        if s.public_url:
+            args += ["--public-url", s.public_url]
         env = self._env(s.node_env)
         if s.node_token:
             env["HEALLOOP_NODE_TOKEN"] = s.node_token
         if s.token:
             env["HEALLOOP_TOKEN"] = s.token
         self._spawn("node", args, env)
-        self.node_url = f"http://{s.host}:{port}/mcp"
+        self.node_url = s.public_url or f"http://{host}:{port}/mcp"
         with self.client() as q:
 
             def registered() -> bool:

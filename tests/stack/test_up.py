@@ -10,8 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import anyio
 import httpx
+import pytest
 
+from healloop.stack import free_port
 from tests.support import wait_until
 
 
@@ -94,3 +97,60 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
             proc.wait(10)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_a_second_machine_joins_the_team_queue_with_its_node_only(tmp_path: Path) -> None:
+    """`[queue] url` joins a queue started elsewhere; `[mcp] public_url` is what agents use, and its
+    host name is accepted by the node; `[agent] enabled = false` starts no agent here."""
+    from healloop.agent.mcpclient import NodeSession
+    from healloop.stack import Stack, StackError, load_settings
+
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    (first_dir / "healloop.toml").write_text('[mcp]\nname = "first"\n[node]\nworkspace = "."\n')
+    with Stack(load_settings(first_dir / "healloop.toml")) as first:
+        port = free_port()
+        (second_dir / "healloop.toml").write_text(textwrap.dedent(f"""
+            [queue]
+            url = "{first.queue_url}/"
+            [mcp]
+            name = "second"
+            host = "0.0.0.0"
+            port = {port}
+            public_url = "http://127.0.0.2:{port}/mcp"
+            [agent]
+            enabled = false
+            [node]
+            workspace = "."
+        """))
+        with Stack(load_settings(second_dir / "healloop.toml")) as second:
+            assert set(second.procs) == {"node"} and second.queue_url == first.queue_url
+            listed = httpx.get(f"{first.queue_url}/v1/nodes").json()["nodes"]
+            nodes = {n["name"]: n["mcp_url"] for n in listed}
+            assert nodes["second"] == f"http://127.0.0.2:{port}/mcp" and "first" in nodes
+
+            async def node_info() -> dict:
+                async with NodeSession(nodes["second"]) as node:
+                    return await node.call("node_info")
+
+            assert anyio.run(node_info)["runner"]
+        # A queue that is not there is named, with what to do.
+        (second_dir / "healloop.toml").write_text(
+            '[queue]\nurl = "http://127.0.0.1:9"\n[node]\nworkspace = "."\n'
+        )
+        with pytest.raises(StackError, match=r"cannot reach the queue at http://127\.0\.0\.1:9"):
+            Stack(load_settings(second_dir / "healloop.toml")).start()
+
+
+def test_join_settings_are_checked(tmp_path: Path) -> None:
+    from healloop.errors import ConfigError
+    from healloop.stack import load_settings
+
+    config = tmp_path / "healloop.toml"
+    for text, key in (('[queue]\nurl = "queue-host:8787"\n', "queue.url"),
+                      ('[mcp]\npublic_url = "ci-3:8788/mcp"\n', "mcp.public_url"),
+                      ('[agent]\nenabled = "no"\n', "agent.enabled")):
+        config.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(f"`{key}`")):
+            load_settings(config)

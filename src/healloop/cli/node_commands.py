@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import click
@@ -138,6 +139,10 @@ def serve(
     if transport == "stdio":
         anyio.run(server.run_stdio_async)
         return
+    if public_url and urlsplit(public_url).hostname:
+        # Agents reach the node by the name in its public URL: accept that Host header too.
+        name = str(urlsplit(public_url).hostname)
+        allowed_hosts = (*allowed_hosts, f"[{name}]" if ":" in name else name)
     app = http_app(server, host=host, port=port, token=token, extra_hosts=allowed_hosts)
     registration = None
     if queue and node_name:

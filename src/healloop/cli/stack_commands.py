@@ -77,7 +77,10 @@ def _events_table(events: list[dict[str, Any]], url: str) -> Table:
 @click.option("--refresh", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
               help="Seconds between updates of the events table.")
 def up_cmd(config_path: Path, refresh: float) -> None:
-    """Run everything this machine needs: the queue, this machine's tool node and one agent."""
+    """Run everything this machine needs: the queue, this machine's tool node and one agent.
+
+    On the other machines of a team, `[queue] url` joins the team's queue instead of starting one and
+    `[agent] enabled = false` leaves the agents to other machines."""
     from healloop.stack import Stack, load_settings
 
     _stop_on_sigterm()
@@ -85,8 +88,11 @@ def up_cmd(config_path: Path, refresh: float) -> None:
         stack = Stack(load_settings(config_path)).start()
     except HealloopError as exc:
         _fail(exc)
-    click.echo(f"healloop up: queue {stack.queue_url}, node {stack.node_url}, logs in {stack.log_dir}",
-               err=False)
+    settings = stack.settings
+    joined = " (joined)" if settings.join else ""
+    agent = "" if settings.agent else "; no agent on this machine"
+    click.echo(f"healloop up: queue {stack.queue_url}{joined}, node {stack.node_url}{agent}, "
+               f"logs in {stack.log_dir}", err=False)
     sys.stdout.flush()
     try:
         with stack.client() as q, Live(_events_table([], stack.queue_url), console=_console,
