@@ -105,7 +105,7 @@ def load_settings(config: Path) -> StackSettings:
     base = config.resolve().parent
     queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
-    agent = _table(data, "agent", {"planner", "concurrency", "enabled"})
+    agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin"})
     join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
     public_url = _typed(mcp, "mcp", "public_url", str, None, "the node's MCP URL")
     for key, url in (("queue.url", join), ("mcp.public_url", public_url)):
@@ -121,6 +121,15 @@ def load_settings(config: Path) -> StackSettings:
     if concurrency < 1:
         raise ConfigError(f"`agent.concurrency` must be a positive integer, got {concurrency}",
                           field="agent.concurrency")
+    heal_args: list[str] = []
+    for key in ("heal_threshold", "heal_margin"):
+        value = agent.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ConfigError(f"`agent.{key}` must be a number from 0 to 1, got {value!r}",
+                              field=f"agent.{key}")
+        heal_args += [f"--{key.replace('_', '-')}", str(value)]
     data_dir = _typed(queue, "queue", "data_dir", str, "data", "a folder path")
     return StackSettings(
         config=config.resolve(),
@@ -137,6 +146,7 @@ def load_settings(config: Path) -> StackSettings:
         concurrency=concurrency,
         token=_typed(queue, "queue", "token", str, None, "a string") or os.environ.get("HEALLOOP_TOKEN"),
         node_token=_typed(mcp, "mcp", "token", str, None, "a string"),
+        agent_args=tuple(heal_args),
     )
 
 

@@ -69,7 +69,7 @@ def test_dry_run_records_the_edit_and_changes_nothing(ws):
     assert event["history"][-1]["note"].startswith("dry run: planned and checked; nothing was changed")
     data = history_data(event, "escalated")[0]
     assert data["dry_run"] is True
-    assert data["plan"]["details"]["new_selector"] == "[data-cy=submit-order]"
+    assert data["plan"]["details"]["new_locator"] == "css=[data-cy=submit-order]"
     [edit] = data["actions"]
     assert edit["tool"] == "edit_file" and edit["ok"]
     assert '+    assert find(page(), "[data-cy=submit-order]"' in edit["diff"]

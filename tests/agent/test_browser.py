@@ -69,7 +69,7 @@ def test_selector_healed_and_verified_in_chromium(ws):
     assert event["status"] == "resolved", event["history"]
     fixing = history_data(event, "fixing")[0]
     assert fixing["class"] == "selector_not_found"
-    assert fixing["plan"]["details"]["new_selector"] == "[data-testid=checkout-now]"
+    assert fixing["plan"]["details"]["new_locator"] == "css=[data-testid=checkout-now]"
     resolved = history_data(event, "resolved")[0]
     assert resolved["run"]["status"] == "passed", resolved["run"]
     assert resolved["commit"]["files"] == ["tests/test_browser.py"]

@@ -45,5 +45,5 @@ def test_agent_heals_from_a_snapshot_held_by_the_queue(ws):
     assert event["status"] == "resolved", event["history"]
     fixing = history_data(event, "fixing")[0]
     assert fixing["analysis"]["dom_snapshot"] is True and fixing["analysis"]["missing"] == []
-    assert fixing["plan"]["details"]["new_selector"] == "[data-cy=submit-order]"
+    assert fixing["plan"]["details"]["new_locator"] == "css=[data-cy=submit-order]"
     assert len(ws.commits_for(event_id)) == 1

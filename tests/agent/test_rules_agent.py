@@ -19,7 +19,7 @@ def test_renamed_selector_is_healed_and_committed_once(ws):
     assert len(ws.commits_for(event_id)) == 1
     fixing = history_data(event, "fixing")[0]
     assert fixing["class"] == "selector_not_found"
-    assert fixing["plan"]["details"]["new_selector"] == "[data-cy=submit-order]"
+    assert fixing["plan"]["details"]["new_locator"] == "css=[data-cy=submit-order]"
     verifying = history_data(event, "verifying")[0]
     assert '+    assert find(page(), "[data-cy=submit-order]"' in verifying["actions"][0]["diff"]
     resolved = history_data(event, "resolved")[0]

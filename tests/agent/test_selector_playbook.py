@@ -31,7 +31,7 @@ def test_the_selector_is_taken_from_the_stack_when_the_message_has_none() -> Non
     plan = selector.plan(ctx)
     assert plan is not None and not plan.escalate, plan
     edit = plan.actions[0].args["edits"][0]
-    assert edit["new_text"] == """  await page.locator('[data-testid="checkout-button"]').click();"""
+    assert edit["new_text"] == """  await page.locator('[data-testid="checkout-button"]').click();\n"""
 
 
 def test_a_locator_that_resolved_is_not_a_missing_element() -> None:

@@ -19,6 +19,7 @@ import anyio
 
 from healloop.agent.classify import Classification, classify
 from healloop.agent.guardrails import Policy, is_test_path
+from healloop.agent.healing.heal import test_id_attribute
 from healloop.agent.mcpclient import NodeSession
 from healloop.client import QueueClient
 from healloop.errors import HealloopError
@@ -50,6 +51,8 @@ class Context:
     restarts_done: dict[str, int] = field(default_factory=dict)
     reverts_done: int = 0
     missing: list[str] = field(default_factory=list)
+    test_id_attr: str | None = None  # the project's Playwright testIdAttribute, when configured
+    heal_settings: Any = None  # healloop.agent.healing.heal.Settings, from the agent's configuration
 
     @property
     def spec(self) -> str:
@@ -232,6 +235,8 @@ async def gather(
                 lines = ctx.spec_text.splitlines()
                 lo, hi = max(1, line - 5), min(len(lines), line + 5)
                 ctx.spec_excerpt = {"line": line, "start": lo, "text": "\n".join(lines[lo - 1 : hi])}
+        if ctx.spec_text and re.search(r"getByTestId|get_by_test_id|ByTestId", ctx.spec_text):
+            ctx.test_id_attr = await _test_id_attribute(ctx, node)
         log = await _try(ctx, "git history of the spec", node.call("git_log", path=ctx.spec, max_count=10))
         ctx.spec_log = (log or {}).get("commits", [])
     log = await _try(ctx, "git history", node.call("git_log", max_count=20))
@@ -274,6 +279,18 @@ async def gather(
     )
     ctx.class_past = class_past or []
     return ctx
+
+
+async def _test_id_attribute(ctx: Context, node: NodeSession) -> str | None:
+    """The test id attribute the project configured for Playwright (``testIdAttribute`` in its config,
+    ``set_test_id_attribute`` in a conftest), so getByTestId is healed against the right attribute."""
+    if ctx.spec_text and (attr := test_id_attribute(ctx.spec_text)):
+        return attr
+    found = await _try(ctx, "the test id attribute", node.call(
+        "search_text", pattern=r"testIdAttribute\s*:|set_test_id_attribute\(|setTestIdAttribute\("))
+    lines = [m["text"] for m in (found or {}).get("matches", [])
+             if not re.search(r"(^|/)(node_modules|\.venv)/", m["path"])]
+    return test_id_attribute(*lines)
 
 
 async def _read_artifact(

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from healloop.agent.healing.reader import blank_locators
+
 ASSERTION = re.compile(
     r"\bshould\s*\(|\bexpect\s*\(|\bassert\b|\bassert[A-Z_]\w*\s*\(|\.to(?:Be|Equal|Have|Contain)\w*\("
 )
@@ -37,26 +39,10 @@ _LOOSE = [
 ]
 
 
-# Element lookups whose argument is a selector: healing may rewrite the selector on an assertion
-# line, never what the assertion expects.
-_SELECTOR_CALL = re.compile(
-    r"""\b(?:get|find|locator|querySelector(?:All)?|getByTestId|contains|\$\$?|select_one|select)"""
-    r"""\(\s*(?P<q>['"`])(?:\\.|(?!(?P=q)).)*(?P=q)"""
-)
-
-
-# A string literal that reads as a CSS selector ([data-cy=x], #id, .class, tag[attr]), wherever it
-# stands, e.g. the second argument of a helper like find(page, "[data-cy=pay]").
-_SELECTOR_LITERAL = re.compile(
-    r"""(?P<q>['"`])\s*(?!(?:have|not|be|and|deep|to|include|contain|length)\.)"""
-    r"""(?:\[|[#.][A-Za-z_-]|[a-z][\w-]*[\[#.:][\w-])(?:\\.|(?!(?P=q)).)*(?P=q)"""
-)
-
-
-def _expectation(line: str) -> str:
-    """An assertion line with its selectors blanked out: what the assertion expects."""
-    line = _SELECTOR_CALL.sub("<selector>", line.strip())
-    return re.sub(r"\s+", "", _SELECTOR_LITERAL.sub("<selector>", line))
+def _expectation(line: str, lang: str) -> str:
+    """An assertion line with its structural locators blanked out: what the assertion expects. A
+    locator by text or accessible name stays, since on an assertion line that text is expected."""
+    return re.sub(r"\s+", "", blank_locators(line.strip(), lang))
 
 
 @dataclass(frozen=True)
@@ -149,11 +135,12 @@ def check_patch(path: str, old: str, new: str, policy: Policy) -> list[str]:
             )
             break
     # A changed expected value (a total, a text, a count) would make the test agree with a regression.
-    old_expect = sorted(_expectation(ln) for ln in old.splitlines() if ASSERTION.search(ln))
-    new_expect = sorted(_expectation(ln) for ln in new.splitlines() if ASSERTION.search(ln))
+    lang = "py" if path.endswith(".py") else "js"
+    old_expect = sorted(_expectation(ln, lang) for ln in old.splitlines() if ASSERTION.search(ln))
+    new_expect = sorted(_expectation(ln, lang) for ln in new.splitlines() if ASSERTION.search(ln))
     if lost <= 0 and old_expect != new_expect:
         changed = [ln.strip() for ln in new.splitlines()
-                   if ASSERTION.search(ln) and _expectation(ln) not in old_expect]
+                   if ASSERTION.search(ln) and _expectation(ln, lang) not in old_expect]
         problems.append(
             "changes what an assertion expects (only selectors may change on an assertion line): "
             f"{(changed or ['?'])[0][:120]!r}"

@@ -21,6 +21,7 @@ from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
 from healloop.agent.guardrails import Refused
+from healloop.agent.healing.heal import MARGIN, THRESHOLD, Settings
 from healloop.agent.mcpclient import NodeSession, NodeUnavailable
 from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Plan
@@ -72,6 +73,8 @@ class AgentConfig:
     wait_s: float = 10.0
     name: str = field(default_factory=lambda: f"agent-{socket.gethostname()}-{os.getpid()}")
     llm: Any = None  # healloop.agent.llm.LLMConfig when planner == "llm"
+    heal_threshold: float = THRESHOLD  # selector healing: least evidence for the chosen element
+    heal_margin: float = MARGIN  # selector healing: lead over the runner-up
 
 
 class _Stop(Exception):
@@ -303,6 +306,8 @@ class EventJob:
         while True:
             event = await self._q(self.queue.get, self.id)
             ctx = await gather(node, self.queue, event, info, extra_failure)
+            ctx.heal_settings = Settings(self.agent.config.heal_threshold, self.agent.config.heal_margin,
+                                         ctx.test_id_attr)
             if "raise_in_analysis" not in _failpoints_fired and _failpoint("raise_in_analysis") is not None:
                 _failpoints_fired.add("raise_in_analysis")
                 raise AttributeError("'Context' object has no attribute 'injected' (failpoint)")

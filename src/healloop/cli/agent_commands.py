@@ -102,6 +102,24 @@ from healloop.agent.worker import Agent, AgentConfig
     show_envvar=True,
     help="Tokens per event.",
 )
+@click.option(
+    "--heal-threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    envvar="HEALLOOP_HEAL_THRESHOLD",
+    show_envvar=True,
+    help="Selector healing: the least evidence (0-1) for the chosen element; below it, escalate.",
+)
+@click.option(
+    "--heal-margin",
+    type=click.FloatRange(0, 1),
+    default=0.2,
+    show_default=True,
+    envvar="HEALLOOP_HEAL_MARGIN",
+    show_envvar=True,
+    help="Selector healing: how far the chosen element must beat the runner-up; closer, escalate.",
+)
 def agent_command(
     queue_url: str,
     token: str | None,
@@ -117,6 +135,8 @@ def agent_command(
     llm_api_key_env: str,
     llm_max_steps: int,
     llm_token_budget: int,
+    heal_threshold: float,
+    heal_margin: float,
 ) -> None:
     """Claim failure events and repair them through the reporting machine's tool node."""
     config = AgentConfig(
@@ -128,6 +148,8 @@ def agent_command(
         dry_run=dry_run,
         lease_s=lease_s,
         wait_s=wait_s,
+        heal_threshold=heal_threshold,
+        heal_margin=heal_margin,
     )
     if name:
         config.name = name

@@ -1,11 +1,20 @@
-"""Selector healing: find the element the test meant, write a stable selector for it into the spec."""
+"""Selector healing: the element the broken locator meant, or none, and every use of it in the spec
+rewritten in the spec's own style (``agent/healing``).
+
+An element the snapshot still shows for the locator was not missing, only late: the test is rerun
+unchanged once (a pass means flaky). A heal whose verification failed is not tried again: its element
+is set aside and the rest are weighed anew, under the same threshold and margin.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from healloop.agent.classify import SELECTOR_NOT_FOUND
 from healloop.agent.context import Context
+from healloop.agent.healing.heal import ESCALATE, HEALED, PRESENT, Failure, Healer, Settings
+from healloop.agent.healing.rewrite import edit_hunk
 from healloop.agent.playbooks import Action, Plan
-from healloop.agent.selectors import heal, selector_from_message
 
 NAME = "selector"
 
@@ -14,55 +23,53 @@ def applies(ctx: Context) -> bool:
     return ctx.classification.kind == SELECTOR_NOT_FOUND and bool(ctx.dom and ctx.spec_text)
 
 
-def _variants(selector: str) -> list[str]:
-    """How the same selector may be written in source: as reported, with or without quotes."""
-    out = [selector]
-    if '="' in selector:
-        out.append(selector.replace('="', "=").replace('"]', "]"))
-    elif "='" in selector:
-        out.append(selector.replace("='", "=").replace("']", "]"))
-    elif "=" in selector:
-        out.append(selector.replace("=", '="').replace("]", '"]'))
+def _tried(ctx: Context) -> list[str]:
+    """The elements earlier attempts healed to (their verification failed)."""
+    out = []
+    for h in ctx.event.get("history") or []:
+        details = ((h.get("data") or {}).get("plan") or {}).get("details") or {}
+        if h.get("to") == "fixing" and details.get("status") == HEALED and details.get("element_html"):
+            out.append(str(details["element_html"]))
     return out
 
 
 def plan(ctx: Context) -> Plan | None:
-    old = selector_from_message(ctx.message)
-    if not old and not ctx.previous_failures:
-        # Playwright's message can be only "Test timeout of 15000ms exceeded."; the locator it waited
-        # for is in the stack's call log, which is what classified this failure.
-        old = selector_from_message(str(ctx.event.get("stack") or ""))
-    if not old or not ctx.dom or not ctx.spec_text:
-        return None
-    healing = heal(old, ctx.dom, ctx.passing_dom)
-    if healing is None:
+    assert ctx.dom is not None and ctx.spec_text is not None
+    settings: Settings = ctx.heal_settings or Settings()
+    if ctx.test_id_attr and not settings.test_id_attr:
+        settings = Settings(settings.threshold, settings.margin, ctx.test_id_attr)
+    stack = str(ctx.event.get("stack") or "") if not ctx.previous_failures else ""
+    failure = Failure(
+        ctx.spec, ctx.spec_text, ctx.message, ctx.dom, stack, str(ctx.event.get("source") or "")
+    )
+    outcome = Healer(failure, settings, exclude=_tried(ctx)).heal()
+    details: dict[str, Any] = outcome.to_dict()
+    if outcome.status == PRESENT:
+        if ctx.previous_failures:
+            return None  # rerun once already; the regression playbook decides
         return Plan(
-            NAME, escalate=True, why=f"no element in the DOM snapshot is a confident match for {old!r}"
+            "rerun",
+            label="flaky",
+            why=f"{outcome.reason}; it may have appeared late: rerun unchanged, a pass means flaky",
+            details=details,
         )
-    for written in _variants(old):
-        new_written = healing.new
-        if written != old and '"' in healing.new and '"' not in written:
-            new_written = healing.new.replace('="', "=").replace('"]', "]")
-        lines = [ln for ln in ctx.spec_text.splitlines() if written in ln]
-        if len(lines) == 1 and ctx.spec_text.count(lines[0]) == 1:
-            old_line, new_line = lines[0], lines[0].replace(written, new_written)
-        else:
-            # A previous holder of this event (an agent that died) may have applied the edit already:
-            # send the same edit, which the node recognises as in place and skips.
-            done = [ln for ln in ctx.spec_text.splitlines() if new_written in ln]
-            if len(done) != 1 or ctx.spec_text.count(done[0]) != 1:
-                continue
-            old_line, new_line = done[0].replace(new_written, written), done[0]
-        edit = {"path": ctx.spec, "edits": [{"old_text": old_line, "new_text": new_line}]}
-        return Plan(
-            NAME,
-            actions=[Action("edit_file", edit, f"replace the selector {written!r} with {new_written!r}")],
-            why=f"{old!r} no longer matches; the element it meant is now {healing.new!r}",
-            details=healing.to_dict(),
-        )
+    if outcome.status != HEALED or outcome.new_text is None:
+        why = outcome.reason if outcome.status == ESCALATE else f"not healed: {outcome.reason}"
+        return Plan(NAME, escalate=True, why=why, details=details)
+    old_text, new_text = edit_hunk(ctx.spec_text, outcome.new_text)
+    uses = len(outcome.uses_healed)
+    edit = {"path": ctx.spec, "edits": [{"old_text": old_text, "new_text": new_text}]}
+    why = (
+        f"{outcome.broken} no longer matches; the element it meant is now found by {outcome.new_locator} "
+        f"(confidence {outcome.confidence:.2f}"
+        + (f", runner-up {outcome.runner_up['score']:.2f}" if outcome.runner_up else ", no runner-up")
+        + f"); {uses} use(s) in {ctx.spec}"
+    )
     return Plan(
         NAME,
-        escalate=True,
-        details=healing.to_dict(),
-        why=f"the selector {old!r} does not occur exactly once in {ctx.spec}; not editing by guess",
+        actions=[
+            Action("edit_file", edit, f"heal {outcome.broken} → {outcome.new_locator} at {uses} place(s)")
+        ],
+        why=why,
+        details=details,
     )

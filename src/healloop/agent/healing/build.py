@@ -1,0 +1,319 @@
+"""A new locator step for the chosen element, in the style of the one that broke.
+
+Options are tried in order of how close they stay to what the test wrote: the same kind with the new
+value (a renamed ``data-testid`` gets the new test id, a ``getByRole`` stays a ``getByRole`` with the
+new name), the same CSS with only the broken part changed or a combinator relaxed (an element wrapped
+in a new container), then a fresh locator of the same form on a stable attribute. Generated values
+(``:r3:``, ``mat-input-2``, hashed classes) are never written. Each option is checked: with the other
+steps unchanged it must find exactly the element meant, nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from healloop.agent.healing.dom import Dom, Element
+from healloop.agent.healing.locators import (
+    ALT,
+    CONTAINS,
+    CSS,
+    CYPRESS,
+    LABEL,
+    LINK_TEXT,
+    PARTIAL_LINK_TEXT,
+    PLACEHOLDER,
+    PLAYWRIGHT,
+    ROLE,
+    SELENIUM,
+    TESTID,
+    TEXT,
+    TITLE,
+    XPATH,
+    Step,
+)
+from healloop.agent.healing.score import _ATTR_SEL, TEST_ID_ATTRS, last_compound
+from healloop.agent.healing.words import generated, similarity
+
+_IDENT = re.compile(r"^-?[A-Za-z_][\w-]*$")
+_POSITIONAL = re.compile(
+    r":(?:nth-child|nth-of-type|nth-last-child|nth-last-of-type)\([^)]*\)|:(?:first|last)-(?:child|of-type)|:eq\(\d+\)|:first\b|:last\b"
+)
+
+
+class Builder:
+    """Options for replacing one step, each validated by ``check`` (the whole locator resolves to the
+    intended elements)."""
+
+    def __init__(
+        self,
+        dom: Dom,
+        *,
+        test_id_attr: str,
+        flavor: str,
+        check: Callable[[Step], bool],
+        call_based: bool,
+        tl: bool,
+    ) -> None:
+        self.dom, self.test_id_attr, self.flavor = dom, test_id_attr, flavor
+        self.check = check
+        self.call_based = call_based  # the step is its own call, so its method may change
+        self.tl = tl  # Testing Library query (exact matching)
+
+    def build(self, old: Step, el: Element) -> Step | None:
+        for option in self.options(old, el):
+            if option != old and self.check(option):
+                return option
+        return None
+
+    def options(self, old: Step, el: Element) -> Iterator[Step]:
+        yield from self._same_kind(old, el)
+        if not self.call_based:
+            return  # a selector string stays a selector string
+        if self.flavor == PLAYWRIGHT or self.tl:
+            yield from self._testing_api(el, skip=old.kind)
+            if not self.tl:
+                yield from self._css(None, el)
+        elif self.flavor == SELENIUM:
+            if old.kind not in ("id", CSS, XPATH) and el.get("id") and not generated(el.get("id")):
+                yield Step("id", el.get("id"))
+            if old.kind != "name" and el.get("name") and not generated(el.get("name")):
+                yield Step("name", el.get("name"))
+            yield from self._css(None, el)
+        elif self.flavor == CYPRESS and old.kind == CONTAINS:
+            yield from self._css(None, el)
+
+    # -- same kind
+    def _same_kind(self, old: Step, el: Element) -> Iterator[Step]:
+        dom, kind = self.dom, old.kind
+        if kind == TESTID:
+            value = dom.get(el, self.test_id_attr)
+            if value and not generated(value):
+                yield Step(TESTID, value, exact=old.exact)
+        elif kind == ROLE:
+            role, name = dom.role(el), dom.name(el)
+            if role and name:
+                yield Step(ROLE, role, name, old.exact)
+                if not old.exact:
+                    yield Step(ROLE, role, name, True)
+            elif role and old.name is None:
+                yield Step(ROLE, role)
+        elif kind == TEXT:
+            text = _own_text(el) if self.tl else dom.text(el)
+            if text and len(text) <= 80:
+                yield Step(TEXT, text, exact=old.exact)
+                if not old.exact and not self.tl:
+                    yield Step(TEXT, text, exact=True)
+        elif kind == LABEL:
+            for label in dom.labels(el):
+                yield Step(LABEL, label, exact=old.exact)
+        elif kind == PLACEHOLDER:
+            if el.get("placeholder"):
+                yield Step(PLACEHOLDER, el.get("placeholder"), exact=old.exact)
+        elif kind == ALT:
+            if el.get("alt"):
+                yield Step(ALT, el.get("alt"), exact=old.exact)
+        elif kind == TITLE:
+            if el.get("title"):
+                yield Step(TITLE, el.get("title"), exact=old.exact)
+        elif kind == CONTAINS:
+            text = dom.text(el)
+            if text and len(text) <= 80:
+                if old.value and self.check(Step(CONTAINS, old.value, text)):
+                    yield Step(CONTAINS, old.value, text)
+                yield Step(CONTAINS, "", text)
+                yield Step(CONTAINS, dom.tag(el), text)
+        elif kind == CSS:
+            yield from self._css(old.value, el)
+        elif kind == XPATH:
+            yield from self._xpath(old.value, el)
+        elif kind == "id":
+            if el.get("id") and not generated(el.get("id")):
+                yield Step("id", el.get("id"))
+        elif kind == "name":
+            if el.get("name"):
+                yield Step("name", el.get("name"))
+        elif kind in (LINK_TEXT, PARTIAL_LINK_TEXT) and dom.tag(el) == "a" and dom.text(el):
+            yield Step(kind, dom.text(el))
+
+    def _testing_api(self, el: Element, *, skip: str) -> Iterator[Step]:
+        """The locators Playwright and Testing Library recommend, most robust first."""
+        dom = self.dom
+        exact = self.tl
+        value = dom.get(el, self.test_id_attr)
+        if skip != TESTID and value and not generated(value):
+            yield Step(TESTID, value, exact=exact)
+        role, name = dom.role(el), dom.name(el)
+        if skip != ROLE and role and name and role not in ("generic", "paragraph", "presentation"):
+            yield Step(ROLE, role, name, exact)
+            yield Step(ROLE, role, name, True)
+        if skip != LABEL:
+            for label in dom.labels(el):
+                yield Step(LABEL, label, exact=exact)
+        if skip != PLACEHOLDER and el.get("placeholder"):
+            yield Step(PLACEHOLDER, el.get("placeholder"), exact=exact)
+        text = _own_text(el) if self.tl else dom.text(el)
+        if skip != TEXT and text and len(text) <= 60:
+            yield Step(TEXT, text, exact=exact)
+
+    # -- CSS
+    def _css(self, old: str | None, el: Element) -> Iterator[Step]:
+        for selector in self._css_texts(old, el):
+            yield Step(CSS, selector)
+
+    def _css_texts(self, old: str | None, el: Element) -> Iterator[str]:
+        quote = _quote_style(old or "")
+        if old:
+            substituted = list(self._substitute(old, el, quote))
+            for sel in substituted:
+                yield sel
+            for sel in [old, *substituted]:
+                yield from _relaxed(sel)
+        prefix = _prefix(old) if old else ""
+        for compound in self._stable_compounds(el, quote):
+            if prefix:
+                yield f"{prefix} {compound}"
+            yield compound
+
+    def _substitute(self, old: str, el: Element, quote: str) -> Iterator[str]:
+        """The old selector with the values of its last compound that no longer match replaced by the
+        element's own: ``[data-cy="submit"]`` → ``[data-cy="submit-order"]``."""
+        dom = self.dom
+        compound = last_compound(old)
+        head = old[: old.rfind(compound)] if compound and old.endswith(compound) else ""
+        new = compound
+        attrs = dom.attrs(el)
+        for am in _ATTR_SEL.finditer(compound):
+            name = am.group(1).lower()
+            value = next((v for v in am.group(3, 4, 5) if v is not None), None)
+            got = attrs.get(name)
+            if value is None or got is None or got == value or (generated(got) and name not in TEST_ID_ATTRS):
+                continue
+            new = new.replace(am.group(0), _attr(name, got, quote, am.group(2) or "="), 1)
+        for hm in re.finditer(r"#([\w-]+)", _ATTR_SEL.sub("", compound)):
+            got = el.get("id")
+            if got and got != hm.group(1) and not generated(got):
+                new = new.replace(hm.group(0), f"#{got}" if _IDENT.match(got) else _attr("id", got, quote), 1)
+        own = (el.get("class") or "").split()
+        for cm in re.finditer(r"\.([\w-]+)", _ATTR_SEL.sub("", compound)):
+            if cm.group(1) in own:
+                continue
+            best = max(
+                (c for c in own if not generated(c)), key=lambda c: similarity(cm.group(1), c), default=None
+            )
+            if best and similarity(cm.group(1), best) >= 0.4:
+                new = re.sub(rf"\.{re.escape(cm.group(1))}(?![\w-])", f".{best}", new, count=1)
+        tag = re.match(r"^[a-zA-Z][\w-]*", new)
+        if tag and tag.group(0).lower() != dom.tag(el):
+            new = dom.tag(el) + new[tag.end() :]
+        if new != compound:
+            yield head + new
+            if head:
+                yield new
+
+    def _stable_compounds(self, el: Element, quote: str) -> Iterator[str]:
+        dom = self.dom
+        tag = dom.tag(el)
+        attrs = dom.attrs(el)
+        for name in (self.test_id_attr, *TEST_ID_ATTRS):
+            value = attrs.get(name)
+            if value and not generated(value):
+                yield _attr(name, value, quote)
+        ident = attrs.get("id")
+        if ident and not generated(ident):
+            yield f"#{ident}" if _IDENT.match(ident) else _attr("id", ident, quote)
+        for name in ("name", "aria-label", "placeholder", "title", "alt", "for"):
+            value = attrs.get(name)
+            if value and not generated(value) and len(value) <= 60:
+                yield f"{tag}{_attr(name, value, quote)}"
+        classes = [c for c in (attrs.get("class") or "").split() if not generated(c) and _IDENT.match(c)]
+        counts = {c: sum(1 for e in dom.content if c in (e.get("class") or "").split()) for c in classes}
+        for cls in sorted(classes, key=lambda c: counts[c]):
+            yield f"{tag}.{cls}"
+        for name in ("type", "value", "href", "role"):
+            value = attrs.get(name)
+            if value and len(value) <= 60 and not generated(value):
+                yield f"{tag}{_attr(name, value, quote)}"
+
+    # -- XPath
+    def _xpath(self, old: str, el: Element) -> Iterator[Step]:
+        dom = self.dom
+        attrs = dom.attrs(el)
+        quote = "'" if "'" in old or '"' not in old else '"'
+        # The same predicates with the element's values.
+        new = old
+        for m in re.finditer(r"""@([\w:-]+)\s*=\s*(["'])(.*?)\2""", old):
+            got = attrs.get(m.group(1).lower())
+            if got and got != m.group(3) and not generated(got) and quote not in got:
+                new = new.replace(m.group(0), f"@{m.group(1)}={m.group(2)}{got}{m.group(2)}", 1)
+        text = dom.text(el)
+        for m in re.finditer(r"""((?:text\(\)|normalize-space\([^)]*\)|\.)\s*=\s*)(["'])(.*?)\2""", old):
+            if text and text != m.group(3) and m.group(2) not in text:
+                new = new.replace(m.group(0), f"{m.group(1)}{m.group(2)}{text}{m.group(2)}", 1)
+        for m in re.finditer(
+            r"""(contains\(\s*(?:text\(\)|\.|normalize-space\([^)]*\))\s*,\s*)(["'])(.*?)\2""", old
+        ):
+            if text and m.group(3) not in text and m.group(2) not in text:
+                new = new.replace(m.group(0), f"{m.group(1)}{m.group(2)}{text}{m.group(2)}", 1)
+        tag = dom.tag(el)
+        last = re.search(r"(//?)([a-zA-Z][\w-]*)(?=[\[\s]|$)(?!.*//?[a-zA-Z])", new)
+        if last and last.group(2).lower() != tag:
+            new = new[: last.start(2)] + tag + new[last.end(2) :]
+        if new != old:
+            yield Step(XPATH, new)
+        head = old[: old.rfind("//")] if old.rfind("//") > 0 else ""
+        for name in (self.test_id_attr, *TEST_ID_ATTRS, "id", "name", "aria-label", "placeholder"):
+            value = attrs.get(name)
+            if value and not generated(value) and quote not in value:
+                if head:
+                    yield Step(XPATH, f"{head}//{tag}[@{name}={quote}{value}{quote}]")
+                yield Step(XPATH, f"//{tag}[@{name}={quote}{value}{quote}]")
+        if text and len(text) <= 60 and quote not in text:
+            style = "text()" if "text()" in old else "normalize-space()"
+            yield Step(XPATH, f"//{tag}[{style}={quote}{text}{quote}]")
+
+
+def _own_text(el: Element) -> str:
+    return " ".join("".join([el.text or "", *(c.tail or "" for c in el)]).split())
+
+
+def _quote_style(selector: str) -> str:
+    if re.search(r"=\s*'", selector):
+        return "'"
+    if re.search(r'=\s*"', selector) or not selector:
+        return '"'
+    return ""  # unquoted: [data-cy=submit]
+
+
+def _attr(name: str, value: str, quote: str, op: str = "=") -> str:
+    if quote == "" and _IDENT.match(value):
+        return f"[{name}{op}{value}]"
+    q = quote or '"'
+    if q in value:
+        q = "'" if q == '"' else '"'
+    return f"[{name}{op}{q}{value}{q}]"
+
+
+def _prefix(selector: str) -> str:
+    compound = last_compound(selector)
+    if not compound or not selector.endswith(compound):
+        return ""
+    return re.sub(r"\s*[>+~]?\s*$", "", selector[: -len(compound)]).strip()
+
+
+def _relaxed(selector: str) -> Iterator[str]:
+    """The same selector with what a wrapper or a reordering breaks taken out."""
+    seen = {selector}
+    out = []
+    no_child = re.sub(r"\s*>\s*", " ", selector)
+    no_pos = _POSITIONAL.sub("", selector)
+    both = _POSITIONAL.sub("", no_child)
+    out += [no_child, no_pos, both]
+    parts = re.split(r"\s+(?![^\[]*\])(?![^(]*\))", both.strip())
+    for i in range(1, len(parts)):
+        out.append(" ".join(parts[i:]))
+    for s in out:
+        s = s.strip()
+        if s and s not in seen and not s.endswith((">", "+", "~")):
+            seen.add(s)
+            yield s

@@ -1,0 +1,430 @@
+"""Healing one failure: which locator broke, which element it meant (or none), the new spec text.
+
+The decision is conservative by design: a heal needs a candidate whose evidence clears ``threshold``
+and beats the runner-up by ``margin``; anything less escalates with the close candidates named. An
+element the snapshot still shows for the locator means the locator is not what broke.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from healloop.agent.guardrails import ASSERTION
+from healloop.agent.healing.build import Builder
+from healloop.agent.healing.dom import Dom, Element
+from healloop.agent.healing.locators import (
+    CYPRESS,
+    HAS_TEXT,
+    NTH,
+    PLAYWRIGHT,
+    SELENIUM,
+    Locator,
+    Step,
+    Use,
+    same_target,
+    structural,
+)
+from healloop.agent.healing.messages import from_message
+from healloop.agent.healing.reader import reader_for
+from healloop.agent.healing.resolve import Resolver
+from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk
+from healloop.agent.healing.score import Scored, Scorer, clues_of
+from healloop.agent.healing.source import Source
+
+# Strict by default: a wrong heal costs more than an escalation.
+THRESHOLD = 0.5
+MARGIN = 0.2
+
+HEALED, ESCALATE, PRESENT, NOT_MINE = "healed", "escalate", "present", "not_mine"
+
+
+@dataclass
+class Settings:
+    threshold: float = THRESHOLD
+    margin: float = MARGIN
+    test_id_attr: str | None = None  # the project's Playwright testIdAttribute, when configured
+
+
+@dataclass
+class Failure:
+    spec_path: str
+    spec_text: str
+    message: str
+    dom: str
+    stack: str = ""
+    source: str = ""  # the reporter: playwright, cypress, pytest, junit, ...
+
+
+@dataclass
+class Outcome:
+    status: str  # healed | escalate | present (the element is there) | not_mine (no locator found)
+    reason: str
+    broken: str | None = None
+    new_locator: str | None = None
+    confidence: float = 0.0
+    runner_up: dict[str, Any] | None = None
+    element: dict[str, Any] | None = None
+    element_html: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    clues: dict[str, Any] = field(default_factory=dict)
+    new_text: str | None = None
+    uses_healed: list[int] = field(default_factory=list)  # line numbers
+    uses_left: list[str] = field(default_factory=list)
+    old_key: str | None = None  # identity of the broken locator, for finding it in other specs
+
+    def edit(self, before: str) -> tuple[str, str] | None:
+        if self.new_text is None:
+            return None
+        return edit_hunk(before, self.new_text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "old_locator": self.broken,
+            "new_locator": self.new_locator,
+            "confidence": round(self.confidence, 3),
+            "runner_up": self.runner_up,
+            "element": self.element,
+            "element_html": self.element_html,
+            "candidates": self.candidates,
+            "clues": self.clues,
+            "uses_healed": self.uses_healed,
+            "uses_left": self.uses_left,
+        }
+
+
+def flavor_of(spec_path: str, text: str, source: str = "") -> tuple[str, str]:
+    """(flavour, language) of a spec: by its reporter, its imports and its file name."""
+    lang = "py" if spec_path.endswith(".py") else "js"
+    if re.search(
+        r"\bselenium\b|selenium-webdriver|\bwebdriver\.|\bBy\.(?:ID|CSS_SELECTOR|XPATH|NAME|id|css|xpath)\b",
+        text,
+    ):
+        return SELENIUM, lang
+    if source == "cypress" or re.search(r"\bcy\.(?:get|visit|contains|find)", text) or ".cy." in spec_path:
+        return CYPRESS, lang
+    return PLAYWRIGHT, lang
+
+
+_TEST_ID_CONFIG = re.compile(
+    r"""(?:testIdAttribute\s*:\s*|set_test_id_attribute\(\s*|setTestIdAttribute\(\s*)(['"])([\w:.-]+)\1"""
+)
+
+
+def test_id_attribute(*texts: str) -> str | None:
+    """The test id attribute a Playwright project configured (``testIdAttribute``), if any text says."""
+    for text in texts:
+        m = _TEST_ID_CONFIG.search(text or "")
+        if m:
+            return m.group(2)
+    return None
+
+
+def _failing_lines(stack: str, spec_path: str) -> list[int]:
+    name = PurePosixPath(spec_path).name
+    lines = []
+    for m in re.finditer(r"([\w./\\-]+\.(?:py|js|ts|jsx|tsx|mjs|cjs))[:\", line]+(\d+)", stack or ""):
+        if m.group(1).endswith(name) or spec_path.endswith(m.group(1).lstrip("./")):
+            lines.append(int(m.group(2)))
+    return lines
+
+
+class Healer:
+    def __init__(
+        self, failure: Failure, settings: Settings | None = None, *, exclude: list[str] | tuple[str, ...] = ()
+    ) -> None:
+        self.f = failure
+        self.settings = settings or Settings()
+        self.exclude = set(
+            exclude
+        )  # elements (their short HTML) an earlier heal chose and verification refuted
+        self.flavor, self.lang = flavor_of(failure.spec_path, failure.spec_text, failure.source)
+        self.test_id_attr = (
+            self.settings.test_id_attr or test_id_attribute(failure.spec_text) or "data-testid"
+        )
+        self.src = Source(failure.spec_text, self.lang)
+        self.uses = reader_for(failure.spec_text, self.flavor, self.lang).uses()
+        self.dom = Dom(failure.dom)
+        self.resolver = Resolver(self.dom, test_id_attr=self.test_id_attr)
+
+    # -- which locator broke
+    def broken(self) -> tuple[Locator, list[Use]] | None:
+        named = from_message(self.f.message, self.flavor) + [
+            loc for loc in from_message(self.f.stack, self.flavor) if self.f.stack
+        ]
+        for loc in named:
+            uses = [u for u in self.uses if self._matches(u.locator, loc)]
+            if uses:
+                full = loc if len(loc.steps) >= len(uses[0].locator.steps) else uses[0].locator
+                return full, uses
+        # No locator in the message (or none the spec writes literally): the failing line decides.
+        lines = _failing_lines(f"{self.f.stack}\n{self.f.message}", self.f.spec_path)
+        for line in lines:
+            on_line = [u for u in self.uses if u.line == line and not u.literal_only]
+            missing = [u for u in on_line if self.resolver.resolve(u.locator) == []]
+            if len(missing) == 1:
+                loc = missing[0].locator
+                return loc, [u for u in self.uses if same_target(u.locator, loc)]
+        return None
+
+    def _matches(self, written: Locator, named: Locator) -> bool:
+        if same_target(written, named):
+            return True
+        # The spec may hold the scope in a variable (form.getByRole(...)) that the message prints whole.
+        n = len(written.steps)
+        return n < len(named.steps) and same_target(written, Locator(named.steps[-n:], named.flavor))
+
+    # -- the heal
+    def heal(self) -> Outcome:
+        found = self.broken()
+        if found is None:
+            named = from_message(self.f.message, self.flavor)
+            if named:
+                return Outcome(
+                    NOT_MINE,
+                    f"the failure names {named[0].describe()}, which {self.f.spec_path} "
+                    "does not write literally; not editing by guess",
+                    broken=named[0].describe(),
+                )
+            return Outcome(NOT_MINE, "no locator that found nothing could be read from the failure")
+        locator, uses = found
+        resolved = self.resolver.resolve(locator)
+        if resolved is None:
+            return Outcome(
+                ESCALATE,
+                f"{locator.describe()} uses selector syntax healloop cannot evaluate",
+                broken=locator.describe(),
+            )
+        if resolved:
+            return Outcome(
+                PRESENT,
+                f"{locator.describe()} finds {len(resolved)} element(s) in the DOM snapshot: "
+                "the element is there, so the locator is not what broke",
+                broken=locator.describe(),
+            )
+        k, scopes = self._broken_step(locator)
+        step = locator.steps[k]
+        if step.kind in (NTH, HAS_TEXT):
+            return Outcome(
+                ESCALATE,
+                f"{locator.describe()}: the {step.kind} filter finds nothing; "
+                "healloop heals the locator itself, not a filter on it",
+                broken=locator.describe(),
+            )
+        if not structural(Locator((step,), locator.flavor)):
+            asserting = [u.line for u in uses if ASSERTION.search(self._line(u.line))]
+            if asserting:
+                return Outcome(
+                    ESCALATE,
+                    f"{locator.describe()} finds an element by what it shows, on an assertion "
+                    f"line ({self.f.spec_path}:{asserting[0]}): that text is what the test checks, so "
+                    "it is not rewritten; a changed text may be a regression",
+                    broken=locator.describe(),
+                )
+        scope_heal = k < len(locator.steps) - 1 and any(
+            s.kind not in (NTH, HAS_TEXT) for s in locator.steps[k + 1 :]
+        )
+        action = None if scope_heal else next((u.action for u in uses if u.action), None)
+        typed = None if scope_heal else next((u.typed for u in uses if u.typed), None)
+        words = [] if scope_heal else sorted({u.variable for u in uses if u.variable})
+        clues = clues_of(step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words)
+        pool = self._pool(locator, k, scopes, scope_heal)
+        claimed = self._claimed(locator)
+        scorer = Scorer(self.dom, clues, claimed=claimed)
+        ranked = sorted(
+            (scorer.score(el) for el in pool if self._short(el) not in self.exclude), key=lambda s: -s.score
+        )
+        ranked = [s for s in ranked if s.score > 0]
+        outcome = Outcome(
+            ESCALATE,
+            "",
+            broken=locator.describe(),
+            clues=clues.describe(),
+            candidates=[self._candidate(s) for s in ranked[:3]],
+            old_key=locator.key(),
+        )
+        if not ranked or ranked[0].score < self.settings.threshold:
+            best = f" (best {ranked[0].score:.2f}: {self._short(ranked[0].element)})" if ranked else ""
+            outcome.reason = (
+                f"no element in the DOM snapshot is a confident match for {locator.describe()}"
+                f"{best}; below the threshold {self.settings.threshold:.2f}"
+            )
+            return outcome
+        best = ranked[0]
+        rival = next((s for s in ranked[1:] if not self._same_control(best.element, s.element)), None)
+        outcome.confidence = best.score
+        outcome.element = self.dom.describe(best.element)
+        outcome.element_html = self._short(best.element)
+        if rival is not None:
+            outcome.runner_up = self._candidate(rival)
+            if best.score - rival.score < self.settings.margin:
+                outcome.reason = (
+                    f"two elements fit {locator.describe()} too closely to choose: "
+                    f"{self._short(best.element)} ({best.score:.2f}) and {self._short(rival.element)} "
+                        "({rival.score:.2f})"
+                )
+                return outcome
+        return self._rewrite(outcome, locator, uses, k, best)
+
+    def _line(self, number: int) -> str:
+        lines = self.f.spec_text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+    def _broken_step(self, locator: Locator) -> tuple[int, list[Element]]:
+        """The first step after which nothing is found, and what the steps before it found."""
+        scopes: list[Element] = []
+        for k in range(1, len(locator.steps) + 1):
+            got = self.resolver.resolve(Locator(locator.steps[:k], locator.flavor))
+            if not got:
+                prev = self.resolver.resolve(Locator(locator.steps[: k - 1], locator.flavor)) if k > 1 else []
+                return k - 1, prev or []
+            scopes = got
+        return len(locator.steps) - 1, scopes
+
+    def _pool(self, locator: Locator, k: int, scopes: list[Element], scope_heal: bool) -> list[Element]:
+        if k > 0 and scopes:
+            inside = {d for s in scopes for d in s.iterdescendants()}
+            pool = [el for el in self.dom.content if el in inside]
+        else:
+            pool = list(self.dom.content)
+        pool = [el for el in pool if self.dom.tag(el) not in ("html", "body", "head", "br", "wbr")]
+        if scope_heal:
+            rest = Locator(tuple(s for s in locator.steps[k + 1 :]), locator.flavor)
+            pool = [el for el in pool if self._rest_from(el, rest)]
+        return pool
+
+    def _rest_from(self, el: Element, rest: Locator) -> list[Element]:
+        found = [el]
+        for step in rest.steps:
+            if step.kind == NTH:
+                idx = step.index or 0
+                found = [found[idx]] if -len(found) <= idx < len(found) else []
+                continue
+            nxt: dict[Element, None] = {}
+            for scope in found:
+                for e in self.resolver.find(step, scope, rest.flavor) or []:
+                    nxt[e] = None
+            found = list(nxt)
+        return found
+
+    def _claimed(self, broken: Locator) -> dict[Element, str]:
+        claimed: dict[Element, str] = {}
+        for use in self.uses:
+            if self._matches(use.locator, broken) or use.literal_only:
+                continue
+            got = self.resolver.resolve(use.locator)
+            if got and len(got) == 1:
+                claimed.setdefault(got[0], use.locator.describe())
+        return claimed
+
+    def _same_control(self, a: Element, b: Element) -> bool:
+        """One control seen twice: an element and its ancestor or descendant, a label and its field."""
+        if a in b.iterancestors() or b in a.iterancestors():
+            return True
+        for x, y in ((a, b), (b, a)):
+            if self.dom.tag(x) == "label" and x.get("for") and x.get("for") == y.get("id"):
+                return True
+        return False
+
+    def _short(self, el: Element) -> str:
+        return self.dom.outer_html(el, 120)
+
+    def _candidate(self, s: Scored) -> dict[str, Any]:
+        return {"element": self._short(s.element), "score": round(s.score, 3), "reasons": s.reasons[:6]}
+
+    # -- writing it
+    def _rewrite(self, outcome: Outcome, locator: Locator, uses: list[Use], k: int, best: Scored) -> Outcome:
+        target_final = (
+            self._rest_from(best.element, Locator(locator.steps[k + 1 :], locator.flavor))
+            if (k < len(locator.steps) - 1)
+            else [best.element]
+        )
+        writer = Writer(self.src)
+        replacements: list[Replacement] = []
+        new_desc = None
+        for use in uses:
+            kk = k - (len(locator.steps) - len(use.locator.steps))
+            if kk < 0:
+                outcome.uses_left.append(f"line {use.line}: the broken part is outside what this line writes")
+                continue
+            new_step = self._new_step(use, kk, best.element, target_final, locator)
+            if new_step is None:
+                outcome.uses_left.append(
+                    f"line {use.line}: no locator of the same form finds the element alone"
+                )
+                continue
+            try:
+                replacements.append(writer.replacement(use, kk, new_step))
+            except CannotWrite as exc:
+                outcome.uses_left.append(f"line {use.line}: {exc}")
+                continue
+            outcome.uses_healed.append(use.line)
+            new_desc = (
+                new_desc
+                or Locator(
+                    (*use.locator.steps[:kk], new_step, *use.locator.steps[kk + 1 :]), use.locator.flavor
+                ).describe()
+            )
+        if not replacements:
+            outcome.reason = (
+                f"{self._short(best.element)} is the element {locator.describe()} meant "
+                f"({best.score:.2f}), but no locator in the spec's style finds it alone: "
+                + "; ".join(outcome.uses_left)
+            )
+            return outcome
+        outcome.status = HEALED
+        outcome.new_locator = new_desc
+        outcome.new_text = apply(self.f.spec_text, replacements)
+        outcome.reason = (
+            f"{locator.describe()} no longer finds anything; the element it meant is "
+            f"{self._short(best.element)} ({best.score:.2f}), now found by {new_desc}"
+        )
+        return outcome
+
+    def _new_step(
+        self, use: Use, k: int, el: Element, target_final: list[Element], full: Locator
+    ) -> Step | None:
+        prefix_extra = full.steps[: len(full.steps) - len(use.locator.steps)]
+        steps = use.locator.steps
+
+        def check(step: Step) -> bool:
+            trial = Locator(prefix_extra + steps[:k] + (step,) + steps[k + 1 :], use.locator.flavor)
+            got = self.resolver.resolve(trial)
+            return got is not None and got == target_final
+
+        call_i, part = use.origins[k] if k < len(use.origins) else (0, 0)
+        call_based = part is None and not use.literal_only
+        tl = bool(use.calls and re.match(r"^(find|get|query)(All)?By", use.calls[call_i].name))
+        builder = Builder(
+            self.dom,
+            test_id_attr=self.test_id_attr,
+            flavor=use.locator.flavor,
+            check=check,
+            call_based=call_based,
+            tl=tl,
+        )
+        return builder.build(steps[k], el)
+
+
+def heal(failure: Failure, settings: Settings | None = None) -> Outcome:
+    return Healer(failure, settings).heal()
+
+
+__all__ = [
+    "CYPRESS",
+    "ESCALATE",
+    "HEALED",
+    "NOT_MINE",
+    "PRESENT",
+    "Failure",
+    "Healer",
+    "Outcome",
+    "Settings",
+    "flavor_of",
+    "heal",
+    "test_id_attribute",
+]

@@ -1,0 +1,427 @@
+"""Every locator a spec builds: Playwright chains (JS and Python), Cypress and Testing Library
+queries, Selenium ``By`` pairs, and selector strings kept in constants; each with the exact spans of
+its calls and what the test then does with the element (fill, click, check, select, read), followed
+through variables and page-object properties.
+"""
+
+from __future__ import annotations
+
+import re
+
+from healloop.agent.healing.locators import (
+    _BY_KINDS,
+    _CY_METHODS,
+    _PW_METHODS,
+    _PW_SELECTOR_ACTIONS,
+    _SELENIUM_OLD,
+    _TL_METHODS,
+    CSS,
+    CYPRESS,
+    HAS_TEXT,
+    NTH,
+    PLAYWRIGHT,
+    SELENIUM,
+    Locator,
+    Step,
+    Use,
+    _by_step,
+    _css_or_xpath,
+    looks_like_css,
+    looks_like_xpath,
+    step_of_call,
+    steps_from_selector,
+    structural,
+)
+from healloop.agent.healing.source import Arg, Call, Source, number
+
+# What the test does with the element, by the method called on it or the assertion made about it.
+_ACTIONS = {
+    "fill": "fill",
+    "type": "fill",
+    "pressSequentially": "fill",
+    "press_sequentially": "fill",
+    "clear": "fill",
+    "send_keys": "fill",
+    "sendKeys": "fill",
+    "inputValue": "fill",
+    "input_value": "fill",
+    "press": "fill",
+    "click": "click",
+    "dblclick": "click",
+    "tap": "click",
+    "hover": "click",
+    "rightclick": "click",
+    "trigger": "click",
+    "submit": "click",
+    "check": "check",
+    "uncheck": "check",
+    "setChecked": "check",
+    "set_checked": "check",
+    "isChecked": "check",
+    "is_checked": "check",
+    "is_selected": "check",
+    "isSelected": "check",
+    "selectOption": "select",
+    "select_option": "select",
+    "select": "select",
+    "select_by_visible_text": "select",
+    "select_by_value": "select",
+    "select_by_index": "select",
+    "selectByVisibleText": "select",
+    "textContent": "read",
+    "text_content": "read",
+    "innerText": "read",
+    "inner_text": "read",
+    "allTextContents": "read",
+    "all_text_contents": "read",
+    "getText": "read",
+    "text": "read",
+    "invoke": "read",
+}
+_ASSERTIONS = {
+    "toBeChecked": "check",
+    "to_be_checked": "check",
+    "toHaveValue": "fill",
+    "to_have_value": "fill",
+    "toBeEditable": "fill",
+    "to_be_editable": "fill",
+    "toHaveText": "read",
+    "to_have_text": "read",
+    "toContainText": "read",
+    "to_contain_text": "read",
+}
+_SHOULD = [
+    (re.compile(r"be\.checked|not\.be\.checked"), "check"),
+    (re.compile(r"have\.value"), "fill"),
+    (re.compile(r"have\.text|contain\.text|^contain$|include\.text"), "read"),
+]
+
+_CHAIN_MODIFIERS = {"first", "last", "nth", "eq", "filter"}
+
+
+class SpecReader:
+    """Every locator use in one spec file."""
+
+    def __init__(self, text: str, *, flavor: str, lang: str) -> None:
+        self.src = Source(text, lang)
+        self.flavor, self.lang = flavor, lang
+
+    def uses(self) -> list[Use]:
+        out = self._selenium_uses() if self.flavor == SELENIUM else self._chain_uses()
+        covered = [(u.start, u.end) for u in out]
+        out += [u for u in self._literal_uses() if not any(a <= u.start < b for a, b in covered)]
+        for use in out:
+            self._intent(use)
+        return sorted(out, key=lambda u: u.start)
+
+    # Playwright and Cypress: chains of calls
+    def _chain_uses(self) -> list[Use]:
+        names = set(_TL_METHODS) | _CHAIN_MODIFIERS
+        if self.flavor == PLAYWRIGHT:
+            names |= set(_PW_METHODS) | set(_PW_SELECTOR_ACTIONS) | {"frameLocator", "frame_locator"}
+        else:
+            names |= set(_CY_METHODS)
+        calls = self.src.calls(names)
+        by_end = {c.end: c for c in calls}
+        consumed: set[int] = set()
+        uses: list[Use] = []
+        # Walk from the last call of each chain back to its first.
+        for call in reversed(calls):
+            if call.start in consumed:
+                continue
+            chain = [call]
+            while chain[0].dot >= 0:
+                prev = by_end.get(self.src.skip_ws_back(chain[0].dot))
+                if prev is None:
+                    break
+                chain.insert(0, prev)
+            for c in chain:
+                consumed.add(c.start)
+            use = self._use_of_chain(chain)
+            if use is not None:
+                uses.append(use)
+        return uses
+
+    def _use_of_chain(self, chain: list[Call]) -> Use | None:
+        steps: list[Step] = []
+        kept: list[Call] = []
+        origins: list[tuple[int, int | None]] = []
+        action, typed = None, None
+        for call in chain:
+            if call.name in _CHAIN_MODIFIERS:
+                if not steps:
+                    continue
+                step = self._modifier(call)
+                if step is not None:
+                    steps.append(step)
+                    origins.append((len(kept), None))
+                    kept.append(call)
+                continue
+            if (
+                self.flavor == PLAYWRIGHT
+                and call.name in _PW_SELECTOR_ACTIONS
+                and call.name not in _PW_METHODS
+            ):
+                # page.click('#pay'): the selector is the first argument, the method is the action.
+                if steps or call.arg(0) is None or call.arg(0).value is None:
+                    continue
+                if not self._page_receiver(call):
+                    continue
+                parts = steps_from_selector(call.arg(0).value, self.flavor)
+                origins += [(len(kept), i) for i in range(len(parts))]
+                steps += parts
+                kept.append(call)
+                action = _PW_SELECTOR_ACTIONS[call.name]
+                if action == "fill" and call.arg(1) is not None:
+                    typed = call.arg(1).value
+                break
+            if call.name in ("frameLocator", "frame_locator"):
+                steps, kept, origins = [], [], []  # a frame is another document: not our snapshot
+                continue
+            step = step_of_call(call, self.flavor)
+            if step is None:
+                if steps:
+                    break
+                continue
+            if step.kind == CSS and self.flavor == PLAYWRIGHT:
+                parts = steps_from_selector(step.value, self.flavor)
+                origins += [(len(kept), i) for i in range(len(parts))]
+                steps += parts
+            else:
+                origins.append((len(kept), None if step.kind != CSS else 0))
+                steps.append(step)
+            kept.append(call)
+        if not steps:
+            return None
+        use = self._finish(steps, kept, action, typed)
+        use.origins = origins
+        return use
+
+    def _page_receiver(self, call: Call) -> bool:
+        """page.click(sel) takes a selector; locator.click(options) does not."""
+        if call.dot < 0:
+            return False
+        before = self.src.text[max(0, call.dot - 40) : call.dot]
+        return bool(re.search(r"(?:page|frame|Page|self\.page|this\.page)\s*$", before))
+
+    def _modifier(self, call: Call) -> Step | None:
+        if call.name == "first":
+            return Step(NTH, index=0)
+        if call.name == "last":
+            return Step(NTH, index=-1)
+        if call.name in ("nth", "eq"):
+            arg = call.arg(0)
+            idx = number(arg.text) if arg is not None else None
+            return Step(NTH, index=idx) if idx is not None else None
+        if call.name == "filter":
+            opt = call.option("hasText") or call.option("has_text")
+            if opt is not None and (opt.value is not None or opt.regex is not None):
+                value = opt.value if opt.value is not None else opt.regex.pattern  # type: ignore[union-attr]
+                return Step(HAS_TEXT, value, regex=opt.regex.flags if opt.regex else None)
+        return None
+
+    def _finish(self, steps: list[Step], calls: list[Call], action: str | None, typed: str | None) -> Use:
+        start, end = calls[0].start, calls[-1].end
+        return Use(
+            Locator(tuple(steps), self.flavor),
+            calls,
+            start,
+            end,
+            self.src.line_of(start),
+            action=action,
+            typed=typed,
+        )
+
+    # Selenium: find_element(By.X, "v"), findElement(By.x('v')), (By.X, "v") tuples
+    def _selenium_uses(self) -> list[Use]:
+        uses: list[Use] = []
+        text = self.src.text
+        # Python: By.ID, "value" inside any call or tuple.
+        for m in re.finditer(r"By\s*\.\s*([A-Z_]+)\s*,\s*", text):
+            if not self.src.in_code(m.start()):
+                continue
+            lit = self.src.literal_at(m.end())
+            if lit is None:
+                continue
+            step = _by_step(m.group(1), lit.value)
+            if step is None:
+                continue
+            kind_arg = Arg(m.start(), m.start() + len(m.group(0).rstrip(", \n")), m.group(0).rstrip(", \n"))
+            value_arg = Arg(lit.start, lit.end, text[lit.start : lit.end], literal=lit)
+            call = Call("By", m.start(), lit.end, [kind_arg, value_arg])
+            uses.append(
+                Use(
+                    Locator((step,), SELENIUM),
+                    [call],
+                    m.start(),
+                    lit.end,
+                    self.src.line_of(m.start()),
+                    by_args=(kind_arg, value_arg),
+                    origins=[(0, None)],
+                )
+            )
+        # JavaScript: By.id('value'), By.css('...'), ...
+        for call in self.src.calls(set(_BY_KINDS) | set(_SELENIUM_OLD)):
+            if call.name in _SELENIUM_OLD:
+                if call.arg(0) is None or call.arg(0).value is None:
+                    continue
+                step = Step(_SELENIUM_OLD[call.name], call.arg(0).value)
+                if step.kind == "class_name":
+                    step = Step(CSS, "." + step.value)
+            else:
+                before = text[max(0, call.start - 8) : call.start]
+                if not re.search(r"By\s*\.\s*$", before) or call.arg(0) is None or call.arg(0).value is None:
+                    continue
+                step = _by_step(call.name, call.arg(0).value)
+            if step is None:
+                continue
+            uses.append(
+                Use(
+                    Locator((step,), SELENIUM),
+                    [call],
+                    call.start,
+                    call.end,
+                    self.src.line_of(call.start),
+                    origins=[(0, None)],
+                )
+            )
+        return uses
+
+    # A selector kept in a string constant: EMAIL = "[data-testid=email]"
+    def _literal_uses(self) -> list[Use]:
+        uses = []
+        for lit in self.src.literals:
+            value = lit.value
+            if not (looks_like_css(value) or looks_like_xpath(value)):
+                continue
+            steps = (
+                steps_from_selector(value, self.flavor)
+                if self.flavor == PLAYWRIGHT
+                else (_css_or_xpath(value),)
+            )
+            call = Call(
+                "",
+                lit.start,
+                lit.end,
+                [Arg(lit.start, lit.end, self.src.text[lit.start : lit.end], literal=lit)],
+            )
+            uses.append(
+                Use(
+                    Locator(steps, self.flavor),
+                    [call],
+                    lit.start,
+                    lit.end,
+                    self.src.line_of(lit.start),
+                    literal_only=True,
+                    origins=[(0, i) for i in range(len(steps))],
+                )
+            )
+        return uses
+
+    # What the test does with it
+    def _intent(self, use: Use) -> None:
+        text = self.src.text
+        after = text[use.end : use.end + 200]
+        if self.flavor == SELENIUM:
+            # find_element(By.ID, "x").click(): the action follows the call the locator is inside.
+            after = re.sub(r"^\s*\)", "", after)
+        if use.action is None:
+            use.action, use.typed = _action_after(after)
+        if use.action is None:
+            before = text[max(0, use.start - 80) : use.start]
+            # expect(<locator>).toHaveValue(...) / Select(driver.find_element(...))
+            if re.search(r"(?:expect|expect_)\s*\(\s*(?:await\s+)?[\w.]*$", before):
+                close = _close_paren(text, use.end)
+                if close is not None:
+                    m = re.match(r"\s*\)\s*(?:\.\s*not)?\s*\.\s*(\w+)", text[close : close + 80])
+                    if m:
+                        use.action = _ASSERTIONS.get(m.group(1))
+            elif re.search(r"\bSelect\s*\(\s*[\w.]*(?:\(\s*\*?)?$", before):
+                use.action = "select"
+        var = _variable_before(text[max(0, use.start - 120) : use.start], self.lang)
+        use.variable = var
+        if var and use.action is None:
+            name = re.escape(var.split(".")[-1])
+            for m in re.finditer(rf"(?<![\w$]){name}\b", text[use.end :]):
+                pos = use.end + m.end()
+                tail = text[pos : pos + 200]
+                if self.flavor == SELENIUM:
+                    tail = re.sub(r"^\s*\)", "", tail)  # find_element(*EMAIL).send_keys(...)
+                action, typed = _action_after(tail)
+                if action is None:
+                    before = text[max(0, use.end + m.start() - 40) : use.end + m.start()]
+                    if re.search(r"expect\s*\(\s*(?:this\.|self\.)?$", before):
+                        m2 = re.match(r"\s*\)\s*(?:\.\s*not)?\s*\.\s*(\w+)", text[pos : pos + 80])
+                        action = _ASSERTIONS.get(m2.group(1)) if m2 else None
+                    elif re.search(r"Select\s*\(\s*(?:this\.|self\.)?$", before):
+                        action = "select"
+                if action:
+                    use.action, use.typed = action, typed
+                    break
+
+
+def _action_after(after: str) -> tuple[str | None, str | None]:
+    """The action a chain ends in (``.fill('x')``), skipping modifiers like ``.first()``."""
+    m = re.match(
+        r"\s*(?:\.\s*(?:first|last)\s*(?:\(\s*\))?\s*|\.\s*(?:nth|eq)\s*\(\s*-?\d+\s*\)\s*)*"
+        r"\.\s*(\w+)\s*(\()?\s*(?P<q>['\"`])?",
+        after,
+    )
+    if not m:
+        return None, None
+    method = m.group(1)
+    if method == "should" and m.group("q"):
+        rest = after[m.end() : m.end() + 60]
+        for pattern, action in _SHOULD:
+            if pattern.search(rest.split(m.group("q"))[0]):
+                return action, None
+        return None, None
+    action = _ACTIONS.get(method)
+    if action is None or (method == "select" and m.group(2) is None):
+        return None, None  # `.select` without a call is not Cypress's select()
+    typed = None
+    if action == "fill" and m.group("q"):
+        q = m.group("q")
+        rest = after[m.end() :]
+        end = rest.find(q)
+        typed = rest[:end] if end >= 0 else None
+    return action, typed
+
+
+def _close_paren(text: str, pos: int) -> int | None:
+    m = re.compile(r"\s*\)").match(text, pos)
+    return m.start() if m else None
+
+
+def _variable_before(before: str, lang: str) -> str | None:
+    """The name a locator is assigned to or returned as: ``const email = ``, ``self.email = ``,
+    ``def email(self): return ``, ``get email() { return ``."""
+    before = re.sub(r"(?:await|yield)\s*$", "", before.rstrip()).rstrip()
+    m = re.search(r"(?:(?:const|let|var)\s+|(?:this|self)\.)?([A-Za-z_$][\w$]*)\s*[:=]\s*[\w$.]*\(?$", before)
+    if m and not before.endswith(("==", "!=", "<=", ">=")):
+        return m.group(1)
+    m = re.search(r"(?:def\s+|get\s+)([A-Za-z_$][\w$]*)\s*\([^)]*\)[^:{]*[:{]\s*return\s+[\w$.]*$", before)
+    return m.group(1) if m else None
+
+
+def reader_for(text: str, flavor: str, lang: str) -> SpecReader:
+    return SpecReader(text, flavor=flavor, lang=lang)
+
+
+def blank_locators(text: str, lang: str) -> str:
+    """``text`` with every structural locator (CSS, XPath, test id, id, name; in any runner's API)
+    replaced by ``<selector>``. Locators by text, role name, label or content stay: on an assertion
+    line their text is part of what the test expects."""
+    spans: list[tuple[int, int]] = []
+    for flavor in (PLAYWRIGHT, CYPRESS, SELENIUM):
+        for use in SpecReader(text, flavor=flavor, lang=lang).uses():
+            if structural(use.locator):
+                spans.append((use.start, use.end))
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:
+            continue
+        out += [text[last:start], "<selector>"]
+        last = end
+    out.append(text[last:])
+    return "".join(out)

@@ -1,0 +1,287 @@
+"""Writing a healed step back into the spec, in the spec's own language, API and quotes.
+
+When only a value changed, only that string literal is replaced (quotes kept); when the kind changed
+(a removed test id healed by role and name), the one call is rewritten in the same API family
+(``getByRole`` / ``get_by_role`` / ``findByRole`` / ``By.CSS_SELECTOR``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from healloop.agent.healing.locators import (
+    ALT,
+    CONTAINS,
+    CSS,
+    LABEL,
+    LINK_TEXT,
+    PARTIAL_LINK_TEXT,
+    PLACEHOLDER,
+    ROLE,
+    SELENIUM,
+    TESTID,
+    TEXT,
+    TITLE,
+    XPATH,
+    Step,
+    Use,
+    _split_chain,
+)
+from healloop.agent.healing.source import Call, Source, quote
+
+_PW_JS = {
+    TESTID: "getByTestId",
+    ROLE: "getByRole",
+    TEXT: "getByText",
+    LABEL: "getByLabel",
+    PLACEHOLDER: "getByPlaceholder",
+    ALT: "getByAltText",
+    TITLE: "getByTitle",
+    CSS: "locator",
+    XPATH: "locator",
+}
+_PW_PY = {
+    TESTID: "get_by_test_id",
+    ROLE: "get_by_role",
+    TEXT: "get_by_text",
+    LABEL: "get_by_label",
+    PLACEHOLDER: "get_by_placeholder",
+    ALT: "get_by_alt_text",
+    TITLE: "get_by_title",
+    CSS: "locator",
+    XPATH: "locator",
+}
+_TL = {
+    TESTID: "TestId",
+    ROLE: "Role",
+    TEXT: "Text",
+    LABEL: "LabelText",
+    PLACEHOLDER: "PlaceholderText",
+    ALT: "AltText",
+    TITLE: "Title",
+}
+_BY_PY = {
+    "id": "ID",
+    "name": "NAME",
+    CSS: "CSS_SELECTOR",
+    XPATH: "XPATH",
+    LINK_TEXT: "LINK_TEXT",
+    PARTIAL_LINK_TEXT: "PARTIAL_LINK_TEXT",
+}
+_BY_JS = {
+    "id": "id",
+    "name": "name",
+    CSS: "css",
+    XPATH: "xpath",
+    LINK_TEXT: "linkText",
+    PARTIAL_LINK_TEXT: "partialLinkText",
+}
+
+
+class CannotWrite(Exception):
+    """The new step cannot be expressed where the old one was written."""
+
+
+@dataclass(frozen=True)
+class Replacement:
+    start: int
+    end: int
+    text: str
+
+
+class Writer:
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.lang = src.lang
+
+    def _q(self, call: Call) -> str:
+        lit = next((a.literal for a in call.args if a.literal is not None), None)
+        if lit is None:
+            lit = next((f.literal for a in call.args for f in a.fields.values() if f.literal), None)
+        return lit.quote if lit is not None else ("'" if self.lang == "js" else '"')
+
+    def _lit(self, value: str, q: str) -> str:
+        return quote(value, q, self.lang)
+
+    def replacement(self, use: Use, index: int, new: Step) -> Replacement:
+        """How to turn the use's step ``index`` into ``new``."""
+        call_i, part = use.origins[index]
+        call = use.calls[call_i]
+        old = use.locator.steps[index]
+        if use.by_args is not None:
+            return self._selenium_tuple(use, new)
+        if part is not None:
+            return self._in_selector_string(use, call, index, part, new)
+        if use.locator.flavor == SELENIUM and call.name in _BY_JS:
+            return self._selenium_js(call, new)
+        return self._call(call, old, new)
+
+    def _in_selector_string(self, use: Use, call: Call, index: int, part: int, new: Step) -> Replacement:
+        if new.kind not in (CSS, XPATH):
+            raise CannotWrite(f"a {new.kind} locator cannot be written inside a selector string")
+        arg = call.arg(0) if call.name else call.args[0]
+        if arg is None or arg.literal is None:
+            raise CannotWrite("the selector is not a string literal")
+        lit = arg.literal
+        parts = _split_chain(lit.value)
+        if len(parts) == 1:
+            old_part = parts[0]
+            value = _with_engine(old_part, new)
+        else:
+            real = [i for i, p in enumerate(parts) if not p.strip().lower().startswith("visible=")]
+            if part >= len(real):
+                raise CannotWrite("the selector chain does not line up with its parts")
+            parts[real[part]] = (
+                (" " if real[part] else "")
+                + _with_engine(parts[real[part]].strip(), new)
+                + (" " if real[part] < len(parts) - 1 else "")
+            )
+            value = ">>".join(parts)
+        return Replacement(lit.start, lit.end, lit.prefix + self._lit(value, lit.quote))
+
+    def _call(self, call: Call, old: Step, new: Step) -> Replacement:
+        q = self._q(call)
+        # Same method, only a value changed: replace just those literals.
+        if new.kind == old.kind and new.exact == old.exact and (new.name is None) == (old.name is None):
+            edits = []
+            if old.kind == CONTAINS:
+                if old.value and new.value:
+                    edits += self._literal_edit(call.arg(0), new.value)
+                    edits += self._literal_edit(call.arg(1), new.name or "")
+                elif not old.value and not new.value:
+                    edits += self._literal_edit(call.arg(0), new.name or "")
+                else:
+                    edits = []
+            elif old.kind == ROLE:
+                if new.value != old.value:
+                    edits += self._literal_edit(call.arg(0), new.value)
+                if new.name != old.name:
+                    edits += self._literal_edit(call.option("name"), new.name or "")
+            else:
+                edits += self._literal_edit(call.arg(0), new.value)
+            if edits and all(e is not None for e in edits):
+                return _merge(self.src.text, call, edits)
+        return Replacement(call.start, call.end, self._format_call(call, new, q))
+
+    def _literal_edit(self, arg, value: str) -> list[Replacement | None]:  # type: ignore[no-untyped-def]
+        if arg is None or arg.literal is None:
+            return [None]
+        lit = arg.literal
+        if lit.value == value:
+            return []
+        return [
+            Replacement(
+                lit.start, lit.end, lit.prefix.replace("f", "").replace("F", "") + self._lit(value, lit.quote)
+            )
+        ]
+
+    def _format_call(self, call: Call, new: Step, q: str) -> str:
+        name = call.name
+        tl = re.match(r"^(find|get|query)(All)?By", name)
+        lit = lambda v: self._lit(v, q)  # noqa: E731
+        if tl:
+            method = tl.group(0) + _TL.get(new.kind, "")
+            if new.kind not in _TL:
+                raise CannotWrite(f"Testing Library has no query for a {new.kind} locator")
+            if new.kind == ROLE:
+                opts = f"{{ name: {lit(new.name)} }}" if new.name is not None else ""
+                return f"{method}({lit(new.value)}{', ' + opts if opts else ''})"
+            return f"{method}({lit(new.value)})"
+        if name in ("get", "find", "contains"):  # Cypress
+            if new.kind == CSS:
+                return f"{'find' if name == 'find' else 'get'}({lit(new.value)})"
+            if new.kind == CONTAINS:
+                if new.value:
+                    return f"contains({lit(new.value)}, {lit(new.name or '')})"
+                return f"contains({lit(new.name or '')})"
+            raise CannotWrite(f"cy.{name} cannot find by {new.kind}")
+        table = _PW_PY if self.lang == "py" else _PW_JS
+        method = table.get(new.kind)
+        if method is None:
+            raise CannotWrite(f"no Playwright method finds by {new.kind}")
+        value = (
+            new.value
+            if new.kind != XPATH or new.value.startswith("xpath=")
+            else (new.value if new.value.startswith("/") else f"xpath={new.value}")
+        )
+        if new.kind == ROLE:
+            if self.lang == "py":
+                extra = (f", name={lit(new.name)}" if new.name is not None else "") + (
+                    ", exact=True" if new.exact else ""
+                )
+                return f"{method}({lit(value)}{extra})"
+            fields = ([f"name: {lit(new.name)}"] if new.name is not None else []) + (
+                ["exact: true"] if new.exact else []
+            )
+            return f"{method}({lit(value)}{', { ' + ', '.join(fields) + ' }' if fields else ''})"
+        if new.exact and new.kind in (TEXT, LABEL, PLACEHOLDER, ALT, TITLE, TESTID) and new.kind != TESTID:
+            return (
+                f"{method}({lit(value)}, exact=True)"
+                if self.lang == "py"
+                else f"{method}({lit(value)}, {{ exact: true }})"
+            )
+        return f"{method}({lit(value)})"
+
+    def _selenium_tuple(self, use: Use, new: Step) -> Replacement:
+        assert use.by_args is not None
+        kind_arg, value_arg = use.by_args
+        by = _BY_PY.get(new.kind)
+        if by is None:
+            raise CannotWrite(f"Selenium has no By for a {new.kind} locator")
+        lit = value_arg.literal
+        assert lit is not None
+        return Replacement(
+            kind_arg.start,
+            value_arg.end,
+            f"By.{by}, {lit.prefix.replace('f', '')}{self._lit(new.value, lit.quote)}",
+        )
+
+    def _selenium_js(self, call: Call, new: Step) -> Replacement:
+        by = _BY_JS.get(new.kind)
+        if by is None:
+            raise CannotWrite(f"selenium-webdriver has no By for a {new.kind} locator")
+        return Replacement(call.start, call.end, f"{by}({self._lit(new.value, self._q(call))})")
+
+
+def _with_engine(old_part: str, new: Step) -> str:
+    """Keep an explicit engine prefix (``css=``, ``xpath=``) the old part used."""
+    m = re.match(r"^\s*(css|xpath)\s*=", old_part)
+    if m:
+        return f"{m.group(1)}={new.value}"
+    return new.value
+
+
+def _merge(text: str, call: Call, edits: list[Replacement | None]) -> Replacement:
+    """Several literal edits inside one call as one replacement of the call's text."""
+    body = text[call.start : call.end]
+    for e in sorted((e for e in edits if e is not None), key=lambda e: -e.start):
+        body = body[: e.start - call.start] + e.text + body[e.end - call.start :]
+    return Replacement(call.start, call.end, body)
+
+
+def apply(text: str, replacements: list[Replacement]) -> str:
+    for r in sorted(replacements, key=lambda r: -r.start):
+        text = text[: r.start] + r.text + text[r.end :]
+    return text
+
+
+def edit_hunk(before: str, after: str) -> tuple[str, str]:
+    """One (old_text, new_text) covering every changed line, widened until old_text occurs once."""
+    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    ops = [op for op in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes() if op[0] != "equal"]
+    if not ops:
+        return "", ""
+    a0, a1 = ops[0][1], ops[-1][2]
+    b0, b1 = ops[0][3], ops[-1][4]
+    while True:
+        old, new = "".join(a[a0:a1]), "".join(b[b0:b1])
+        if old and before.count(old) == 1:
+            return old, new
+        if a0 == 0 and a1 == len(a):
+            return old, new
+        if a0 > 0:
+            a0, b0 = a0 - 1, b0 - 1
+        if a1 < len(a):
+            a1, b1 = a1 + 1, b1 + 1

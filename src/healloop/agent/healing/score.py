@@ -1,0 +1,397 @@
+"""Weighing the elements of a snapshot as the one a broken locator meant.
+
+Evidence comes from clues the broken locator and the spec give: the attribute it named (a renamed
+``data-testid`` most likely moved to a new ``data-testid`` value on an element of the same kind), the
+text, role, name, label or placeholder it named, the tag and ancestors a CSS selector or XPath named,
+the name the spec gives the element (``const emailInput = ...``), and what the test types into it.
+Independent clues combine as a noisy-or. Then what the test does with the element gates it: a field
+that is filled must be editable, a checkbox checkable, a select a select; a click prefers something
+clickable. Elements other locators of the spec still find are someone else's and weigh little.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from healloop.agent.healing.dom import Dom, Element
+from healloop.agent.healing.locators import (
+    ALT,
+    CONTAINS,
+    CSS,
+    LABEL,
+    LINK_TEXT,
+    PARTIAL_LINK_TEXT,
+    PLACEHOLDER,
+    ROLE,
+    TESTID,
+    TEXT,
+    TITLE,
+    XPATH,
+    Step,
+)
+from healloop.agent.healing.words import generated, similarity, text_similarity, typed_kind
+
+TEST_ID_ATTRS = (
+    "data-testid",
+    "data-test-id",
+    "data-test",
+    "data-cy",
+    "data-qa",
+    "data-e2e",
+    "data-id",
+    "data-automation-id",
+    "data-automation",
+    "data-hook",
+    "data-selector",
+    "data-role",
+    "data-pw",
+)
+# How much a matching value of each attribute says about identity.
+_ATTR_WEIGHT = {
+    "id": 0.9,
+    "name": 0.9,
+    "class": 0.55,
+    "for": 0.6,
+    "href": 0.6,
+    "type": 0.3,
+    "value": 0.6,
+    "aria-label": 0.85,
+    "placeholder": 0.8,
+    "title": 0.75,
+    "alt": 0.8,
+    "role": 0.3,
+}
+_MIN_SIGNAL = 0.3  # similarities below this are noise, not evidence
+
+
+@dataclass
+class Clues:
+    """What the broken step and the spec say about the element that was meant."""
+
+    attrs: list[tuple[str, str, str]] = field(default_factory=list)  # (attribute, value, operator)
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (kind, value): text, name, label, ...
+    role: str | None = None
+    tag: str | None = None
+    words: list[str] = field(default_factory=list)  # names the spec gives it
+    typed: str | None = None
+    action: str | None = None
+
+    def describe(self) -> dict[str, object]:
+        return {
+            k: v
+            for k, v in {
+                "attrs": self.attrs,
+                "texts": self.texts,
+                "role": self.role,
+                "tag": self.tag,
+                "names": self.words,
+                "action": self.action,
+            }.items()
+            if v
+        }
+
+
+_ATTR_SEL = re.compile(
+    r"""\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*(?:"((?:\\.|[^"\\])*)"|'((?:\\.|[^'\\])*)'|([^\]\s]*)))?\s*[is]?\s*\]"""
+)
+_COMPOUND_SPLIT = re.compile(r"\s*[>+~]\s*|\s+(?![^\[]*\])(?![^(]*\))")
+
+
+def last_compound(selector: str) -> str:
+    parts = [p for p in _COMPOUND_SPLIT.split(selector.strip()) if p]
+    return parts[-1] if parts else ""
+
+
+def css_clues(selector: str, clues: Clues) -> None:
+    compound = last_compound(selector)
+    m = re.match(r"^([a-zA-Z][\w-]*)", compound)
+    if m:
+        clues.tag = m.group(1).lower()
+    for am in _ATTR_SEL.finditer(compound):
+        value = next((v for v in am.group(3, 4, 5) if v is not None), None)
+        if value is not None:
+            clues.attrs.append((am.group(1).lower(), value, am.group(2) or "="))
+    plain = _ATTR_SEL.sub("", compound)
+    plain = re.sub(r":[\w-]+(?:\([^)]*\))?", "", plain)
+    for kind, value in re.findall(r"([#.])([\w-]+)", plain):
+        clues.attrs.append(("id" if kind == "#" else "class", value, "="))
+    for text in re.findall(r""":(?:has-text|text|text-is|contains)\(\s*["']([^"']+)["']""", compound):
+        clues.texts.append((TEXT, text))
+
+
+_XP_ATTR = re.compile(r"""@([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_XP_CONTAINS_ATTR = re.compile(r"""contains\(\s*@([\w:-]+)\s*,\s*(?:"([^"]*)"|'([^']*)')\s*\)""")
+_XP_TEXT = re.compile(
+    r"""(?:text\(\)|normalize-space\((?:text\(\)|\.)?\)|\.)\s*=\s*(?:"([^"]*)"|'([^']*)')"""
+)
+_XP_CONTAINS_TEXT = re.compile(
+    r"""contains\(\s*(?:text\(\)|normalize-space\((?:text\(\)|\.)?\)|\.|string\(\))\s*,\s*(?:"([^"]*)"|'([^']*)')\s*\)"""
+)
+
+
+def xpath_clues(expr: str, clues: Clues) -> None:
+    last = re.split(r"/(?![^\[]*\])", expr.strip())[-1]
+    m = re.match(r"^([a-zA-Z][\w-]*)", last)
+    if m and m.group(1) not in ("text", "node"):
+        clues.tag = m.group(1).lower()
+    for am in _XP_ATTR.finditer(last):
+        clues.attrs.append(
+            (am.group(1).lower(), am.group(2) if am.group(2) is not None else am.group(3), "=")
+        )
+    for am in _XP_CONTAINS_ATTR.finditer(last):
+        clues.attrs.append(
+            (am.group(1).lower(), am.group(2) if am.group(2) is not None else am.group(3), "*=")
+        )
+    for tm in list(_XP_TEXT.finditer(last)) + list(_XP_CONTAINS_TEXT.finditer(last)):
+        clues.texts.append((TEXT, tm.group(1) if tm.group(1) is not None else tm.group(2)))
+
+
+def clues_of(
+    step: Step, *, test_id_attr: str, action: str | None, typed: str | None, words: list[str]
+) -> Clues:
+    clues = Clues(action=action, typed=typed, words=[w for w in words if w])
+    kind = step.kind
+    if kind == CSS:
+        css_clues(step.value, clues)
+    elif kind == XPATH:
+        xpath_clues(step.value, clues)
+    elif kind == TESTID:
+        clues.attrs.append((test_id_attr, step.value, "="))
+    elif kind in ("id", "name"):
+        clues.attrs.append((kind, step.value, "="))
+    elif kind == ROLE:
+        clues.role = step.value
+        if step.name:
+            clues.texts.append(("name", step.name))
+    elif kind in (TEXT, LINK_TEXT, PARTIAL_LINK_TEXT):
+        clues.texts.append((TEXT, step.value))
+        if kind != TEXT:
+            clues.tag = "a"
+    elif kind in (LABEL, PLACEHOLDER, ALT, TITLE):
+        clues.texts.append((kind, step.value))
+    elif kind == CONTAINS:
+        if step.name:
+            clues.texts.append((TEXT, step.name))
+        if step.value:
+            css_clues(step.value, clues)
+    return clues
+
+
+@dataclass
+class Scored:
+    element: Element
+    score: float
+    evidence: float
+    factor: float
+    reasons: list[str]
+
+
+class Scorer:
+    def __init__(self, dom: Dom, clues: Clues, *, claimed: dict[Element, str]) -> None:
+        self.dom, self.clues, self.claimed = dom, clues, claimed
+        self.class_counts: dict[str, int] = {}
+        for el in dom.content:
+            for cls in set((el.get("class") or "").split()):
+                self.class_counts[cls] = self.class_counts.get(cls, 0) + 1
+
+    def identity(self, el: Element) -> list[tuple[str, str]]:
+        """(what, value) pairs that name an element: attributes, accessible name, labels, text."""
+        dom = self.dom
+        out = []
+        for k, v in dom.attrs(el).items():
+            if (
+                not v
+                or k in ("style", "tabindex", "width", "height", "src", "d", "viewbox")
+                or k.startswith("on")
+            ):
+                continue
+            if k == "class":
+                out += [("class", c) for c in v.split()]
+            elif len(v) <= 120:
+                out.append((k, v))
+        name = dom.name(el)
+        if name and len(name) <= 120:
+            out.append(("name", name))
+        for label in dom.labels(el):
+            out.append(("label", label))
+        text = dom.text(el)
+        if text and len(text) <= 80 and text != name:
+            out.append(("text", text))
+        return out
+
+    def score(self, el: Element) -> Scored:
+        dom, clues = self.dom, self.clues
+        ident = self.identity(el)
+        attrs = dom.attrs(el)
+        signals: list[tuple[float, str]] = []
+        for attr, value, op in clues.attrs:
+            if attr != "class":
+                signals.append(self._attr_signal(attr, value, op, attrs, ident))
+        classes = [value for attr, value, _ in clues.attrs if attr == "class"]
+        if classes:
+            signals.append(self._class_signal(classes, attrs, ident))
+        for kind, value in clues.texts:
+            signals.append(self._text_signal(kind, value, el, ident))
+        for word in clues.words:
+            best = max((similarity(word, v) for _, v in ident), default=0.0)
+            if best >= 0.5:
+                signals.append((0.55 * best, f"the spec calls it {word!r}"))
+        if clues.typed:
+            hint = typed_kind(clues.typed)
+            if hint:
+                kind, hint_words = hint
+                if dom.input_type(el) == kind or any(
+                    any(w in v.lower() for w in hint_words)
+                    for k, v in ident
+                    if k in ("name", "id", "label", "placeholder", "autocomplete", "type", "aria-label")
+                ):
+                    signals.append(
+                        (0.45, f"the test types {clues.typed[:30]!r} into it, which fits a {kind} field")
+                    )
+        evidence, reasons = 0.0, []
+        miss = 1.0
+        for strength, reason in sorted(signals, reverse=True):
+            if strength >= _MIN_SIGNAL:
+                miss *= 1 - min(strength, 0.97)
+                reasons.append(f"{reason} ({strength:.2f})")
+        evidence = 1 - miss
+        factor, why = self._factor(el)
+        return Scored(el, evidence * factor, evidence, factor, reasons + why)
+
+    def _attr_signal(
+        self, attr: str, value: str, op: str, attrs: dict[str, str], ident: list[tuple[str, str]]
+    ) -> tuple[float, str]:
+        """The attribute a locator named, on this element: the same attribute with a similar value is
+        the strongest sign (a renamed test id stays a test id); the old value in another attribute,
+        the label or the text supports it, or stands in for it when the attribute is gone."""
+        weight = 1.0 if attr in TEST_ID_ATTRS else _ATTR_WEIGHT.get(attr, 0.8)
+        if generated(value):
+            weight *= 0.4  # a generated value only says what kind of element it was
+        primary, why = 0.0, ""
+        if attr in attrs:
+            primary, why = _op_similarity(value, attrs[attr], op), f"{attr} {value!r} ~ {attrs[attr]!r}"
+        if attr in TEST_ID_ATTRS or attr == "id":
+            # Another test-id attribute: a project moving from data-cy to data-testid, say. Weaker,
+            # since a component library's own test ids sit beside the project's.
+            for other in TEST_ID_ATTRS:
+                if other != attr and other in attrs:
+                    s = similarity(value, attrs[other]) * 0.6
+                    if s > primary:
+                        primary, why = s, f"{attr} {value!r} ~ {other} {attrs[other]!r}"
+        cross, cross_why = 0.0, ""
+        for what, v in ident:
+            if what == attr or what in TEST_ID_ATTRS:
+                continue
+            s = similarity(value, v)
+            if s > cross:
+                cross, cross_why = s, f"{what} {v!r}"
+        cross_weight = 0.75 if attr in TEST_ID_ATTRS or attr in ("id", "name") else 0.6
+        if primary >= _MIN_SIGNAL:
+            support = 0.5 * cross if cross >= _MIN_SIGNAL else 0.0
+            strength = 1 - (1 - weight * primary) * (1 - weight * support)
+            return strength, why + (f", and {cross_why}" if support else "")
+        return weight * cross_weight * cross, f"{attr} {value!r} ~ {cross_why}"
+
+    def _class_signal(
+        self, classes: list[str], attrs: dict[str, str], ident: list[tuple[str, str]]
+    ) -> tuple[float, str]:
+        """One signal for all the classes a selector named: a class many elements share (``btn``) says
+        little about which one was meant, a rare one (``checkout-btn``) a lot."""
+        own = (attrs.get("class") or "").split()
+        total = got = 0.0
+        matched = []
+        for want in classes:
+            weight = 1.0 / max(1, self.class_counts.get(want, 0))
+            best, best_cls = 0.0, ""
+            for cls in own:
+                s = similarity(want, cls)
+                if s > best:
+                    best, best_cls = s, cls
+            for what, v in ident:
+                if what != "class" and similarity(want, v) * 0.6 > best:
+                    best, best_cls = similarity(want, v) * 0.6, f"{what} {v}"
+            total += weight
+            got += weight * best
+            if best >= 0.5:
+                matched.append(f"{want!r} ~ {best_cls!r}")
+        strength = _ATTR_WEIGHT["class"] * (got / total if total else 0.0)
+        return strength, "classes " + ", ".join(matched) if matched else "classes"
+
+    def _text_signal(
+        self, kind: str, value: str, el: Element, ident: list[tuple[str, str]]
+    ) -> tuple[float, str]:
+        dom = self.dom
+        own = {
+            TEXT: [dom.text(el)],
+            "name": [dom.name(el)],
+            LABEL: dom.labels(el) or [dom.name(el)],
+            PLACEHOLDER: [el.get("placeholder") or ""],
+            ALT: [el.get("alt") or ""],
+            TITLE: [el.get("title") or ""],
+        }.get(kind, [dom.text(el)])
+        best, why = 0.0, ""
+        for got in own:
+            s = text_similarity(value, got)
+            if s > best:
+                best, why = s, f"{kind} {value!r} ~ {got!r}"
+        for what, v in ident:
+            s = text_similarity(value, v) * 0.7
+            if s > best:
+                best, why = s, f"{kind} {value!r} ~ {what} {v!r}"
+        return 0.95 * best, why
+
+    def _factor(self, el: Element) -> tuple[float, list[str]]:
+        dom, clues = self.dom, self.clues
+        factor, why = 1.0, []
+        action = clues.action
+        if action == "fill" and not dom.editable(el):
+            return 0.0, ["not editable, and the test types into it"]
+        if action == "check" and not dom.checkable(el):
+            return 0.0, ["not a checkbox or radio, and the test checks it"]
+        if action == "select" and not dom.selectable(el):
+            return 0.0, ["not a <select>, and the test selects an option in it"]
+        if action == "click" and not dom.clickable(el):
+            factor *= 0.55
+            why.append("not a control or link, and the test clicks it (×0.55)")
+        if action == "read" and not dom.text(el):
+            factor *= 0.5
+            why.append("has no text, and the test reads its text (×0.5)")
+        if clues.role:
+            role = dom.role(el)
+            if role != clues.role:
+                factor *= (
+                    0.5
+                    if role in ("button", "link", "menuitem", "tab")
+                    and clues.role in ("button", "link", "menuitem", "tab")
+                    else 0.2
+                )
+                why.append(f"role {role} is not {clues.role}")
+        if clues.tag and dom.tag(el) != clues.tag:
+            close = {dom.tag(el), clues.tag} <= {"a", "button"} or {dom.tag(el), clues.tag} <= {
+                "input",
+                "textarea",
+            }
+            factor *= 0.7 if close else 0.45
+            why.append(f"a <{dom.tag(el)}>, not a <{clues.tag}>")
+        if not dom.visible(el):
+            factor *= 0.2
+            why.append("hidden")
+        elif action in ("fill", "click", "check", "select") and dom.disabled(el):
+            factor *= 0.7
+            why.append("disabled")
+        owner = self.claimed.get(el)
+        if owner:
+            factor *= 0.3
+            why.append(f"already found by another locator of the spec, {owner}")
+        return factor, why
+
+
+def _op_similarity(want: str, got: str, op: str) -> float:
+    if op == "^=":
+        return 1.0 if got.startswith(want) else similarity(want, got) * 0.8
+    if op == "$=":
+        return 1.0 if got.endswith(want) else similarity(want, got) * 0.8
+    if op in ("*=", "~="):
+        return 1.0 if want in got.split() or (op == "*=" and want in got) else similarity(want, got) * 0.8
+    return similarity(want, got)

@@ -1,0 +1,306 @@
+"""How alike two names are, the way a person reading a UI change judges it: by words, not characters.
+
+``submit-order`` and ``submitOrder`` are one name; ``email-input`` and ``email-field`` name the same
+thing (the generic word differs); ``sign-in`` and ``log-in`` are synonyms; ``row-3`` and ``row-4`` are
+different rows. Values frameworks generate (``:r3:``, ``mat-input-2``, ``ember123``, CSS-module and
+CSS-in-JS hashes) carry no meaning and are recognised so they are neither trusted nor written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import lru_cache
+
+_SPLIT = re.compile(r"[^A-Za-z0-9]+")
+_CAMEL = re.compile(
+    r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])"
+)
+
+# Words that say what kind of thing an element is rather than which one.
+GENERIC = frozenset(
+    {
+        "btn",
+        "button",
+        "input",
+        "field",
+        "el",
+        "elem",
+        "element",
+        "box",
+        "container",
+        "wrapper",
+        "wrap",
+        "item",
+        "link",
+        "text",
+        "label",
+        "icon",
+        "form",
+        "control",
+        "ctrl",
+        "cta",
+        "action",
+        "section",
+        "page",
+        "main",
+        "primary",
+        "secondary",
+        "block",
+        "component",
+        "comp",
+        "js",
+        "qa",
+        "test",
+        "cy",
+        "data",
+        "id",
+        "txt",
+        "lbl",
+        "fld",
+        "inp",
+        "div",
+        "span",
+        "area",
+        "value",
+        "group",
+        "row",
+        "col",
+        "cell",
+        "list",
+        "card",
+        "panel",
+        "view",
+        "modal",
+        "dialog",
+        "menu",
+        "nav",
+        "bar",
+        "tab",
+        "option",
+        "select",
+        "dropdown",
+        "checkbox",
+        "check",
+        "radio",
+        "toggle",
+        "switch",
+        "textarea",
+        "title",
+        "heading",
+        "header",
+        "footer",
+        "content",
+        "inner",
+        "outer",
+        "root",
+        "new",
+        "old",
+        "default",
+        "v2",
+    }
+)
+STOP = frozenset(
+    {"the", "a", "an", "of", "to", "for", "your", "my", "our", "and", "or", "in", "on", "at", "is"}
+)
+
+# Words UIs use interchangeably; each group maps to its first word.
+_SYNONYMS = [
+    ("button", "btn"),
+    ("label", "lbl"),
+    ("text", "txt"),
+    ("signin", "login", "logon", "log-in", "sign-in"),
+    ("signup", "register", "registration", "join", "sign-up", "createaccount"),
+    ("signout", "logout", "logoff", "sign-out", "log-out"),
+    ("submit", "send", "confirm", "ok"),
+    ("save", "apply", "update"),
+    ("delete", "remove", "trash", "destroy", "del", "rm"),
+    ("cancel", "dismiss", "abort"),
+    ("close",),
+    ("search", "find", "lookup", "query"),
+    ("next", "continue", "proceed", "forward"),
+    ("back", "previous", "prev", "return"),
+    ("add", "create", "plus", "insert"),
+    ("edit", "modify", "change", "rename"),
+    ("cart", "basket", "bag", "trolley"),
+    ("checkout", "pay", "purchase", "buy", "placeorder"),
+    ("email", "mail", "e-mail", "emailaddress"),
+    ("password", "pass", "passwd", "pwd", "passcode"),
+    ("username", "user", "userid", "handle"),
+    ("phone", "tel", "telephone", "mobile"),
+    ("address", "addr", "street"),
+    ("zip", "postcode", "postal", "postalcode", "zipcode"),
+    ("quantity", "qty", "amount", "count"),
+    ("firstname", "fname", "givenname", "forename"),
+    ("lastname", "lname", "surname", "familyname"),
+    ("message", "msg", "comment", "note", "body"),
+    ("subscribe", "newsletter", "optin"),
+    ("terms", "tos", "agreement", "conditions"),
+    ("accept", "agree", "allow"),
+    ("settings", "preferences", "prefs", "options", "config"),
+    ("profile", "account", "me"),
+    ("notification", "notifications", "alerts", "alert"),
+    ("download", "export"),
+    ("upload", "import", "attach"),
+    ("description", "desc", "summary", "details"),
+    ("error", "err", "invalid", "warning"),
+    ("total", "sum", "grandtotal"),
+    ("price", "cost", "amount"),
+    ("country", "nation"),
+    ("date", "day", "when"),
+    ("filter", "refine"),
+    ("sort", "orderby"),
+    ("menu", "hamburger", "burger", "navtoggle"),
+    ("home", "dashboard"),
+    ("help", "support", "faq"),
+    ("remember", "rememberme", "keepsignedin", "staysignedin"),
+    ("forgot", "reset", "recover"),
+]
+_CANON: dict[str, str] = {}
+for _group in _SYNONYMS:
+    for _w in _group:
+        _CANON.setdefault(re.sub(r"[^a-z0-9]", "", _w), _group[0])
+
+# Framework-generated values: never meaningful, never to be written into a test.
+_GENERATED = [
+    re.compile(r"^:r[0-9a-z]+:$"),  # React useId
+    re.compile(r"^(?:radix|headlessui|downshift|react-select|rc|mui|chakra|reach|aria)[-:_].*\d"),
+    re.compile(r"^mat-[a-z-]+-\d+$"),  # Angular Material
+    re.compile(r"^(?:cdk|ng)-[a-z-]*\d+"),
+    re.compile(r"^ember\d+$"),
+    re.compile(r"^ext-(?:gen|comp|element)-?\d+"),
+    re.compile(r"^(?:css|sc|jsx|emotion|styled|makeStyles|jss)-[A-Za-z0-9_-]{4,}$"),
+    re.compile(r"^[A-Za-z][\w-]*?__[A-Za-z0-9_-]{5}$"),  # CSS modules: Button_primary__3xYz1
+    re.compile(r"^_?[a-zA-Z0-9]{5,8}_\d+$"),
+    re.compile(r"^svelte-[a-z0-9]+$"),
+    re.compile(r"^(?:[a-z]+-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),  # UUID
+    re.compile(r"^(?:id|input|field|el|u|uid|gen|auto|yui|x|comp|tmp|c|f|g)[-_]?\d+(?:[-_]\d+)*$", re.I),
+    re.compile(r"^[a-z]{1,3}\d{3,}$"),
+]
+_HASHY = re.compile(r"^(?=.*\d)(?=.*[a-zA-Z])[A-Za-z0-9]{5,}$")
+
+
+def generated(value: str) -> bool:
+    v = value.strip()
+    return any(p.search(v) for p in _GENERATED)
+
+
+@lru_cache(maxsize=8192)
+def words(text: str) -> tuple[str, ...]:
+    """Lower-case words of a name or text: camelCase and digits split, hashes and stop words dropped,
+    two-word synonyms written as one name ("sign in" / "sign-in" / "signIn") joined."""
+    raw: list[str] = []
+    for part in _SPLIT.split(text or ""):
+        if not part:
+            continue
+        if _HASHY.match(part) and not part.isdigit() and sum(c.isdigit() for c in part) >= 2:
+            continue  # a hash like 3xYz1, not a word
+        raw += [w.lower() for w in _CAMEL.split(part) if w]
+    joined: list[str] = []
+    i = 0
+    while i < len(raw):
+        pair = raw[i] + raw[i + 1] if i + 1 < len(raw) else None
+        if pair and pair in _CANON:
+            joined.append(pair)
+            i += 2
+            continue
+        if raw[i] not in STOP:
+            joined.append(raw[i])
+        i += 1
+    return tuple(joined)
+
+
+def canon(word: str) -> str:
+    return _CANON.get(word, word)
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """The words of ``text`` with synonyms folded onto one word."""
+    return tuple(canon(w) for w in words(text))
+
+
+def _weight(token: str) -> float:
+    return 0.25 if token in GENERIC else 1.0
+
+
+def squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", (text or "").lower())
+
+
+@lru_cache(maxsize=16384)
+def similarity(a: str, b: str) -> float:
+    """0..1: how likely ``a`` and ``b`` name the same thing."""
+    if not a or not b:
+        return 0.0
+    if a == b:
+        return 1.0
+    wa, wb = words(a), words(b)
+    if not wa or not wb:
+        return 0.0
+    sa, sb = set(wa), set(wb)
+    # A word matches itself fully and a synonym (sign in / log in) at 0.75.
+    credit = 0.0
+    matched_b: set[str] = set()
+    for w in sa:
+        if w in sb:
+            credit += _weight(w)
+            matched_b.add(w)
+            continue
+        syn = next((v for v in sb if v not in matched_b and canon(v) == canon(w)), None)
+        if syn is not None:
+            credit += 0.75 * min(_weight(w), _weight(syn))
+            matched_b.add(syn)
+    union = sum(_weight(t) for t in sa) + sum(_weight(t) for t in sb if t not in matched_b)
+    score_words = credit / union if union else 0.0
+    # A name that only adds or drops generic words is the same name: "email" ~ "email-input".
+    ra, rb = {t for t in sa if t not in GENERIC}, {t for t in sb if t not in GENERIC}
+    ca, cb = {canon(t) for t in ra}, {canon(t) for t in rb}
+    if ca and ca == cb:
+        score_words = max(score_words, 0.9 if ra == rb else 0.7)
+    elif ca and cb and (ca <= cb or cb <= ca):
+        small, big = sorted((ca, cb), key=len)
+        literal = ra <= rb or rb <= ra
+        score_words = max(score_words, (0.55 + 0.35 * len(small) / len(big)) * (1.0 if literal else 0.85))
+    ta, tb = tuple(canon(w) for w in wa), tuple(canon(w) for w in wb)
+    qa, qb = squash(" ".join(ta)), squash(" ".join(tb))
+    chars = difflib.SequenceMatcher(None, qa, qb).ratio() * 0.75 if qa and qb else 0.0
+    score = max(score_words, chars)
+    # Different numbers name different things (row-3 is not row-4), unless nothing else differs.
+    nums_a, nums_b = {t for t in sa if t.isdigit()}, {t for t in sb if t.isdigit()}
+    if nums_a and nums_b and nums_a != nums_b:
+        score *= 0.5
+    return min(1.0, score)
+
+
+def text_similarity(a: str, b: str) -> float:
+    """0..1 for visible texts: case and spacing do not matter; one containing the other counts."""
+    na, nb = " ".join((a or "").lower().split()), " ".join((b or "").lower().split())
+    if not na or not nb:
+        return 0.0
+    if na == nb:
+        return 1.0
+    score = similarity(na, nb)
+    short, long_ = sorted((na, nb), key=len)
+    if len(short) >= 3 and short in long_:
+        score = max(score, 0.6 + 0.3 * len(short) / len(long_))
+    return score
+
+
+# What a typed value says about the field it goes into.
+_TYPED = [
+    (re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I), "email", ("email", "mail")),
+    (re.compile(r"^\+?[\d\s().-]{7,}$"), "tel", ("phone", "tel", "mobile")),
+    (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "date", ("date", "day", "birth", "dob")),
+    (re.compile(r"^https?://", re.I), "url", ("url", "website", "link", "site")),
+    (re.compile(r"^\d+(?:[.,]\d+)?$"), "number", ("quantity", "amount", "number", "count", "age", "price")),
+]
+
+
+def typed_kind(value: str | None) -> tuple[str, tuple[str, ...]] | None:
+    """(input type, words) a typed value suggests: an e-mail address goes into an email field."""
+    if not value:
+        return None
+    for pattern, kind, words in _TYPED:
+        if pattern.match(value.strip()):
+            return kind, words
+    return None

@@ -1,0 +1,176 @@
+"""The healer on the failures a new user saw, and on the rules it must keep: the right element or none."""
+
+from __future__ import annotations
+
+from healloop.agent.healing.heal import ESCALATE, HEALED, NOT_MINE, PRESENT, Failure, Healer, Settings, heal
+
+LOGIN_PY = """from playwright.sync_api import Page, expect
+
+
+def test_login(page: Page):
+    page.goto("/")
+    page.get_by_test_id("email").fill("jane@example.com")
+    page.get_by_test_id("password").fill("s3cret")
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("greeting")).to_have_text("Welcome, Jane")
+
+
+def test_login_error(page: Page):
+    page.goto("/")
+    page.get_by_test_id("email").fill("bad")
+    page.get_by_test_id("submit").click()
+"""
+LOGIN_DOM = """<!doctype html><html><body><main><h1>Sign in</h1><form>
+<label for="e">Email</label><input id="e" data-testid="login-email" type="email">
+<button type="button" data-testid="email-help" aria-label="Help with email">?</button>
+<label for="p">Password</label><input id="p" data-testid="password" type="password">
+<button data-testid="submit">Sign in</button></form></main></body></html>"""
+PW_PY_FILL = """playwright._impl._errors.TimeoutError: Locator.fill: Timeout 5000ms exceeded.
+Call log:
+  - waiting for get_by_test_id("email")
+"""
+
+
+def failure(spec: str, message: str, dom: str, path: str = "tests/test_login.py", **kw: str) -> Failure:
+    return Failure(path, spec, message, dom, **kw)
+
+
+def test_a_renamed_input_is_healed_in_every_use_never_to_the_button_beside_it() -> None:
+    out = heal(failure(LOGIN_PY, PW_PY_FILL, LOGIN_DOM))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "testid=login-email"
+    assert out.uses_healed == [6, 14]  # the selector used twice: both healed
+    assert out.new_text == LOGIN_PY.replace('get_by_test_id("email")', 'get_by_test_id("login-email")')
+    assert out.element and out.element["tag"] == "input"
+
+
+def test_when_only_a_button_fits_a_filled_field_it_escalates() -> None:
+    dom = LOGIN_DOM.replace('<input id="e" data-testid="login-email" type="email">', "")
+    out = heal(failure(LOGIN_PY, PW_PY_FILL, dom))
+    assert out.status == ESCALATE
+    assert "email-help" not in str(out.candidates)  # not editable: not even a candidate
+
+
+def test_two_equally_good_candidates_escalate_and_name_both() -> None:
+    dom = LOGIN_DOM.replace(
+        'data-testid="login-email" type="email"', 'data-testid="email-primary" type="email"'
+    )
+    dom = dom.replace("</form>", '<input data-testid="email-secondary" type="email"></form>')
+    out = heal(failure(LOGIN_PY, PW_PY_FILL, dom))
+    assert out.status == ESCALATE, out.reason
+    assert "too closely" in out.reason and "email-primary" in out.reason and "email-secondary" in out.reason
+    assert out.runner_up is not None
+
+
+def test_an_element_still_in_the_snapshot_is_not_a_broken_locator() -> None:
+    dom = LOGIN_DOM.replace("login-email", "email")
+    assert heal(failure(LOGIN_PY, PW_PY_FILL, dom)).status == PRESENT
+
+
+def test_a_locator_built_at_run_time_is_not_edited_by_guess() -> None:
+    spec = "test('x', async ({ page }) => {\n  await page.getByTestId(`row-${id}`).click();\n});\n"
+    msg = "locator.click: Timeout 5000ms exceeded.\nCall log:\n  - waiting for getByTestId('row-7')\n"
+    out = heal(failure(spec, msg, "<ul><li data-testid='item-7'>7</li></ul>", path="e2e/rows.spec.js"))
+    assert out.status == NOT_MINE and "literally" in out.reason
+
+
+def test_text_an_assertion_looks_for_is_never_rewritten() -> None:
+    spec = (
+        "test('total', async ({ page }) => {\n  await expect(page.getByText('$30.00')).toBeVisible();\n});\n"
+    )
+    msg = (
+        "Error: Timed out 5000ms waiting for expect(locator).toBeVisible()\n\nLocator: getByText('$30.00')\n"
+        "Expected: visible\nReceived: <element(s) not found>"
+    )
+    out = heal(failure(spec, msg, "<p>Total: <strong>$30.99</strong></p>", path="e2e/total.spec.js"))
+    assert out.status == ESCALATE and "assertion" in out.reason
+
+
+CART_CY = """describe('cart', () => {
+  it('orders', () => {
+    cy.visit('/');
+    cy.get('[data-cy=submit]').click();
+  });
+});
+"""
+CART_DOM = """<html><body><nav><a href="/">Home</a></nav>
+<form id="order"><input name="qty" value="1">
+<button data-cy="cancel-order" class="btn">Cancel</button>
+<button data-cy="submit-order" class="btn primary">Submit order</button></form></body></html>"""
+CY_MSG = (
+    "AssertionError: Timed out retrying after 4000ms: Expected to find element: `[data-cy=submit]`, "
+    "but never found it."
+)
+
+
+def test_cypress_data_cy_keeps_its_quoting() -> None:
+    out = heal(failure(CART_CY, CY_MSG, CART_DOM, path="cypress/e2e/cart.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert "cy.get('[data-cy=submit-order]').click();" in (out.new_text or "")
+
+
+def test_a_wrapped_element_keeps_its_selector_without_the_child_combinator() -> None:
+    spec = CART_CY.replace("[data-cy=submit]", "form#order > button.primary")
+    dom = CART_DOM.replace(
+        '<button data-cy="submit-order"', '<div class="actions"><button data-cy="submit-order"'
+    )
+    dom = dom.replace("Submit order</button>", "Submit order</button></div>")
+    msg = CY_MSG.replace("[data-cy=submit]", "form#order > button.primary")
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/cart.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert "cy.get('form#order button.primary')" in (out.new_text or "")
+
+
+def test_a_removed_test_id_is_healed_by_role_and_name_in_playwright_style() -> None:
+    spec = "test('pay', async ({ page }) => {\n  await page.getByTestId('checkout').click();\n});\n"
+    msg = "locator.click: Timeout 5000ms exceeded.\nCall log:\n  - waiting for getByTestId('checkout')\n"
+    dom = ("<header><a href='/'>Shop</a></header><main><button>Add to "
+        "cart</button><button>Checkout</button></main>")
+    out = heal(failure(spec, msg, dom, path="e2e/pay.spec.js"))
+    assert out.status == HEALED, out.reason
+    assert "page.getByRole('button', { name: 'Checkout' }).click()" in (out.new_text or "")
+
+
+def test_a_get_by_role_stays_a_get_by_role() -> None:
+    spec = ("test('pay', async ({ page }) => {\n  await page.getByRole('button', { name: 'Check out' "
+        "}).click();\n});\n")
+    msg = (
+        "locator.click: Timeout 5000ms exceeded.\nCall log:\n"
+        "  - waiting for getByRole('button', { name: 'Check out' })\n"
+    )
+    dom = ("<main><button>Add to cart</button><button>Proceed to checkout</button><a "
+        "href='/help'>Help</a></main>")
+    out = heal(failure(spec, msg, dom, path="e2e/pay.spec.js"))
+    assert out.status == HEALED, out.reason
+    assert "getByRole('button', { name: 'Proceed to checkout' })" in (out.new_text or "")
+
+
+def test_selenium_by_id_stays_by_id() -> None:
+    spec = (
+        'def test_search(driver):\n    driver.find_element(By.ID, "q").send_keys("tea")\n'
+        '    driver.find_element(By.ID, "go").click()\n'
+    )
+    msg = (
+        "selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate "
+        "element: "
+        '{"method":"css selector","selector":"[id="q"]"}'
+    )
+    dom = '<form role="search"><input id="search-q" name="q" type="search"><button id="go">Go</button></form>'
+    out = heal(failure(spec, msg, dom, path="tests/test_search.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert 'find_element(By.ID, "search-q")' in (out.new_text or "")
+
+
+def test_a_custom_test_id_attribute_is_used() -> None:
+    spec = "test('go', async ({ page }) => {\n  await page.getByTestId('go').click();\n});\n"
+    msg = "locator.click: Timeout 5000ms exceeded.\nCall log:\n  - waiting for getByTestId('go')\n"
+    dom = "<main><button data-test='go-now'>Go</button><button data-testid='go-later'>Later</button></main>"
+    out = Healer(failure(spec, msg, dom, path="e2e/go.spec.js"), Settings(test_id_attr="data-test")).heal()
+    assert out.status == HEALED, out.reason
+    assert "getByTestId('go-now')" in (out.new_text or "")
+
+
+def test_an_excluded_element_is_not_chosen_again() -> None:
+    first = heal(failure(LOGIN_PY, PW_PY_FILL, LOGIN_DOM))
+    again = Healer(failure(LOGIN_PY, PW_PY_FILL, LOGIN_DOM), exclude=[first.element_html or ""]).heal()
+    assert again.status == ESCALATE
