@@ -71,6 +71,11 @@ class QueueClient:
         )
         return None if resp.status_code == 204 else resp.json()
 
+    def claim_event(self, event_id: str, worker: str, *, lease: float = 60) -> dict[str, Any]:
+        """Claim one queued event by id; a Conflict when it is not queued."""
+        body = {"worker": worker, "lease": lease}
+        return self._call("POST", f"/v1/events/{event_id}/claim", json=body).json()
+
     def heartbeat(self, event_id: str, token: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/events/{event_id}/heartbeat", json={"token": token}).json()
 

@@ -65,6 +65,25 @@ class StoreContract:
         ids = [e.id for e in got if e is not None]
         assert len(ids) == 40 and len(set(ids)) == 40
 
+    async def test_claim_one_takes_only_that_queued_event_once(self, store) -> None:
+        a = await insert(store, make_event("a", priority=1))
+        b = await insert(store, make_event("b", priority=3))
+
+        def one(event_id: str, worker: str):
+            now = now_us()
+            return store.write(lambda tx: tx.claim_one(
+                event_id, worker=worker, token=new_id("tok_"), lease_seconds=30, now=now,
+                expires_at=now + 30 * US))
+
+        got = await asyncio.gather(*(one(b.id, f"w{i}") for i in range(5)))
+        winners = [e for e in got if e is not None]
+        assert len(winners) == 1 and winners[0].id == b.id and winners[0].status == "processing"
+        assert winners[0].fencing == 1
+        assert await one(b.id, "late") is None  # held now
+        assert (await claim(store)).id == a.id  # claim_next skips the held one
+        assert await claim(store) is None
+        assert await one("evt_missing", "w") is None
+
     async def test_fingerprint_state_finds_the_open_and_the_latest_resolved_event(self, store) -> None:
         def state(fp, since):
             return store.write(lambda tx: tx.fingerprint_state(fp, since))

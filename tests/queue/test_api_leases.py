@@ -112,6 +112,27 @@ def test_bad_claims_are_400_naming_the_field(server: QueueServer, body, field) -
         assert c.get("/v1/events").json()["events"][0]["status"] == "queued"
 
 
+def test_claim_by_id_takes_that_queued_event_and_only_once(server: QueueServer) -> None:
+    with server.client() as c:
+        first = c.post("/v1/events", json=failure(1, priority=1)).json()["id"]
+        second = c.post("/v1/events", json=failure(2, priority=5)).json()["id"]
+        r = c.post(f"/v1/events/{second}/claim", json={"worker": "agent-1", "lease": 30})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["event"]["id"] == second and body["event"]["status"] == "processing"
+        assert body["lease"]["fencing"] == 1 and body["lease"]["token"]
+        again = c.post(f"/v1/events/{second}/claim", json={"worker": "agent-2"})
+        assert again.status_code == 409 and "processing" in again.json()["message"]
+        assert c.post("/v1/events/evt_nope/claim", json={"worker": "w"}).status_code == 404
+        bad = c.post(f"/v1/events/{first}/claim", json={"worker": "w", "lease": 0})
+        assert bad.status_code == 400 and bad.json()["field"] == "lease"
+        assert _claim(c)[0] == first  # the next claim skips the held one
+        ev = c.get(f"/v1/events/{second}").json()
+        assert [(h["from"], h["to"], h["worker"]) for h in ev["history"]] == [
+            (None, "queued", None), ("queued", "processing", "agent-1")]
+        assert _move(c, second, body["lease"]["token"], "analyzing").status_code == 200
+
+
 def test_a_get_never_claims(server: QueueServer) -> None:
     with server.client() as c:
         c.post("/v1/events", json=failure(1))

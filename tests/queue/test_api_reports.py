@@ -255,6 +255,7 @@ def test_docs_openapi_and_metrics(server) -> None:
     with server.client() as c:
         doc = c.get("/openapi.json").json()
         assert "/v1/events/next" in doc["paths"] and "ReportIn" in doc["components"]["schemas"]
+        assert "ClaimOneIn" in doc["components"]["schemas"] and "/v1/events/{event_id}/claim" in doc["paths"]
         assert "swagger-ui" in c.get("/docs").text
         assert c.get("/docs/static/swagger-ui-bundle.js").status_code == 200
         c.post("/v1/events", json=failure(1))

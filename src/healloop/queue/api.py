@@ -32,6 +32,7 @@ from healloop.queue.blobs import BlobStore
 from healloop.queue.hotpath import MAX_BODY, HotPath, check_declared_length, check_read_length
 from healloop.queue.ingest import AlertWebhook
 from healloop.queue.model import (
+    ClaimOneIn,
     NodeIn,
     NoteIn,
     ReleaseIn,
@@ -76,6 +77,12 @@ async def release(request: Request) -> Response:
     r = decode(await _body(request), ReleaseIn)
     ev = await _service(request).release(request.path_params["event_id"], r.token, r.note)
     return JSON(ev.to_json())
+
+
+async def claim_one(request: Request) -> Response:
+    c = decode(await _body(request), ClaimOneIn)
+    got = await _service(request).claim_event(request.path_params["event_id"], c.worker, c.lease)
+    return JSON(got.to_json())
 
 
 async def _note(request: Request) -> str | None:
@@ -262,6 +269,7 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
         Route("/v1/events", list_events, methods=["GET"]),
         Route(v1, get_event, methods=["GET"]),
         Route(v1 + "/release", release, methods=["POST"]),
+        Route(v1 + "/claim", claim_one, methods=["POST"]),
         Route(v1 + "/requeue", requeue, methods=["POST"]),
         Route(v1 + "/close", close, methods=["POST"]),
         Route(v1 + "/artifacts", upload_artifacts, methods=["POST"]),

@@ -55,6 +55,11 @@ class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
     lease: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60
 
 
+class ClaimOneIn(msgspec.Struct, forbid_unknown_fields=True):
+    worker: Name
+    lease: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60
+
+
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     token: Key
 

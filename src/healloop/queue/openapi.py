@@ -13,7 +13,16 @@ from typing import Any
 import msgspec
 
 from healloop import __version__
-from healloop.queue.model import ClaimIn, NodeIn, NoteIn, ReleaseIn, ReportIn, TokenIn, TransitionIn
+from healloop.queue.model import (
+    ClaimIn,
+    ClaimOneIn,
+    NodeIn,
+    NoteIn,
+    ReleaseIn,
+    ReportIn,
+    TokenIn,
+    TransitionIn,
+)
 from healloop.queue.rules import STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -59,7 +68,7 @@ _ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [ReportIn, ClaimIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn],
+        [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn],
         ref_template="#/components/schemas/{name}",
     )
     components["Error"] = {
@@ -110,6 +119,11 @@ def openapi_document() -> dict[str, Any]:
              "204": _reply("Nothing to claim within `wait`")}, 400)},
         "/v1/events/{event_id}": {"get": _op(
             "An event with its history", None, {"200": _reply("The event", _EVENT)}, 404,
+            parameters=_ID)},
+        "/v1/events/{event_id}/claim": {"post": _op(
+            "Claim this queued event under a lease (an agent taking the events its repair also resolves)",
+            "ClaimOneIn",
+            {"200": _reply("Claimed: the event and its lease {token, fencing, expires_at}")}, 400, 404, 409,
             parameters=_ID)},
         "/v1/events/{event_id}/heartbeat": {"post": _op(
             "Extend the lease by the lease length given at claim", "TokenIn",

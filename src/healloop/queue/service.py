@@ -219,6 +219,28 @@ class QueueService:
             tx.add_history(HistoryEntry(ev.id, now, rules.QUEUED, rules.PROCESSING, worker=worker))
         return ev
 
+    async def claim_event(self, event_id: str, worker: str, lease: float) -> Claim:
+        """Claim one named event, if it is queued: an agent that repaired a failure also takes the
+        queued events its repair resolves (the same renamed selector in other tests)."""
+
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = tx.claim_one(event_id, worker=worker, token=secrets.token_urlsafe(18), lease_seconds=lease,
+                              now=now, expires_at=now + int(lease * US))
+            if ev is None:
+                current = tx.get_event(event_id)
+                if current is None:
+                    raise NotFound(f"no event with id {event_id!r}")
+                raise Conflict(f"event {event_id} is {current.status}; only a queued event can be claimed "
+                               "by id (a held one belongs to its lease holder)")
+            tx.add_history(HistoryEntry(ev.id, now, rules.QUEUED, rules.PROCESSING, worker=worker))
+            return ev
+
+        ev = await self.store.write(op)
+        self.metrics.claims += 1
+        self._arm_lapse_timer(ev.lease_expires_at)
+        return Claim(ev)
+
     def _work_arrived(self, n: int) -> None:
         self._work_generation += 1
         while n > 0 and self._waiters:

@@ -71,6 +71,14 @@ class WriteTx(ReadTx, Protocol):
         """
         ...
 
+    def claim_one(
+        self, event_id: str, *, worker: str, token: str, lease_seconds: float, now: int, expires_at: int
+    ) -> Event | None:
+        """Take the event ``event_id`` into ``processing`` with a new lease if it is queued (else None).
+
+        Bumps ``fencing``; concurrent callers never both get it, nor does a ``claim_next``."""
+        ...
+
     def expired_leases(self, now: int, limit: int) -> list[Event]: ...
 
     def latest_by_fingerprint(self, fingerprint: str) -> Event | None:

@@ -199,6 +199,11 @@ class SQLiteTx:
     ) -> Event | None:
         return self._one(Q["claim_next"], (token, worker, lease_seconds, expires_at, now))
 
+    def claim_one(
+        self, event_id: str, *, worker: str, token: str, lease_seconds: float, now: int, expires_at: int
+    ) -> Event | None:
+        return self._one(Q["claim_one"], (token, worker, lease_seconds, expires_at, now, event_id))
+
     def expired_leases(self, now: int, limit: int) -> list[Event]:
         return [_row_to_event(r) for r in self.c.execute(Q["expired_leases"], (now, limit))]
 

@@ -138,6 +138,13 @@ WHERE seq = (SELECT seq FROM events INDEXED BY events_claim WHERE status = 'queu
              ORDER BY priority, seq LIMIT 1)
 RETURNING {columns}
 
+-- name: claim_one
+UPDATE events
+SET status = 'processing', fencing = fencing + 1, lease_token = ?, lease_worker = ?,
+    lease_seconds = ?, lease_expires_at = ?, updated_at = ?
+WHERE id = ? AND status = 'queued'
+RETURNING {columns}
+
 -- name: expired_leases
 SELECT {columns} FROM events
 WHERE lease_token IS NOT NULL AND lease_expires_at <= ?
