@@ -34,6 +34,24 @@ from healloop.agent.guardrails import Policy, check_patch, check_path, check_res
         ("TimeoutError: Timed out after 5000ms waiting for /api/slow", c.TIMEOUT),
         ("AssertionError: expected 'Total: 6' to equal 'Total: 5'", c.ASSERTION_MISMATCH),
         ("E       assert 6 == 5", c.ASSERTION_MISMATCH),
+        # Web-first assertions retried until their timeout: Playwright JS (two formats), Python, Cypress.
+        ("Error: Timed out 5000ms waiting for expect(locator).toHaveText(expected)\n\nLocator: "
+         "getByTestId('stock')\nExpected string: \"42 items in stock\"\nReceived string: \"\"",
+         c.ASSERTION_TIMEOUT),
+        ("Error: expect(locator).toHaveText(expected) failed\n\nLocator:  locator('[data-testid=\"total\"]')"
+         "\nExpected: \"$30.00\"\nReceived: \"$30.99\"\nTimeout:  5000ms", c.ASSERTION_TIMEOUT),
+        ("AssertionError: Locator expected to have text '42 items in stock'\nActual value: 41 items in "
+         "stock\nCall log:\n  - Expect \"to_have_text\" get_by_test_id(\"stock\") with timeout 1000ms\n"
+         "  - waiting for get_by_test_id(\"stock\")\n    10 × locator resolved to <p>41 items in stock</p>",
+         c.ASSERTION_TIMEOUT),
+        ("AssertionError: Timed out retrying after 4000ms: expected '<p#stock>' to have text '42 items in "
+         "stock', but the text was ''", c.ASSERTION_TIMEOUT),
+        ("TimeoutError: locator.fill: Timeout 5000ms exceeded.\nCall log:\n"
+         "  - waiting for getByLabel('Email')", c.SELECTOR_NOT_FOUND),
+        ("Locator.click: Timeout 5000ms exceeded.\nCall log:\n  - waiting for get_by_role(\"button\", "
+         "name=\"Save\")", c.SELECTOR_NOT_FOUND),
+        ('Timed out retrying after 4000ms: Unable to find an accessible element with the role "button"',
+         c.SELECTOR_NOT_FOUND),
         ("TypeError: Cannot read properties of undefined (reading 'map')", c.SCRIPT_ERROR),
         ("something odd happened", c.UNKNOWN),
     ],

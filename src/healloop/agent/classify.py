@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 SELECTOR_NOT_FOUND = "selector_not_found"
+ASSERTION_TIMEOUT = "assertion_timeout"
 ELEMENT_DETACHED = "element_detached"
 SERVICE_UNREACHABLE = "service_unreachable"
 TIMEOUT = "timeout"
@@ -22,6 +23,7 @@ CLASSES = (
     ELEMENT_DETACHED,
     SERVICE_UNREACHABLE,
     TIMEOUT,
+    ASSERTION_TIMEOUT,
     ASSERTION_MISMATCH,
     SCRIPT_ERROR,
     UNKNOWN,
@@ -50,9 +52,11 @@ _RULES: list[tuple[str, str, re.Pattern[str]]] = [
         SELECTOR_NOT_FOUND,
         "element never found",
         re.compile(
-            r"Expected to find element|never found it|waiting for (?:locator|selector)"
+            r"Expected to find element|never found it"
+            r"|waiting for (?:locator|selector|getBy\w+\(|get_by_\w+\()"
             r"|NoSuchElement|Unable to locate element|no such element|locator resolved to 0 elements"
-            r"|element\(s\) not found",
+            r"|element\(s\) not found|Expected to find content|Unable to find an? (?:accessible )?element"
+            r"|Unable to find a label",
             re.I,
         ),
     ),
@@ -62,6 +66,18 @@ _RULES: list[tuple[str, str, re.Pattern[str]]] = [
         re.compile(
             r"detached from the DOM|not attached to the (?:page|DOM)|StaleElementReference"
             r"|is being covered by another element|click intercepted|intercepts pointer events",
+            re.I,
+        ),
+    ),
+    (
+        # A web-first assertion the runner retried until its timeout: the element was there, its text
+        # or state was not (yet) what the test expects. Slow or wrong: only a rerun tells.
+        ASSERTION_TIMEOUT,
+        "an assertion retried until it timed out",
+        re.compile(
+            r"Timed out \d+ ?ms waiting for expect\("
+            r"|expect\(locator\)\.\w+\([^)]*\) failed[\s\S]*?Timeout:\s*\d+"
+            r"|Expect \"\w+\"[^\n]*with timeout \d+ ?ms|Timed out retrying after \d+ ?ms: expected",
             re.I,
         ),
     ),

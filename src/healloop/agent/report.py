@@ -7,6 +7,7 @@ from typing import Any
 
 from healloop.agent.classify import (
     ASSERTION_MISMATCH,
+    ASSERTION_TIMEOUT,
     ELEMENT_DETACHED,
     SCRIPT_ERROR,
     SELECTOR_NOT_FOUND,
@@ -24,6 +25,10 @@ _CAUSES = {
     TIMEOUT: "the app or a service is slower than the test allows, every time",
     ASSERTION_MISMATCH: (
         "the app's behaviour changed: it now produces a different result than the test expects"
+    ),
+    ASSERTION_TIMEOUT: (
+        "the app's behaviour changed: the page shows a different text or state than the test expects, "
+        "and an unchanged rerun showed the same"
     ),
     SCRIPT_ERROR: "code (the app's or the test's) throws an error",
 }

@@ -8,7 +8,7 @@ element the snapshot still shows for the locator means the locator is not what b
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -74,6 +74,7 @@ class Outcome:
     uses_healed: list[int] = field(default_factory=list)  # line numbers
     uses_left: list[str] = field(default_factory=list)
     old_key: str | None = None  # identity of the broken locator, for finding it in other specs
+    locator: Locator | None = None  # the broken locator
 
     def edit(self, before: str) -> tuple[str, str] | None:
         if self.new_text is None:
@@ -94,6 +95,8 @@ class Outcome:
             "clues": self.clues,
             "uses_healed": self.uses_healed,
             "uses_left": self.uses_left,
+            "flavor": self.locator.flavor if self.locator else None,
+            "old_steps": [asdict(s) for s in self.locator.steps] if self.locator else None,
         }
 
 
@@ -180,6 +183,12 @@ class Healer:
 
     # -- the heal
     def heal(self) -> Outcome:
+        outcome = self._heal()
+        outcome.locator = self.locator
+        return outcome
+
+    def _heal(self) -> Outcome:
+        self.locator: Locator | None = None
         found = self.broken()
         if found is None:
             named = from_message(self.f.message, self.flavor)
@@ -192,6 +201,7 @@ class Healer:
                 )
             return Outcome(NOT_MINE, "no locator that found nothing could be read from the failure")
         locator, uses = found
+        self.locator = locator
         resolved = self.resolver.resolve(locator)
         if resolved is None:
             return Outcome(

@@ -1,8 +1,11 @@
-"""Timeouts, detached or covered elements, and unknown failures: rerun unchanged; a pass means flaky."""
+"""Timeouts, assertions that timed out waiting, detached or covered elements, and unknown failures:
+rerun unchanged once; a pass means flaky. A web-first assertion that timed out (``toHaveText`` waiting
+for text that never came) may be a slow page or a regression: the rerun decides, never an edit. If it
+fails again, the regression playbook escalates it."""
 
 from __future__ import annotations
 
-from healloop.agent.classify import ELEMENT_DETACHED, TIMEOUT, UNKNOWN
+from healloop.agent.classify import ASSERTION_TIMEOUT, ELEMENT_DETACHED, TIMEOUT, UNKNOWN
 from healloop.agent.context import Context
 from healloop.agent.playbooks import Plan
 
@@ -11,7 +14,8 @@ NAME = "rerun"
 
 def applies(ctx: Context) -> bool:
     # Once per event: if a rerun already failed, the same failure again is not flakiness.
-    return ctx.classification.kind in (TIMEOUT, ELEMENT_DETACHED, UNKNOWN) and not ctx.previous_failures
+    kinds = (TIMEOUT, ASSERTION_TIMEOUT, ELEMENT_DETACHED, UNKNOWN)
+    return ctx.classification.kind in kinds and not ctx.previous_failures
 
 
 def plan(ctx: Context) -> Plan | None:
