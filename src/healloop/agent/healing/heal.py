@@ -47,6 +47,12 @@ class Settings:
     margin: float = MARGIN
     test_id_attr: str | None = None  # the project's Playwright testIdAttribute, when configured
 
+    def needed_lead(self, best: float) -> float:
+        """The lead the chosen element needs over the runner-up: ``margin`` when the evidence is at 0.5,
+        shrinking with the doubt that is left (twice the doubt), down to half the margin: a 0.84 beats
+        a 0.65, a 0.95 does not beat a 0.9."""
+        return max(self.margin / 2, min(self.margin, self.margin * 2 * (1 - best)))
+
 
 @dataclass
 class Failure:
@@ -125,6 +131,10 @@ def test_id_attribute(*texts: str) -> str | None:
         if m:
             return m.group(2)
     return None
+
+
+_TEST_START = re.compile(r"^\s*(?:(?:it|test|specify)(?:\.\w+)?\s*\(|(?:async\s+)?def\s+test)")
+_HOOK = re.compile(r"\b(?:beforeEach|before|setup_method|setUp)\b|@pytest\.fixture")
 
 
 def _failing_lines(stack: str, spec_path: str) -> list[int]:
@@ -241,10 +251,14 @@ class Healer:
         action = None if scope_heal else next((u.action for u in uses if u.action), None)
         typed = None if scope_heal else next((u.typed for u in uses if u.typed), None)
         words = [] if scope_heal else sorted({u.variable for u in uses if u.variable})
-        clues = clues_of(step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words)
+        clues = clues_of(
+            step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words, flavor=self.flavor
+        )
         pool = self._pool(locator, k, scopes, scope_heal)
         claimed = self._claimed(locator)
-        scorer = Scorer(self.dom, clues, claimed=claimed)
+        same_test = self._claimed(locator, near=[u.line for u in uses])
+        scorer = Scorer(self.dom, clues, claimed=claimed, neighbours=list(same_test))
+        scorer.prepare(pool)
         ranked = sorted(
             (scorer.score(el) for el in pool if self._short(el) not in self.exclude), key=lambda s: -s.score
         )
@@ -271,11 +285,11 @@ class Healer:
         outcome.element_html = self._short(best.element)
         if rival is not None:
             outcome.runner_up = self._candidate(rival)
-            if best.score - rival.score < self.settings.margin:
+            if best.score - rival.score < self.settings.needed_lead(best.score):
                 outcome.reason = (
                     f"two elements fit {locator.describe()} too closely to choose: "
                     f"{self._short(best.element)} ({best.score:.2f}) and {self._short(rival.element)} "
-                        "({rival.score:.2f})"
+                    f"({rival.score:.2f})"
                 )
                 return outcome
         return self._rewrite(outcome, locator, uses, k, best)
@@ -321,20 +335,40 @@ class Healer:
             found = list(nxt)
         return found
 
-    def _claimed(self, broken: Locator) -> dict[Element, str]:
+    def _claimed(self, broken: Locator, near: list[int] | None = None) -> dict[Element, str]:
+        """Elements other locators of the spec still find (only those of the tests on lines ``near``,
+        and of the hooks before them, when given)."""
         claimed: dict[Element, str] = {}
+        lines = set().union(*(self._test_lines(line) for line in near)) if near is not None else None
         for use in self.uses:
             if self._matches(use.locator, broken) or use.literal_only:
+                continue
+            if lines is not None and use.line not in lines:
                 continue
             got = self.resolver.resolve(use.locator)
             if got and len(got) == 1:
                 claimed.setdefault(got[0], use.locator.describe())
         return claimed
 
+    def _test_lines(self, line: int) -> set[int]:
+        """The lines of the test around ``line`` and of the hooks that run before it (beforeEach, a
+        fixture): where the test's other locators are."""
+        lines = self.f.spec_text.splitlines()
+        marks = [(i + 1, bool(_HOOK.search(ln))) for i, ln in enumerate(lines)
+                 if _TEST_START.match(ln) or _HOOK.search(ln)]
+        out: set[int] = set()
+        for j, (start, hook) in enumerate(marks):
+            end = marks[j + 1][0] - 1 if j + 1 < len(marks) else len(lines)
+            if hook or start <= line <= end:
+                out.update(range(start, end + 1))
+        return out or set(range(1, len(lines) + 1))
+
     def _same_control(self, a: Element, b: Element) -> bool:
-        """One control seen twice: an element and its ancestor or descendant, a label and its field."""
-        if a in b.iterancestors() or b in a.iterancestors():
-            return True
+        """One control seen twice: a control and what it is made of (a button and the <span> inside
+        it), a label and its field. A row and its cell are two elements."""
+        for outer, inner in ((a, b), (b, a)):
+            if outer in inner.iterancestors() and self.dom.clickable(outer) and not self.dom.clickable(inner):
+                return True
         for x, y in ((a, b), (b, a)):
             if self.dom.tag(x) == "label" and x.get("for") and x.get("for") == y.get("id"):
                 return True

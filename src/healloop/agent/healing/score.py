@@ -23,6 +23,7 @@ from healloop.agent.healing.locators import (
     LINK_TEXT,
     PARTIAL_LINK_TEXT,
     PLACEHOLDER,
+    PLAYWRIGHT,
     ROLE,
     TESTID,
     TEXT,
@@ -30,7 +31,15 @@ from healloop.agent.healing.locators import (
     XPATH,
     Step,
 )
-from healloop.agent.healing.words import generated, similarity, text_similarity, typed_kind
+from healloop.agent.healing.words import (
+    canon,
+    contains_text,
+    generated,
+    similarity,
+    text_similarity,
+    typed_kind,
+    words,
+)
 
 TEST_ID_ATTRS = (
     "data-testid",
@@ -63,6 +72,8 @@ _ATTR_WEIGHT = {
     "role": 0.3,
 }
 _MIN_SIGNAL = 0.3  # similarities below this are noise, not evidence
+_FLOOR = 0.15  # in the soft product, a clue that does not fit at all weighs this much, not zero
+SUBSTRING = "substring"  # a text clue matched as Playwright matches getByText: inside, any case
 
 
 @dataclass
@@ -148,7 +159,13 @@ def xpath_clues(expr: str, clues: Clues) -> None:
 
 
 def clues_of(
-    step: Step, *, test_id_attr: str, action: str | None, typed: str | None, words: list[str]
+    step: Step,
+    *,
+    test_id_attr: str,
+    action: str | None,
+    typed: str | None,
+    words: list[str],
+    flavor: str = PLAYWRIGHT,
 ) -> Clues:
     clues = Clues(action=action, typed=typed, words=[w for w in words if w])
     kind = step.kind
@@ -165,14 +182,15 @@ def clues_of(
         if step.name:
             clues.texts.append(("name", step.name))
     elif kind in (TEXT, LINK_TEXT, PARTIAL_LINK_TEXT):
-        clues.texts.append((TEXT, step.value))
+        clues.texts.append((TEXT if kind != PARTIAL_LINK_TEXT and (step.exact or flavor != PLAYWRIGHT)
+                            else SUBSTRING, step.value))
         if kind != TEXT:
             clues.tag = "a"
     elif kind in (LABEL, PLACEHOLDER, ALT, TITLE):
         clues.texts.append((kind, step.value))
     elif kind == CONTAINS:
         if step.name:
-            clues.texts.append((TEXT, step.name))
+            clues.texts.append((CONTAINS, step.name))
         if step.value:
             css_clues(step.value, clues)
     return clues
@@ -187,13 +205,93 @@ class Scored:
     reasons: list[str]
 
 
+# Words in a name that say what kind of element it is.
+_KIND_WORDS = {
+    "row": {"tr", "row"}, "cell": {"td", "cell", "gridcell"},
+    "item": {"li", "listitem", "option", "menuitem"},
+    "link": {"a", "link"}, "btn": {"button"}, "button": {"button"}, "input": {"input", "textarea", "textbox"},
+    "field": {"input", "textarea", "select", "textbox"}, "checkbox": {"checkbox"}, "radio": {"radio"},
+    "select": {"select", "combobox", "listbox"}, "dropdown": {"select", "combobox", "listbox", "menu"},
+    "table": {"table"}, "list": {"ul", "ol", "list"}, "heading": {"h1", "h2", "h3", "h4", "heading"},
+    "title": {"h1", "h2", "h3", "heading"}, "tab": {"tab"}, "dialog": {"dialog"}, "modal": {"dialog"},
+    "textarea": {"textarea"}, "img": {"img"}, "image": {"img"}, "form": {"form"},
+    "toggle": {"switch", "checkbox"},
+    "switch": {"switch", "checkbox"}, "menu": {"menu", "menubar", "nav"}, "nav": {"nav", "navigation"},
+}
+# Words of a locator that name what a form's submit button does.
+_FORM_ACTIONS = frozenset({"submit", "signin", "signup", "checkout", "save", "next", "search", "subscribe",
+                           "register", "apply", "create", "add", "accept"})
+
+
 class Scorer:
-    def __init__(self, dom: Dom, clues: Clues, *, claimed: dict[Element, str]) -> None:
+    def __init__(self, dom: Dom, clues: Clues, *, claimed: dict[Element, str],
+                 neighbours: list[Element] | None = None) -> None:
         self.dom, self.clues, self.claimed = dom, clues, claimed
-        self.class_counts: dict[str, int] = {}
+        # Elements the same test still finds: the one it lost is most likely near them.
+        self.neighbours = neighbours or []
+        self._near_ancestors = {a for n in self.neighbours for a in (n, *n.iterancestors())}
+        self._sizes: dict[Element, int] = {}
+        self.closest = 0  # the smallest shared subtree over the pool, set by prepare()
+        self._present: dict[str, bool] = {}
+        self.word_counts: dict[str, int] = {}
         for el in dom.content:
-            for cls in set((el.get("class") or "").split()):
-                self.class_counts[cls] = self.class_counts.get(cls, 0) + 1
+            for w in {canon(w) for cls in (el.get("class") or "").split() for w in words(cls)}:
+                self.word_counts[w] = self.word_counts.get(w, 0) + 1
+
+    def text_present(self, value: str) -> bool:
+        got = self._present.get(value)
+        if got is None:
+            got = self._present[value] = contains_text(self.dom.text(self.dom.body), value, case=True)
+        return got
+
+    def prepare(self, pool: list[Element]) -> None:
+        sizes = [s for s in (self._shared(el) for el in pool) if s]
+        self.closest = min(sizes) if sizes else 0
+
+    def _shared(self, el: Element) -> int:
+        """Elements in the smallest subtree holding ``el`` and one of the test's other elements."""
+        if not self._near_ancestors:
+            return 0
+        for a in el.iterancestors():
+            if a in self._near_ancestors:
+                size = self._sizes.get(a)
+                if size is None:
+                    size = self._sizes[a] = sum(1 for d in a.iter() if isinstance(d.tag, str))
+                return size
+        return 0
+
+    def _near(self, el: Element) -> tuple[float, str] | None:
+        size = self._shared(el)
+        if not size or not self.closest:
+            return None
+        closeness = self.closest / size
+        if closeness < 0.5:
+            return None
+        return 0.3 * closeness, "beside the elements the test still finds"
+
+    def _kind_word(self, el: Element) -> tuple[float, str] | None:
+        """A locator whose name says what kind of element it was (``invoice-row``, ``email-input``,
+        ``save-btn``) fits an element of that kind."""
+        said = {w for _, v, _ in self.clues.attrs for w in words(v)}
+        dom = self.dom
+        tag, role = dom.tag(el), dom.role(el) or ""
+        for word in said:
+            kinds = _KIND_WORDS.get(word)
+            if kinds and (tag in kinds or role in kinds):
+                return 0.3, f"a {tag}, as the word {word!r} in the locator says"
+        return None
+
+    def _form_action(self, el: Element) -> tuple[float, str] | None:
+        dom = self.dom
+        said = {canon(w) for _, v, _ in self.clues.attrs for w in words(v)}
+        said |= {canon(w) for _, v in self.clues.texts for w in words(v)}
+        if not said & _FORM_ACTIONS:
+            return None
+        tag, kind = dom.tag(el), (el.get("type") or "").lower()
+        in_form = el.get("form") is not None or any(dom.tag(a) == "form" for a in el.iterancestors())
+        if (tag == "button" and kind in ("submit", "") and in_form) or (tag == "input" and kind == "submit"):
+            return 0.3, "the form's submit button, and the locator named a form action"
+        return None
 
     def identity(self, el: Element) -> list[tuple[str, str]]:
         """(what, value) pairs that name an element: attributes, accessible name, labels, text."""
@@ -221,22 +319,36 @@ class Scorer:
         return out
 
     def score(self, el: Element) -> Scored:
+        """Evidence that ``el`` is the element meant, times the gates of what the test does with it.
+
+        What the locator itself said (each attribute, the classes, each text) must all fit: they
+        combine as a soft product, so an element fitting both the text and the container a locator
+        named beats one fitting only the text. What the spec says around it (the name it gives the
+        element, what it types, the elements beside it, a form action) only adds to that."""
         dom, clues = self.dom, self.clues
         ident = self.identity(el)
         attrs = dom.attrs(el)
-        signals: list[tuple[float, str]] = []
+        named: list[tuple[float, str]] = []
         for attr, value, op in clues.attrs:
             if attr != "class":
-                signals.append(self._attr_signal(attr, value, op, attrs, ident))
+                named.append(self._attr_signal(attr, value, op, attrs, ident))
         classes = [value for attr, value, _ in clues.attrs if attr == "class"]
         if classes:
-            signals.append(self._class_signal(classes, attrs, ident))
+            named.append(self._class_signal(classes, attrs, ident))
         for kind, value in clues.texts:
-            signals.append(self._text_signal(kind, value, el, ident))
+            named.append(self._text_signal(kind, value, el, ident))
+        reasons = [f"{why} ({s:.2f})" for s, why in sorted(named, reverse=True) if s >= _MIN_SIGNAL]
+        core = 0.0
+        if named:
+            product = 1.0
+            for strength, _ in named:
+                product *= _FLOOR + (1 - _FLOOR) * min(strength, 1.0)
+            core = (product ** (1 / len(named)) - _FLOOR) / (1 - _FLOOR)
+        support: list[tuple[float, str]] = []
         for word in clues.words:
             best = max((similarity(word, v) for _, v in ident), default=0.0)
             if best >= 0.5:
-                signals.append((0.55 * best, f"the spec calls it {word!r}"))
+                support.append((0.55 * best, f"the spec calls it {word!r}"))
         if clues.typed:
             hint = typed_kind(clues.typed)
             if hint:
@@ -246,18 +358,19 @@ class Scorer:
                     for k, v in ident
                     if k in ("name", "id", "label", "placeholder", "autocomplete", "type", "aria-label")
                 ):
-                    signals.append(
+                    support.append(
                         (0.45, f"the test types {clues.typed[:30]!r} into it, which fits a {kind} field")
                     )
-        evidence, reasons = 0.0, []
-        miss = 1.0
-        for strength, reason in sorted(signals, reverse=True):
-            if strength >= _MIN_SIGNAL:
-                miss *= 1 - min(strength, 0.97)
-                reasons.append(f"{reason} ({strength:.2f})")
-        evidence = 1 - miss
-        factor, why = self._factor(el)
-        return Scored(el, evidence * factor, evidence, factor, reasons + why)
+        for extra in (self._near(el), self._form_action(el), self._kind_word(el)):
+            if extra is not None:
+                support.append(extra)
+        evidence = core
+        if core >= _MIN_SIGNAL:  # support only adds to what the locator said, never stands alone
+            for strength, why in sorted(support, reverse=True):
+                evidence = 1 - (1 - evidence) * (1 - min(strength, 0.97))
+                reasons.append(f"{why} ({strength:.2f})")
+        factor, gates = self._factor(el)
+        return Scored(el, evidence * factor, evidence, factor, reasons + gates)
 
     def _attr_signal(
         self, attr: str, value: str, op: str, attrs: dict[str, str], ident: list[tuple[str, str]]
@@ -296,32 +409,45 @@ class Scorer:
     def _class_signal(
         self, classes: list[str], attrs: dict[str, str], ident: list[tuple[str, str]]
     ) -> tuple[float, str]:
-        """One signal for all the classes a selector named: a class many elements share (``btn``) says
-        little about which one was meant, a rare one (``checkout-btn``) a lot."""
-        own = (attrs.get("class") or "").split()
-        total = got = 0.0
-        matched = []
-        for want in classes:
-            weight = 1.0 / max(1, self.class_counts.get(want, 0))
-            best, best_cls = 0.0, ""
-            for cls in own:
-                s = similarity(want, cls)
-                if s > best:
-                    best, best_cls = s, cls
-            for what, v in ident:
-                if what != "class" and similarity(want, v) * 0.6 > best:
-                    best, best_cls = similarity(want, v) * 0.6, f"{what} {v}"
-            total += weight
-            got += weight * best
-            if best >= 0.5:
-                matched.append(f"{want!r} ~ {best_cls!r}")
-        strength = _ATTR_WEIGHT["class"] * (got / total if total else 0.0)
-        return strength, "classes " + ", ".join(matched) if matched else "classes"
+        """One signal for all the classes a selector named, word by word and weighted by how rare each
+        word is on the page: ``badge-primary`` fits ``badge bg-primary`` better than ``badge bg-success``
+        (every badge has "badge"; only one is primary), and a design-system rename that splits or joins
+        class names (``MuiButton-containedPrimary`` into ``-contained`` and ``-colorPrimary``) still fits."""
+        wanted = {canon(w) for cls in classes for w in words(cls)}
+        own = {canon(w) for cls in (attrs.get("class") or "").split() for w in words(cls)}
+        if not wanted:
+            return 0.0, "classes"
+        total = sum(self._idf(w) for w in wanted)
+        got = sum(self._idf(w) for w in wanted & own)
+        exact = sum(1 for c in classes if c in (attrs.get("class") or "").split())
+        strength = got / total if total else 0.0
+        if exact == len(classes):
+            strength = 1.0
+        matched = sorted(wanted & own)
+        return _ATTR_WEIGHT["class"] * strength, f"class words {matched} of {sorted(wanted)}"
+
+    def _idf(self, word: str) -> float:
+        """How rare a class word is on the page (1 for a word no element has)."""
+        n = self.word_counts.get(word, 0)
+        return 1.0 / (1 + n) ** 0.5
 
     def _text_signal(
         self, kind: str, value: str, el: Element, ident: list[tuple[str, str]]
     ) -> tuple[float, str]:
         dom = self.dom
+        if kind in (CONTAINS, SUBSTRING):
+            # cy.contains and Playwright's getByText look for text inside an element: the text may well
+            # still be there (the selector around it changed). The deepest element holding it is meant.
+            case = kind == CONTAINS
+            if contains_text(dom.text(el), value, case=case):
+                inner = any(
+                    isinstance(c.tag, str) and contains_text(dom.text(c), value, case=case) for c in el
+                )
+                # Alone, cy.contains means the deepest holder; with a selector, the selector's element
+                # (a row) holds the text in a child (its cell) as well as the cell does.
+                deep = inner and not (self.clues.attrs or self.clues.tag)
+                return (0.7 if deep else 0.9), f"holds the text {value!r}" + (" in a child" if inner else "")
+            kind = TEXT
         own = {
             TEXT: [dom.text(el)],
             "name": [dom.name(el)],
@@ -344,6 +470,13 @@ class Scorer:
     def _factor(self, el: Element) -> tuple[float, list[str]]:
         dom, clues = self.dom, self.clues
         factor, why = 1.0, []
+        for kind, value in clues.texts:
+            # cy.contains(selector, text): the text is a filter; when the page still shows it, the
+            # element meant is one that holds it.
+            held = contains_text(dom.text(el), value, case=True)
+            if kind == CONTAINS and not held and self.text_present(value):
+                factor *= 0.3
+                why.append(f"does not hold the text {value!r}, which the page still shows (×0.3)")
         action = clues.action
         if action == "fill" and not dom.editable(el):
             return 0.0, ["not editable, and the test types into it"]
@@ -352,8 +485,9 @@ class Scorer:
         if action == "select" and not dom.selectable(el):
             return 0.0, ["not a <select>, and the test selects an option in it"]
         if action == "click" and not dom.clickable(el):
-            factor *= 0.55
-            why.append("not a control or link, and the test clicks it (×0.55)")
+            # Rows, cards and list items are clicked through handlers the markup does not show.
+            factor *= 0.75
+            why.append("not a control or link, and the test clicks it (×0.75)")
         if action == "read" and not dom.text(el):
             factor *= 0.5
             why.append("has no text, and the test reads its text (×0.5)")

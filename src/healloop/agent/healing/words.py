@@ -220,7 +220,7 @@ def tokens(text: str) -> tuple[str, ...]:
 
 
 def _weight(token: str) -> float:
-    return 0.25 if token in GENERIC else 1.0
+    return 0.5 if token in GENERIC else 1.0
 
 
 def squash(text: str) -> str:
@@ -252,15 +252,17 @@ def similarity(a: str, b: str) -> float:
             matched_b.add(syn)
     union = sum(_weight(t) for t in sa) + sum(_weight(t) for t in sb if t not in matched_b)
     score_words = credit / union if union else 0.0
-    # A name that only adds or drops generic words is the same name: "email" ~ "email-input".
-    ra, rb = {t for t in sa if t not in GENERIC}, {t for t in sb if t not in GENERIC}
-    ca, cb = {canon(t) for t in ra}, {canon(t) for t in rb}
-    if ca and ca == cb:
-        score_words = max(score_words, 0.9 if ra == rb else 0.7)
-    elif ca and cb and (ca <= cb or cb <= ca):
-        small, big = sorted((ca, cb), key=len)
-        literal = ra <= rb or rb <= ra
-        score_words = max(score_words, (0.55 + 0.35 * len(small) / len(big)) * (1.0 if literal else 0.85))
+    # A name that only adds words is likely the same name ("email" ~ "login-email", "submit" ~
+    # "submit-order", "invoice-row" ~ "invoice-table__row"), if nothing of the shorter one is lost
+    # ("invoice-row" and "new-invoice" differ: the row is gone).
+    small, big = (sa, sb) if len(sa) <= len(sb) else (sb, sa)
+    lost = [w for w in small if w not in big and not any(canon(w) == canon(v) for v in big)]
+    core_small = [w for w in small if w not in GENERIC]
+    if not lost and core_small:
+        big_weight = sum(_weight(t) for t in big)
+        kept = sum(_weight(t) for t in small)
+        literal = small <= big
+        score_words = max(score_words, (0.55 + 0.35 * kept / big_weight) * (1.0 if literal else 0.85))
     ta, tb = tuple(canon(w) for w in wa), tuple(canon(w) for w in wb)
     qa, qb = squash(" ".join(ta)), squash(" ".join(tb))
     chars = difflib.SequenceMatcher(None, qa, qb).ratio() * 0.75 if qa and qb else 0.0
@@ -272,18 +274,49 @@ def similarity(a: str, b: str) -> float:
     return min(1.0, score)
 
 
+# Words a label can gain or lose without meaning another action ("Proceed to checkout").
+FILLER = frozenset({"proceed", "go", "now", "please", "click", "here", "today", "changes", "it", "this",
+                    "that", "all", "just", "and", "with"})
+
+
 def text_similarity(a: str, b: str) -> float:
-    """0..1 for visible texts: case and spacing do not matter; one containing the other counts."""
+    """0..1 for visible texts (labels, names, link texts), stricter than for identifiers: a label that
+    gains a word may name another action ("Save" and "Save as team default"), so every word either
+    side has to be matched (a synonym counts three quarters); filler words do not count."""
     na, nb = " ".join((a or "").lower().split()), " ".join((b or "").lower().split())
     if not na or not nb:
         return 0.0
     if na == nb:
         return 1.0
-    score = similarity(na, nb)
-    short, long_ = sorted((na, nb), key=len)
-    if len(short) >= 3 and short in long_:
-        score = max(score, 0.6 + 0.3 * len(short) / len(long_))
+    wa = [w for w in words(na) if w not in FILLER] or list(words(na))
+    wb = [w for w in words(nb) if w not in FILLER] or list(words(nb))
+    if not wa or not wb:
+        return 0.0
+    sa, sb = set(wa), set(wb)
+    credit, matched = 0.0, set()
+    for w in sa:
+        if w in sb:
+            credit += 1.0
+            matched.add(w)
+            continue
+        syn = next((v for v in sb if v not in matched and canon(v) == canon(w)), None)
+        if syn is not None:
+            credit += 0.75
+            matched.add(syn)
+    score = credit / (len(sa) + len(sb - matched))
+    qa, qb = squash(na), squash(nb)
+    typo = difflib.SequenceMatcher(None, qa, qb).ratio()
+    if typo >= 0.85:  # a spelling fix or a changed character: "E-mail" / "Email"
+        score = max(score, typo)
+    nums_a, nums_b = {t for t in sa if t.isdigit()}, {t for t in sb if t.isdigit()}
+    if nums_a and nums_b and nums_a != nums_b:
+        score *= 0.5
     return score
+
+
+def contains_text(haystack: str, needle: str, *, case: bool = False) -> bool:
+    h, n = " ".join((haystack or "").split()), " ".join((needle or "").split())
+    return bool(n) and (n in h if case else n.lower() in h.lower())
 
 
 # What a typed value says about the field it goes into.
