@@ -17,8 +17,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PAGE = """<!doctype html><html><body><h1>Stock</h1><p data-testid="stock"></p>
-<script>setTimeout(() => {{ document.querySelector('[data-testid=stock]').textContent = '{count} items in stock'; }},
-{delay});</script></body></html>"""
+<script>setTimeout(() => {{
+  document.querySelector('[data-testid=stock]').textContent = '{count} items in stock';
+}}, {delay});</script></body></html>"""
 
 
 class Handler(BaseHTTPRequestHandler):
