@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from healloop.agent.healing.corpus import CATEGORIES, RUNNERS, Case, evaluate, load
+from healloop.agent.healing.corpus import CATEGORIES, RUNNERS, Case, evaluate, load, scoped
 from healloop.agent.healing.dom import Dom
 from healloop.agent.healing.heal import Failure, Healer, Settings
 from healloop.agent.healing.locators import (
     CSS,
+    HAS_TEXT,
     LABEL,
     NTH,
     PLACEHOLDER,
@@ -129,6 +130,8 @@ def playwright_locator(page: Any, locator: Locator) -> Any | None:
             current = current.get_by_label(text or step.value, exact=exact)
         elif step.kind == PLACEHOLDER:
             current = current.get_by_placeholder(text or step.value, exact=exact)
+        elif step.kind == HAS_TEXT:
+            current = current.filter(has_text=text or step.value)
         elif step.kind == NTH:
             current = current.nth(step.index or 0)
         else:
@@ -172,11 +175,12 @@ def test_healed_locator_finds_the_same_element_in_chromium(
     ]
     assert uses
     for use in uses:
-        loc = playwright_locator(page, use.locator)
+        full = scoped(use.locator, verdict.outcome.scopes.get(use.line, ()))
+        loc = playwright_locator(page, full)
         if loc is None:
             continue
         dom = Dom(case.after)
-        ours = resolve(dom, use.locator, test_id_attr=healer.test_id_attr) or []
+        ours = resolve(dom, full, test_id_attr=healer.test_id_attr) or []
         assert loc.count() == len(ours), (
             f"{use.locator.describe()}: Chromium finds {loc.count()}, we {len(ours)}"
         )

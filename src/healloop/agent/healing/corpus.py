@@ -148,10 +148,10 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
     target = resolver.resolve(_css(case.target))
     new_uses = reader_for(outcome.new_text, healer.flavor, healer.lang).uses()
     healed = [u for u in new_uses if u.line in outcome.uses_healed]
-    found = [resolver.resolve(u.locator) for u in healed]
+    found = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()))) for u in healed]
     wrong = [u for u, got in zip(healed, found, strict=True) if got != target]
     if wrong or not healed:
-        what = [resolver.resolve(u.locator) for u in wrong]
+        what = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()))) for u in wrong]
         return Verdict(
             case,
             FALSE_HEAL,
@@ -165,6 +165,13 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
             case, PARTIAL, outcome, f"{len(left)} use(s) of the broken locator left: {outcome.uses_left}"
         )
     return Verdict(case, CORRECT_HEAL, outcome, outcome.new_locator or "")
+
+
+def scoped(locator: Any, scope: tuple[Any, ...]) -> Any:
+    """A use's locator with what the spec builds before it (from the failure's full locator)."""
+    from healloop.agent.healing.locators import Locator
+
+    return Locator((*scope, *locator.steps), locator.flavor)
 
 
 def _css(selector: str) -> Any:

@@ -366,7 +366,29 @@ class Dom:
                 out.append(self._label_text(wrapping, el))
         if el.get("aria-label"):
             out.append(normalize(el.get("aria-label")))
+        out += self._term_labels(el)
         return [t for t in out if t]
+
+    def _term_labels(self, el: Element) -> list[str]:
+        """What labels a value that is not a form control: a <dd>'s <dt>, a cell's column header."""
+        tag = self.tag(el)
+        if tag == "dd":
+            prev = el.getprevious()
+            while prev is not None and not (isinstance(prev.tag, str) and self.tag(prev) == "dt"):
+                prev = prev.getprevious()
+            return [self.text(prev)] if prev is not None else []
+        if tag == "td":
+            row = el.getparent()
+            table = next((a for a in el.iterancestors() if self.tag(a) == "table"), None)
+            if row is None or table is None:
+                return []
+            index = [c for c in row if isinstance(c.tag, str)].index(el)
+            head = next((r for r in table.iter("tr") if any(self.tag(c) == "th" for c in r)), None)
+            if head is None or head is row:
+                return []
+            cells = [c for c in head if isinstance(c.tag, str)]
+            return [self.text(cells[index])] if index < len(cells) and self.text(cells[index]) else []
+        return []
 
     @cached_property
     def _labels_for(self) -> dict[str, list[Element]]:

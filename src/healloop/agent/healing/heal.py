@@ -81,6 +81,8 @@ class Outcome:
     uses_left: list[str] = field(default_factory=list)
     old_key: str | None = None  # identity of the broken locator, for finding it in other specs
     locator: Locator | None = None  # the broken locator
+    # line → the steps the spec builds before that line's locator (a row in a variable, a helper)
+    scopes: dict[int, tuple[Step, ...]] = field(default_factory=dict)
 
     def edit(self, before: str) -> tuple[str, str] | None:
         if self.new_text is None:
@@ -407,6 +409,9 @@ class Healer:
                 outcome.uses_left.append(f"line {use.line}: {exc}")
                 continue
             outcome.uses_healed.append(use.line)
+            # What the spec builds before this line's locator (a row kept in a variable, a helper):
+            # the message's locator says it.
+            outcome.scopes[use.line] = locator.steps[: max(0, len(locator.steps) - len(use.locator.steps))]
             new_desc = (
                 new_desc
                 or Locator(

@@ -396,6 +396,10 @@ def _close_paren(text: str, pos: int) -> int | None:
 def _variable_before(before: str, lang: str) -> str | None:
     """The name a locator is assigned to or returned as: ``const email = ``, ``self.email = ``,
     ``def email(self): return ``, ``get email() { return ``."""
+    lines = before.split("\n")
+    before = lines[-1]  # the statement's own line: not a `-> None:` above it
+    if re.match(r"^\s*return\b", before) and len(lines) > 1:
+        before = lines[-2] + " " + before  # def email(self):\n    return page.get_by_label(...)
     before = re.sub(r"(?:await|yield)\s*$", "", before.rstrip()).rstrip()
     m = re.search(r"(?:(?:const|let|var)\s+|(?:this|self)\.)?([A-Za-z_$][\w$]*)\s*[:=]\s*[\w$.]*\(?$", before)
     if m and not before.endswith(("==", "!=", "<=", ">=")):

@@ -72,6 +72,7 @@ _ATTR_WEIGHT = {
     "role": 0.3,
 }
 _MIN_SIGNAL = 0.3  # similarities below this are noise, not evidence
+_SUPPORTED = 0.3  # what the locator said must fit this well before the spec's context adds to it
 _FLOOR = 0.15  # in the soft product, a clue that does not fit at all weighs this much, not zero
 SUBSTRING = "substring"  # a text clue matched as Playwright matches getByText: inside, any case
 
@@ -233,8 +234,12 @@ class Scorer:
         self._sizes: dict[Element, int] = {}
         self.closest = 0  # the smallest shared subtree over the pool, set by prepare()
         self._present: dict[str, bool] = {}
+        self.only_free = None
         self.word_counts: dict[str, int] = {}
+        self.class_counts: dict[str, int] = {}
         for el in dom.content:
+            for cls in set((el.get("class") or "").split()):
+                self.class_counts[cls] = self.class_counts.get(cls, 0) + 1
             for w in {canon(w) for cls in (el.get("class") or "").split() for w in words(cls)}:
                 self.word_counts[w] = self.word_counts.get(w, 0) + 1
 
@@ -247,6 +252,35 @@ class Scorer:
     def prepare(self, pool: list[Element]) -> None:
         sizes = [s for s in (self._shared(el) for el in pool) if s]
         self.closest = min(sizes) if sizes else 0
+        # By elimination: when the test types into (checks, selects) a field, and the area holding the
+        # test's other elements has exactly one such field that no other locator of the spec uses,
+        # that field is most likely the one.
+        self.only_free: Element | None = None
+        if self.clues.action in ("fill", "check", "select") and self.neighbours:
+            area = self._area()
+            free = [el for el in pool if el in area and el not in self.claimed and self.dom.visible(el)
+                    and self._gate(el)]
+            if len(free) == 1:
+                self.only_free = free[0]
+
+    def _area(self) -> set[Element]:
+        """The elements inside the smallest subtree holding all of the test's other elements."""
+        common = None
+        for n in self.neighbours:
+            chain = [n, *n.iterancestors()]
+            common = chain if common is None else [a for a in chain if a in set(common)]
+        top = common[0] if common else self.dom.body
+        return set(top.iter())
+
+    def _gate(self, el: Element) -> bool:
+        action = self.clues.action
+        if action == "fill":
+            return self.dom.editable(el)
+        if action == "check":
+            return self.dom.checkable(el)
+        if action == "select":
+            return self.dom.selectable(el)
+        return True
 
     def _shared(self, el: Element) -> int:
         """Elements in the smallest subtree holding ``el`` and one of the test's other elements."""
@@ -361,11 +395,14 @@ class Scorer:
                     support.append(
                         (0.45, f"the test types {clues.typed[:30]!r} into it, which fits a {kind} field")
                     )
+        if el is self.only_free:
+            support.append((0.45, f"the only {self.clues.action}-able element beside the test's others "
+                                  "that no other locator uses"))
         for extra in (self._near(el), self._form_action(el), self._kind_word(el)):
             if extra is not None:
                 support.append(extra)
         evidence = core
-        if core >= _MIN_SIGNAL:  # support only adds to what the locator said, never stands alone
+        if core >= _SUPPORTED:  # support only adds to what the locator said, never stands alone
             for strength, why in sorted(support, reverse=True):
                 evidence = 1 - (1 - evidence) * (1 - min(strength, 0.97))
                 reasons.append(f"{why} ({strength:.2f})")
@@ -397,6 +434,8 @@ class Scorer:
             if what == attr or what in TEST_ID_ATTRS:
                 continue
             s = similarity(value, v)
+            if what == "class" and self.class_counts.get(v, 0) > 1:
+                s /= self.class_counts[v]  # a class several elements share cannot be a renamed test id
             if s > cross:
                 cross, cross_why = s, f"{what} {v!r}"
         cross_weight = 0.75 if attr in TEST_ID_ATTRS or attr in ("id", "name") else 0.6

@@ -109,9 +109,9 @@ _SYNONYMS = [
     ("button", "btn"),
     ("label", "lbl"),
     ("text", "txt"),
-    ("signin", "login", "logon", "log-in", "sign-in"),
-    ("signup", "register", "registration", "join", "sign-up", "createaccount"),
-    ("signout", "logout", "logoff", "sign-out", "log-out"),
+    ("signin", "login", "logon"),
+    ("signup", "register", "registration", "join"),
+    ("signout", "logout", "logoff"),
     ("submit", "send", "confirm", "ok"),
     ("save", "apply", "update"),
     ("delete", "remove", "trash", "destroy", "del", "rm"),
@@ -123,16 +123,16 @@ _SYNONYMS = [
     ("add", "create", "plus", "insert"),
     ("edit", "modify", "change", "rename"),
     ("cart", "basket", "bag", "trolley"),
-    ("checkout", "pay", "purchase", "buy", "placeorder"),
-    ("email", "mail", "e-mail", "emailaddress"),
+    ("checkout", "pay", "purchase", "buy"),
+    ("email", "mail"),
     ("password", "pass", "passwd", "pwd", "passcode"),
     ("username", "user", "userid", "handle"),
     ("phone", "tel", "telephone", "mobile"),
     ("address", "addr", "street"),
-    ("zip", "postcode", "postal", "postalcode", "zipcode"),
+    ("zip", "postcode", "postal", "zipcode"),
     ("quantity", "qty", "amount", "count"),
-    ("firstname", "fname", "givenname", "forename"),
-    ("lastname", "lname", "surname", "familyname"),
+    ("firstname", "fname", "forename"),
+    ("lastname", "lname", "surname"),
     ("message", "msg", "comment", "note", "body"),
     ("subscribe", "newsletter", "optin"),
     ("terms", "tos", "agreement", "conditions"),
@@ -153,13 +153,37 @@ _SYNONYMS = [
     ("menu", "hamburger", "burger", "navtoggle"),
     ("home", "dashboard"),
     ("help", "support", "faq"),
-    ("remember", "rememberme", "keepsignedin", "staysignedin"),
+    ("remember", "rememberme"),
     ("forgot", "reset", "recover"),
 ]
 _CANON: dict[str, str] = {}
 for _group in _SYNONYMS:
     for _w in _group:
         _CANON.setdefault(re.sub(r"[^a-z0-9]", "", _w), _group[0])
+
+# Phrases that are one word to a reader ("Log in" is "signin"; "Place order" and "Complete purchase"
+# both mean checking out), matched on whole words in order. Where the parts mean something on their
+# own ("submit order"), they stay beside the phrase's word.
+_JOINED = {
+    ("sign", "in"): "signin", ("log", "in"): "signin", ("log", "on"): "signin",
+    ("sign", "up"): "signup", ("create", "account"): "signup", ("create", "an", "account"): "signup",
+    ("sign", "out"): "signout", ("log", "out"): "signout", ("log", "off"): "signout",
+    ("check", "out"): "checkout", ("e", "mail"): "email", ("e", "mail", "address"): "email",
+    ("user", "name"): "username", ("first", "name"): "firstname", ("given", "name"): "firstname",
+    ("last", "name"): "lastname", ("family", "name"): "lastname", ("zip", "code"): "zip",
+    ("post", "code"): "zip", ("postal", "code"): "zip", ("remember", "me"): "remember",
+    ("keep", "me", "signed", "in"): "remember", ("stay", "signed", "in"): "remember",
+}
+_BESIDE = {
+    ("place", "order"): "checkout", ("submit", "order"): "checkout", ("complete", "purchase"): "checkout",
+    ("complete", "order"): "checkout", ("confirm", "order"): "checkout", ("buy", "now"): "checkout",
+    ("pay", "now"): "checkout", ("place", "your", "order"): "checkout", ("add", "to", "cart"): "addtocart",
+    ("add", "to", "bag"): "addtocart", ("add", "to", "basket"): "addtocart", ("email", "address"): "email",
+    ("phone", "number"): "phone", ("mobile", "number"): "phone", ("forgot", "password"): "forgot",
+    ("reset", "password"): "forgot",
+}
+_PHRASES = {**{k: (v, False) for k, v in _JOINED.items()}, **{k: (v, True) for k, v in _BESIDE.items()}}
+_LONGEST_PHRASE = max(len(p) for p in _PHRASES)
 
 # Framework-generated values: never meaningful, never to be written into a test.
 _GENERATED = [
@@ -188,7 +212,7 @@ def generated(value: str) -> bool:
 @lru_cache(maxsize=8192)
 def words(text: str) -> tuple[str, ...]:
     """Lower-case words of a name or text: camelCase and digits split, hashes and stop words dropped,
-    two-word synonyms written as one name ("sign in" / "sign-in" / "signIn") joined."""
+    phrases that are one word to a reader ("sign in" / "sign-in" / "signIn") joined."""
     raw: list[str] = []
     for part in _SPLIT.split(text or ""):
         if not part:
@@ -199,14 +223,19 @@ def words(text: str) -> tuple[str, ...]:
     joined: list[str] = []
     i = 0
     while i < len(raw):
-        pair = raw[i] + raw[i + 1] if i + 1 < len(raw) else None
-        if pair and pair in _CANON:
-            joined.append(pair)
-            i += 2
-            continue
-        if raw[i] not in STOP:
-            joined.append(raw[i])
-        i += 1
+        for n in range(min(_LONGEST_PHRASE, len(raw) - i), 1, -1):
+            phrase = _PHRASES.get(tuple(raw[i:i + n]))
+            if phrase:
+                word, keep_parts = phrase
+                if keep_parts:
+                    joined += [w for w in raw[i:i + n] if w not in STOP and w != word]
+                joined.append(word)
+                i += n
+                break
+        else:
+            if raw[i] not in STOP:
+                joined.append(raw[i])
+            i += 1
     return tuple(joined)
 
 
@@ -229,7 +258,7 @@ def squash(text: str) -> str:
 
 @lru_cache(maxsize=16384)
 def similarity(a: str, b: str) -> float:
-    """0..1: how likely ``a`` and ``b`` name the same thing."""
+    """0..1: how likely ``b`` (a name on the page now) names what ``a`` (the old name) named."""
     if not a or not b:
         return 0.0
     if a == b:
@@ -238,6 +267,8 @@ def similarity(a: str, b: str) -> float:
     if not wa or not wb:
         return 0.0
     sa, sb = set(wa), set(wb)
+    if opposed(sa, sb):
+        return 0.0
     # A word matches itself fully and a synonym (sign in / log in) at 0.75.
     credit = 0.0
     matched_b: set[str] = set()
@@ -254,7 +285,8 @@ def similarity(a: str, b: str) -> float:
     score_words = credit / union if union else 0.0
     # A name that only adds words is likely the same name ("email" ~ "login-email", "submit" ~
     # "submit-order", "invoice-row" ~ "invoice-table__row"), if nothing of the shorter one is lost
-    # ("invoice-row" and "new-invoice" differ: the row is gone).
+    # ("invoice-row" and "new-invoice" differ: the row is gone). A new name that drops words of the
+    # old one is weaker: "cart" names much more than "cart-total" did.
     small, big = (sa, sb) if len(sa) <= len(sb) else (sb, sa)
     lost = [w for w in small if w not in big and not any(canon(w) == canon(v) for v in big)]
     core_small = [w for w in small if w not in GENERIC]
@@ -262,7 +294,10 @@ def similarity(a: str, b: str) -> float:
         big_weight = sum(_weight(t) for t in big)
         kept = sum(_weight(t) for t in small)
         literal = small <= big
-        score_words = max(score_words, (0.55 + 0.35 * kept / big_weight) * (1.0 if literal else 0.85))
+        subset = (0.55 + 0.35 * kept / big_weight) * (1.0 if literal else 0.85)
+        if small is sb and sb != sa:
+            subset *= 0.6  # the page's name is the shorter one: words of the old name are gone
+        score_words = max(score_words, subset)
     ta, tb = tuple(canon(w) for w in wa), tuple(canon(w) for w in wb)
     qa, qb = squash(" ".join(ta)), squash(" ".join(tb))
     chars = difflib.SequenceMatcher(None, qa, qb).ratio() * 0.75 if qa and qb else 0.0
@@ -274,9 +309,34 @@ def similarity(a: str, b: str) -> float:
     return min(1.0, score)
 
 
+# Words naming opposite actions: "Import CSV" is not a renamed "Export CSV".
+_OPPOSITES = [
+    ("import", "export"), ("upload", "download"), ("add", "remove"), ("add", "delete"), ("enable", "disable"),
+    ("open", "close"), ("show", "hide"), ("next", "previous"), ("next", "back"), ("increase", "decrease"),
+    ("signin", "signout"), ("login", "logout"), ("subscribe", "unsubscribe"), ("follow", "unfollow"),
+    ("accept", "decline"), ("accept", "reject"), ("approve", "reject"), ("yes", "no"), ("start", "stop"),
+    ("expand", "collapse"), ("lock", "unlock"), ("archive", "unarchive"), ("mute", "unmute"),
+    ("like", "unlike"),
+    ("on", "off"), ("min", "max"), ("first", "last"), ("in", "out"), ("plus", "minus"), ("save", "discard"),
+    ("save", "cancel"), ("submit", "cancel"), ("confirm", "cancel"), ("buy", "sell"), ("credit", "debit"),
+    ("public", "private"), ("pin", "unpin"), ("block", "unblock"), ("check", "uncheck"),
+    ("select", "deselect"),
+]
+OPPOSITE: dict[str, set[str]] = {}
+for _a, _b in _OPPOSITES:
+    OPPOSITE.setdefault(_a, set()).add(_b)
+    OPPOSITE.setdefault(_b, set()).add(_a)
+
+
+def opposed(a: set[str], b: set[str]) -> bool:
+    """Whether one side names an action the other names the opposite of (and not also the same)."""
+    ca, cb = {canon(w) for w in a} | a, {canon(w) for w in b} | b
+    return any(OPPOSITE.get(w, set()) & cb for w in ca - cb)
+
+
 # Words a label can gain or lose without meaning another action ("Proceed to checkout").
 FILLER = frozenset({"proceed", "go", "now", "please", "click", "here", "today", "changes", "it", "this",
-                    "that", "all", "just", "and", "with"})
+                    "that", "all", "just", "and", "with", "optional", "required"})
 
 
 def text_similarity(a: str, b: str) -> float:
@@ -293,6 +353,8 @@ def text_similarity(a: str, b: str) -> float:
     if not wa or not wb:
         return 0.0
     sa, sb = set(wa), set(wb)
+    if opposed(sa, sb):
+        return 0.0
     credit, matched = 0.0, set()
     for w in sa:
         if w in sb:
