@@ -139,3 +139,23 @@ def test_run_names_a_broken_node_config(tmp_path: Path) -> None:
     assert r.returncode == 2 and "is not a directory" in r.stderr and "--artifacts" in r.stderr
     named = healloop("run", "--artifacts", "mine", "--", sys.executable, "-c", "pass", cwd=tmp_path)
     assert named.returncode == 0, named.stderr
+
+
+def test_report_copies_junit_attachments_into_the_nodes_folder(server: QueueServer, tmp_path: Path) -> None:
+    # Playwright's JUnit report as written, beside the test-results/ files it names.
+    (tmp_path / "reports").mkdir()
+    xml = tmp_path / "reports" / "junit.xml"
+    xml.write_text((FIXTURES / "playwright-junit.xml").read_text())
+    results = tmp_path / "test-results" / "login-login-shows-an-error-for-a-bad-password"
+    results.mkdir(parents=True)
+    (results / "test-failed-1.png").write_bytes(b"\x89PNG shot")
+    (results / "error-context.md").write_text("# Page snapshot\n- button \"Sign in\"\n")
+    folder = tmp_path / "node-artifacts"
+    r = healloop("report", "--queue", server.url, "--artifacts", str(folder), str(xml), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [e] = events(server)
+    paths = {a["name"]: a["path"] for a in e["artifacts"] if a.get("path")}
+    assert set(paths) == {"test-failed-1.png", "error-context.md"}
+    assert (folder / paths["test-failed-1.png"]).read_bytes() == b"\x89PNG shot"
+    assert paths["error-context.md"].startswith("run-")
+    assert {a["name"] for a in e["artifacts"] if a.get("url")} == set(paths)
