@@ -69,9 +69,13 @@ class HealloopReporter {
         let name = slug(`${a.name}${ext}`, 120);
         for (let n = 2; written.has(name); n++) name = slug(`${a.name}-${n}${ext}`, 120);
         written.add(name);
-        const p = path.join(this.reporter.artifacts.forFailure(file, testTitle), name);
-        fs.writeFileSync(p, a.body);
-        artifacts.push(artifact(p, `${a.name}${ext}`, a.contentType));
+        try {
+          const p = path.join(this.reporter.artifacts.forFailure(file, testTitle), name);
+          fs.writeFileSync(p, a.body);
+          artifacts.push(artifact(p, `${a.name}${ext}`, a.contentType));
+        } catch (err) {
+          console.error(`healloop: could not keep the ${a.name} attachment of ${testTitle}: ${err.message}`); // the report goes without it
+        }
       }
     }
     return {
