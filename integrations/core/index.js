@@ -3,12 +3,15 @@
 // the same report body, the same idempotency key, and spool format 1, so `healloop report --flush`
 // delivers what a JavaScript reporter spooled. A reporter never throws into the test run.
 // With HEALLOOP_REPORT=off it sends and spools nothing and says so once, at finish().
+// Screenshots and DOM snapshots go into the run's folder (./artifacts.js): the tool node's artifacts
+// folder (HEALLOOP_ARTIFACTS) or a temporary one, deleted at finish().
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { isLocal } = require('./locality');
+const { RunFolder } = require('./artifacts');
 
 const FORMAT = 1;
 const MAX_MESSAGE = 64 * 1024;
@@ -35,6 +38,13 @@ function loadSettings(env = process.env, over = {}) {
     throw new Error(`healloop: HEALLOOP_REPORT must be on or off (or 1/0, true/false, yes/no), got ${JSON.stringify(reportRaw)}`);
   }
   const state = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  // HEALLOOP_ARTIFACTS: the tool node's artifacts folder on this machine ([node] artifacts), so the
+  // node's read_artifact reads what was reported; null: a temporary folder, deleted after the run.
+  const artifactsRaw = over.artifactsDir || env.HEALLOOP_ARTIFACTS || null;
+  const artifactsDir = artifactsRaw ? path.resolve(artifactsRaw) : null;
+  if (artifactsDir && fs.existsSync(artifactsDir) && !fs.statSync(artifactsDir).isDirectory()) {
+    throw new Error(`healloop: HEALLOOP_ARTIFACTS must be a folder (the tool node's \`node.artifacts\`), got the file ${JSON.stringify(artifactsDir)}`);
+  }
   return {
     url,
     token: over.token || env.HEALLOOP_TOKEN || null,
@@ -44,6 +54,7 @@ function loadSettings(env = process.env, over = {}) {
     timeoutMs: 5000,
     // off: send and spool nothing, e.g. in a rerun whose result someone already reads.
     report: REPORT_ON.includes(report),
+    artifactsDir,
   };
 }
 
@@ -70,7 +81,8 @@ function artifact(file, name, contentType) {
 }
 
 // failure: {source, spec, test, message, stack, attempt, flaky, durationMs, occurredAt, labels, artifacts}
-function toReport(f, node, key) {
+// pathOf names each artifact's file as the report gives it (RunFolder.reportedPath).
+function toReport(f, node, key, pathOf = (p) => p) {
   const labels = { attempts: String(f.attempt || 1), ...(f.labels || {}) };
   if (f.flaky) labels.flaky = 'true';
   if (f.durationMs != null) labels.duration_ms = String(Math.round(f.durationMs));
@@ -82,7 +94,7 @@ function toReport(f, node, key) {
     priority: f.flaky ? 5 : 3,
     labels: Object.fromEntries(Object.entries(labels).map(([k, v]) => [k.slice(0, 256), cut(v, MAX_LABEL)])),
     idempotency_key: key,
-    artifacts: (f.artifacts || []).slice(0, 100).map((a) => ({ name: a.name, content_type: a.content_type, path: a.path })),
+    artifacts: (f.artifacts || []).slice(0, 100).map((a) => ({ name: a.name, content_type: a.content_type, path: pathOf(a.path) })),
   };
   if (f.stack) body.stack = cut(f.stack, MAX_STACK);
   // Judged on the text sent, so the queue's copy shows why; src/healloop/sources/failure.py alike.
@@ -181,6 +193,7 @@ class Reporter {
     this.settings = settings;
     this.runId = runId || crypto.randomUUID();
     this.spool = new Spool(settings.spoolDir);
+    this.artifacts = new RunFolder(settings.artifactsDir, this.runId);
     this.counts = {};
     this.refusedArtifacts = [];
     this.down = null;
@@ -198,8 +211,10 @@ class Reporter {
   async send(f) {
     if (this.off) { this._count('off'); return { status: 'off', message: OFF_NOTICE }; }
     try {
-      const entry = { report: toReport(f, this.settings.node, this.key(f)), event_id: null,
-        artifacts: (f.artifacts || []).filter((a) => fs.existsSync(a.path)) };
+      // Into the node's artifacts folder (when set) before the report names them.
+      f = { ...f, artifacts: (f.artifacts || []).map((a) => this.artifacts.adopt(a, f.spec, f.test)) };
+      const entry = { report: toReport(f, this.settings.node, this.key(f), (p) => this.artifacts.reportedPath(p)),
+        event_id: null, artifacts: f.artifacts.filter((a) => fs.existsSync(a.path)) };
       const outcome = await this._deliver(entry);
       if (outcome.status === 'spooled') this.spool.put(entry);
       if (outcome.status === 'rejected') { entry.error = outcome.message; this.spool.put(entry, { rejected: true }); }
@@ -230,6 +245,7 @@ class Reporter {
     if (this.off) {
       if (!this._offTold) console.log(OFF_NOTICE);
       this._offTold = true;
+      this.artifacts.cleanup();
       return;
     }
     try {
@@ -240,6 +256,8 @@ class Reporter {
     if (this.down && this.counts.spooled) {
       console.warn(`healloop: ${this.counts.spooled} report(s) kept in ${this.spool.dir}; they are delivered on the next run or by 'healloop report --flush'`);
     }
+    // Every report of the run is uploaded, or spooled with copies of its files, by now.
+    try { this.artifacts.cleanup(); } catch (err) { console.error(`healloop: could not delete this run's temporary artifacts folder: ${err.message}`); }
   }
 
   _markDown(message) {
@@ -321,4 +339,4 @@ class Reporter {
   }
 }
 
-module.exports = { loadSettings, idempotencyKey, toReport, isLocal, artifact, Spool, Reporter, FORMAT, OFF_NOTICE };
+module.exports = { loadSettings, idempotencyKey, toReport, isLocal, artifact, Spool, Reporter, RunFolder, FORMAT, OFF_NOTICE };

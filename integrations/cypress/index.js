@@ -4,15 +4,15 @@
 // and in the support file: import 'healloop-cypress/support'
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { loadSettings, Reporter, artifact } = require('healloop-reporter-core');
+const { slug } = require('healloop-reporter-core/artifacts');
 const { failuresOf } = require('./results');
 
 function healloop(on, config = {}, options = {}) {
   const env = { ...process.env };
-  for (const name of ['HEALLOOP_URL', 'HEALLOOP_TOKEN', 'HEALLOOP_NODE', 'HEALLOOP_SPOOL', 'HEALLOOP_REPORT_BUDGET', 'HEALLOOP_REPORT']) {
+  for (const name of ['HEALLOOP_URL', 'HEALLOOP_TOKEN', 'HEALLOOP_NODE', 'HEALLOOP_SPOOL', 'HEALLOOP_REPORT_BUDGET', 'HEALLOOP_REPORT', 'HEALLOOP_ARTIFACTS']) {
     if (config.env && config.env[name] && !env[name]) env[name] = String(config.env[name]);
   }
   let reporter;
@@ -22,14 +22,16 @@ function healloop(on, config = {}, options = {}) {
     console.error(err.message); // a bad setting must not stop the test run; it is named once
     return config;
   }
-  const domDir = fs.mkdtempSync(path.join(os.tmpdir(), 'healloop-cypress-'));
+  // DOM snapshots go into the run's folder (the node's artifacts folder with HEALLOOP_ARTIFACTS, where
+  // the core also copies the screenshots; else a temporary one, deleted at after:run).
   const doms = new Map(); // spec \0 title > path  ->  {file, url}
   const key = (spec, titlePath) => `${spec}\0${titlePath.join(' > ')}`;
 
   on('task', {
     'healloop:dom'({ spec, titlePath, html, url }) {
       try {
-        const file = path.join(domDir, `${crypto.createHash('sha256').update(key(spec, titlePath)).digest('hex').slice(0, 16)}.dom.html`);
+        const name = slug(`${path.basename(spec)} -- ${titlePath.join(' -- ')}.dom.html`, 120);
+        const file = path.join(reporter.artifacts.forFailure(spec, titlePath.join(' > ')), name);
         fs.writeFileSync(file, html);
         doms.set(key(spec, titlePath), { file, url });
       } catch (err) {

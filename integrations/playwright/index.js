@@ -1,13 +1,17 @@
 'use strict';
 // healloop-playwright: reporter: [['list'], ['healloop-playwright']] in playwright.config.
 // Reports tests whose outcome() is 'unexpected' (and 'flaky' at low priority) once their last
-// attempt ended, with location, titlePath(), errors[] and attachments.
+// attempt ended, with location, titlePath(), errors[] and attachments. Attachments with a body (the
+// DOM snapshot from fixture.js) are written into the run's folder, and those with a path (the
+// screenshot, trace and error context in test-results/) are copied there by the core when
+// HEALLOOP_ARTIFACTS names the tool node's artifacts folder: Playwright empties test-results/ at the
+// start of every run.
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { loadSettings, Reporter, artifact } = require('healloop-reporter-core');
+const { slug } = require('healloop-reporter-core/artifacts');
 
 const ANSI = /\u001b\[[0-9;]*m/g;
 const clean = (s) => String(s || '').replace(ANSI, '');
@@ -29,15 +33,18 @@ class HealloopReporter {
   onBegin(config) {
     // Specs are named relative to the project (the config file's folder), as a person runs them.
     this.rootDir = config.configFile ? path.dirname(config.configFile) : config.rootDir;
-    this.bodies = fs.mkdtempSync(path.join(os.tmpdir(), 'healloop-pw-'));
   }
 
   onTestEnd(test, result) {
-    if (!this.reporter) return;
+    if (!this.reporter || this.reporter.off) return;
     const willRetry = !['passed', 'skipped'].includes(result.status) && result.retry < test.retries;
     const outcome = test.outcome();
     if (willRetry || !['unexpected', 'flaky'].includes(outcome)) return;
-    this.pending.push(this.reporter.send(this.failure(test, result, outcome)));
+    try {
+      this.pending.push(this.reporter.send(this.failure(test, result, outcome)));
+    } catch (err) {
+      console.error(`healloop: could not report ${test.title}: ${err.message}`); // never into the run
+    }
   }
 
   failure(test, result, outcome) {
@@ -51,19 +58,28 @@ class HealloopReporter {
     const labels = { line: `${test.location.line}:${test.location.column}`, status: result.status };
     if (project) labels.project = project;
     const artifacts = [];
+    const testTitle = titles.join(' > ');
+    const written = new Set();
     for (const a of flaky ? [] : failedResult.attachments) {
       if (a.name === 'page-url' && a.body) { labels.url = a.body.toString(); continue; }
       if (a.path && fs.existsSync(a.path)) {
         artifacts.push(artifact(a.path, `${a.name === 'screenshot' ? 'screenshot' : a.name}-${path.basename(a.path)}`, a.contentType));
       } else if (a.body) {
-        const ext = a.contentType === 'text/html' ? '.html' : a.contentType.includes('json') ? '.json' : '.txt';
-        const p = path.join(this.bodies, `${crypto.randomUUID()}${ext}`);
-        fs.writeFileSync(p, a.body);
-        artifacts.push(artifact(p, `${a.name}${ext}`, a.contentType));
+        const ext = { 'text/html': '.html', 'image/png': '.png' }[a.contentType] || (a.contentType.includes('json') ? '.json' : '.txt');
+        let name = slug(`${a.name}${ext}`, 120);
+        for (let n = 2; written.has(name); n++) name = slug(`${a.name}-${n}${ext}`, 120);
+        written.add(name);
+        try {
+          const p = path.join(this.reporter.artifacts.forFailure(file, testTitle), name);
+          fs.writeFileSync(p, a.body);
+          artifacts.push(artifact(p, `${a.name}${ext}`, a.contentType));
+        } catch (err) {
+          console.error(`healloop: could not keep the ${a.name} attachment of ${testTitle}: ${err.message}`); // the report goes without it
+        }
       }
     }
     return {
-      source: 'playwright', spec: file, test: titles.join(' > '),
+      source: 'playwright', spec: file, test: testTitle,
       message: flaky ? `passed on retry ${result.retry} after: ${message}` : message,
       stack: errors.map((e) => clean(e.stack || e.message)).join('\n\n') || null,
       attempt: result.retry + 1, flaky, durationMs: result.duration,

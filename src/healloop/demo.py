@@ -199,8 +199,9 @@ class Demo:
     # -- the suite and the events
     def run_suite(self, *specs: str) -> subprocess.CompletedProcess[str]:
         assert self.stack is not None
+        # The reporter writes the DOM snapshots and screenshots into the node's artifacts folder.
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")} | {
-            "HEALLOOP_URL": self.stack.queue_url, "HEALLOOP_NODE": NODE_NAME, "SHOP_URL": self.shop_url,
+            **self.stack.reporter_env(), "SHOP_URL": self.shop_url,
             "HEALLOOP_SPOOL": str(self.data / "spool"),
         }
         return subprocess.run(["npx", "playwright", "test", *specs], cwd=self.repo, env=env,

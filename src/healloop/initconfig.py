@@ -30,7 +30,9 @@ concurrency = 1
 
 [node]
 workspace = "."         # the repository agents read and repair
-artifacts = "{artifacts}"
+artifacts = "artifacts" # reporters write screenshots and DOM snapshots here (HEALLOOP_ARTIFACTS),
+                        # a folder per run; read_artifact reads only here. Not test-results/ or
+                        # cypress/screenshots: Playwright and Cypress empty those at every run.
 
 [node.runner]
 kind = "{kind}"
@@ -55,7 +57,6 @@ push = false            # push a verified fix to [node.git]
 pull = false            # fast-forward from [node.git] before analysing and to verify another node's fix
 """
 
-ARTIFACTS = {"cypress": "cypress/screenshots", "playwright": "test-results", "pytest": "artifacts"}
 
 
 def detect(folder: Path) -> tuple[str, str] | None:
@@ -86,6 +87,5 @@ def write_config(folder: Path, *, force: bool = False) -> tuple[Path, str, str]:
     found = detect(folder)
     kind, evidence = found or ("pytest", "nothing: no cypress.config.*, playwright.config.*, "
                                "pytest.ini, conftest.py or [tool.pytest] found; edit node.runner")
-    target.write_text(TEMPLATE.format(name=folder.resolve().name, kind=kind, evidence=evidence,
-                                      artifacts=ARTIFACTS[kind]))
+    target.write_text(TEMPLATE.format(name=folder.resolve().name, kind=kind, evidence=evidence))
     return target, kind, evidence

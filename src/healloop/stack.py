@@ -241,6 +241,20 @@ class Stack:
     def log(self, part: str) -> Path:
         return self.log_dir / f"{part}.log"
 
+    def reporter_env(self) -> dict[str, str]:
+        """What the reporters of a suite run on this machine need: the queue, this node's name and the
+        node's artifacts folder (``[node] artifacts``), so the node's read_artifact reads the files
+        they report (and the queue's token, when it has one)."""
+        from healloop.node.config import artifacts_folder
+
+        env = {"HEALLOOP_URL": self.queue_url, "HEALLOOP_NODE": self.settings.node_name}
+        artifacts = artifacts_folder(self.settings.config)
+        if artifacts is not None:
+            env["HEALLOOP_ARTIFACTS"] = str(artifacts)
+        if self.settings.token:
+            env["HEALLOOP_TOKEN"] = self.settings.token
+        return env
+
     def client(self) -> httpx.Client:
         tok = self.settings.token
         headers = {"Authorization": f"Bearer {tok}"} if tok else {}

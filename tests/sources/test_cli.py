@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.sources.test_pytest_plugin import DRIVER_SHAPED_SUITE
 from tests.support import QueueServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "junit"
@@ -114,3 +115,47 @@ def test_report_and_run_with_report_off_send_nothing(server: QueueServer, tmp_pa
     assert run.stderr.count(notice) == 1, run.stderr
     assert events(server) == []
     assert not (tmp_path / "spool").exists()
+
+
+def test_run_gives_the_suite_the_nodes_artifacts_folder(server: QueueServer, tmp_path: Path) -> None:
+    (tmp_path / "healloop.toml").write_text('[node]\nworkspace = "."\nartifacts = "out/node-artifacts"\n')
+    (tmp_path / "test_pay.py").write_text(DRIVER_SHAPED_SUITE)
+    r = healloop("run", "--queue", server.url, "--", sys.executable, "-m", "pytest", "-q",
+                 "-p", "no:cacheprovider", "--junitxml=junit.xml", "test_pay.py", cwd=tmp_path,
+                 env={"HEALLOOP_URL": server.url, **DELIVER})
+    assert r.returncode == 1, r.stderr
+    got = events(server)
+    assert len(got) == 4 and all(e["count"] == 1 for e in got), "the plugin's reports, not repeated"
+    paths = [a["path"] for e in got for a in e["artifacts"] if a.get("path")]
+    assert len(paths) == 8
+    assert len({p.split("/")[0] for p in paths}) == 1, "one run folder, named after the shared run id"
+    folder = tmp_path / "out" / "node-artifacts"
+    assert all((folder / p).is_file() for p in paths)
+
+
+def test_run_names_a_broken_node_config(tmp_path: Path) -> None:
+    (tmp_path / "healloop.toml").write_text('[node]\nworkspace = "no-such-folder"\n')
+    r = healloop("run", "--", sys.executable, "-c", "pass", cwd=tmp_path)
+    assert r.returncode == 2 and "is not a directory" in r.stderr and "--artifacts" in r.stderr
+    named = healloop("run", "--artifacts", "mine", "--", sys.executable, "-c", "pass", cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+
+
+def test_report_copies_junit_attachments_into_the_nodes_folder(server: QueueServer, tmp_path: Path) -> None:
+    # Playwright's JUnit report as written, beside the test-results/ files it names.
+    (tmp_path / "reports").mkdir()
+    xml = tmp_path / "reports" / "junit.xml"
+    xml.write_text((FIXTURES / "playwright-junit.xml").read_text())
+    results = tmp_path / "test-results" / "login-login-shows-an-error-for-a-bad-password"
+    results.mkdir(parents=True)
+    (results / "test-failed-1.png").write_bytes(b"\x89PNG shot")
+    (results / "error-context.md").write_text("# Page snapshot\n- button \"Sign in\"\n")
+    folder = tmp_path / "node-artifacts"
+    r = healloop("report", "--queue", server.url, "--artifacts", str(folder), str(xml), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [e] = events(server)
+    paths = {a["name"]: a["path"] for a in e["artifacts"] if a.get("path")}
+    assert set(paths) == {"test-failed-1.png", "error-context.md"}
+    assert (folder / paths["test-failed-1.png"]).read_bytes() == b"\x89PNG shot"
+    assert paths["error-context.md"].startswith("run-")
+    assert {a["name"] for a in e["artifacts"] if a.get("url")} == set(paths)

@@ -1,13 +1,25 @@
 """The pytest plugin in real pytest runs (pytester, in a subprocess so the entry point loads as it
-does for users) against a real queue; with pytest-playwright in Debian's Chromium."""
+does for users) against a real queue; with pytest-playwright and Selenium in Debian's Chromium, their
+files read back through the tool node's own read_artifact."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from healloop.node.config import load_config
+from healloop.node.tools import Node, node_tools
 from tests.support import QueueServer
+
+CHROMIUM = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
+                              reason="needs /usr/bin/chromium (scripts/setup installs it)")
+SELENIUM = pytest.mark.skipif(not Path("/usr/bin/chromedriver").exists(),
+                              reason="needs /usr/bin/chromedriver (scripts/setup installs it)")
 
 pytest_plugins = ["pytester"]
 
@@ -32,7 +44,8 @@ def test_uses_db(db):
 
 @pytest.fixture
 def env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Pytester:
-    for name in ("HEALLOOP_URL", "HEALLOOP_TOKEN", "HEALLOOP_RUN_ID", "HEALLOOP_REPORT"):
+    for name in ("HEALLOOP_URL", "HEALLOOP_TOKEN", "HEALLOOP_RUN_ID", "HEALLOOP_REPORT",
+                 "HEALLOOP_ARTIFACTS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HEALLOOP_SPOOL", str(tmp_path / "spool"))
     monkeypatch.setenv("HEALLOOP_NODE", "ci-7")
@@ -167,8 +180,29 @@ def browser_type_launch_args(browser_type_launch_args):
 '''
 
 
+@pytest.fixture
+def own_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """TMPDIR of the run's own, so the temporary folders it leaves behind can be counted. Short:
+    Chromium puts a socket in it, and a socket path over 107 bytes stops it at launch."""
+    tmp = Path(tempfile.mkdtemp(prefix="hl-"))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def node_reader(workspace: Path, state: Path) -> tuple[Path, Callable[[str], Any]]:
+    """The artifacts folder and the read_artifact tool of a node on ``workspace`` (not created yet:
+    the reporter makes it)."""
+    config = workspace / "healloop.toml"
+    config.write_text('[node]\nworkspace = "."\nartifacts = "out/node-artifacts"\n')
+    node = Node.from_config(load_config(config, state_dir=state))
+    tools = {fn.__name__: fn for fn, _ in node_tools(node)}
+    return node.config.artifacts, lambda path: tools["read_artifact"](path=path)
+
+
+@CHROMIUM
 def test_pytest_playwright_page_screenshot_and_dom_are_attached(
-        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch, own_tmp: Path) -> None:
     monkeypatch.setenv("HEALLOOP_URL", server.url)
     env.makepyfile(test_orders="", test_login=PAGE_SUITE)
     env.makeconftest(CHROMIUM_CONFTEST)
@@ -184,3 +218,135 @@ def test_pytest_playwright_page_screenshot_and_dom_are_attached(
         png = c.get(uploaded["test_login_error_chromium (failed).png"]["url"]).content
     assert '<button data-cy="submit">Go</button>' in dom
     assert png.startswith(b"\x89PNG")
+    # Without HEALLOOP_ARTIFACTS the files went to a temporary folder, deleted once uploaded.
+    reported = [Path(a["path"]) for a in e["artifacts"] if a.get("path")]
+    assert len(reported) == 2 and all(p.is_relative_to(own_tmp) and not p.exists() for p in reported)
+    assert not list(own_tmp.glob("healloop-*"))
+
+
+@CHROMIUM
+def test_pytest_playwright_writes_where_the_node_reads(
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder, read_artifact = node_reader(env.path, tmp_path / "node-state")
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    monkeypatch.setenv("HEALLOOP_ARTIFACTS", str(folder))
+    env.makepyfile(test_orders="", test_login=PAGE_SUITE)
+    env.makeconftest(CHROMIUM_CONFTEST)
+    env.runpytest_subprocess("-p", "no:cacheprovider", "test_login.py").assert_outcomes(failed=1)
+    [e] = events(server)
+    paths = {a["name"]: a["path"] for a in e["artifacts"] if a.get("path")}
+    dom_path = paths["test_login_error_chromium.dom.html"]
+    assert dom_path.startswith("run-") and dom_path.count("/") == 2, "run folder / failure folder / file"
+    assert dom_path.split("/")[1].startswith("test_login.py -- test_login_error_chromium-")
+    url = next(a["url"] for a in e["artifacts"] if a.get("url") and a["name"].endswith(".dom.html"))
+    with server.client() as c:
+        uploaded = c.get(url).text
+    node_copy = read_artifact(dom_path)
+    assert node_copy["text"] == uploaded and '<button data-cy="submit">Go</button>' in uploaded
+    shot = read_artifact(paths["test_login_error_chromium (failed).png"])
+    assert shot.data.startswith(b"\x89PNG")
+    # A second run writes beside the first, never over it.
+    env.runpytest_subprocess("-p", "no:cacheprovider", "test_login.py").assert_outcomes(failed=1)
+    runs = sorted(p.name for p in folder.iterdir())
+    assert len(runs) == 2 and all(r.startswith("run-") for r in runs)
+
+
+SELENIUM_SUITE = """
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+
+@pytest.fixture
+def driver():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"):
+        options.add_argument(arg)
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    yield d
+    d.quit()
+
+
+def test_checkout(driver):
+    driver.get("data:text/html,<main><h1>Basket</h1><button data-cy=pay>Pay now</button></main>")
+    assert driver.find_elements("css selector", "[data-cy=checkout]"), "no checkout button"
+"""
+
+
+@CHROMIUM
+@SELENIUM
+def test_selenium_driver_is_captured_like_a_playwright_page(
+        env: pytest.Pytester, make_server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        own_tmp: Path) -> None:
+    env.makepyfile(test_orders="", test_checkout=SELENIUM_SUITE)
+    # The queue is down and there is no artifacts folder: the spool keeps copies, the temporary
+    # folder goes.
+    monkeypatch.setenv("HEALLOOP_URL", "http://127.0.0.1:9")
+    env.runpytest_subprocess("-p", "no:cacheprovider", "test_checkout.py").assert_outcomes(failed=1)
+    kept = sorted(p.name.split("-", 1)[1] for p in (tmp_path / "spool").glob("*.files/*"))
+    assert kept == ["test_checkout (failed).png", "test_checkout.dom.html"]
+    assert not list(own_tmp.glob("healloop-*"))
+
+    server = make_server()
+    folder, read_artifact = node_reader(env.path, tmp_path / "node-state")
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    monkeypatch.setenv("HEALLOOP_ARTIFACTS", str(folder))
+    env.runpytest_subprocess("-p", "no:cacheprovider", "test_checkout.py").assert_outcomes(failed=1)
+    [e] = events(server)
+    assert e["count"] == 2, "the spooled report and this run's"
+    assert e["message"].startswith("AssertionError: no checkout button")
+    assert e["labels"]["url"].startswith("data:text/html,")
+    uploaded = {a["name"] for a in e["artifacts"] if a.get("url")}
+    assert uploaded == {"test_checkout (failed).png", "test_checkout.dom.html"}
+    paths = {a["name"]: a["path"] for a in e["artifacts"] if a.get("path")}
+    dom = read_artifact(paths["test_checkout.dom.html"])["text"]
+    assert '<button data-cy="pay">Pay now</button>' in dom
+    assert read_artifact(paths["test_checkout (failed).png"]).data.startswith(b"\x89PNG")
+
+
+DRIVER_SHAPED_SUITE = '''
+import pytest
+
+
+class Driver:
+    """Shaped like a Selenium WebDriver, so the run needs no browser."""
+    current_url = "http://shop.test/cart"
+
+    @property
+    def page_source(self):
+        return "<main><button data-cy=pay>Pay</button></main>"
+
+    def save_screenshot(self, filename):
+        with open(filename, "wb") as f:
+            f.write(b"\\x89PNG fake")
+        return True
+
+
+@pytest.fixture
+def selenium():
+    return Driver()
+
+
+@pytest.mark.parametrize("n", range(4))
+def test_pay(selenium, n):
+    assert n == 99, "no pay button"
+'''
+
+
+def test_xdist_workers_capture_into_the_controllers_run_folder(
+        env: pytest.Pytester, server: QueueServer, monkeypatch: pytest.MonkeyPatch, own_tmp: Path) -> None:
+    monkeypatch.setenv("HEALLOOP_URL", server.url)
+    env.makepyfile(test_orders="", test_pay=DRIVER_SHAPED_SUITE)
+    result = env.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "test_pay.py")
+    result.assert_outcomes(failed=4)
+    got = events(server)
+    assert len(got) == 4
+    for e in got:
+        n = e["test"].split("[")[1].rstrip("]")
+        uploaded = {a["name"] for a in e["artifacts"] if a.get("url")}
+        assert uploaded == {f"test_pay_{n} (failed).png", f"test_pay_{n}.dom.html"}, e["artifacts"]
+        assert e["labels"]["url"] == "http://shop.test/cart"
+    # One temporary folder for the whole run, made by the controller, deleted once all were sent.
+    assert not list(own_tmp.glob("healloop-*"))

@@ -77,6 +77,12 @@ def test_a_killed_up_leaves_no_process_behind(tmp_path: Path) -> None:
 def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
     proc, url = _up(tmp_path)
     try:
+        assert proc.stdout is not None
+        # What the suite's reporters need; the node made its artifacts folder for them at start.
+        assert proc.stdout.readline().strip() == (
+            f"run your suite with: HEALLOOP_URL={url} HEALLOOP_NODE=up-test "
+            f"HEALLOOP_ARTIFACTS={tmp_path.resolve() / 'artifacts'}")
+        assert (tmp_path / "artifacts").is_dir()
         children = _children(proc.pid)
         assert len(children) >= 3, children
         body = {"node": "up-test", "source": "pytest", "spec": "tests/test_a.py", "test": "test_a",

@@ -7,8 +7,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
-const { startQueue, healloopBin } = require('healloop-reporter-core/testing');
+const { promisify } = require('node:util');
+const execFile = promisify(require('node:child_process').execFile);
+const { startQueue, healloopBin, readArtifact } = require('healloop-reporter-core/testing');
 const { loadSettings } = require('healloop-reporter-core');
 
 let queue;
@@ -92,11 +93,40 @@ test('Cypress 13 results: failed test with screenshot and DOM, flaky test at low
     ['login -- shows an error for a bad password (failed).png', 'login.cy.js -- login -- shows an error for a bad password.dom.html']);
   const dom = await queue.fetch(uploaded.find((a) => a.name.endsWith('.dom.html')).url);
   assert.equal(await dom.text(), html);
+  // Without HEALLOOP_ARTIFACTS the DOM went to a temporary folder, deleted at after:run; the
+  // screenshot stays where Cypress put it.
+  const domPath = failed.artifacts.find((a) => a.path && a.name.endsWith('.dom.html')).path;
+  assert.ok(path.isAbsolute(domPath) && !fs.existsSync(domPath), domPath);
+  assert.ok(fs.existsSync(p.shot));
 
   const flaky = events.find((e) => e.test === 'login > remembers me');
   assert.equal(flaky.priority, 5);
   assert.equal(flaky.labels.flaky, 'true');
   assert.equal(events.length, 2, 'the passing test is not reported');
+});
+
+test('with HEALLOOP_ARTIFACTS the DOM and the screenshots are in the node\'s artifacts folder', async () => {
+  const p = project();
+  const config = path.join(p.root, 'healloop.toml');
+  fs.writeFileSync(config, '[node]\nworkspace = "."\nartifacts = "out/node-artifacts"\n');
+  const folder = path.join(p.root, 'out', 'node-artifacts'); // missing: the plugin makes it
+  const { handlers } = plugin(p, { HEALLOOP_URL: queue.url, HEALLOOP_NODE: 'laptop-5', HEALLOOP_ARTIFACTS: folder });
+  const html = '<html><body><button data-cy="submit-order">Pay</button></body></html>';
+  const spec = { ...SPEC(p.root), relative: 'cypress/e2e/node-folder.cy.js' };
+  handlers.task['healloop:dom']({ spec: spec.relative, titlePath: ['login', 'shows an error for a bad password'], html, url: 'http://app.local/login' });
+  await handlers['after:spec'](spec, v13Results(p));
+  await handlers['after:run']();
+  const [failed] = (await queue.events()).filter((e) => e.spec === spec.relative && e.labels.flaky !== 'true');
+  const paths = Object.fromEntries(failed.artifacts.filter((a) => a.path).map((a) => [a.name, a.path]));
+  assert.deepEqual(Object.keys(paths).sort(),
+    ['login -- shows an error for a bad password (failed).png', 'node-folder.cy.js -- login -- shows an error for a bad password.dom.html']);
+  for (const rel of Object.values(paths)) {
+    assert.match(rel, /^run-[^/]+\/cypress_e2e_node-folder\.cy\.js -- login _ shows an error for a bad password-[0-9a-f]{8}\/[^/]+$/);
+  }
+  assert.equal((await readArtifact(config, paths['node-folder.cy.js -- login -- shows an error for a bad password.dom.html'])).text, html);
+  // Cypress trashes its screenshots folder before the next run: the node keeps a copy.
+  fs.rmSync(p.shot);
+  assert.equal((await readArtifact(config, paths['login -- shows an error for a bad password (failed).png'])).png, true);
 });
 
 test('Cypress 12 results: per-attempt error, duration and screenshots', async () => {
@@ -118,9 +148,11 @@ test('queue down: reports are spooled, the run goes on, and `healloop report --f
   assert.ok(reporter.down.includes('cannot reach the queue'));
   fs.rmSync(p.shot); // Cypress trashes screenshots before the next run; the spool kept a copy
 
-  const run = () => execFileSync(healloopBin(), ['report', '--flush', '--queue', queue.url, '--spool', p.spool], { encoding: 'utf8' });
-  assert.match(run(), /2 flushed; 0 waiting/);
-  assert.match(run(), /nothing to send; 0 waiting/);
+  // Asynchronous: an event loop blocked past the queue's 5 s keep-alive would send the next request
+  // on a connection the queue has closed ("fetch failed" on a loaded machine).
+  const run = async () => (await execFile(healloopBin(), ['report', '--flush', '--queue', queue.url, '--spool', p.spool], { encoding: 'utf8' })).stdout;
+  assert.match(await run(), /2 flushed; 0 waiting/);
+  assert.match(await run(), /nothing to send; 0 waiting/);
   const mine = (await queue.events()).filter((e) => e.spec === 'cypress/e2e/down.cy.js');
   assert.equal(mine.length, 2);
   assert.ok(mine.every((e) => e.count === 1));

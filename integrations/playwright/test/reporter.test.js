@@ -9,7 +9,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { startQueue } = require('healloop-reporter-core/testing');
+const { startQueue, readArtifact } = require('healloop-reporter-core/testing');
 
 const PAGE = `<!doctype html><title>Login</title><form onsubmit="event.preventDefault();
   document.querySelector('.error').textContent = 'Incorrect password'">
@@ -40,7 +40,10 @@ function playwright(env) {
 
 test('unexpected and flaky tests are reported with location, title path, errors and attachments', { skip: !fs.existsSync('/usr/bin/chromium') && 'needs /usr/bin/chromium (scripts/setup installs it)' }, async () => {
   const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-spool-'));
-  const run = await playwright({ HEALLOOP_URL: queue.url, HEALLOOP_SPOOL: spool });
+  // A temporary folder of the run's own, to see what the run leaves there (short: Chromium puts a
+  // socket in it).
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-'));
+  const run = await playwright({ HEALLOOP_URL: queue.url, HEALLOOP_SPOOL: spool, TMPDIR: tmp });
   assert.equal(run.status, 1, `the suite's own exit code\n${run.stdout}\n${run.stderr}`);
   const events = await queue.events();
   assert.equal(events.length, 2, JSON.stringify(events.map((e) => e.test)));
@@ -58,6 +61,11 @@ test('unexpected and flaky tests are reported with location, title path, errors 
   }
   const dom = await queue.fetch(failed.artifacts.find((a) => a.name === 'dom-snapshot.html' && a.url).url);
   assert.match(await dom.text(), /<p class="error">Incorrect password<\/p>/);
+  // Without HEALLOOP_ARTIFACTS the DOM snapshot went to a temporary folder, deleted once uploaded.
+  const bodyPath = failed.artifacts.find((a) => a.name === 'dom-snapshot.html' && a.path).path;
+  assert.ok(bodyPath.startsWith(tmp) && !fs.existsSync(bodyPath), bodyPath);
+  assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('healloop-')), []);
+  fs.rmSync(tmp, { recursive: true, force: true });
 
   const flaky = events.find((e) => e.test === 'banner > appears on the second try');
   assert.equal(flaky.priority, 5);
@@ -81,4 +89,57 @@ test('HEALLOOP_REPORT=off: a failing run reports nothing and says so once', { sk
   assert.equal((run.stdout.match(/healloop: reporting is off \(HEALLOOP_REPORT=off\); nothing sent/g) || []).length, 1, run.stdout);
   assert.equal((await queue.events()).length, before);
   assert.deepEqual(fs.readdirSync(spool), []);
+});
+
+test('with HEALLOOP_ARTIFACTS the files are in the node\'s artifacts folder, test-results copied in', { skip: !fs.existsSync('/usr/bin/chromium') && 'needs /usr/bin/chromium' }, async () => {
+  const own = await startQueue(); // the failure would merge into the first test's event otherwise
+  try {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-ws-'));
+    const config = path.join(workspace, 'healloop.toml');
+    fs.writeFileSync(config, '[node]\nworkspace = "."\nartifacts = "out/node-artifacts"\n');
+    const folder = path.join(workspace, 'out', 'node-artifacts'); // missing: the reporter makes it
+    const run = await playwright({ HEALLOOP_URL: own.url, HEALLOOP_SPOOL: fs.mkdtempSync(path.join(os.tmpdir(), 'pw-spool-')),
+      HEALLOOP_ARTIFACTS: folder });
+    assert.equal(run.status, 1, `${run.stdout}\n${run.stderr}`);
+    const failed = (await own.events()).find((e) => e.test === 'login > shows an error for a bad password');
+    const paths = Object.fromEntries(failed.artifacts.filter((a) => a.path).map((a) => [a.name, a.path]));
+    const names = Object.keys(paths);
+    for (const want of [/^screenshot-.*\.png$/, /^trace-trace\.zip$/, /^error-context-error-context\.md$/, /^dom-snapshot\.html$/]) {
+      assert.ok(names.some((n) => want.test(n)), `${want} in ${names}`);
+    }
+    for (const p of Object.values(paths)) {
+      assert.match(p, /^run-[^/]+\/e2e_login\.spec\.js -- login _ shows an error for a bad password-[0-9a-f]{8}\/[^/]+$/);
+      assert.ok(fs.statSync(path.join(folder, p)).isFile(), p);
+    }
+    const [runFolder] = fs.readdirSync(folder);
+    assert.equal(fs.readFileSync(path.join(folder, runFolder, '.gitignore'), 'utf8').split('\n')[1], '*');
+
+    const uploaded = await (await own.fetch(failed.artifacts.find((a) => a.name === 'dom-snapshot.html' && a.url).url)).text();
+    const nodeCopy = await readArtifact(config, paths['dom-snapshot.html']);
+    assert.equal(nodeCopy.text, uploaded);
+    assert.match(nodeCopy.text, /<p class="error">Incorrect password<\/p>/);
+    const shot = Object.keys(paths).find((n) => n.startsWith('screenshot-'));
+    assert.equal((await readArtifact(config, paths[shot])).png, true, 'the screenshot Playwright took, copied from test-results/');
+  } finally {
+    await own.stop();
+  }
+});
+
+test('with Playwright\'s screenshots off, the fixture\'s own screenshot reaches the node', { skip: !fs.existsSync('/usr/bin/chromium') && 'needs /usr/bin/chromium' }, async () => {
+  const own = await startQueue();
+  try {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-ws-'));
+    const config = path.join(workspace, 'healloop.toml');
+    fs.writeFileSync(config, '[node]\nworkspace = "."\nartifacts = "node-artifacts"\n');
+    const run = await playwright({ HEALLOOP_URL: own.url, HEALLOOP_SPOOL: fs.mkdtempSync(path.join(os.tmpdir(), 'pw-spool-')),
+      HEALLOOP_ARTIFACTS: path.join(workspace, 'node-artifacts'), PW_SCREENSHOT: 'off' });
+    assert.equal(run.status, 1, `${run.stdout}\n${run.stderr}`);
+    const failed = (await own.events()).find((e) => e.test === 'login > shows an error for a bad password');
+    const shots = failed.artifacts.filter((a) => a.content_type === 'image/png');
+    assert.deepEqual([...new Set(shots.map((a) => a.name))], ['screenshot.png'], 'only the fixture\'s');
+    assert.ok(shots.some((a) => a.url), 'uploaded');
+    assert.equal((await readArtifact(config, shots.find((a) => a.path).path)).png, true);
+  } finally {
+    await own.stop();
+  }
 });

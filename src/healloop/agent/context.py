@@ -180,9 +180,9 @@ UPLOAD_WAIT_S = 5.0
 
 def with_uploads(queue: QueueClient, event: dict[str, Any], wait_s: float = UPLOAD_WAIT_S) -> dict[str, Any]:
     """The event once every artifact reported by path also has its uploaded copy (same name), or as it is
-    after ``wait_s``. Reporters send the report first and upload its files right after, so an agent that
-    claims at once would otherwise analyse without the DOM snapshot; a path on the reporting machine is
-    rarely readable through the node (absolute paths, temporary folders)."""
+    after ``wait_s``. Reporters send the report first and upload its files right after, and the uploaded
+    copy is the one read first: the node's file is there only when the reporter wrote into the node's
+    artifacts folder (``HEALLOOP_ARTIFACTS``), and may be cleaned away or replaced later."""
     deadline = time.monotonic() + wait_s
     while True:
         arts = event.get("artifacts") or []
@@ -250,7 +250,7 @@ async def gather(
         log = await _try(ctx, f"git history of {rel}", node.call("git_log", path=rel, max_count=5))
         ctx.app_log += [{**c, "file": rel} for c in (log or {}).get("commits", [])]
     event = await anyio.to_thread.run_sync(with_uploads, queue, event)
-    for artifact in event.get("artifacts") or []:
+    for artifact in one_per_name(event.get("artifacts") or []):
         name = str(artifact.get("name", "")).lower()
         ctype = str(artifact.get("content_type", "")).lower()
         if ctype.startswith("image/"):
@@ -293,22 +293,48 @@ async def _test_id_attribute(ctx: Context, node: NodeSession) -> str | None:
     return test_id_attribute(*lines)
 
 
+def one_per_name(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries with the same name are one artifact: the reporter's entry (its ``path`` on the node) and
+    the queue's entry for the uploaded copy (its ``url``) become one, with both; newest of each kind."""
+    merged: dict[str, dict[str, Any]] = {}
+    for a in artifacts:
+        one = merged.setdefault(str(a.get("name", "")), {})
+        one.update({k: v for k, v in a.items() if v is not None})
+    return list(merged.values())
+
+
 async def _read_artifact(
     ctx: Context, node: NodeSession, queue: QueueClient, artifact: dict[str, Any]
 ) -> str | None:
-    if artifact.get("path"):
-        got = await _try(
-            ctx, f"artifact {artifact['path']}", node.call("read_artifact", path=artifact["path"])
-        )
-        return (got or {}).get("text")
+    """The uploaded copy first (the exact bytes, there for good once uploaded), the node's file second
+    (before an upload lands, or when the queue refused the file); ``missing`` gets one entry, naming
+    both attempts, only when neither can be read."""
+    tried = []
     url = str(artifact.get("url") or "")
-    path = url[len(queue.url) :] if url.startswith(queue.url) else url
-    if path.startswith(_ARTIFACT_PATH):
-        digest = path[len(_ARTIFACT_PATH) :]
+    route = url[len(queue.url) :] if url.startswith(queue.url) else url
+    if route.startswith(_ARTIFACT_PATH):
+        digest = route[len(_ARTIFACT_PATH) :]
 
         def fetch() -> str:
             return queue.artifact(digest).decode("utf-8", errors="replace")
 
-        return await _try(ctx, f"artifact {url}", anyio.to_thread.run_sync(fetch))
-    ctx.missing.append(f"artifact {artifact.get('name')!r}: only node paths and queue URLs are read")
+        try:
+            return await anyio.to_thread.run_sync(fetch)
+        except HealloopError as exc:
+            tried.append(f"the queue's copy {url}: {exc.message}")
+    else:
+        tried.append(f"the queue's copy: not a queue artifact URL ({url})" if url else "no uploaded copy")
+    path = artifact.get("path")
+    if path:
+        try:
+            got = await node.call("read_artifact", path=str(path))
+        except HealloopError as exc:
+            tried.append(f"the node's file: {exc.message}")
+        else:
+            if isinstance(got.get("text"), str):
+                return str(got["text"])
+            tried.append(f"the node's file {path!r} is not text")
+    else:
+        tried.append("no file named on the node")
+    ctx.missing.append(f"artifact {artifact.get('name')!r}: " + "; ".join(tried))
     return None

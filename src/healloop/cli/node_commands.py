@@ -131,8 +131,13 @@ def serve(
         raise click.UsageError("--queue and --node go together: give both or neither")
     if transport == "stdio" and queue:
         raise click.UsageError("--queue needs --transport http: a stdio node cannot be reached by URL")
+    from healloop.node.artifacts import ensure_folder
+
     try:
         node = Node.from_config(load_config(config_path, workspace=workspace, state_dir=state_dir))
+        # Reporters on this machine write into it (HEALLOOP_ARTIFACTS); a folder that cannot be made
+        # is said now, once, rather than on every read_artifact.
+        ensure_folder(node.config.artifacts)
     except HealloopError as exc:
         _fail(exc)
     server = build_server(node)

@@ -25,18 +25,37 @@ def _source_options(fn: Any) -> Any:
         click.option("--spool", "spool_dir", envvar="HEALLOOP_SPOOL", show_envvar=True,
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Where undelivered reports wait  [default: ~/.local/state/healloop/spool]"),
+        click.option("--artifacts", "artifacts_dir", envvar="HEALLOOP_ARTIFACTS", show_envvar=True,
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="The tool node's artifacts folder: attachments are copied there and "
+                          "reported relative to it  [default: none, only uploaded]"),
     ]):
         fn = opt(fn)
     return fn
 
 
 def _reporter(queue_url: str | None, token: str | None, node: str | None,
-              spool_dir: Path | None) -> Reporter:
+              spool_dir: Path | None, artifacts_dir: Path | None) -> Reporter:
     try:
-        settings = SourceSettings.load(url=queue_url, token=token, node=node, spool_dir=spool_dir)
+        settings = SourceSettings.load(url=queue_url, token=token, node=node, spool_dir=spool_dir,
+                                       artifacts_dir=artifacts_dir)
     except HealloopError as exc:
         raise click.UsageError(exc.message) from exc
     return Reporter(settings)
+
+
+def _node_artifacts(config: Path | None) -> Path | None:
+    """``[node] artifacts`` of healloop.toml (``--config``, else the working folder's, if any)."""
+    from healloop.node.config import artifacts_folder
+
+    path = config or Path("healloop.toml")
+    if config is None and not path.is_file():
+        return None
+    try:
+        return artifacts_folder(path)
+    except HealloopError as exc:
+        raise click.UsageError(f"{exc.message} (reading the node's artifacts folder for the suite's "
+                               "reporters; pass --artifacts DIR to name it yourself)") from exc
 
 
 _SAID = {"off": "not sent"}
@@ -55,7 +74,8 @@ def _summary(counts: dict[str, int]) -> str:
               help="Spec paths are made relative to this folder  [default: the working folder]")
 @click.option("--flush", is_flag=True, help="Also deliver the reports waiting in the spool.")
 def report(files: tuple[Path, ...], source: str | None, root: Path | None, flush: bool,
-           queue_url: str | None, token: str | None, node: str | None, spool_dir: Path | None) -> None:
+           queue_url: str | None, token: str | None, node: str | None, spool_dir: Path | None,
+           artifacts_dir: Path | None) -> None:
     """Report the failures in JUnit XML FILEs (mocha-junit-reporter, Playwright, pytest, jest-junit).
 
     Reporting the same file again sends nothing new: each report's idempotency key is built from
@@ -64,7 +84,7 @@ def report(files: tuple[Path, ...], source: str | None, root: Path | None, flush
     """
     if not files and not flush:
         raise click.UsageError("name one or more JUnit XML files, or --flush")
-    reporter = _reporter(queue_url, token, node, spool_dir)
+    reporter = _reporter(queue_url, token, node, spool_dir, artifacts_dir)
     if reporter.off:
         click.echo(f"healloop: {OFF_NOTICE}")
     root = (root or Path.cwd()).resolve()
@@ -102,16 +122,25 @@ def report(files: tuple[Path, ...], source: str | None, root: Path | None, flush
               help="JUnit XML files the suite writes (repeatable)  "
                    "[default: any *.xml under the working folder written during the run]")
 @click.option("--source", help="Source name on the reports  [default: the tool that wrote the file]")
+@click.option("--config", "config_path", envvar="HEALLOOP_CONFIG", show_envvar=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="healloop.toml whose [node] artifacts folder the suite's reporters write into, "
+                   "unless --artifacts names one  [default: ./healloop.toml if there is one]")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(command: tuple[str, ...], results: tuple[str, ...], source: str | None, queue_url: str | None,
-        token: str | None, node: str | None, spool_dir: Path | None) -> None:
+def run(command: tuple[str, ...], results: tuple[str, ...], source: str | None, config_path: Path | None,
+        queue_url: str | None, token: str | None, node: str | None, spool_dir: Path | None,
+        artifacts_dir: Path | None) -> None:
     """Run a test COMMAND (after --), report its failures, exit with the suite's own exit code.
+
+    The suite gets HEALLOOP_ARTIFACTS (from --artifacts, or the node's [node] artifacts in
+    healloop.toml), so its reporters write screenshots and DOM snapshots where this machine's tool
+    node reads them.
 
     Example: healloop run -- npx cypress run --reporter mocha-junit-reporter
     """
     from healloop.sources.wrapper import run_and_report
 
-    reporter = _reporter(queue_url, token, node, spool_dir)
+    reporter = _reporter(queue_url, token, node, spool_dir, artifacts_dir or _node_artifacts(config_path))
     try:
         code = run_and_report(command, reporter, results=results, source=source)
     except HealloopError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import sys
 import tempfile
@@ -93,6 +94,13 @@ def up_cmd(config_path: Path, refresh: float) -> None:
     agent = "" if settings.agent else "; no agent on this machine"
     click.echo(f"healloop up: queue {stack.queue_url}{joined}, node {stack.node_url}{agent}, "
                f"logs in {stack.log_dir}", err=False)
+    try:
+        env = stack.reporter_env()
+    except HealloopError as exc:  # the node started on this file, so this is rare
+        env = {"HEALLOOP_URL": stack.queue_url}
+        click.echo(f"healloop up: {exc.message}", err=True)
+    shown = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "HEALLOOP_TOKEN")
+    click.echo(f"run your suite with: {shown}" + (" HEALLOOP_TOKEN=..." if "HEALLOOP_TOKEN" in env else ""))
     sys.stdout.flush()
     try:
         with stack.client() as q, Live(_events_table([], stack.queue_url), console=_console,

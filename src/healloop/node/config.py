@@ -309,3 +309,17 @@ def load_config(
         max_file_bytes=int(r.number("max_file_bytes", 1_000_000, integer=True)),
         policy=_policy(_Reader(r.table_of("policy"), "node.policy", ws)),
     )
+
+
+def artifacts_folder(path: Path) -> Path | None:
+    """The ``[node] artifacts`` folder of ``path``, resolved as the node resolves it, for the reporters
+    of suites run on this machine (``HEALLOOP_ARTIFACTS``); None when the file has no ``[node]`` table
+    (a machine with no tool node, e.g. one that only runs agents)."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        data = {"node": {}}  # load_config names the problem
+    if "node" not in data:
+        return None
+    return load_config(path).artifacts

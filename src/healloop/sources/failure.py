@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,10 @@ class Failure:
     labels: dict[str, str] = field(default_factory=dict)
     artifacts: list[Artifact] = field(default_factory=list)
 
-    def to_report(self, node: str, key: str) -> dict[str, Any]:
+    def to_report(self, node: str, key: str,
+                  path_of: Callable[[Path], str] = str) -> dict[str, Any]:
+        """``path_of`` names each artifact's file as the report gives it (relative to the node's
+        artifacts folder when it is in it: ``RunFolder.reported_path``)."""
         labels = {"attempts": str(self.attempt), **self.labels}
         if self.flaky:
             labels["flaky"] = "true"
@@ -83,7 +87,8 @@ class Failure:
         if self.occurred_at:
             body["occurred_at"] = self.occurred_at
         # Local paths let the tool node on this machine read the evidence even before (or
-        # without) an upload; uploaded copies are added by the queue with their URL.
-        body["artifacts"] = [{"name": a.name, "content_type": a.content_type, "path": str(a.path)}
+        # without) an upload, and tell an agent which uploads to wait for; uploaded copies are
+        # added by the queue with their URL.
+        body["artifacts"] = [{"name": a.name, "content_type": a.content_type, "path": path_of(a.path)}
                              for a in self.artifacts[:100]]
         return body

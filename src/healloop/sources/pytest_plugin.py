@@ -1,11 +1,13 @@
 """pytest plugin (entry point ``pytest11``): report failed tests to the queue.
 
 Off unless ``--healloop`` is given or ``HEALLOOP_URL`` is set, so installing healloop never makes
-an unrelated test suite start reporting; ``HEALLOOP_REPORT=off`` silences it even then. With
-pytest-playwright, a failing test's ``page`` is captured at the moment of failure: a screenshot and
-the DOM (``page.content()``).
+an unrelated test suite start reporting; ``HEALLOOP_REPORT=off`` silences it even then. A failing
+test's browser is captured at the moment of failure (``capture.py``: pytest-playwright's ``page``,
+or a Selenium WebDriver fixture): a screenshot, the DOM and the URL, written into the run's folder
+(``artifacts.py``: the node's artifacts folder from ``HEALLOOP_ARTIFACTS``, else a temporary folder
+deleted at the end of the run).
 Under pytest-xdist the controller reports (it sees every worker's results), the workers only
-capture the page.
+capture the page, into the controller's run folder.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from typing import Any
 import pytest
 
 from healloop.errors import HealloopError
+from healloop.sources.artifacts import RunFolder
+from healloop.sources.capture import capture, find_browser
 from healloop.sources.failure import Artifact, Failure
 from healloop.sources.reporter import OFF_NOTICE, Reporter
 from healloop.sources.settings import SourceSettings
@@ -28,6 +32,7 @@ from healloop.sources.settings import SourceSettings
 log = logging.getLogger(__name__)
 _ARTIFACT = "healloop_artifact"
 _PAGE_URL = "healloop_page_url"
+_WORKER_FOLDER = "healloop_run_folder"  # the controller's run folder, in xdist's workerinput
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--healloop-queue", metavar="URL", help="The queue's URL (HEALLOOP_URL).")
     group.addoption("--healloop-token", metavar="TOKEN", help="The queue's token (HEALLOOP_TOKEN).")
     group.addoption("--healloop-node", metavar="NAME", help="This machine's name (HEALLOOP_NODE).")
+    group.addoption("--healloop-artifacts", metavar="DIR",
+                    help="The tool node's artifacts folder: screenshots and DOM snapshots go there "
+                         "(HEALLOOP_ARTIFACTS; default: a temporary folder, deleted after the run).")
 
 
 def _enabled(config: pytest.Config) -> bool:
@@ -50,40 +58,51 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = SourceSettings.load(url=config.getoption("healloop_queue"),
                                        token=config.getoption("healloop_token"),
-                                       node=config.getoption("healloop_node"))
+                                       node=config.getoption("healloop_node"),
+                                       artifacts_dir=config.getoption("healloop_artifacts"))
     except HealloopError as exc:
         raise pytest.UsageError(f"healloop: {exc.message}") from exc
-    if settings.report:  # off, no report would carry the screenshots anywhere
-        config.pluginmanager.register(PageCapture(), "healloop-page-capture")
-    if hasattr(config, "workerinput"):
-        return  # an xdist worker: its controller reports
     # A run under `healloop run` shares its run id, so the wrapper's JUnit pass sends no duplicates.
-    reporter = Reporter(settings, run_id=os.environ.get("HEALLOOP_RUN_ID") or None)
+    run_id = os.environ.get("HEALLOOP_RUN_ID") or uuid.uuid4().hex
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # an xdist worker: its controller reports, and owns the run folder
+        given = worker.get(_WORKER_FOLDER)
+        folder = RunFolder(settings.artifacts_dir, run_id, path=Path(given) if given else None)
+        if settings.report:
+            config.pluginmanager.register(PageCapture(folder), "healloop-page-capture")
+        return
+    reporter = Reporter(settings, run_id=run_id)
+    if settings.report:  # off, no report would carry the screenshots anywhere
+        config.pluginmanager.register(PageCapture(reporter.artifacts), "healloop-page-capture")
     config.pluginmanager.register(ReportFailures(reporter, config.rootpath), "healloop-reporter")
 
 
 class PageCapture:
-    """Screenshot and DOM of pytest-playwright's ``page`` while the failed test still holds it."""
+    """Screenshot, DOM and URL of the failed test's browser while the test still holds it."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        page = getattr(item, "funcargs", {}).get("page")
-        if not report.failed or report.when != "call" or page is None:
+        if not report.failed or report.when != "call":
             return
-        folder = Path(tempfile.mkdtemp(prefix="healloop-"))
+        found = find_browser(getattr(item, "funcargs", {}))
+        if found is None:
+            return
+        spec, _, test = item.nodeid.partition("::")
         stem = re.sub(r"[^\w.-]+", "_", item.name).strip("_")[:80]
         try:
-            shot = folder / f"{stem} (failed).png"
-            page.screenshot(path=str(shot), full_page=True)
-            report.user_properties.append((_ARTIFACT, str(shot)))
-            dom = folder / f"{stem}.dom.html"
-            dom.write_text(page.content(), encoding="utf-8")
-            report.user_properties.append((_ARTIFACT, str(dom)))
-            report.user_properties.append((_PAGE_URL, page.url))
-        except Exception as exc:  # noqa: BLE001 - a closed or crashed page must not fail the test run
-            log.warning("could not capture the page of %s: %s", item.nodeid, exc)
+            folder = self.folder.for_failure(spec, test or spec)
+        except OSError as exc:
+            log.warning("could not make a folder for the screenshot of %s: %s", item.nodeid, exc)
+            return
+        got = capture(*found, folder, stem, item.nodeid)
+        report.user_properties.extend((_ARTIFACT, str(p)) for p in got.files)
+        if got.url is not None:
+            report.user_properties.append((_PAGE_URL, str(got.url)))
 
 
 class ReportFailures:
@@ -109,6 +128,12 @@ class ReportFailures:
             attempt=rerun + 1, flaky=flaky, duration_ms=round(report.duration * 1000),
             labels=labels, artifacts=[Artifact(Path(str(v))) for k, v in props if k == _ARTIFACT],
         ))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: workers capture into this run's folder, which this process deletes (when it is a
+        temporary one) only after every worker's reports are sent."""
+        node.workerinput[_WORKER_FOLDER] = str(self.reporter.artifacts.path)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.reporter.finish()

@@ -22,6 +22,7 @@ import httpx
 
 from healloop.client import QueueClient
 from healloop.errors import HealloopError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
+from healloop.sources.artifacts import RunFolder
 from healloop.sources.failure import Artifact, Failure, idempotency_key
 from healloop.sources.settings import SourceSettings
 from healloop.sources.spool import Spool, SpoolEntry
@@ -57,6 +58,7 @@ class Reporter:
         self.settings = settings
         self.run_id = run_id or uuid.uuid4().hex
         self.spool = Spool(settings.spool_dir)
+        self.artifacts = RunFolder(settings.artifacts_dir, self.run_id)
         self.counts: Counter[str] = Counter()
         self.refused_artifacts: list[str] = []
         self._budget = settings.budget_s
@@ -76,7 +78,10 @@ class Reporter:
         if self.off:
             self.counts["off"] += 1
             return Outcome("off", message=OFF_NOTICE)
-        report = failure.to_report(self.settings.node, self.key(failure, run_id))
+        # Into the node's artifacts folder (when set) before the report names them.
+        failure.artifacts = [self.artifacts.adopt(a, failure.spec, failure.test) for a in failure.artifacts]
+        report = failure.to_report(self.settings.node, self.key(failure, run_id),
+                                   self.artifacts.reported_path)
         entry = SpoolEntry(report=report, artifacts=[a for a in failure.artifacts if a.path.is_file()])
         outcome = self._deliver(entry)
         if outcome.status == "spooled":
@@ -115,12 +120,16 @@ class Reporter:
         return done
 
     def finish(self) -> None:
-        """End of a run: deliver older spooled reports while the queue answers, then sum up once."""
+        """End of a run: deliver older spooled reports while the queue answers, then sum up once.
+
+        Every report of the run is uploaded or spooled with copies of its files by now, so a
+        temporary artifacts folder goes."""
         if not self.off and not self._down and self.spool.pending():
             self.flush()
         if self._down and self.counts["spooled"]:
             log.warning("%d report(s) kept in %s; they are delivered on the next run or by "
                         "'healloop report --flush'", self.counts["spooled"], self.spool.dir)
+        self.artifacts.cleanup()
         self.close()
 
     def close(self) -> None:

@@ -35,13 +35,19 @@ class SourceSettings:
     timeout_s: float = 5.0
     # HEALLOOP_REPORT=off: send and spool nothing, e.g. in a rerun whose result someone already reads.
     report: bool = True
+    # HEALLOOP_ARTIFACTS: the tool node's artifacts folder on this machine (`[node] artifacts`), so the
+    # node's read_artifact reads what was reported. Each run writes into its own subfolder there and
+    # reports paths relative to the folder. None: a temporary folder, deleted at the end of the run.
+    artifacts_dir: Path | None = None
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, *, url: str | None = None,
              token: str | None = None, node: str | None = None,
-             spool_dir: str | Path | None = None) -> SourceSettings:
+             spool_dir: str | Path | None = None,
+             artifacts_dir: str | Path | None = None) -> SourceSettings:
         """Flags first, then ``HEALLOOP_URL``, ``HEALLOOP_TOKEN``, ``HEALLOOP_NODE``,
-        ``HEALLOOP_SPOOL``, ``HEALLOOP_REPORT_BUDGET`` and ``HEALLOOP_REPORT``, then defaults."""
+        ``HEALLOOP_SPOOL``, ``HEALLOOP_REPORT_BUDGET``, ``HEALLOOP_REPORT`` and
+        ``HEALLOOP_ARTIFACTS``, then defaults."""
         env = os.environ if env is None else env
         url = url or env.get("HEALLOOP_URL") or DEFAULT_URL
         if not url.startswith(("http://", "https://")):
@@ -63,4 +69,17 @@ class SourceSettings:
         return cls(url=url.rstrip("/"), token=token or env.get("HEALLOOP_TOKEN") or None,
                    node=node or env.get("HEALLOOP_NODE") or socket.gethostname(),
                    spool_dir=spool, budget_s=budget,
-                   report=report in REPORT_ON)
+                   report=report in REPORT_ON,
+                   artifacts_dir=_artifacts_dir(artifacts_dir or env.get("HEALLOOP_ARTIFACTS")))
+
+
+def _artifacts_dir(value: str | Path | None) -> Path | None:
+    """Absolute, so a suite that changes its working folder still writes where the node reads; created
+    when missing by the first run that has something to write (the node creates it too)."""
+    if not value:
+        return None
+    folder = Path(value).expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"HEALLOOP_ARTIFACTS must be a folder (the tool node's `node.artifacts`), "
+                          f"got the file {str(folder)!r}")
+    return folder

@@ -2,7 +2,10 @@
 
 The suite's exit code is the wrapper's; reporting problems are logged and never change it. Result
 files are the ones named with ``--results`` or, by default, any ``*.xml`` under the working folder
-written during the run whose root is ``<testsuites>``/``<testsuite>``.
+written during the run whose root is ``<testsuites>``/``<testsuite>``. The suite gets the run id
+(``HEALLOOP_RUN_ID``) and the artifacts folder (``HEALLOOP_ARTIFACTS``) of the wrapper's reporter, so
+its own reporters (the pytest plugin, the JavaScript ones) send no duplicates and write their files
+where the node reads them.
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ def run_and_report(command: Sequence[str], reporter: Reporter, *, results: Seque
     # suite wrote in its first instant.
     since = _now_fs(root) - 1.0
     env = dict(os.environ, HEALLOOP_RUN_ID=reporter.run_id)
+    if reporter.settings.artifacts_dir is not None:
+        # The suite's own reporters write where the node reads, into the same run folder as this one.
+        env["HEALLOOP_ARTIFACTS"] = str(reporter.settings.artifacts_dir)
     try:
         proc = subprocess.Popen(list(command), env=env)
     except OSError as exc:

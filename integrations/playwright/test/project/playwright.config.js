@@ -5,7 +5,7 @@ module.exports = {
   workers: 1,
   reporter: [['line'], [require.resolve('../../index.js')]],
   use: {
-    screenshot: 'only-on-failure',
+    screenshot: process.env.PW_SCREENSHOT || 'only-on-failure',
     trace: 'retain-on-failure',
     launchOptions: {
       executablePath: '/usr/bin/chromium',
