@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healloop.agent.healing.heal import ESCALATE, HEALED, NOT_MINE, PRESENT, Failure, Healer, Settings, heal
+from healloop.agent.healing.heal import ESCALATE, HEALED, PRESENT, Failure, Healer, Settings, heal
 
 LOGIN_PY = """from playwright.sync_api import Page, expect
 
@@ -67,11 +67,18 @@ def test_an_element_still_in_the_snapshot_is_not_a_broken_locator() -> None:
     assert heal(failure(LOGIN_PY, PW_PY_FILL, dom)).status == PRESENT
 
 
-def test_a_locator_built_at_run_time_is_not_edited_by_guess() -> None:
+def test_a_locator_built_from_the_tests_values_stays_built_from_them() -> None:
     spec = "test('x', async ({ page }) => {\n  await page.getByTestId(`row-${id}`).click();\n});\n"
     msg = "locator.click: Timeout 5000ms exceeded.\nCall log:\n  - waiting for getByTestId('row-7')\n"
-    out = heal(failure(spec, msg, "<ul><li data-testid='item-7'>7</li></ul>", path="e2e/rows.spec.js"))
-    assert out.status == NOT_MINE and "literally" in out.reason
+    dom = ("<ul><li data-testid='order-row-7' onclick='open(7)'>Order 7</li>"
+           "<li data-testid='order-row-8' onclick='open(8)'>Order 8</li></ul>")
+    out = heal(failure(spec, msg, dom, path="e2e/rows.spec.js"))
+    assert out.status == HEALED, out.reason
+    assert "page.getByTestId(`order-row-${id}`).click();" in (out.new_text or "")
+    # A healed test id that no longer holds the value cannot serve the other rows: not written.
+    lost = heal(failure(spec, msg, "<ul><li><button data-testid='open-row'>Open</button></li></ul>",
+                        path="e2e/rows.spec.js"))
+    assert lost.status == ESCALATE and lost.new_text is None
 
 
 def test_text_an_assertion_looks_for_is_never_rewritten() -> None:

@@ -32,6 +32,7 @@ from healloop.agent.healing.locators import (
     XPATH,
     Step,
 )
+from healloop.agent.healing.paths import xpath_relaxed, xpath_steps
 from healloop.agent.healing.score import _ATTR_SEL, TEST_ID_ATTRS, last_compound
 from healloop.agent.healing.words import generated, similarity
 
@@ -238,30 +239,17 @@ class Builder:
     # -- XPath
     def _xpath(self, old: str, el: Element) -> Iterator[Step]:
         dom = self.dom
-        attrs = dom.attrs(el)
         quote = "'" if "'" in old or '"' not in old else '"'
-        # The same predicates with the element's values.
-        new = old
-        for m in re.finditer(r"""@([\w:-]+)\s*=\s*(["'])(.*?)\2""", old):
-            got = attrs.get(m.group(1).lower())
-            if got and got != m.group(3) and not generated(got) and quote not in got:
-                new = new.replace(m.group(0), f"@{m.group(1)}={m.group(2)}{got}{m.group(2)}", 1)
-        text = dom.text(el)
-        for m in re.finditer(r"""((?:text\(\)|normalize-space\([^)]*\)|\.)\s*=\s*)(["'])(.*?)\2""", old):
-            if text and text != m.group(3) and m.group(2) not in text:
-                new = new.replace(m.group(0), f"{m.group(1)}{m.group(2)}{text}{m.group(2)}", 1)
-        for m in re.finditer(
-            r"""(contains\(\s*(?:text\(\)|\.|normalize-space\([^)]*\))\s*,\s*)(["'])(.*?)\2""", old
-        ):
-            if text and m.group(3) not in text and m.group(2) not in text:
-                new = new.replace(m.group(0), f"{m.group(1)}{m.group(2)}{text}{m.group(2)}", 1)
-        tag = dom.tag(el)
-        last = re.search(r"(//?)([a-zA-Z][\w-]*)(?=[\[\s]|$)(?!.*//?[a-zA-Z])", new)
-        if last and last.group(2).lower() != tag:
-            new = new[: last.start(2)] + tag + new[last.end(2) :]
+        steps = xpath_steps(old)
+        new_steps = [self._xpath_step(s, el, i == len(steps) - 1) for i, s in enumerate(steps)]
+        new = "".join(new_steps)
         if new != old:
             yield Step(XPATH, new)
-        head = old[: old.rfind("//")] if old.rfind("//") > 0 else ""
+        for source in dict.fromkeys([old, new]):
+            for relaxed, _ in xpath_relaxed(source):
+                yield Step(XPATH, relaxed)
+        attrs, tag, text = dom.attrs(el), dom.tag(el), dom.text(el)
+        head = "".join(new_steps[:-1])
         for name in (self.test_id_attr, *TEST_ID_ATTRS, "id", "name", "aria-label", "placeholder"):
             value = attrs.get(name)
             if value and not generated(value) and quote not in value:
@@ -271,6 +259,42 @@ class Builder:
         if text and len(text) <= 60 and quote not in text:
             style = "text()" if "text()" in old else "normalize-space()"
             yield Step(XPATH, f"//{tag}[{style}={quote}{text}{quote}]")
+
+    def _xpath_step(self, step: str, el: Element, last: bool) -> str:
+        """One location step with its predicates' values taken from the element (the last step) or
+        from the nearest ancestor of the same tag that has the attribute (an ancestor step)."""
+        dom = self.dom
+        m = re.match(r"^(/{1,2})([\w*-]+)", step)
+        if not m:
+            return step
+        tag = m.group(2).lower()
+        if last:
+            source = el
+            if tag not in ("*", dom.tag(el)):
+                step = m.group(1) + dom.tag(el) + step[m.end():]
+        else:
+            source = None
+        text = dom.text(el) if last else ""
+        out = step
+        for pm in re.finditer(r"""@([\w:-]+)\s*=\s*(["'])(.*?)\2""", step):
+            name = pm.group(1).lower()
+            holder = source if last else next(
+                (a for a in el.iterancestors() if tag in ("*", dom.tag(a)) and a.get(name) is not None), None
+            )
+            got = dom.get(holder, name) if holder is not None else None
+            if got and got != pm.group(3) and not generated(got) and pm.group(2) not in got:
+                out = out.replace(pm.group(0), f"@{pm.group(1)}={pm.group(2)}{got}{pm.group(2)}", 1)
+        if last and text:
+            equal = r"""((?:text\(\)|normalize-space\([^)]*\)|\.)\s*=\s*)(["'])(.*?)\2"""
+            for pm in re.finditer(equal, step):
+                if text != pm.group(3) and pm.group(2) not in text:
+                    out = out.replace(pm.group(0), f"{pm.group(1)}{pm.group(2)}{text}{pm.group(2)}", 1)
+            for pm in re.finditer(
+                r"""(contains\(\s*(?:text\(\)|\.|normalize-space\([^)]*\))\s*,\s*)(["'])(.*?)\2""", step
+            ):
+                if pm.group(3) not in text and pm.group(2) not in text:
+                    out = out.replace(pm.group(0), f"{pm.group(1)}{pm.group(2)}{text}{pm.group(2)}", 1)
+        return out
 
 
 def _own_text(el: Element) -> str:

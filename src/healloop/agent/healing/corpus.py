@@ -147,7 +147,7 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
     resolver = Resolver(dom, test_id_attr=healer.test_id_attr)
     target = resolver.resolve(_css(case.target))
     new_uses = reader_for(outcome.new_text, healer.flavor, healer.lang).uses()
-    healed = [u for u in new_uses if u.line in outcome.uses_healed]
+    healed = [bound(u, outcome.bindings.get(u.line)) for u in new_uses if u.line in outcome.uses_healed]
     found = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()))) for u in healed]
     wrong = [u for u, got in zip(healed, found, strict=True) if got != target]
     if wrong or not healed:
@@ -165,6 +165,21 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
             case, PARTIAL, outcome, f"{len(left)} use(s) of the broken locator left: {outcome.uses_left}"
         )
     return Verdict(case, CORRECT_HEAL, outcome, outcome.new_locator or "")
+
+
+def bound(use: Any, bindings: list[tuple[str, str]] | None) -> Any:
+    """A use built from the test's values, with the values the failure showed put in."""
+    from dataclasses import replace
+
+    from healloop.agent.healing.locators import Locator
+
+    if not bindings or use.template is None:
+        return use
+    step = use.locator.steps[0]
+    value = step.value
+    for expr, v in bindings:
+        value = value.replace("${" + expr + "}", v).replace("{" + expr + "}", v)
+    return replace(use, locator=Locator((replace(step, value=value),), use.locator.flavor))
 
 
 def scoped(locator: Any, scope: tuple[Any, ...]) -> Any:

@@ -8,7 +8,7 @@ element the snapshot still shows for the locator means the locator is not what b
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -16,22 +16,27 @@ from healloop.agent.guardrails import ASSERTION
 from healloop.agent.healing.build import Builder
 from healloop.agent.healing.dom import Dom, Element
 from healloop.agent.healing.locators import (
+    CONTAINS,
+    CSS,
     CYPRESS,
     HAS_TEXT,
     NTH,
     PLAYWRIGHT,
     SELENIUM,
+    XPATH,
     Locator,
     Step,
     Use,
     same_target,
     structural,
+    template_pattern,
 )
 from healloop.agent.healing.messages import from_message
+from healloop.agent.healing.paths import css_prefix, css_relaxed, xpath_prefix, xpath_relaxed
 from healloop.agent.healing.reader import reader_for
 from healloop.agent.healing.resolve import Resolver
-from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk
-from healloop.agent.healing.score import Scored, Scorer, clues_of
+from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk, placeholders_at
+from healloop.agent.healing.score import Clues, Scored, Scorer, ancestor_clues, clues_of
 from healloop.agent.healing.source import Source
 
 # Strict by default: a wrong heal costs more than an escalation.
@@ -83,6 +88,7 @@ class Outcome:
     locator: Locator | None = None  # the broken locator
     # line → the steps the spec builds before that line's locator (a row in a variable, a helper)
     scopes: dict[int, tuple[Step, ...]] = field(default_factory=dict)
+    bindings: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # line → the test's values
 
     def edit(self, before: str) -> tuple[str, str] | None:
         if self.new_text is None:
@@ -173,6 +179,7 @@ class Healer:
         ]
         for loc in named:
             uses = [u for u in self.uses if self._matches(u.locator, loc)]
+            uses += [t for t in (self._instantiate(u, loc) for u in self.uses if u.template) if t is not None]
             if uses:
                 full = loc if len(loc.steps) >= len(uses[0].locator.steps) else uses[0].locator
                 return full, uses
@@ -185,6 +192,26 @@ class Healer:
                 loc = missing[0].locator
                 return loc, [u for u in self.uses if same_target(u.locator, loc)]
         return None
+
+    def _instantiate(self, use: Use, named: Locator) -> Use | None:
+        """A use whose selector is built from the test's values, with the values the failure shows
+        (``//tr[td='${number}']`` and a failure naming ``//tr[td='INV-1042']``)."""
+        assert use.template is not None
+        step, last = use.locator.steps[0], named.last
+        value = last.value
+        if last.kind == CSS and step.kind in ("id", "name"):  # Selenium sends By.ID as [id="..."]
+            m = re.fullmatch(r'\[(id|name)="(.*)"\]', last.value)
+            if m is None or m.group(1) != step.kind:
+                return None
+            value = m.group(2)
+        elif last.kind != step.kind:
+            return None
+        m = template_pattern(use.template).fullmatch(value)
+        if m is None:
+            return None
+        bound = replace(use, locator=Locator((replace(step, value=value),), use.locator.flavor))
+        bound.bindings = list(zip(use.placeholders, m.groups(), strict=True))
+        return bound
 
     def _matches(self, written: Locator, named: Locator) -> bool:
         if same_target(written, named):
@@ -257,9 +284,27 @@ class Healer:
             step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words, flavor=self.flavor
         )
         pool = self._pool(locator, k, scopes, scope_heal)
+        where = None
+        if k and scopes:
+            where = f"inside what {Locator(locator.steps[:k], locator.flavor).describe()} finds"
+        ancestors = self._ancestor_path(step)
+        if ancestors and not scope_heal:
+            found = self._within_scopes(ancestors, scopes if k else [])
+            if found:
+                # The path leading to the element still leads somewhere: the element is in there.
+                inside = {d for a in found for d in a.iterdescendants()}
+                pool = [el for el in pool if el in inside]
+                where = f"inside {ancestors}, which the locator's path still finds"
+            else:
+                ancestor_clues(ancestors, step.kind, clues)
+        relaxed = {} if scope_heal else self._relaxed(locator, k, scopes)
         claimed = self._claimed(locator)
         same_test = self._claimed(locator, near=[u.line for u in uses])
-        scorer = Scorer(self.dom, clues, claimed=claimed, neighbours=list(same_test))
+        narrowed = (step.kind == CONTAINS and bool(step.name)) or any(
+            s.kind in (NTH, HAS_TEXT) for s in locator.steps[k + 1 :]
+        )
+        scorer = Scorer(self.dom, clues, claimed=claimed, neighbours=list(same_test), unique=not narrowed,
+                        relaxed=relaxed, where=where)
         scorer.prepare(pool)
         ranked = sorted(
             (scorer.score(el) for el in pool if self._short(el) not in self.exclude), key=lambda s: -s.score
@@ -322,6 +367,60 @@ class Healer:
             rest = Locator(tuple(s for s in locator.steps[k + 1 :]), locator.flavor)
             pool = [el for el in pool if self._rest_from(el, rest)]
         return pool
+
+    def _ancestor_path(self, step: Step) -> str:
+        """The part of a CSS selector or XPath that leads to the element (``form#login`` of
+        ``form#login button.primary``), or ""."""
+        if step.kind == CSS and "," not in step.value:
+            return css_prefix(step.value)
+        if step.kind == XPATH and "|" not in step.value:
+            return xpath_prefix(step.value)
+        return ""
+
+    def _within_scopes(self, path: str, scopes: list[Element]) -> list[Element]:
+        step = Step(XPATH, path) if path.lstrip("(").startswith("/") else Step(CSS, path)
+        found: list[Element] = []
+        for scope in scopes or [self.dom.root]:
+            found += self.resolver.find(step, scope, self.flavor, scoped=scope is not self.dom.root) or []
+        return found
+
+    def _relaxed(self, locator: Locator, k: int, scopes: list[Element]) -> dict[Element, tuple[float, str]]:
+        """Elements the broken step finds, alone, once what a page change breaks is taken out of it:
+        the strongest sign for selectors that name an element by where it is."""
+        step = locator.steps[k]
+        if step.kind == CSS:
+            variants = [(Step(CSS, v), kept) for v, kept in css_relaxed(step.value)]
+        elif step.kind == XPATH:
+            variants = [(Step(XPATH, v), kept) for v, kept in xpath_relaxed(step.value)]
+        else:
+            return {}
+        hits: dict[Element, tuple[float, str]] = {}
+        for variant, kept in variants:
+            found = self._within_scopes(variant.value, scopes if k else [])
+            if len(found) > 1:
+                found = self._by_dropped_container(step, found)
+            if len(found) == 1 and kept > hits.get(found[0], (0.0, ""))[0]:
+                hits[found[0]] = (kept, f"found alone by the locator without what broke: {variant.value}")
+        return hits
+
+    def _by_dropped_container(self, step: Step, found: list[Element]) -> list[Element]:
+        """Several elements once an ancestor's name is dropped (two tables, each with a row 2): the
+        one whose container still fits that name (table--orders for @id='orders'), if only one does."""
+        path = self._ancestor_path(step)
+        if not path:
+            return found
+        clues = Clues()
+        ancestor_clues(path, step.kind, clues)
+        if not clues.ancestors:
+            return found
+        scorer = Scorer(self.dom, clues, claimed={})
+        fits = sorted(
+            ((min(scorer._ancestor_signal(*c, el)[0] for c in clues.ancestors), el) for el in found),
+            key=lambda t: -t[0],
+        )
+        if fits[0][0] >= 0.4 and fits[1][0] <= fits[0][0] - 0.2:
+            return [fits[0][1]]
+        return found
 
     def _rest_from(self, el: Element, rest: Locator) -> list[Element]:
         found = [el]
@@ -409,6 +508,8 @@ class Healer:
                 outcome.uses_left.append(f"line {use.line}: {exc}")
                 continue
             outcome.uses_healed.append(use.line)
+            if use.bindings:
+                outcome.bindings[use.line] = use.bindings
             # What the spec builds before this line's locator (a row kept in a variable, a helper):
             # the message's locator says it.
             outcome.scopes[use.line] = locator.steps[: max(0, len(locator.steps) - len(use.locator.steps))]
@@ -441,12 +542,14 @@ class Healer:
         steps = use.locator.steps
 
         def check(step: Step) -> bool:
+            if use.template is not None and placeholders_at(step.value, use) is None:
+                return False  # it could not stay built from the test's values
             trial = Locator(prefix_extra + steps[:k] + (step,) + steps[k + 1 :], use.locator.flavor)
             got = self.resolver.resolve(trial)
             return got is not None and got == target_final
 
         call_i, part = use.origins[k] if k < len(use.origins) else (0, 0)
-        call_based = part is None and not use.literal_only
+        call_based = part is None and not use.literal_only and use.template is None
         tl = bool(use.calls and re.match(r"^(find|get|query)(All)?By", use.calls[call_i].name))
         builder = Builder(
             self.dom,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from cssselect import SelectorError, parse
 
-from healloop.agent.healing.source import Arg, Call, number
+from healloop.agent.healing.source import Arg, Call, Literal, number
 
 PLAYWRIGHT = "playwright"
 CYPRESS = "cypress"
@@ -207,6 +207,40 @@ class Use:
     # For each step: (index into calls, index of the part within that call's selector string, or
     # None when the call itself is the step).
     origins: list[tuple[int, int | None]] = field(default_factory=list)
+    # A selector built from the test's values (`//tr[td='${number}']`, f"tr[{row}]"): the literal,
+    # and the expressions in it, in order. Matched against the failure's selector to learn the values.
+    template: Literal | None = None
+    placeholders: list[str] = field(default_factory=list)
+    bindings: list[tuple[str, str]] = field(default_factory=list)  # (expression, value) at the failure
+
+
+_JS_HOLE = re.compile(r"\$\{([^{}]+)\}")
+_PY_HOLE = re.compile(r"(?<!\{)\{(?!\{)([^{}]+)\}(?!\})")
+
+
+def holes(lit: Literal) -> list[re.Match[str]]:
+    """The expressions interpolated into a template literal or an f-string, in order."""
+    if lit.quote == "`":
+        return list(_JS_HOLE.finditer(lit.value))
+    if "f" in lit.prefix.lower():
+        return list(_PY_HOLE.finditer(lit.value))
+    return []
+
+
+def template_pattern(lit: Literal) -> re.Pattern[str]:
+    """A regex matching what the template becomes, capturing each interpolated value."""
+    out, last = [], 0
+    for m in holes(lit):
+        static = lit.value[last : m.start()]
+        if lit.quote != "`":
+            static = static.replace("{{", "{").replace("}}", "}")
+        out += [re.escape(static), "(.+?)"]
+        last = m.end()
+    tail = lit.value[last:]
+    if lit.quote != "`":
+        tail = tail.replace("{{", "{").replace("}}", "}")
+    out.append(re.escape(tail))
+    return re.compile("".join(out))
 
 
 # -- CSS helpers

@@ -26,6 +26,7 @@ from healloop.agent.healing.locators import (
     Use,
     _by_step,
     _css_or_xpath,
+    holes,
     looks_like_css,
     looks_like_xpath,
     step_of_call,
@@ -112,7 +113,23 @@ class SpecReader:
         out += [u for u in self._literal_uses() if not any(a <= u.start < b for a, b in covered)]
         for use in out:
             self._intent(use)
+            self._template(use)
         return sorted(out, key=lambda u: u.start)
+
+    def _template(self, use: Use) -> None:
+        """Note a one-step locator whose selector is a template literal or an f-string."""
+        if len(use.locator.steps) != 1 or not use.origins:
+            return
+        call_i, _ = use.origins[0]
+        call = use.calls[call_i]
+        arg = use.by_args[1] if use.by_args else (call.arg(0) if call.name else call.args[0])
+        lit = arg.literal if arg is not None else None
+        if lit is None:
+            return
+        found = holes(lit)
+        if found:
+            use.template = lit
+            use.placeholders = [m.group(1) for m in found]
 
     # Playwright and Cypress: chains of calls
     def _chain_uses(self) -> list[Use]:
@@ -292,7 +309,9 @@ class SpecReader:
         uses = []
         for lit in self.src.literals:
             value = lit.value
-            if not (looks_like_css(value) or looks_like_xpath(value)):
+            engine = re.match(r"^(?:css|xpath|text|id|data-testid|data-test-id|data-test)=", value)
+            pw_engine = engine is not None and self.flavor == PLAYWRIGHT
+            if not (looks_like_css(value) or looks_like_xpath(value) or pw_engine):
                 continue
             steps = (
                 steps_from_selector(value, self.flavor)

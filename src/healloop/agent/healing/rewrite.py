@@ -80,6 +80,27 @@ _BY_JS = {
 }
 
 
+def placeholders_at(value: str, use: Use) -> list[tuple[int, str, str]] | None:
+    """Where each value the test passed in sits in ``value`` (start, value, expression), found as it
+    sat in the failing selector: with the same character on each side (``[2]`` of ``tr[2]``, not the
+    2 in ``$249.00``). None when one is missing."""
+    assert use.template is not None
+    old = use.locator.steps[0].value
+    out: list[tuple[int, str, str]] = []
+    for expr, bound in use.bindings:
+        if not bound:
+            return None
+        starts = set()
+        for m in re.finditer(re.escape(bound), old):
+            before = old[m.start() - 1] if m.start() > 0 else ""
+            after = old[m.end()] if m.end() < len(old) else ""
+            starts |= {n.start() + len(before) for n in re.finditer(re.escape(before + bound + after), value)}
+        if not starts:
+            return None
+        out += [(start, bound, expr) for start in sorted(starts)]
+    return out
+
+
 class CannotWrite(Exception):
     """The new step cannot be expressed where the old one was written."""
 
@@ -107,6 +128,8 @@ class Writer:
 
     def replacement(self, use: Use, index: int, new: Step) -> Replacement:
         """How to turn the use's step ``index`` into ``new``."""
+        if use.template is not None:
+            return self._template(use, new)
         call_i, part = use.origins[index]
         call = use.calls[call_i]
         old = use.locator.steps[index]
@@ -117,6 +140,36 @@ class Writer:
         if use.locator.flavor == SELENIUM and call.name in _BY_JS:
             return self._selenium_js(call, new)
         return self._call(call, old, new)
+
+    def _template(self, use: Use, new: Step) -> Replacement:
+        """A selector built from the test's values stays built from them: each value the failure
+        showed is put back as the expression it came from, so the other rows, ids or positions the
+        test passes still work. A healed selector that no longer holds each value exactly once
+        cannot be written that way."""
+        lit = use.template
+        assert lit is not None
+        positions = placeholders_at(new.value, use)
+        if positions is None:
+            raise CannotWrite(f"the healed selector {new.value!r} does not hold the test's values "
+                              f"({', '.join(e for e, _ in use.bindings)}) where they were, so it cannot "
+                              "stay built from them")
+        value = new.value
+        if "r" in lit.prefix.lower():
+            raise CannotWrite("a raw f-string selector is not rewritten")
+        body, last = [], 0
+        for start, bound, expr in sorted(positions):
+            if start < last:
+                raise CannotWrite("the test's values overlap in the healed selector")
+            hole = f"${{{expr}}}" if lit.quote == "`" else f"{{{expr}}}"
+            body += [self._static(value[last:start], lit.quote), hole]
+            last = start + len(bound)
+        body.append(self._static(value[last:], lit.quote))
+        return Replacement(lit.start, lit.end, f"{lit.prefix}{lit.quote}{''.join(body)}{lit.quote}")
+
+    @staticmethod
+    def _static(text: str, q: str) -> str:
+        text = text.replace("\\", "\\\\").replace(q, "\\" + q)
+        return text.replace("${", "\\${") if q == "`" else text.replace("{", "{{").replace("}", "}}")
 
     def _in_selector_string(self, use: Use, call: Call, index: int, part: int, new: Step) -> Replacement:
         if new.kind not in (CSS, XPATH):

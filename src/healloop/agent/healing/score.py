@@ -56,6 +56,8 @@ TEST_ID_ATTRS = (
     "data-role",
     "data-pw",
 )
+# Attributes that give an element its accessible name.
+NAME_ATTRS = ("aria-label", "title", "alt", "placeholder")
 # How much a matching value of each attribute says about identity.
 _ATTR_WEIGHT = {
     "id": 0.9,
@@ -86,6 +88,8 @@ class Clues:
     role: str | None = None
     tag: str | None = None
     words: list[str] = field(default_factory=list)  # names the spec gives it
+    # (attribute, value, operator) of containers the locator passes through (form#login, fieldset[@id])
+    ancestors: list[tuple[str, str, str]] = field(default_factory=list)
     typed: str | None = None
     action: str | None = None
 
@@ -159,6 +163,19 @@ def xpath_clues(expr: str, clues: Clues) -> None:
         clues.texts.append((TEXT, tm.group(1) if tm.group(1) is not None else tm.group(2)))
 
 
+def ancestor_clues(path: str, kind: str, clues: Clues) -> None:
+    """Attributes the ancestor part of a CSS selector or an XPath names."""
+    if kind == CSS:
+        for compound in [c for c in re.split(r"\s*[>+~]\s*|\s+(?![^\[]*\])", path) if c]:
+            tmp = Clues()
+            css_clues(compound, tmp)
+            clues.ancestors += tmp.attrs
+    else:
+        for am in _XP_ATTR.finditer(path):
+            value = am.group(2) if am.group(2) is not None else am.group(3)
+            clues.ancestors.append((am.group(1).lower(), value, "="))
+
+
 def clues_of(
     step: Step,
     *,
@@ -226,8 +243,14 @@ _FORM_ACTIONS = frozenset({"submit", "signin", "signup", "checkout", "save", "ne
 
 class Scorer:
     def __init__(self, dom: Dom, clues: Clues, *, claimed: dict[Element, str],
-                 neighbours: list[Element] | None = None) -> None:
+                 neighbours: list[Element] | None = None, unique: bool = True,
+                 relaxed: dict[Element, tuple[float, str]] | None = None, where: str | None = None) -> None:
         self.dom, self.clues, self.claimed = dom, clues, claimed
+        # The broken step alone was meant to find one element (not a row among rows narrowed by its
+        # text or position afterwards): a name many elements share then fits it poorly.
+        self.unique = unique
+        self.relaxed = relaxed or {}  # elements the broken step finds alone once what broke is out
+        self.where = where  # the candidates are inside what the locator's scope still finds
         # Elements the same test still finds: the one it lost is most likely near them.
         self.neighbours = neighbours or []
         self._near_ancestors = {a for n in self.neighbours for a in (n, *n.iterancestors())}
@@ -303,6 +326,28 @@ class Scorer:
             return None
         return 0.3 * closeness, "beside the elements the test still finds"
 
+    def _ancestor_signal(self, attr: str, value: str, op: str, el: Element) -> tuple[float, str]:
+        """A clue about a container the locator passed through, fit by the element's ancestors."""
+        best, why = 0.0, ""
+        for a in list(el.iterancestors())[:8]:
+            strength, reason = self._attr_signal(attr, value, op, self.dom.attrs(a), self._names(a))
+            if strength > best:
+                best, why = strength, f"an ancestor: {reason}"
+        return best, why
+
+    def _names(self, el: Element) -> list[tuple[str, str]]:
+        """What names a container: its attributes (not its text, which is its children's)."""
+        out: list[tuple[str, str]] = []
+        for k, v in self.dom.attrs(el).items():
+            if k == "class":
+                out += [("class", c) for c in v.split()]
+            elif v and k not in ("style",) and len(v) <= 120:
+                out.append((k, v))
+        legend = next((c for c in el if isinstance(c.tag, str) and c.tag in ("legend", "caption")), None)
+        if legend is not None:
+            out.append(("label", self.dom.text(legend)))
+        return out
+
     def _kind_word(self, el: Element) -> tuple[float, str] | None:
         """A locator whose name says what kind of element it was (``invoice-row``, ``email-input``,
         ``save-btn``) fits an element of that kind."""
@@ -371,6 +416,10 @@ class Scorer:
             named.append(self._class_signal(classes, attrs, ident))
         for kind, value in clues.texts:
             named.append(self._text_signal(kind, value, el, ident))
+        for attr, value, op in clues.ancestors:
+            named.append(self._ancestor_signal(attr, value, op, el))
+        if self.relaxed:  # then not being found that way is a clue too
+            named.append(self.relaxed.get(el, (0.0, "")))
         reasons = [f"{why} ({s:.2f})" for s, why in sorted(named, reverse=True) if s >= _MIN_SIGNAL]
         core = 0.0
         if named:
@@ -398,6 +447,8 @@ class Scorer:
         if el is self.only_free:
             support.append((0.45, f"the only {self.clues.action}-able element beside the test's others "
                                   "that no other locator uses"))
+        if self.where:
+            support.append((0.3, self.where))
         for extra in (self._near(el), self._form_action(el), self._kind_word(el)):
             if extra is not None:
                 support.append(extra)
@@ -421,6 +472,13 @@ class Scorer:
         primary, why = 0.0, ""
         if attr in attrs:
             primary, why = _op_similarity(value, attrs[attr], op), f"{attr} {value!r} ~ {attrs[attr]!r}"
+        if attr in NAME_ATTRS:
+            # The accessible name moved between attributes (a title became an aria-label).
+            for other in NAME_ATTRS:
+                if other != attr and other in attrs:
+                    s = similarity(value, attrs[other]) * 0.85
+                    if s > primary:
+                        primary, why = s, f"{attr} {value!r} ~ {other} {attrs[other]!r}"
         if attr in TEST_ID_ATTRS or attr == "id":
             # Another test-id attribute: a project moving from data-cy to data-testid, say. Weaker,
             # since a component library's own test ids sit beside the project's.
@@ -434,7 +492,7 @@ class Scorer:
             if what == attr or what in TEST_ID_ATTRS:
                 continue
             s = similarity(value, v)
-            if what == "class" and self.class_counts.get(v, 0) > 1:
+            if what == "class" and self.unique and self.class_counts.get(v, 0) > 1:
                 s /= self.class_counts[v]  # a class several elements share cannot be a renamed test id
             if s > cross:
                 cross, cross_why = s, f"{what} {v!r}"

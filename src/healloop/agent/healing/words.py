@@ -210,7 +210,7 @@ def generated(value: str) -> bool:
 
 
 @lru_cache(maxsize=8192)
-def words(text: str) -> tuple[str, ...]:
+def words(text: str, keep_parts: bool = True) -> tuple[str, ...]:
     """Lower-case words of a name or text: camelCase and digits split, hashes and stop words dropped,
     phrases that are one word to a reader ("sign in" / "sign-in" / "signIn") joined."""
     raw: list[str] = []
@@ -226,8 +226,8 @@ def words(text: str) -> tuple[str, ...]:
         for n in range(min(_LONGEST_PHRASE, len(raw) - i), 1, -1):
             phrase = _PHRASES.get(tuple(raw[i:i + n]))
             if phrase:
-                word, keep_parts = phrase
-                if keep_parts:
+                word, parts_mean = phrase
+                if parts_mean and keep_parts:
                     joined += [w for w in raw[i:i + n] if w not in STOP and w != word]
                 joined.append(word)
                 i += n
@@ -348,8 +348,9 @@ def text_similarity(a: str, b: str) -> float:
         return 0.0
     if na == nb:
         return 1.0
-    wa = [w for w in words(na) if w not in FILLER] or list(words(na))
-    wb = [w for w in words(nb) if w not in FILLER] or list(words(nb))
+    # A label is read as phrases: "Place order" is one thing, not "place" and "order".
+    wa = [w for w in words(na, False) if w not in FILLER] or list(words(na, False))
+    wb = [w for w in words(nb, False) if w not in FILLER] or list(words(nb, False))
     if not wa or not wb:
         return 0.0
     sa, sb = set(wa), set(wb)
