@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from healloop.agent.healing.corpus import CATEGORIES, RUNNERS, Case, evaluate, load, scoped
+from healloop.agent.healing.corpus import CATEGORIES, RUNNERS, Case, bound, evaluate, load, scoped
 from healloop.agent.healing.dom import Dom
 from healloop.agent.healing.heal import Failure, Healer, Settings
 from healloop.agent.healing.locators import (
@@ -169,7 +169,7 @@ def test_healed_locator_finds_the_same_element_in_chromium(
     )
     flavor, lang = healer.flavor, healer.lang
     uses = [
-        u
+        bound(u, verdict.outcome.bindings.get(u.line))
         for u in SpecReader(verdict.outcome.new_text, flavor=flavor, lang=lang).uses()
         if u.line in verdict.outcome.uses_healed
     ]

@@ -37,6 +37,7 @@ from healloop.agent.healing.score import _ATTR_SEL, TEST_ID_ATTRS, last_compound
 from healloop.agent.healing.words import generated, similarity
 
 _IDENT = re.compile(r"^-?[A-Za-z_][\w-]*$")
+_CSS_MODULE = re.compile(r"^([A-Za-z][\w-]*?__)[A-Za-z0-9_-]{5}$")
 _POSITIONAL = re.compile(
     r":(?:nth-child|nth-of-type|nth-last-child|nth-last-of-type)\([^)]*\)|:(?:first|last)-(?:child|of-type)|:eq\(\d+\)|:first\b|:last\b"
 )
@@ -81,6 +82,7 @@ class Builder:
             if old.kind != "name" and el.get("name") and not generated(el.get("name")):
                 yield Step("name", el.get("name"))
             yield from self._css(None, el)
+            yield from self._xpath_by_label(el)
         elif self.flavor == CYPRESS and old.kind == CONTAINS:
             yield from self._css(None, el)
 
@@ -231,12 +233,26 @@ class Builder:
         counts = {c: sum(1 for e in dom.content if c in (e.get("class") or "").split()) for c in classes}
         for cls in sorted(classes, key=lambda c: counts[c]):
             yield f"{tag}.{cls}"
+        for cls in (attrs.get("class") or "").split():
+            module = _CSS_MODULE.match(cls)
+            if module:  # CSS modules: the name part is the component's, the hash changes every build
+                yield f"{tag}{_attr('class', module.group(1), quote or chr(34), '*=')}"
         for name in ("type", "value", "href", "role"):
             value = attrs.get(name)
             if value and len(value) <= 60 and not generated(value):
                 yield f"{tag}{_attr(name, value, quote)}"
 
     # -- XPath
+    def _xpath_by_label(self, el: Element) -> Iterator[Step]:
+        """A field found by its label's text, when only a generated id ties them (Selenium has no
+        getByLabel): ``//select[@id=//label[normalize-space()='Sort by']/@for]``."""
+        dom = self.dom
+        ident = el.get("id")
+        for label in dom._labels_for.get(ident or "", []) if ident else []:
+            text = dom.text(label)
+            if text and "'" not in text:
+                yield Step(XPATH, f"//{dom.tag(el)}[@id=//label[normalize-space()='{text}']/@for]")
+
     def _xpath(self, old: str, el: Element) -> Iterator[Step]:
         dom = self.dom
         quote = "'" if "'" in old or '"' not in old else '"'
@@ -284,6 +300,16 @@ class Builder:
             got = dom.get(holder, name) if holder is not None else None
             if got and got != pm.group(3) and not generated(got) and pm.group(2) not in got:
                 out = out.replace(pm.group(0), f"@{pm.group(1)}={pm.group(2)}{got}{pm.group(2)}", 1)
+            elif holder is None and not last:
+                # The container lost that attribute: name it by its class most like the old value.
+                box = next((a for a in el.iterancestors() if tag in ("*", dom.tag(a))), None)
+                classes = [c for c in ((box.get("class") or "").split() if box is not None else [])
+                           if not generated(c) and pm.group(2) not in c]
+                best = max(classes, key=lambda c: similarity(pm.group(3), c), default=None)
+                if best and similarity(pm.group(3), best) >= 0.5:
+                    q = pm.group(2)
+                    has_class = f"contains(concat(' ',normalize-space(@class),' '),{q} {best} {q})"
+                    out = out.replace(pm.group(0), has_class, 1)
         if last and text:
             equal = r"""((?:text\(\)|normalize-space\([^)]*\)|\.)\s*=\s*)(["'])(.*?)\2"""
             for pm in re.finditer(equal, step):

@@ -36,7 +36,7 @@ from healloop.agent.healing.paths import css_prefix, css_relaxed, xpath_prefix, 
 from healloop.agent.healing.reader import reader_for
 from healloop.agent.healing.resolve import Resolver
 from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk, placeholders_at
-from healloop.agent.healing.score import Clues, Scored, Scorer, ancestor_clues, clues_of
+from healloop.agent.healing.score import Clues, Scored, Scorer, ancestor_clues, clues_of, logit
 from healloop.agent.healing.source import Source
 
 # Strict by default: a wrong heal costs more than an escalation.
@@ -52,11 +52,12 @@ class Settings:
     margin: float = MARGIN
     test_id_attr: str | None = None  # the project's Playwright testIdAttribute, when configured
 
-    def needed_lead(self, best: float) -> float:
-        """The lead the chosen element needs over the runner-up: ``margin`` when the evidence is at 0.5,
-        shrinking with the doubt that is left (twice the doubt), down to half the margin: a 0.84 beats
-        a 0.65, a 0.95 does not beat a 0.9."""
-        return max(self.margin / 2, min(self.margin, self.margin * 2 * (1 - best)))
+    def clear_lead(self, best: float, rival: float) -> bool:
+        """Whether the chosen element beats the runner-up by enough: compared as odds, ``margin`` is
+        the lead needed around 0.5 (0.6 against 0.4), and the same odds ratio higher up (0.93
+        against 0.85 is not enough, 0.97 against 0.86 is)."""
+        needed = 2 * logit(0.5 + self.margin / 2)
+        return logit(best) - logit(rival) >= needed
 
 
 @dataclass
@@ -332,7 +333,7 @@ class Healer:
         outcome.element_html = self._short(best.element)
         if rival is not None:
             outcome.runner_up = self._candidate(rival)
-            if best.score - rival.score < self.settings.needed_lead(best.score):
+            if not self.settings.clear_lead(best.score, rival.score):
                 outcome.reason = (
                     f"two elements fit {locator.describe()} too closely to choose: "
                     f"{self._short(best.element)} ({best.score:.2f}) and {self._short(rival.element)} "
@@ -473,6 +474,8 @@ class Healer:
         for x, y in ((a, b), (b, a)):
             if self.dom.tag(x) == "label" and x.get("for") and x.get("for") == y.get("id"):
                 return True
+            if x.get("id") and x.get("id") in (y.get("aria-labelledby") or "").split():
+                return True  # a custom checkbox and the element that names it
         return False
 
     def _short(self, el: Element) -> str:

@@ -59,6 +59,8 @@ _TL = [
     (re.compile(r"Unable to find an element with the alt text: (?P<v>.+?)$", re.M), ALT),
     (re.compile(r"Unable to find an element with the title: (?P<v>.+?)\.?$", re.M), TITLE),
 ]
+# selenium-webdriver (JS): driver.wait(until.elementLocated(By.id('x'))) timing out.
+_SELENIUM_JS_WAIT = re.compile(r"Waiting for element to be located By\((?P<m>[^,]+), (?P<s>.*)\)\s*$", re.M)
 _SELENIUM = re.compile(
     r"""Unable to locate element:\s*\{\s*"method"\s*:\s*"(?P<m>[^"]+)"\s*,"""
     r"""\s*"selector"\s*:\s*"(?P<s>.*?)"\s*\}"""
@@ -101,7 +103,7 @@ def from_message(message: str, flavor: str) -> list[Locator]:
                 )
             found.append(Locator((step,), CYPRESS if flavor == CYPRESS else flavor))
             break
-    m = _SELENIUM.search(text)
+    m = _SELENIUM.search(text) or _SELENIUM_JS_WAIT.search(text)
     if m:
         sel = m.group("s").replace('\\"', '"')
         method = m.group("m").lower()

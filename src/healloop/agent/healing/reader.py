@@ -417,6 +417,9 @@ def _variable_before(before: str, lang: str) -> str | None:
     ``def email(self): return ``, ``get email() { return ``."""
     lines = before.split("\n")
     before = lines[-1]  # the statement's own line: not a `-> None:` above it
+    whole = re.match(r"^\s*(?:(?:const|let|var)\s+|(?:this|self)\.)?([A-Za-z_$][\w$]*)\s*=[^=]", before)
+    if whole and "(" in before[whole.end():]:
+        return whole.group(1)  # sort = WebDriverWait(driver, 5).until(EC.clickable((By.ID, ...)))
     if re.match(r"^\s*return\b", before) and len(lines) > 1:
         before = lines[-2] + " " + before  # def email(self):\n    return page.get_by_label(...)
     before = re.sub(r"(?:await|yield)\s*$", "", before.rstrip()).rstrip()

@@ -11,6 +11,7 @@ clickable. Elements other locators of the spec still find are someone else's and
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -176,6 +177,11 @@ def ancestor_clues(path: str, kind: str, clues: Clues) -> None:
             clues.ancestors.append((am.group(1).lower(), value, "="))
 
 
+def logit(p: float) -> float:
+    p = min(max(p, 0.02), 0.98)
+    return math.log(p / (1 - p))
+
+
 def clues_of(
     step: Step,
     *,
@@ -235,6 +241,9 @@ _KIND_WORDS = {
     "textarea": {"textarea"}, "img": {"img"}, "image": {"img"}, "form": {"form"},
     "toggle": {"switch", "checkbox"},
     "switch": {"switch", "checkbox"}, "menu": {"menu", "menubar", "nav"}, "nav": {"nav", "navigation"},
+    # Consents and preferences are ticked.
+    "accept": {"checkbox", "switch"}, "agree": {"checkbox", "switch"}, "consent": {"checkbox", "switch"},
+    "remember": {"checkbox", "switch"}, "optin": {"checkbox", "switch"}, "subscribe": {"checkbox", "switch"},
 }
 # Words of a locator that name what a form's submit button does.
 _FORM_ACTIONS = frozenset({"submit", "signin", "signup", "checkout", "save", "next", "search", "subscribe",
@@ -273,7 +282,10 @@ class Scorer:
         return got
 
     def prepare(self, pool: list[Element]) -> None:
-        sizes = [s for s in (self._shared(el) for el in pool) if s]
+        # Closeness is measured against the candidates the test could mean: ones it can act on that
+        # no other locator already finds (a field's own label is close to it and means nothing).
+        able = [el for el in pool if el not in self.claimed and self.dom.visible(el) and self._gate(el)]
+        sizes = [s for s in (self._shared(el) for el in able) if s]
         self.closest = min(sizes) if sizes else 0
         # By elimination: when the test types into (checks, selects) a field, and the area holding the
         # test's other elements has exactly one such field that no other locator of the spec uses,
@@ -318,13 +330,15 @@ class Scorer:
         return 0
 
     def _near(self, el: Element) -> tuple[float, str] | None:
+        """Closest to the test's other elements among the elements it could be (the same form as the
+        fields the test fills, not the newsletter box in the footer)."""
         size = self._shared(el)
         if not size or not self.closest:
             return None
         closeness = self.closest / size
         if closeness < 0.5:
             return None
-        return 0.3 * closeness, "beside the elements the test still finds"
+        return 0.3 * closeness, "as close to the elements the test still finds as any candidate"
 
     def _ancestor_signal(self, attr: str, value: str, op: str, el: Element) -> tuple[float, str]:
         """A clue about a container the locator passed through, fit by the element's ancestors."""
@@ -347,6 +361,23 @@ class Scorer:
         if legend is not None:
             out.append(("label", self.dom.text(legend)))
         return out
+
+    def _opened_by_test(self, el: Element) -> bool:
+        """Inside a collapsed menu, dropdown or panel whose toggle the test clicks (a toggle it finds
+        with another locator, which controls or sits beside the hidden container)."""
+        hidden = [a for a in (el, *el.iterancestors()) if not self.dom.visible(a)]
+        if not hidden:
+            return False
+        top = hidden[-1]  # the outermost hidden container
+        ids = {a.get("id") for a in hidden if a.get("id")}
+        for toggle in self.claimed:
+            controls = set((toggle.get("aria-controls") or "").split())
+            is_toggle = controls or toggle.get("aria-expanded") is not None or toggle.get("aria-haspopup")
+            if not is_toggle:
+                continue
+            if controls & ids or (top.getparent() is not None and top.getparent() in toggle.iterancestors()):
+                return True
+        return False
 
     def _kind_word(self, el: Element) -> tuple[float, str] | None:
         """A locator whose name says what kind of element it was (``invoice-row``, ``email-input``,
@@ -431,7 +462,7 @@ class Scorer:
         for word in clues.words:
             best = max((similarity(word, v) for _, v in ident), default=0.0)
             if best >= 0.5:
-                support.append((0.55 * best, f"the spec calls it {word!r}"))
+                support.append((0.4 * best, f"the spec calls it {word!r}"))
         if clues.typed:
             hint = typed_kind(clues.typed)
             if hint:
@@ -454,9 +485,13 @@ class Scorer:
                 support.append(extra)
         evidence = core
         if core >= _SUPPORTED:  # support only adds to what the locator said, never stands alone
+            # Added as log-odds: support two candidates share moves both alike and leaves the lead
+            # between them as it was (a noisy-or would squeeze it near 1).
+            odds = logit(core)
             for strength, why in sorted(support, reverse=True):
-                evidence = 1 - (1 - evidence) * (1 - min(strength, 0.97))
-                reasons.append(f"{why} ({strength:.2f})")
+                odds += 2.2 * strength
+                reasons.append(f"{why} (+{strength:.2f})")
+            evidence = 1 / (1 + math.exp(-odds))
         factor, gates = self._factor(el)
         return Scored(el, evidence * factor, evidence, factor, reasons + gates)
 
@@ -497,6 +532,10 @@ class Scorer:
             if s > cross:
                 cross, cross_why = s, f"{what} {v!r}"
         cross_weight = 0.75 if attr in TEST_ID_ATTRS or attr in ("id", "name") else 0.6
+        if attr in attrs and generated(attrs[attr]) and not generated(value):
+            # The framework now generates this attribute (an id became ":r1:"): the old name had to
+            # go somewhere else, so finding it there is as good as finding it in place.
+            cross_weight = 0.95
         if primary >= _MIN_SIGNAL:
             support = 0.5 * cross if cross >= _MIN_SIGNAL else 0.0
             strength = 1 - (1 - weight * primary) * (1 - weight * support)
@@ -606,8 +645,12 @@ class Scorer:
             factor *= 0.7 if close else 0.45
             why.append(f"a <{dom.tag(el)}>, not a <{clues.tag}>")
         if not dom.visible(el):
-            factor *= 0.2
-            why.append("hidden")
+            if self._opened_by_test(el):
+                why.append("hidden in the snapshot, inside a menu the test opens")
+            else:
+                # Hidden: gone, or in something the test would have to open first.
+                factor *= 0.5
+                why.append("hidden in the snapshot (×0.5)")
         elif action in ("fill", "click", "check", "select") and dom.disabled(el):
             factor *= 0.7
             why.append("disabled")

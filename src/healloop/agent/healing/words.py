@@ -101,7 +101,8 @@ GENERIC = frozenset(
     }
 )
 STOP = frozenset(
-    {"the", "a", "an", "of", "to", "for", "your", "my", "our", "and", "or", "in", "on", "at", "is"}
+    {"the", "a", "an", "of", "to", "for", "your", "my", "our", "and", "or", "in", "on", "at", "is", "by",
+     "from", "as"}
 )
 
 # Words UIs use interchangeably; each group maps to its first word.
@@ -197,6 +198,7 @@ _GENERATED = [
     re.compile(r"^[A-Za-z][\w-]*?__[A-Za-z0-9_-]{5}$"),  # CSS modules: Button_primary__3xYz1
     re.compile(r"^_?[a-zA-Z0-9]{5,8}_\d+$"),
     re.compile(r"^svelte-[a-z0-9]+$"),
+    re.compile(r"^_+[A-Za-z]+_+\d+$"),  # BootstrapVue __BVID__41
     re.compile(r"^(?:[a-z]+-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),  # UUID
     re.compile(r"^(?:id|input|field|el|u|uid|gen|auto|yui|x|comp|tmp|c|f|g)[-_]?\d+(?:[-_]\d+)*$", re.I),
     re.compile(r"^[a-z]{1,3}\d{3,}$"),
