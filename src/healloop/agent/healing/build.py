@@ -252,6 +252,13 @@ class Builder:
             text = dom.text(label)
             if text and "'" not in text:
                 yield Step(XPATH, f"//{dom.tag(el)}[@id=//label[normalize-space()='{text}']/@for]")
+        for ref in (el.get("aria-labelledby") or "").split():
+            named = dom.by_id(ref)
+            text = dom.text(named) if named is not None else ""
+            if text and "'" not in text:
+                tag = dom.tag(named)
+                by_name = f"//{tag}[normalize-space()='{text}']/@id"
+                yield Step(XPATH, f"//{dom.tag(el)}[@aria-labelledby={by_name}]")
 
     def _xpath(self, old: str, el: Element) -> Iterator[Step]:
         dom = self.dom

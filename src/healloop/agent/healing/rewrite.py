@@ -137,7 +137,7 @@ class Writer:
             return self._selenium_tuple(use, new)
         if part is not None:
             return self._in_selector_string(use, call, index, part, new)
-        if use.locator.flavor == SELENIUM and call.name in _BY_JS:
+        if use.locator.flavor == SELENIUM and call.name in {*_BY_JS.values(), "className", "tagName"}:
             return self._selenium_js(call, new)
         return self._call(call, old, new)
 
@@ -280,22 +280,29 @@ class Writer:
     def _selenium_tuple(self, use: Use, new: Step) -> Replacement:
         assert use.by_args is not None
         kind_arg, value_arg = use.by_args
-        by = _BY_PY.get(new.kind)
-        if by is None:
-            raise CannotWrite(f"Selenium has no By for a {new.kind} locator")
+        by, value = _by(new, kind_arg.text.split(".")[-1].strip(), _BY_PY)
         lit = value_arg.literal
         assert lit is not None
         return Replacement(
             kind_arg.start,
             value_arg.end,
-            f"By.{by}, {lit.prefix.replace('f', '')}{self._lit(new.value, lit.quote)}",
+            f"By.{by}, {lit.prefix.replace('f', '')}{self._lit(value, lit.quote)}",
         )
 
     def _selenium_js(self, call: Call, new: Step) -> Replacement:
-        by = _BY_JS.get(new.kind)
-        if by is None:
-            raise CannotWrite(f"selenium-webdriver has no By for a {new.kind} locator")
-        return Replacement(call.start, call.end, f"{by}({self._lit(new.value, self._q(call))})")
+        by, value = _by(new, call.name, _BY_JS)
+        return Replacement(call.start, call.end, f"{by}({self._lit(value, self._q(call))})")
+
+
+def _by(new: Step, old_by: str, table: dict[str, str]) -> tuple[str, str]:
+    """The By method for a new step, keeping By.CLASS_NAME / className when the heal is one class."""
+    single_class = re.fullmatch(r"\.(-?[A-Za-z_][\w-]*)", new.value) if new.kind == CSS else None
+    if old_by in ("CLASS_NAME", "className") and single_class:
+        return old_by, single_class.group(1)
+    by = table.get(new.kind)
+    if by is None:
+        raise CannotWrite(f"Selenium has no By for a {new.kind} locator")
+    return by, new.value
 
 
 def _with_engine(old_part: str, new: Step) -> str:

@@ -33,6 +33,7 @@ from healloop.agent.healing.locators import (
     Step,
 )
 from healloop.agent.healing.words import (
+    GENERIC,
     canon,
     contains_text,
     generated,
@@ -229,6 +230,12 @@ class Scored:
     reasons: list[str]
 
 
+# Elements that hold content of their own: text inside one of these is theirs, not their parent's.
+_BOXES = frozenset({
+    "div", "p", "form", "ul", "ol", "li", "table", "tr", "td", "th", "section", "article", "aside", "nav",
+    "header", "footer", "main", "fieldset", "input", "button", "select", "textarea", "label", "h1", "h2",
+    "h3", "h4", "h5", "h6", "dl", "dt", "dd", "dialog", "details", "figure",
+})
 # Words in a name that say what kind of element it is.
 _KIND_WORDS = {
     "row": {"tr", "row"}, "cell": {"td", "cell", "gridcell"},
@@ -242,6 +249,7 @@ _KIND_WORDS = {
     "toggle": {"switch", "checkbox"},
     "switch": {"switch", "checkbox"}, "menu": {"menu", "menubar", "nav"}, "nav": {"nav", "navigation"},
     # Consents and preferences are ticked.
+    "error": {"alert"}, "alert": {"alert", "alertdialog"}, "status": {"status"},
     "accept": {"checkbox", "switch"}, "agree": {"checkbox", "switch"}, "consent": {"checkbox", "switch"},
     "remember": {"checkbox", "switch"}, "optin": {"checkbox", "switch"}, "subscribe": {"checkbox", "switch"},
 }
@@ -424,9 +432,14 @@ class Scorer:
         for label in dom.labels(el):
             out.append(("label", label))
         text = dom.text(el)
-        if text and len(text) <= 80 and text != name:
+        if text and len(text) <= 80 and text != name and self._own_content(el):
             out.append(("text", text))
         return out
+
+    def _own_content(self, el: Element) -> bool:
+        """Its text is its own, not a container's sum of its children's (a form holding an error
+        message is not named by that message)."""
+        return not any(isinstance(c.tag, str) and self.dom.tag(c) in _BOXES for c in el.iter() if c is not el)
 
     def score(self, el: Element) -> Scored:
         """Evidence that ``el`` is the element meant, times the gates of what the test does with it.
@@ -560,6 +573,13 @@ class Scorer:
         if exact == len(classes):
             strength = 1.0
         matched = sorted(wanted & own)
+        # A design-system swap leaves no class word behind; what the classes said (checkout-btn,
+        # login-error) may still be in the element's name, text or other attributes.
+        said = {canon(w) for what, v in ident if what != "class" for w in words(v)}
+        core = {w for w in wanted if w not in GENERIC}
+        cross = sum(self._idf(w) for w in core & said) / sum(self._idf(w) for w in core) if core else 0.0
+        if 0.6 * cross > _ATTR_WEIGHT["class"] * strength:
+            return 0.6 * cross, f"what the classes said, {sorted(core & said)}, in its name or text"
         return _ATTR_WEIGHT["class"] * strength, f"class words {matched} of {sorted(wanted)}"
 
     def _idf(self, word: str) -> float:

@@ -144,7 +144,7 @@ _SYNONYMS = [
     ("download", "export"),
     ("upload", "import", "attach"),
     ("description", "desc", "summary", "details"),
-    ("error", "err", "invalid", "warning"),
+    ("error", "err", "invalid", "warning", "danger"),
     ("total", "sum", "grandtotal"),
     ("price", "cost", "amount"),
     ("country", "nation"),
@@ -302,7 +302,10 @@ def similarity(a: str, b: str) -> float:
         score_words = max(score_words, subset)
     ta, tb = tuple(canon(w) for w in wa), tuple(canon(w) for w in wb)
     qa, qb = squash(" ".join(ta)), squash(" ".join(tb))
-    chars = difflib.SequenceMatcher(None, qa, qb).ratio() * 0.75 if qa and qb else 0.0
+    # Letters count only for a near-identical spelling (a typo, "firstName" / "first_name"): shared
+    # endings like "-select" or "-button" make unrelated names look alike letter by letter.
+    ratio = difflib.SequenceMatcher(None, qa, qb).ratio() if qa and qb else 0.0
+    chars = ratio * 0.9 if ratio >= 0.85 else 0.0
     score = max(score_words, chars)
     # Different numbers name different things (row-3 is not row-4), unless nothing else differs.
     nums_a, nums_b = {t for t in sa if t.isdigit()}, {t for t in sb if t.isdigit()}
