@@ -209,12 +209,41 @@ class Builder:
         tag = re.match(r"^[a-zA-Z][\w-]*", new)
         if tag and tag.group(0).lower() != dom.tag(el):
             new = dom.tag(el) + new[tag.end() :]
-        if new != compound:
-            yield head + new
-            if head:
+        new_head = self._substitute_head(head, el, quote)
+        if new != compound or new_head != head:
+            yield new_head + new
+            if head and new != compound:
                 yield new
+        if new_head != head:
+            # The container got a new name, and the element itself has nothing stable of its own:
+            # keep the container's new name and place the element in it.
+            for compound_ in self._stable_compounds(el, quote, positional=True):
+                yield f"{new_head.rstrip()} {compound_}"
 
-    def _stable_compounds(self, el: Element, quote: str) -> Iterator[str]:
+    def _substitute_head(self, head: str, el: Element, quote: str) -> str:
+        """Ancestor compounds whose attribute is gone, renamed after the nearest same-tag ancestor
+        holding the old value under another attribute (``tr[data-id='1042']`` → ``[data-row-key]``)."""
+        dom = self.dom
+        out = head
+        for am in _ATTR_SEL.finditer(head):
+            name = am.group(1).lower()
+            value = next((v for v in am.group(3, 4, 5) if v is not None), None)
+            if value is None:
+                continue
+            before = head[: am.start()]
+            tag_m = re.search(r"([a-zA-Z][\w-]*)[^\s>+~]*$", before)
+            tag = tag_m.group(1).lower() if tag_m and not before.endswith((" ", ">")) else None
+            boxes = [a for a in el.iterancestors() if tag in (None, dom.tag(a))]
+            if any(dom.get(a, name) == value for a in boxes):
+                continue
+            for box in boxes:
+                other = next((k for k, v in dom.attrs(box).items() if v == value and k != name), None)
+                if other:
+                    out = out.replace(am.group(0), _attr(other, value, quote, am.group(2) or "="), 1)
+                    break
+        return out
+
+    def _stable_compounds(self, el: Element, quote: str, *, positional: bool = False) -> Iterator[str]:
         dom = self.dom
         tag = dom.tag(el)
         attrs = dom.attrs(el)
@@ -225,7 +254,8 @@ class Builder:
         ident = attrs.get("id")
         if ident and not generated(ident):
             yield f"#{ident}" if _IDENT.match(ident) else _attr("id", ident, quote)
-        for name in ("name", "aria-label", "placeholder", "title", "alt", "for"):
+        for name in ("name", "aria-label", "placeholder", "title", "alt", "for", "formcontrolname",
+                     "ng-reflect-name", "autocomplete"):
             value = attrs.get(name)
             if value and not generated(value) and len(value) <= 60:
                 yield f"{tag}{_attr(name, value, quote)}"
@@ -241,6 +271,10 @@ class Builder:
             value = attrs.get(name)
             if value and len(value) <= 60 and not generated(value):
                 yield f"{tag}{_attr(name, value, quote)}"
+        parent = el.getparent()
+        if positional and parent is not None:  # only ever inside a named container
+            same = [c for c in parent if isinstance(c.tag, str)]
+            yield f"{tag}:nth-child({same.index(el) + 1})"
 
     # -- XPath
     def _xpath_by_label(self, el: Element) -> Iterator[Step]:

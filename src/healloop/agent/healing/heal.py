@@ -299,6 +299,11 @@ class Healer:
             else:
                 ancestor_clues(ancestors, step.kind, clues)
         relaxed = {} if scope_heal else self._relaxed(locator, k, scopes)
+        if scope_heal:
+            # Every candidate holds what the rest of the locator finds (the pool is made of those):
+            # that is most of what the scope was for.
+            rest = Locator(locator.steps[k + 1 :], locator.flavor).describe()
+            relaxed = {el: (0.8, f"holds what the rest of the locator finds ({rest})") for el in pool}
         claimed = self._claimed(locator)
         same_test = self._claimed(locator, near=[u.line for u in uses])
         narrowed = (step.kind == CONTAINS and bool(step.name)) or any(

@@ -37,6 +37,7 @@ from healloop.agent.healing.words import (
     canon,
     contains_text,
     generated,
+    nameless,
     similarity,
     text_similarity,
     typed_kind,
@@ -230,6 +231,11 @@ class Scored:
     reasons: list[str]
 
 
+# Tags that say what an element is, so a locator naming one has named a kind of element.
+_TELLING_TAGS = frozenset({
+    "nav", "form", "table", "dialog", "header", "footer", "aside", "main", "section", "fieldset", "ul", "ol",
+    "select", "textarea", "thead", "tbody", "tfoot", "details", "summary", "figure", "article",
+})
 # Elements that hold content of their own: text inside one of these is theirs, not their parent's.
 _BOXES = frozenset({
     "div", "p", "form", "ul", "ol", "li", "table", "tr", "td", "th", "section", "article", "aside", "nav",
@@ -462,10 +468,22 @@ class Scorer:
             named.append(self._text_signal(kind, value, el, ident))
         for attr, value, op in clues.ancestors:
             named.append(self._ancestor_signal(attr, value, op, el))
+        if clues.tag in _TELLING_TAGS:
+            # The locator named a tag that says what the element is (a <nav>, a <form>, a <select>).
+            same = dom.tag(el) == clues.tag
+            named.append((0.7, f"a <{clues.tag}>, as the locator says") if same else (0.0, ""))
         if self.relaxed:  # then not being found that way is a clue too
             named.append(self.relaxed.get(el, (0.0, "")))
         reasons = [f"{why} ({s:.2f})" for s, why in sorted(named, reverse=True) if s >= _MIN_SIGNAL]
         core = 0.0
+        if clues.attrs and all(nameless(v) for _, v, _ in clues.attrs) and not clues.texts:
+            # A generated name (mat-input-2, :r3:) says only what kind of element it was: an element of
+            # that kind is as likely as any; what the spec says around it decides.
+            kinds = {w for _, v, _ in clues.attrs for w in words(v) if w in _KIND_WORDS}
+            role = dom.role(el) or ""
+            fits = any(dom.tag(el) in _KIND_WORDS[w] or role in _KIND_WORDS[w] for w in kinds)
+            kind = (0.5, f"of the kind the generated name {clues.attrs[0][1]!r} names")
+            named = [kind if fits else (0.1, "")]
         if named:
             product = 1.0
             for strength, _ in named:

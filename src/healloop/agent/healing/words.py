@@ -206,6 +206,23 @@ _GENERATED = [
 _HASHY = re.compile(r"^(?=.*\d)(?=.*[a-zA-Z])[A-Za-z0-9]{5,}$")
 
 
+# Words framework-generated names are made of, which say nothing about the element.
+_FRAMEWORK = frozenset({
+    "mat", "mdc", "ng", "tns", "cdk", "ember", "ext", "gen", "comp", "headlessui", "radix", "downshift",
+    "react", "select", "rc", "mui", "chakra", "reach", "css", "sc", "jsx", "emotion", "svelte", "bvid",
+    "r", "uid", "yui", "id", "auto", "tmp", "el",
+})
+
+
+def nameless(value: str) -> bool:
+    """A generated value whose words say nothing but the kind of element (``mat-input-2``, ``:r3:``),
+    unlike a CSS-module class whose hash changes but whose name (``CheckoutSummary_placeOrder``) says
+    what it is."""
+    if not generated(value):
+        return False
+    return all(w.isdigit() or w in _FRAMEWORK or w in GENERIC for w in words(value))
+
+
 def generated(value: str) -> bool:
     v = value.strip()
     return any(p.search(v) for p in _GENERATED)
