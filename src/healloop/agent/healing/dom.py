@@ -294,6 +294,8 @@ class Dom:
             return False
         if el.get("hidden") is not None or _HIDDEN_STYLE.search(el.get("style") or ""):
             return False
+        if tag == "dialog" and el.get("open") is None:
+            return False  # a closed <dialog> is not displayed
         parent = el.getparent()
         if parent is None:
             return True

@@ -53,11 +53,10 @@ class Settings:
     test_id_attr: str | None = None  # the project's Playwright testIdAttribute, when configured
 
     def clear_lead(self, best: float, rival: float) -> bool:
-        """Whether the chosen element beats the runner-up by enough: compared as odds, ``margin`` is
-        the lead needed around 0.5 (0.6 against 0.4), and the same odds ratio higher up (0.93
-        against 0.85 is not enough, 0.97 against 0.86 is)."""
-        needed = 2 * logit(0.5 + self.margin / 2)
-        return logit(best) - logit(rival) >= needed
+        """Whether the chosen element beats the runner-up by enough, comparing their evidence as
+        sums of log-odds (``Scored.weight``): ``margin`` 0.2 is the lead of 0.6 against 0.4 on a
+        single clue, an odds ratio of 2.25."""
+        return best - rival >= 2 * logit(0.5 + self.margin / 2)
 
 
 @dataclass
@@ -285,17 +284,17 @@ class Healer:
             step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words, flavor=self.flavor
         )
         pool = self._pool(locator, k, scopes, scope_heal)
-        where = None
+        where: tuple[set[Element], str] | None = None
         if k and scopes:
-            where = f"inside what {Locator(locator.steps[:k], locator.flavor).describe()} finds"
+            where = (set(pool), f"inside what {Locator(locator.steps[:k], locator.flavor).describe()} finds")
         ancestors = self._ancestor_path(step)
         if ancestors and not scope_heal:
             found = self._within_scopes(ancestors, scopes if k else [])
             if found:
-                # The path leading to the element still leads somewhere: the element is in there.
+                # The path leading to the element still leads somewhere: most likely the element is
+                # in there (unless it moved out, so the others stay candidates).
                 inside = {d for a in found for d in a.iterdescendants()}
-                pool = [el for el in pool if el in inside]
-                where = f"inside {ancestors}, which the locator's path still finds"
+                where = (inside, f"inside {ancestors}, which the locator's path still finds")
             else:
                 ancestor_clues(ancestors, step.kind, clues)
         relaxed = {} if scope_heal else self._relaxed(locator, k, scopes)
@@ -313,7 +312,8 @@ class Healer:
                         relaxed=relaxed, where=where)
         scorer.prepare(pool)
         ranked = sorted(
-            (scorer.score(el) for el in pool if self._short(el) not in self.exclude), key=lambda s: -s.score
+            (scorer.score(el) for el in pool if self._short(el) not in self.exclude),
+            key=lambda s: (-s.weight, -s.score),
         )
         ranked = [s for s in ranked if s.score > 0]
         outcome = Outcome(
@@ -338,7 +338,7 @@ class Healer:
         outcome.element_html = self._short(best.element)
         if rival is not None:
             outcome.runner_up = self._candidate(rival)
-            if not self.settings.clear_lead(best.score, rival.score):
+            if not self.settings.clear_lead(best.weight, rival.weight):
                 outcome.reason = (
                     f"two elements fit {locator.describe()} too closely to choose: "
                     f"{self._short(best.element)} ({best.score:.2f}) and {self._short(rival.element)} "

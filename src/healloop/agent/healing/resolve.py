@@ -196,6 +196,10 @@ class Resolver:
             sel = sel[: m.start("all")].rstrip()
             if not sel or sel.endswith((">", "+", "~", ",")):
                 sel += "*"
+        # Inside the selector, Playwright's :has-text() reads as cssselect's :contains() (case aside)
+        # and :visible is dropped (a snapshot has no layout); at the end they are applied exactly.
+        sel = re.sub(r":has-text\(", ":contains(", sel)
+        sel = re.sub(r":visible\b", "", sel)
         compiled = _xpath(sel, scoped and scope is not self.dom.root)
         if compiled is None:
             return None

@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from healloop.agent.healing.dom import Dom, Element
+from healloop.agent.healing.dom import NAME_FROM_CONTENT, Dom, Element
 from healloop.agent.healing.locators import (
     ALT,
     CONTAINS,
@@ -177,6 +177,9 @@ def ancestor_clues(path: str, kind: str, clues: Clues) -> None:
         for am in _XP_ATTR.finditer(path):
             value = am.group(2) if am.group(2) is not None else am.group(3)
             clues.ancestors.append((am.group(1).lower(), value, "="))
+        for tm in list(_XP_TEXT.finditer(path)) + list(_XP_CONTAINS_TEXT.finditer(path)):
+            value = tm.group(1) if tm.group(1) is not None else tm.group(2)
+            clues.ancestors.append(("#text", value, "*="))  # a container holding this text
 
 
 def logit(p: float) -> float:
@@ -229,8 +232,18 @@ class Scored:
     evidence: float
     factor: float
     reasons: list[str]
+    # The same evidence as a sum of log-odds, each clue counted in full (not averaged): how two
+    # candidates compare. A clue only one of them fits moves this by its whole weight.
+    weight: float = 0.0
 
 
+# Roles one control moves between when a design system restyles it.
+_ROLE_FAMILIES = (
+    frozenset({"button", "link", "menuitem", "tab"}),
+    frozenset({"checkbox", "switch", "menuitemcheckbox"}),
+    frozenset({"radio", "menuitemradio", "option", "tab"}),
+    frozenset({"combobox", "listbox", "textbox", "searchbox"}),
+)
 # Tags that say what an element is, so a locator naming one has named a kind of element.
 _TELLING_TAGS = frozenset({
     "nav", "form", "table", "dialog", "header", "footer", "aside", "main", "section", "fieldset", "ul", "ol",
@@ -267,13 +280,14 @@ _FORM_ACTIONS = frozenset({"submit", "signin", "signup", "checkout", "save", "ne
 class Scorer:
     def __init__(self, dom: Dom, clues: Clues, *, claimed: dict[Element, str],
                  neighbours: list[Element] | None = None, unique: bool = True,
-                 relaxed: dict[Element, tuple[float, str]] | None = None, where: str | None = None) -> None:
+                 relaxed: dict[Element, tuple[float, str]] | None = None,
+                 where: tuple[set[Element], str] | None = None) -> None:
         self.dom, self.clues, self.claimed = dom, clues, claimed
         # The broken step alone was meant to find one element (not a row among rows narrowed by its
         # text or position afterwards): a name many elements share then fits it poorly.
         self.unique = unique
         self.relaxed = relaxed or {}  # elements the broken step finds alone once what broke is out
-        self.where = where  # the candidates are inside what the locator's scope still finds
+        self.where = where  # (elements, why): inside what the locator's scope or path still finds
         # Elements the same test still finds: the one it lost is most likely near them.
         self.neighbours = neighbours or []
         self._near_ancestors = {a for n in self.neighbours for a in (n, *n.iterancestors())}
@@ -331,6 +345,12 @@ class Scorer:
             return self.dom.selectable(el)
         return True
 
+    def _size(self, el: Element) -> int:
+        size = self._sizes.get(el)
+        if size is None:
+            size = self._sizes[el] = sum(1 for d in el.iter() if isinstance(d.tag, str))
+        return size
+
     def _shared(self, el: Element) -> int:
         """Elements in the smallest subtree holding ``el`` and one of the test's other elements."""
         if not self._near_ancestors:
@@ -356,6 +376,14 @@ class Scorer:
 
     def _ancestor_signal(self, attr: str, value: str, op: str, el: Element) -> tuple[float, str]:
         """A clue about a container the locator passed through, fit by the element's ancestors."""
+        if attr == "#text":  # the row holding kofi.mensah@example.com, not the page holding it
+            page = self._size(self.dom.body)
+            for a in el.iterancestors():
+                if self._size(a) > page / 4:
+                    break
+                if contains_text(self.dom.text(a), value):
+                    return 0.85, f"inside a container holding {value!r}"
+            return 0.0, ""
         best, why = 0.0, ""
         for a in list(el.iterancestors())[:8]:
             strength, reason = self._attr_signal(attr, value, op, self.dom.attrs(a), self._names(a))
@@ -375,6 +403,12 @@ class Scorer:
         if legend is not None:
             out.append(("label", self.dom.text(legend)))
         return out
+
+    def _same_name(self, owner: str) -> bool:
+        """Another locator finding the element by the very name this one looked for (getByLabel
+        and getByRole with the same name) points at the same element, not at someone else's."""
+        values = [v for _, v in self.clues.texts] + [v for _, v, _ in self.clues.attrs]
+        return any(len(v) >= 3 and v.lower() in owner.lower() for v in values)
 
     def _opened_by_test(self, el: Element) -> bool:
         """Inside a collapsed menu, dropdown or panel whose toggle the test clicks (a toggle it finds
@@ -440,6 +474,9 @@ class Scorer:
         text = dom.text(el)
         if text and len(text) <= 80 and text != name and self._own_content(el):
             out.append(("text", text))
+        if dom.tag(el) == "select":  # what a select chooses among says what it is ("1 guest", "2 guests")
+            options = [dom.text(o) for o in el.iter("option")][:6]
+            out += [("option", o) for o in options if o]
         return out
 
     def _own_content(self, el: Element) -> bool:
@@ -476,6 +513,7 @@ class Scorer:
             named.append(self.relaxed.get(el, (0.0, "")))
         reasons = [f"{why} ({s:.2f})" for s, why in sorted(named, reverse=True) if s >= _MIN_SIGNAL]
         core = 0.0
+        weight = 0.0
         if clues.attrs and all(nameless(v) for _, v, _ in clues.attrs) and not clues.texts:
             # A generated name (mat-input-2, :r3:) says only what kind of element it was: an element of
             # that kind is as likely as any; what the spec says around it decides.
@@ -483,12 +521,14 @@ class Scorer:
             role = dom.role(el) or ""
             fits = any(dom.tag(el) in _KIND_WORDS[w] or role in _KIND_WORDS[w] for w in kinds)
             kind = (0.5, f"of the kind the generated name {clues.attrs[0][1]!r} names")
-            named = [kind if fits else (0.1, "")]
+            neutral = (0.35, "") if not kinds else (0.1, "")
+            named = [kind if fits else neutral]
         if named:
             product = 1.0
             for strength, _ in named:
                 product *= _FLOOR + (1 - _FLOOR) * min(strength, 1.0)
             core = (product ** (1 / len(named)) - _FLOOR) / (1 - _FLOOR)
+            weight = sum(logit(_FLOOR + (1 - _FLOOR) * min(strength, 1.0)) for strength, _ in named)
         support: list[tuple[float, str]] = []
         for word in clues.words:
             best = max((similarity(word, v) for _, v in ident), default=0.0)
@@ -509,8 +549,8 @@ class Scorer:
         if el is self.only_free:
             support.append((0.45, f"the only {self.clues.action}-able element beside the test's others "
                                   "that no other locator uses"))
-        if self.where:
-            support.append((0.3, self.where))
+        if self.where and el in self.where[0]:
+            support.append((0.45, self.where[1]))
         for extra in (self._near(el), self._form_action(el), self._kind_word(el)):
             if extra is not None:
                 support.append(extra)
@@ -521,10 +561,12 @@ class Scorer:
             odds = logit(core)
             for strength, why in sorted(support, reverse=True):
                 odds += 2.2 * strength
+                weight += 2.2 * strength
                 reasons.append(f"{why} (+{strength:.2f})")
             evidence = 1 / (1 + math.exp(-odds))
         factor, gates = self._factor(el)
-        return Scored(el, evidence * factor, evidence, factor, reasons + gates)
+        weight += math.log(max(factor, 1e-6))
+        return Scored(el, evidence * factor, evidence, factor, reasons + gates, weight)
 
     def _attr_signal(
         self, attr: str, value: str, op: str, attrs: dict[str, str], ident: list[tuple[str, str]]
@@ -622,8 +664,10 @@ class Scorer:
                 deep = inner and not (self.clues.attrs or self.clues.tag)
                 return (0.7 if deep else 0.9), f"holds the text {value!r}" + (" in a child" if inner else "")
             kind = TEXT
+        # An icon button's text is its accessible name; a group's or a form's name is not text.
+        shows_name = dom.clickable(el) or (dom.role(el) or "") in NAME_FROM_CONTENT
         own = {
-            TEXT: [dom.text(el)],
+            TEXT: [dom.text(el), dom.name(el)] if shows_name else [dom.text(el)],
             "name": [dom.name(el)],
             LABEL: dom.labels(el) or [dom.name(el)],
             PLACEHOLDER: [el.get("placeholder") or ""],
@@ -668,12 +712,9 @@ class Scorer:
         if clues.role:
             role = dom.role(el)
             if role != clues.role:
-                factor *= (
-                    0.5
-                    if role in ("button", "link", "menuitem", "tab")
-                    and clues.role in ("button", "link", "menuitem", "tab")
-                    else 0.2
-                )
+                # A link become a button, a checkbox become a switch: the same control, restyled.
+                close = any({role, clues.role} <= family for family in _ROLE_FAMILIES)
+                factor *= 0.7 if close else 0.2
                 why.append(f"role {role} is not {clues.role}")
         if clues.tag and dom.tag(el) != clues.tag:
             close = {dom.tag(el), clues.tag} <= {"a", "button"} or {dom.tag(el), clues.tag} <= {
@@ -693,9 +734,11 @@ class Scorer:
             factor *= 0.7
             why.append("disabled")
         owner = self.claimed.get(el)
-        if owner:
+        if owner and not self._same_name(owner):
             factor *= 0.3
             why.append(f"already found by another locator of the spec, {owner}")
+        elif owner:
+            why.append(f"also found by another locator of the spec by the same name, {owner}")
         return factor, why
 
 

@@ -238,7 +238,7 @@ def words(text: str, keep_parts: bool = True) -> tuple[str, ...]:
             continue
         if _HASHY.match(part) and not part.isdigit() and sum(c.isdigit() for c in part) >= 2:
             continue  # a hash like 3xYz1, not a word
-        raw += [w.lower() for w in _CAMEL.split(part) if w]
+        raw += [_singular(w.lower()) for w in _CAMEL.split(part) if w]
     joined: list[str] = []
     i = 0
     while i < len(raw):
@@ -256,6 +256,22 @@ def words(text: str, keep_parts: bool = True) -> tuple[str, ...]:
                 joined.append(raw[i])
             i += 1
     return tuple(joined)
+
+
+# Plurals that are words of their own in UIs ("Save changes", "Settings", "Terms").
+_KEEP_PLURAL = frozenset({"changes", "settings", "details", "news", "terms", "options", "notifications",
+                          "preferences", "thanks", "series", "analytics", "sales", "orders"})
+
+
+def _singular(word: str) -> str:
+    """guests → guest, addresses → address, categories → category (enough for names and labels)."""
+    if len(word) <= 3 or word.isdigit() or word.endswith(("ss", "us", "is")) or word in _KEEP_PLURAL:
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") else word
 
 
 def canon(word: str) -> str:
@@ -358,7 +374,7 @@ def opposed(a: set[str], b: set[str]) -> bool:
 
 # Words a label can gain or lose without meaning another action ("Proceed to checkout").
 FILLER = frozenset({"proceed", "go", "now", "please", "click", "here", "today", "changes", "it", "this",
-                    "that", "all", "just", "and", "with", "optional", "required"})
+                    "that", "all", "just", "and", "with", "optional", "required", "selected"})
 
 
 def text_similarity(a: str, b: str) -> float:
