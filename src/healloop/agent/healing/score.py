@@ -369,7 +369,7 @@ class Scorer:
         size = self._shared(el)
         if not size or not self.closest:
             return None
-        closeness = self.closest / size
+        closeness = min(1.0, self.closest / size)
         if closeness < 0.5:
             return None
         return 0.3 * closeness, "as close to the elements the test still finds as any candidate"

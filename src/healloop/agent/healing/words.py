@@ -394,17 +394,19 @@ def text_similarity(a: str, b: str) -> float:
     sa, sb = set(wa), set(wb)
     if opposed(sa, sb):
         return 0.0
+    # Words naming the kind of thing ("card", "item", "button") weigh half: "Archive" is still
+    # "Archive card" in the card's own menu.
     credit, matched = 0.0, set()
     for w in sa:
         if w in sb:
-            credit += 1.0
+            credit += _weight(w)
             matched.add(w)
             continue
         syn = next((v for v in sb if v not in matched and canon(v) == canon(w)), None)
         if syn is not None:
-            credit += 0.75
+            credit += 0.75 * min(_weight(w), _weight(syn))
             matched.add(syn)
-    score = credit / (len(sa) + len(sb - matched))
+    score = credit / (sum(_weight(w) for w in sa) + sum(_weight(w) for w in sb - matched))
     qa, qb = squash(na), squash(nb)
     typo = difflib.SequenceMatcher(None, qa, qb).ratio()
     if typo >= 0.85:  # a spelling fix or a changed character: "E-mail" / "Email"

@@ -24,12 +24,18 @@ def applies(ctx: Context) -> bool:
 
 
 def _tried(ctx: Context) -> list[str]:
-    """The elements earlier attempts healed to (their verification failed)."""
-    out = []
+    """The elements earlier attempts healed to and whose verification failed. A heal undone before it
+    was verified (its holder released the event or died, or the file was held) is not one of them."""
+    out: list[str] = []
+    healed = None
     for h in ctx.event.get("history") or []:
-        details = ((h.get("data") or {}).get("plan") or {}).get("details") or {}
-        if h.get("to") == "fixing" and details.get("status") == HEALED and details.get("element_html"):
-            out.append(str(details["element_html"]))
+        data = h.get("data") or {}
+        details = (data.get("plan") or {}).get("details") or {}
+        if h.get("to") == "fixing":
+            healed = details.get("element_html") if details.get("status") == HEALED else None
+        elif h.get("from") == "verifying" and h.get("to") == "analyzing" and "failure" in data and healed:
+            out.append(str(healed))
+            healed = None
     return out
 
 
