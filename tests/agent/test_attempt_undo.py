@@ -1,7 +1,8 @@
 """Every attempt is a transaction: on each exit path that does not end in a commit, the workspace after
 the event ends is the workspace before the agent touched it (HEAD, branches, `git status`, the bytes of
-every file). Real queue, node, git repository and agent processes; the llm planner talks to a scripted
-model over the real chat-completions protocol where a plan must be chosen exactly."""
+every file). Real queue, node, git repository and agent processes. Where a second holder (or a second
+analysis) must make the same fix again, the llm planner talks to a scripted model over the real
+chat-completions protocol, so the test is about undoing and not about how a healer chooses."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ SPEC_RESTORED = [{"path": "tests/test_ui.py", "action": "restored"}]
 HARMLESS_EDIT = {  # a comment above the test: passes every guardrail, repairs nothing
     "path": "tests/test_pricing.py",
     "edits": [{"old_text": "def test_total():", "new_text": "# checked by the model\ndef test_total():"}],
+}
+SELECTOR_FIX = {  # what healing the renamed button writes
+    "path": "tests/test_ui.py",
+    "edits": [{"old_text": '"[data-cy=submit]"', "new_text": '"[data-cy=submit-order]"'}],
 }
 
 
@@ -61,6 +66,32 @@ def test_verification_failing_on_every_attempt_undoes_each_one_and_escalates(ws,
     retries = [h["data"] for h in event["history"] if h.get("from") == "verifying" and h["to"] == "analyzing"]
     assert [discarded_files(d, event_id) for d in retries] == [restored, restored]
     assert discarded_files(history_data(event, "escalated")[0], event_id) == restored
+    assert ws.node_call("pending_changes")["events"] == []
+
+
+@pytest.fixture
+def model_fixing_the_selector() -> Iterator[ScriptedModel]:
+    """The same fix, proposed by every planning (this event's two holders, or two analyses)."""
+    steps: list[dict[str, Any]] = []
+    for planning in range(2):
+        steps += [
+            {"role": "assistant", "content": None, "tool_calls": [call(planning, "edit_file", SELECTOR_FIX)]},
+            {"role": "assistant", "content": "the submit button is data-cy=submit-order now"},
+        ]
+    m = ScriptedModel(steps)
+    yield m
+    m.server.shutdown()
+
+
+def assert_healed_once(ws, event_id: str, before: dict[str, Any]) -> None:
+    """One commit on top of where the workspace was, holding exactly the selector fix."""
+    [sha] = ws.commits_for(event_id)
+    assert git(ws.repo, "rev-parse", "HEAD").strip() == sha
+    assert git(ws.repo, "rev-parse", "HEAD~1").strip() == before["head"]
+    assert git(ws.repo, "show", "--format=", "--name-only", sha).split() == ["tests/test_ui.py"]
+    spec = before["files"]["tests/test_ui.py"].decode().replace("[data-cy=submit]", "[data-cy=submit-order]")
+    assert (ws.repo / "tests/test_ui.py").read_text() == spec
+    assert git(ws.repo, "status", "--porcelain") == ""
     assert ws.node_call("pending_changes")["events"] == []
 
 
@@ -120,12 +151,15 @@ def test_an_unexpected_error_after_the_fix_undoes_it_and_escalates(ws):
     assert ws.commits_for(event_id) == []
 
 
-def test_sigterm_after_the_fix_undoes_it_releases_and_the_next_holder_finishes(ws, tmp_path):
+def test_sigterm_after_the_fix_undoes_it_releases_and_the_next_holder_finishes(
+    ws, tmp_path, model_fixing_the_selector
+):
     ws.rename_submit_button()
     event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
     before = ws.snapshot()
     gate = tmp_path / "go-on"
-    agent = ws.start_agent("--lease", "30", env={"HEALLOOP_AGENT_FAILPOINT": f"pause_after_fix:{gate}"})
+    agent = scripted(ws, model_fixing_the_selector, "--lease", "30",
+                     env={"HEALLOOP_AGENT_FAILPOINT": f"pause_after_fix:{gate}"})
     wait_until(lambda: "failpoint pause_after_fix reached" in ws.logs(), timeout=60, what="the fix")
     assert "[data-cy=submit-order]" in (ws.repo / "tests/test_ui.py").read_text()
     agent.send_signal(signal.SIGTERM)
@@ -140,27 +174,27 @@ def test_sigterm_after_the_fix_undoes_it_releases_and_the_next_holder_finishes(w
     assert f"undid {event_id}'s changes on node-a: tests/test_ui.py restored" in release
     assert ws.snapshot() == before
 
-    ws.start_agent()
+    scripted(ws, model_fixing_the_selector)
     event = ws.wait_final(event_id)
     assert event["status"] == "resolved", event["history"]
-    [sha] = ws.commits_for(event_id)
-    assert git(ws.repo, "rev-parse", "HEAD").strip() == sha
-    assert git(ws.repo, "rev-parse", "HEAD~1").strip() == before["head"]
-    assert git(ws.repo, "status", "--porcelain") == ""
+    assert_healed_once(ws, event_id, before)
 
 
-def test_kill_9_after_the_fix_the_next_agent_undoes_it_and_finishes_with_one_commit(ws):
+def test_kill_9_after_the_fix_the_next_agent_undoes_it_and_finishes_with_one_commit(
+    ws, model_fixing_the_selector
+):
     ws.rename_submit_button()
     event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
     before = ws.snapshot()
-    first = ws.start_agent("--lease", "2", env={"HEALLOOP_AGENT_FAILPOINT": "after_fix"})
+    first = scripted(ws, model_fixing_the_selector, "--lease", "2",
+                     env={"HEALLOOP_AGENT_FAILPOINT": "after_fix"})
     wait_until(lambda: "failpoint after_fix reached" in ws.logs(), timeout=60, what="the first agent's fix")
     assert '"[data-cy=submit-order]"' in (ws.repo / "tests/test_ui.py").read_text()  # on disk, uncommitted
     [pending] = ws.node_call("pending_changes")["events"]
     assert pending["event_id"] == event_id and pending["files"] == ["tests/test_ui.py"]
     first.send_signal(signal.SIGKILL)
     first.wait(10)
-    ws.start_agent("--lease", "10")
+    scripted(ws, model_fixing_the_selector, "--lease", "10")
     event = ws.wait_final(event_id)
     assert event["status"] == "resolved", [(h["to"], h.get("note")) for h in event["history"]]
     assert any(h.get("to") == "queued" for h in event["history"])  # the first lease lapsed
@@ -169,12 +203,7 @@ def test_kill_9_after_the_fix_the_next_agent_undoes_it_and_finishes_with_one_com
     assert discarded_files(second_start["data"], event_id) == SPEC_RESTORED
     second_fix = history_data(event, "verifying")[-1]["actions"][0]
     assert second_fix["tool"] == "edit_file" and second_fix["result"]["changed"] is True
-    [sha] = ws.commits_for(event_id)
-    assert git(ws.repo, "rev-parse", "HEAD~1").strip() == before["head"]
-    assert git(ws.repo, "show", "--format=", "--name-only", sha).split() == ["tests/test_ui.py"]
-    assert (ws.repo / "tests/test_ui.py").read_text().count("data-cy=submit-order") == 1
-    assert git(ws.repo, "status", "--porcelain") == ""
-    assert ws.node_call("pending_changes")["events"] == []
+    assert_healed_once(ws, event_id, before)
 
 
 def test_an_event_escalated_after_lapses_is_cleaned_up_by_the_next_agent_on_the_node(ws):
@@ -230,14 +259,19 @@ def test_a_revert_whose_verification_fails_goes_back_to_the_original_branch(ws):
     assert event["history"][-1]["note"].startswith("escalated: assertion_mismatch"), event["history"][-1]
 
 
-def test_an_edit_of_a_file_another_event_holds_waits_for_it_then_goes_on(ws):
-    ws.rename_submit_button()
-    event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
-    # Another client holds the spec for its own event (an agent on another event, a person in VS Code).
+def hold_the_spec(ws) -> None:
+    """Another client holds the spec for its own event (an agent on another event, a person in VS Code)."""
     ws.node_call("edit_file", path="tests/test_ui.py", event_id="evt_other", edits=[
         {"old_text": "from dom import find, page\n", "new_text": "from dom import find, page  # wip\n"}
     ])
-    ws.start_agent("--lease", "10")
+
+
+def test_an_edit_of_a_file_another_event_holds_waits_for_it_then_goes_on(ws, model_fixing_the_selector):
+    ws.rename_submit_button()
+    event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
+    before = ws.snapshot()
+    hold_the_spec(ws)
+    scripted(ws, model_fixing_the_selector, "--lease", "10")
     wait_until(lambda: "is held by event evt_other" in ws.logs(), timeout=60, what="the agent to wait")
     with ws.client() as q:
         assert q.get(event_id)["status"] == "fixing"
@@ -246,17 +280,36 @@ def test_an_edit_of_a_file_another_event_holds_waits_for_it_then_goes_on(ws):
     assert event["status"] == "resolved", event["history"]
     waited = [h for h in event["history"] if "held by another event" in (h.get("note") or "")]
     assert waited and waited[0]["to"] == "analyzing"
-    [sha] = ws.commits_for(event_id)
-    assert "# wip" not in git(ws.repo, "show", sha)
-    assert git(ws.repo, "status", "--porcelain") == ""
+    refused = waited[0]["data"]["actions"][0]
+    assert refused["tool"] == "edit_file" and not refused["ok"] and "evt_other" in refused["error"]
+    assert_healed_once(ws, event_id, before)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "playbooks/selector.py _tried() sets aside the element of every earlier 'fixing' move, also one whose "
+    "edit was undone without being verified (here: refused, the file was held); the next analysis then "
+    "finds no confident match and escalates (healer at 23afeb7), or heals to the runner-up [data-cy=ugli] "
+    "and its rerun passes, a false heal (healer at 2f9f5d2). It should count only heals followed by a "
+    "failed verification (a move from verifying to analyzing with data.failure). Not ours to edit; when "
+    "it is fixed this test passes and strict xfail says so: remove the mark."
+))
+def test_the_rules_planner_heals_to_the_same_element_after_an_unverified_attempt(ws):
+    ws.rename_submit_button()
+    event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
+    before = ws.snapshot()
+    hold_the_spec(ws)
+    ws.start_agent("--lease", "10")
+    wait_until(lambda: "is held by event evt_other" in ws.logs(), timeout=60, what="the agent to wait")
+    ws.node_call("discard_changes", event_id="evt_other")
+    event = ws.wait_final(event_id)
+    assert event["status"] == "resolved", event["history"]
+    assert_healed_once(ws, event_id, before)
 
 
 def test_an_edit_of_a_file_held_for_too_long_is_escalated_and_the_holder_left_alone(ws):
     ws.rename_submit_button()
     event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
-    ws.node_call("edit_file", path="tests/test_ui.py", event_id="evt_other", edits=[
-        {"old_text": "from dom import find, page\n", "new_text": "from dom import find, page  # wip\n"}
-    ])
+    hold_the_spec(ws)
     before = ws.snapshot()
     ws.start_agent("--lease", "1")  # waits two leases, heartbeating
     event = ws.wait_final(event_id)
