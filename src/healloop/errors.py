@@ -53,6 +53,12 @@ class Conflict(HealloopError):
     code = "conflict"
 
 
+class FileOwned(Conflict):
+    """Another event has uncommitted changes to this file; it commits or discards them first."""
+
+    code = "file_owned"
+
+
 class LeaseLost(Conflict):
     """The lease token is wrong, stale or expired: the event is no longer held by you."""
 

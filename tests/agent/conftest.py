@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
+from healloop.agent.mcpclient import NodeSession
 from healloop.client import QueueClient
 from tests.node.conftest import free_port, git, port_open
 from tests.support import QueueServer, wait_final, wait_until
@@ -162,6 +164,32 @@ class Workspace:
     def commits_for(self, event_id: str) -> list[str]:
         out = git(self.repo, "log", "--format=%H", "-E", f"--grep=^Healloop-Event: {event_id}$")
         return out.split()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the workspace is: HEAD, branch, branches, `git status` and the bytes of every file,
+        tracked, untracked or ignored. Left out: .git, and the bytecode caches test runs write. (The
+        node's state folder is outside the repository.)"""
+        files = {
+            p.relative_to(self.repo).as_posix(): p.read_bytes()
+            for p in sorted(self.repo.rglob("*"))
+            if p.is_file() and not {".git", "__pycache__"} & set(p.relative_to(self.repo).parts)
+        }
+        return {
+            "head": git(self.repo, "rev-parse", "HEAD").strip(),
+            "branch": git(self.repo, "rev-parse", "--abbrev-ref", "HEAD").strip(),
+            "branches": git(self.repo, "branch", "--format=%(refname:short)").split(),
+            "status": git(self.repo, "status", "--porcelain", "--untracked-files=all"),
+            "files": files,
+        }
+
+    def node_call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """One tool call on this workspace's node, as another MCP client (a person's, say) makes it."""
+
+        async def call() -> dict[str, Any]:
+            async with NodeSession(f"http://127.0.0.1:{self.node_port}/mcp", NODE_TOKEN) as node:
+                return await node.call(tool, **arguments)
+
+        return anyio.run(call)
 
     # -- processes
     def start_node(self) -> None:

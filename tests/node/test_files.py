@@ -43,8 +43,13 @@ async def test_edit_file_diff_dry_run_and_idempotent(node):
         assert not second["changed"] and second["already_applied"] == 1
         assert "already in place" in second["message"] and second["diff"] == ""
         assert (node.repo / "edit_me.txt").read_text() == "alpha\nBETA\ngamma\n"
-        # An insertion whose new_text contains old_text must not be applied twice either.
-        grow = {"path": "edit_me.txt", "edits": [{"old_text": "gamma\n", "new_text": "gamma\ndelta\n"}]}
+        # An insertion whose new_text contains old_text must not be applied twice either. (Same event:
+        # evt_e1 owns the file until it commits or discards; see test_journal.py.)
+        grow = {
+            "path": "edit_me.txt",
+            "edits": [{"old_text": "gamma\n", "new_text": "gamma\ndelta\n"}],
+            "event_id": "evt_e1",
+        }
         assert (await ok(c, "edit_file", **grow))["changed"]
         assert not (await ok(c, "edit_file", **grow))["changed"]
         assert (node.repo / "edit_me.txt").read_text() == "alpha\nBETA\ngamma\ndelta\n"
@@ -73,8 +78,10 @@ async def test_write_file_creates_and_replaces(node):
     async with node.http_client() as c:
         made = await ok(c, "write_file", path="new/dir/file.txt", content="one\n", event_id="evt_w")
         assert made["created"] and made["changed"]
-        again = await ok(c, "write_file", path="new/dir/file.txt", content="one\n")
+        again = await ok(c, "write_file", path="new/dir/file.txt", content="one\n", event_id="evt_w")
         assert not again["created"] and not again["changed"]
+        # Until evt_w commits or discards, the file is its own, even for a call that changes nothing.
+        assert "event evt_w" in await refused(c, "write_file", path="new/dir/file.txt", content="one\n")
     assert (node.repo / "new/dir/file.txt").read_text() == "one\n"
     assert not [p for p in (node.repo / "new/dir").iterdir() if p.name.endswith(".healloop-tmp")]
 

@@ -25,6 +25,7 @@ _BY_CODE: dict[str, type[HealloopError]] = {
         errors.Unauthorized,
         errors.NotFound,
         errors.Conflict,
+        errors.FileOwned,
         errors.LeaseLost,
         errors.IllegalTransition,
         errors.PayloadTooLarge,

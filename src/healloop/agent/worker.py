@@ -3,6 +3,11 @@
 One process runs ``concurrency`` workers as tasks; each holds at most one event. SIGTERM (or SIGINT)
 stops claiming; a worker finishes the step in hand (one state move and its tool calls), then releases
 the event with a note. Every state move records what was seen and done in the history's ``data``.
+
+Every attempt is a transaction (``rollback.py``): what it changed on a node is undone through the
+node's ``discard_changes`` before the next attempt and before the event is escalated or released; only
+a commit (or a verified revert, kept for a person) makes it stay. Work on a node starts by undoing what
+a dead previous holder left there, and by cleaning up after finished events whose holders died.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import anyio
 
+from healloop.agent import rollback
 from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
@@ -27,7 +33,7 @@ from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Plan
 from healloop.agent.report import build_report
 from healloop.client import QueueClient
-from healloop.errors import Conflict, HealloopError, Unavailable
+from healloop.errors import Conflict, FileOwned, HealloopError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 #   a test can kill -9 the agent mid-fix at a known point.
 # * "raise_in_analysis": the first analysis in this process raises AttributeError (a stand-in for a bug),
 #   later ones run normally, so a test can see the same process go on to the next event.
+# * "raise_after_fix": the same, once the fix is applied and before verifying, so a test can see the
+#   fix undone before the event is escalated.
 # * "pause_after_claim:<path>": after a claim the worker waits (heartbeats go on) until <path> exists, so a
 #   test can signal the agent while it holds an event mid-work.
 # * "pause_after_fix:<path>": the same after the fix is applied and before verifying, so a test can kill
@@ -162,6 +170,14 @@ class EventJob:
         self.id: str = self.event["id"]
         self.lost = False
         self.state = self.event.get("status", "processing")
+        # What was undone (rollback.discard summaries) and not yet recorded: the next move carries it
+        # as data.discarded.
+        self.discarded: list[dict[str, Any]] = []
+        self.touched: dict[str, str] = {}  # name -> mcp_url of every node this job worked on
+        # How long, in all, this job may wait for files another event holds (two leases), and how many
+        # times it may analyse again after one came free.
+        self.owned_wait_s = 2 * agent.config.lease_s
+        self.owned_retries = 3
 
     # -- queue calls (sync client, run in a thread)
     async def _q(self, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -171,7 +187,10 @@ class EventJob:
         if self.lost:
             raise _Stop("the lease was lost")
         body = {"worker": self.worker, "planner": self.agent.planner.name, **(data or {})}
+        if self.discarded:
+            body["discarded"] = self.discarded
         self.event = await self._q(self.queue.transition, self.id, self.token, to, note[:2000], body)
+        self.discarded = []
         self.state = to
         log.info("%s: %s -> %s (%s)", self.worker, self.id, to, note[:200], extra={"event_id": self.id})
 
@@ -182,9 +201,53 @@ class EventJob:
         if self.agent.stopping:
             raise _Stop(f"agent stopping (SIGTERM) after finishing the {self.state} step")
 
+    # -- undoing this event's changes (see rollback.py)
+    async def undo(self, node: NodeSession | None = None, name: str = "") -> None:
+        """Undo this event's uncommitted changes: on ``node`` (a live session), else on every node this
+        job worked on, each through a session of its own. Never when the lease is lost: the event's
+        next holder owns its changes now and undoes them itself. A node that cannot undo is recorded
+        as such; the event goes on to its next step either way."""
+        if self.lost or self.agent.config.dry_run:  # a dry run changes nothing, undoing included
+            return
+        if node is not None:
+            done = [await rollback.discard_or_say_why(node, name, self.id)]
+        else:
+            done = await rollback.discard_everywhere(self.touched, self.agent.config.node_token, self.id)
+        for d in filter(None, done):
+            log.info("%s: %s", self.worker, rollback.describe([d]), extra={"event_id": self.id})
+            self.discarded.append(d)
+
+    async def _start_on(self, node: NodeSession, name: str) -> None:
+        """Before work on a node: clean what finished events' dead holders left there, then undo what a
+        dead previous holder of this event left (the changes of an attempt that never ended)."""
+        held = await self._clean_leftovers(node, name)
+        if any(c.get("event_id") == self.id for c in held):
+            await self.undo(node, name)
+
+    async def _clean_leftovers(
+        self, node: NodeSession, name: str, only: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The janitor (rollback.clean_leftovers), for every event or ``only`` one; returns what was
+        pending before. A failure costs the cleaning, not the event."""
+        if self.agent.config.dry_run:
+            return []
+        held: list[dict[str, Any]] = []
+        try:
+            held = await rollback.pending(node)
+            self.discarded += await rollback.clean_leftovers(
+                node, name, self.id, lambda event_id: self._q(self.queue.get, event_id),
+                [c for c in held if only is None or c.get("event_id") == only],
+            )
+        except NodeUnavailable:
+            raise
+        except HealloopError as exc:
+            log.warning("%s: could not clean leftovers on %s: %s", self.worker, name, exc.message)
+        return held
+
     async def agent_error(self, exc: BaseException) -> None:
-        """An unexpected error while handling this event: logged with its traceback, then the event is
-        escalated with a note naming it while the lease is held, else released."""
+        """An unexpected error while handling this event: logged with its traceback, then its changes
+        are undone and the event is escalated with a note naming it while the lease is held, else
+        released."""
         note = f"agent error: {type(exc).__name__}: {exc}"
         log.error(
             "%s: unexpected error on %s while %s",
@@ -196,11 +259,19 @@ class EventJob:
         )
         if self.state in ("resolved", "escalated"):
             return
+        await self.undo()
         try:
             await self.move("escalated", note, {"error": {"type": type(exc).__name__, "state": self.state}})
         except (HealloopError, _Stop) as move_failed:
             log.warning("%s: could not escalate %s (%s); releasing it", self.worker, self.id, move_failed)
-            await self.release(note)
+            await self.release(self._with_undo(note))
+
+    def _with_undo(self, note: str) -> str:
+        """A release carries no data: what was undone goes into its note."""
+        if not self.discarded:
+            return note
+        note, self.discarded = f"{note}; {rollback.describe(self.discarded)}", []
+        return note
 
     async def release(self, note: str) -> None:
         try:
@@ -228,16 +299,18 @@ class EventJob:
                 await self._process()
             except _Stop as stop:
                 if not self.lost and self.state not in ("resolved", "escalated"):
-                    await self.release(str(stop))
+                    await self.undo()
+                    await self.release(self._with_undo(str(stop)))
             except Conflict as exc:
                 # Lease lost or the event moved under us: another holder owns it now.
                 log.warning("%s: gave up %s: %s", self.worker, self.id, exc.message)
             except HealloopError as exc:
                 log.error("%s: %s failed: %s", self.worker, self.id, exc.message)
+                await self.undo()
                 try:
                     await self.move("escalated", f"agent error while {self.state}: {exc.message}")
                 except HealloopError:
-                    await self.release(f"agent error while {self.state}: {exc.message}")
+                    await self.release(self._with_undo(f"agent error while {self.state}: {exc.message}"))
             finally:
                 tg.cancel_scope.cancel()
 
@@ -262,6 +335,7 @@ class EventJob:
         # dies mid-repair), go on with the next. A node-local failure has one node, so it escalates.
         unreachable: dict[str, str] = {}
         for i, (name, url) in enumerate(nodes):
+            self.touched[name] = url
             try:
                 async with NodeSession(url, self.agent.config.node_token) as node:
                     await self._with_node(node, name)
@@ -294,6 +368,7 @@ class EventJob:
             info = {}  # an older node without node_info: default policy, no services known
         info = {**info, "name": name}
         spec, test = str(self.event.get("spec") or ""), str(self.event.get("test") or "")
+        await self._start_on(node, name)
         if self.state == "processing":
             await self.move("analyzing", f"analysing on node {info['name']}")
         await self.checkpoint()
@@ -315,10 +390,11 @@ class EventJob:
             try:
                 plan: Plan = await self.agent.planner.plan(ctx, executor)
             except Refused as refused:
-                await self._refused(ctx, refused, tried + executor.records, "llm")
+                await self._refused(node, name, ctx, refused, tried + executor.records, "llm")
                 return
             analysis = ctx.summary()
             if plan.escalate:
+                await self.undo(node, name)
                 report = build_report(ctx, tried, plan.why)
                 await self.move(
                     "escalated",
@@ -344,7 +420,12 @@ class EventJob:
                 try:
                     records = await executor.run(plan.actions)
                 except Refused as refused:
-                    await self._refused(ctx, refused, tried + executor.records, plan.playbook)
+                    await self._refused(node, name, ctx, refused, tried + executor.records, plan.playbook)
+                    return
+                except FileOwned:
+                    tried += executor.records
+                    if await self._wait_for_file(node, name, ctx, plan, executor.records, tried):
+                        continue  # free again: analyse afresh, in the same attempt
                     return
                 except HealloopError as exc:
                     records = executor.records
@@ -352,6 +433,8 @@ class EventJob:
                 tried += records
                 if _failpoint("after_fix") is not None:
                     await anyio.sleep_forever()
+                if _failpoint("raise_after_fix") is not None:
+                    raise AttributeError("'Plan' object has no attribute 'injected' (failpoint)")
                 await _pause_at("pause_after_fix")
                 await self.checkpoint()
                 await self.move("verifying", f"rerunning {spec}::{test}", {"actions": records})
@@ -368,6 +451,8 @@ class EventJob:
                 return
             failure = str(run.get("failure_message") or f"exit code {run.get('exit_code')}")
             tried.append({"verification": run_summary, "playbook": plan.playbook})
+            # The next attempt, or the escalation, starts from the workspace as it was.
+            await self.undo(node, name)
             try:
                 await self.move(
                     "analyzing",
@@ -481,9 +566,78 @@ class EventJob:
             "run": _run_summary(run),
         }
 
+    async def _wait_for_file(
+        self,
+        node: NodeSession,
+        name: str,
+        ctx: Context,
+        plan: Plan,
+        records: list[dict[str, Any]],
+        tried: list[dict[str, Any]],
+    ) -> bool:
+        """An edit was refused because another event has uncommitted changes to the file. Undo what this
+        attempt applied, then wait (bounded by ``owned_wait_s`` over the whole job; heartbeats go on)
+        for the other event to commit or undo them. True: the file is free and the event is back in
+        analyzing. False: it stayed held and the event is escalated with a note saying so."""
+        path = str(records[-1]["args"].get("path"))
+        await self.undo(node, name)
+        interval = min(2.0, max(0.2, self.agent.config.lease_s / 10))
+        started = anyio.current_time()
+        owner = await self._owner_of(node, path)
+        log.info("%s: %s: %s is held by event %s; waiting up to %.0f s", self.worker, self.id, path, owner,
+                 self.owned_wait_s, extra={"event_id": self.id})
+        while owner not in (None, self.id) and anyio.current_time() - started < self.owned_wait_s:
+            await anyio.sleep(interval)
+            await self.checkpoint()
+            # Its holder may have died and the queue finished the event since: clean up after it.
+            await self._clean_leftovers(node, name, only=owner)
+            owner = await self._owner_of(node, path)
+        waited = anyio.current_time() - started
+        self.owned_wait_s = max(0.0, self.owned_wait_s - waited)
+        self.owned_retries -= 1
+        if owner in (None, self.id) and self.owned_retries >= 0:
+            await self.move(
+                "analyzing",
+                f"{path} was held by another event's uncommitted changes; free after {waited:.1f} s, "
+                "analysing again",
+                {"actions": records},
+            )
+            return True
+        why = (
+            f"{path} has uncommitted changes for event {owner} on node {name} that were neither committed "
+            f"nor undone within {waited:.0f} s, so this event's change to it was not made; finish or "
+            f"discard {owner} (discard_changes on the node) and requeue this event"
+            if owner not in (None, self.id)
+            else f"{path} was taken by other events' changes again each time it came free; requeue this "
+            "event when they are done"
+        )
+        await self.move(
+            "escalated",
+            f"escalated: {why}",
+            {
+                "actions": tried,
+                "held_by": {"event_id": owner, "path": path, "node": name},
+                "report": build_report(ctx, tried, why),
+                "class": ctx.classification.kind,
+                "playbook": plan.playbook,
+            },
+        )
+        return False
+
+    async def _owner_of(self, node: NodeSession, path: str) -> str | None:
+        owner = rollback.owner_of(await rollback.pending(node), path)
+        return str(owner["event_id"]) if owner else None
+
     async def _refused(
-        self, ctx: Context, refused: Refused, tried: list[dict[str, Any]], playbook: str
+        self,
+        node: NodeSession,
+        name: str,
+        ctx: Context,
+        refused: Refused,
+        tried: list[dict[str, Any]],
+        playbook: str,
     ) -> None:
+        await self.undo(node, name)  # actions applied before the refused one
         await self.move(
             "escalated",
             f"guardrail refused the plan: {refused}",
@@ -519,6 +673,8 @@ class EventJob:
                 data["push"] = {"error": exc.message}
             if data["push"].get("rebased") and data.get("commit"):
                 data["commit"]["pushed_as"] = data["push"]["sha"]  # rebased onto another node's push
+        if reverts:
+            await rollback.keep(node, self.id)  # verified: the revert branch stays for a person to merge
         spec, test = ctx.spec, str(ctx.event.get("test") or "")
         if paths and not reverts:
             others = await self._other_nodes(ctx, data.get("push"), spec, test)
@@ -531,6 +687,7 @@ class EventJob:
                     f"{', '.join(failed)} after pulling it"
                 )
                 data["report"] = build_report(ctx, executor.records, why)
+                await self.undo(node, ctx.info["name"])
                 await self.move("escalated", f"escalated: {why}", data)
                 return
         note = f"verified: {spec}::{test} passes on {ctx.info['name']}"

@@ -2,7 +2,10 @@
 
 Edits are exact-text replacements, applied under the file's cross-process lock and written
 atomically. An edit whose replacement is already in place is skipped, so an agent that retries after
-a lost reply changes nothing the second time and is told so.
+a lost reply changes nothing the second time and is told so. With a journal, a change made for an
+event is journaled before it is written (so it can be undone), and a file another event has
+uncommitted changes to is refused whole: even a call that would change nothing, since its caller
+would go on as if its change were in place.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from healloop.errors import Conflict, InvalidInput
+from healloop.node.journal import Journal
 from healloop.node.workspace import Workspace
 
 MAX_LIST = 2000
@@ -158,7 +162,20 @@ def apply_edits(text: str, edits: list[Replacement], rel: str) -> tuple[str, int
     return text, applied, skipped
 
 
-def edit_file(ws: Workspace, path: str, edits: list[Replacement], dry_run: bool = False) -> dict[str, Any]:
+def _write(
+    ws: Workspace, target: Path, before: bytes | None, after: bytes, journal: Journal | None,
+    event_id: str | None,
+) -> None:
+    """Journal first (durably), then write: see ``journal.py`` for why the order matters."""
+    if journal is not None and event_id:
+        journal.record_write(event_id, ws.relative(target), before, after)
+    ws.atomic_write(target, after)
+
+
+def edit_file(
+    ws: Workspace, path: str, edits: list[Replacement], dry_run: bool = False, *,
+    journal: Journal | None = None, event_id: str | None = None,
+) -> dict[str, Any]:
     if not edits:
         raise InvalidInput("`edits` is empty; give at least one {old_text, new_text}", field="edits")
     target = ws.resolve_for_write(path)
@@ -166,12 +183,15 @@ def edit_file(ws: Workspace, path: str, edits: list[Replacement], dry_run: bool 
     with ws.file_lock(target):
         if not target.exists():
             raise InvalidInput(f"`path` {path!r} does not exist; use write_file to create it", field="path")
-        before = _decode(ws, target, ws.read_bytes(target))
+        if journal is not None and not dry_run:
+            journal.check_owner(rel, event_id)
+        raw = ws.read_bytes(target)
+        before = _decode(ws, target, raw)
         after, applied, skipped = apply_edits(before, edits, rel)
         ws.check_size(after.encode())
         changed = after != before
         if changed and not dry_run:
-            ws.atomic_write(target, after.encode())
+            _write(ws, target, raw, after.encode(), journal, event_id)
     if not changed:
         message = "no change: every replacement is already in place"
     elif dry_run:
@@ -189,20 +209,25 @@ def edit_file(ws: Workspace, path: str, edits: list[Replacement], dry_run: bool 
     }
 
 
-def write_file(ws: Workspace, path: str, content: str) -> dict[str, Any]:
+def write_file(
+    ws: Workspace, path: str, content: str, *, journal: Journal | None = None, event_id: str | None = None
+) -> dict[str, Any]:
     target = ws.resolve_for_write(path)
     data = content.encode()
     ws.check_size(data)
     rel = ws.relative(target)
     with ws.file_lock(target):
-        before = target.read_text("utf-8", "replace") if target.exists() else ""
-        created = not target.exists()
-        if created or before != content:
-            ws.atomic_write(target, data)
+        if journal is not None:
+            journal.check_owner(rel, event_id)
+        raw = target.read_bytes() if target.exists() else None
+        before = "" if raw is None else raw.decode("utf-8", "replace")
+        created = raw is None
+        if created or raw != data:
+            _write(ws, target, raw, data, journal, event_id)
     return {
         "path": rel,
         "created": created,
-        "changed": created or before != content,
+        "changed": created or raw != data,
         "bytes": len(data),
         "diff": _diff(rel, before, content),
     }

@@ -2,16 +2,20 @@
 
 Commits carry the trailer ``Healloop-Event: <id>``; that trailer is also how a repeated commit or
 revert for the same event is recognised and answered with the existing sha instead of a new commit.
-Push goes only to the remote and branch in the node's config.
+Push goes only to the remote and branch in the node's config. With an undo journal, a commit for an
+event is refused when it would take in another event's uncommitted changes, and it drops the event's
+journal entries for what it committed; a revert's branch switch is journaled before it happens.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from healloop.errors import ConfigError, Conflict, InvalidInput, NotFound
+from healloop.node.journal import HeadSwitch, Journal
 from healloop.node.workspace import Workspace
 
 MAX_DIFF_CHARS = 200_000
@@ -45,13 +49,24 @@ def _check_revision(revision: str) -> str:
     return revision
 
 
+def head_content(root: Path, rel: str) -> bytes | None:
+    """The bytes of ``rel`` in HEAD; None when HEAD has no such file (or there is no HEAD at all)."""
+    proc = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "blob", f"HEAD:{rel}"], capture_output=True, timeout=60
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
 def _truncate(text: str) -> tuple[str, bool]:
     return (text[:MAX_DIFF_CHARS], True) if len(text) > MAX_DIFF_CHARS else (text, False)
 
 
 class GitOps:
-    def __init__(self, ws: Workspace, *, remote: str | None = None, branch: str | None = None) -> None:
-        self.ws, self.remote, self.branch = ws, remote, branch
+    def __init__(
+        self, ws: Workspace, *, remote: str | None = None, branch: str | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.ws, self.remote, self.branch, self.journal = ws, remote, branch, journal
 
     def _git(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
         proc = subprocess.run(
@@ -85,8 +100,8 @@ class GitOps:
             "files": files,
         }
 
-    def status(self) -> dict[str, Any]:
-        out = self._git("status", "--porcelain=v1", "-z", "--branch")
+    def _status(self, *args: str) -> tuple[str | None, list[dict[str, str]]]:
+        out = self._git("status", "--porcelain=v1", "-z", *args)
         entries = [e for e in out.split("\0") if e]
         branch = entries.pop(0)[3:] if entries and entries[0].startswith("## ") else None
         files = []
@@ -98,7 +113,19 @@ class GitOps:
             code, name = entry[:2], entry[3:]
             files.append({"path": name, "index": code[0].strip(), "worktree": code[1].strip()})
             skip = code[0] in "RC"
+        return branch, files
+
+    def status(self) -> dict[str, Any]:
+        branch, files = self._status("--branch")
         return {"branch": branch, "clean": not files, "files": files}
+
+    def _check_owners(self, event_id: str, rels: list[str]) -> None:
+        """Refuse a commit for ``event_id`` that would take in another event's uncommitted changes."""
+        if self.journal is None:
+            return
+        _, files = self._status("--untracked-files=all", "--", *rels)
+        for entry in files:
+            self.journal.check_owner(entry["path"], event_id)
 
     def diff(self, ref: str | None = None) -> dict[str, Any]:
         args = [_check_revision(ref)] if ref else []
@@ -152,15 +179,26 @@ class GitOps:
             existing = self.find_event_commit(event_id)
             if not pending:
                 if existing:
+                    # A retry after a commit whose journal update was cut short: nothing of this event
+                    # under these paths is uncommitted any more.
+                    self._forget(event_id, rels or None)
                     return {**self._commit_info(existing), "already_committed": True}
                 raise Conflict(
                     "nothing to commit: the working tree has no changes" + (f" under {rels}" if rels else "")
                 )
+            self._check_owners(event_id, rels)
             self._git("add", "-A", "--", *(rels or ["."]))
             # `-- paths` commits only those paths, so unrelated staged work stays out of this commit.
             self._git("commit", "-F", "-", "--", *rels, stdin=self._with_trailer(message, event_id))
             sha = self._git("rev-parse", "HEAD").strip()
-        return {**self._commit_info(sha), "already_committed": False}
+            info = self._commit_info(sha)
+            # Committed work is no longer this event's to undo.
+            self._forget(event_id, info["files"])
+        return {**info, "already_committed": False}
+
+    def _forget(self, event_id: str, rels: list[str] | None) -> None:
+        if self.journal is not None:
+            self.journal.forget_files(event_id, rels)
 
     def _check_branch(self, branch: str) -> str:
         if not branch.startswith(REVERT_BRANCH_PREFIX) or branch == REVERT_BRANCH_PREFIX:
@@ -176,18 +214,55 @@ class GitOps:
             raise InvalidInput(f"`branch` {branch!r} is not a valid git branch name", field="branch")
         return branch
 
-    def _switch_to(self, branch: str) -> tuple[str, bool]:
+    def _head(self) -> str:
+        """The branch HEAD is on, or its sha when detached."""
+        current = self._git("rev-parse", "--abbrev-ref", "HEAD").strip()
+        return self._git("rev-parse", "HEAD").strip() if current == "HEAD" else current
+
+    def _branch_exists(self, branch: str) -> bool:
+        return bool(self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1)).strip())
+
+    def _switch_to(self, branch: str, event_id: str) -> tuple[str, bool]:
         """Switch to ``branch``, creating it from the current HEAD. Returns what HEAD was (a branch name,
         or a sha when detached) and whether the branch was created. Uncommitted changes come along, or git
-        refuses and nothing changes."""
-        current = self._git("rev-parse", "--abbrev-ref", "HEAD").strip()
-        if current == "HEAD":
-            current = self._git("rev-parse", "HEAD").strip()
+        refuses and nothing changes. The switch is journaled for the event before it is made."""
+        current = self._head()
         if current == branch:
             return current, False
-        exists = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1)).strip()
+        exists = self._branch_exists(branch)
+        if self.journal is not None:
+            self.journal.record_switch(event_id, current, branch, created=not exists)
         self._git("switch", *(() if exists else ("-c",)), branch)
         return current, not exists
+
+    def _switch(self, target: str) -> None:
+        self._git("switch", "--detach" if re.fullmatch(r"[0-9a-f]{40,64}", target) else "--no-guess", target)
+
+    def switch_back(self, head: HeadSwitch) -> dict[str, Any]:
+        """Undo a journaled branch switch: HEAD back where it was, the branch deleted if the switch
+        created it. A HEAD someone moved elsewhere since is left alone and said so (``left``)."""
+        result: dict[str, Any] = {"branch": head.branch, "back_to": head.before, "switched": False,
+                                  "deleted": False}
+        with self.ws.lock("git"):
+            current = self._head()
+            if current == head.branch:
+                if Path(self.ws.root, self._git("rev-parse", "--git-path", "REVERT_HEAD").strip()).exists():
+                    self._git("revert", "--abort")  # a revert cut short (the node died mid-call)
+                try:
+                    self._switch(head.before)
+                except Conflict as exc:
+                    result["left"] = f"could not switch back to {head.before!r}: {exc.message}"
+                    return result
+                result["switched"] = True
+            elif current != head.before:
+                result["left"] = (
+                    f"HEAD is on {current!r}, moved there after the event's switch; left as it is"
+                )
+                return result
+            if head.created and self._branch_exists(head.branch):
+                self._git("branch", "-D", head.branch)
+                result["deleted"] = True
+        return result
 
     def revert(self, revision: str, event_id: str, branch: str | None = None) -> dict[str, Any]:
         check_event_id(event_id, required=True)
@@ -198,7 +273,7 @@ class GitOps:
             on_branch: dict[str, Any] = {}
             before, created = "", False
             if branch is not None:
-                before, created = self._switch_to(branch)
+                before, created = self._switch_to(branch, event_id)
                 on_branch = {"branch": branch, "from": before}
             existing = self.find_event_commit(event_id)
             if existing and f"This reverts commit {sha}" in self._commit_info(existing)["message"]:
@@ -209,8 +284,10 @@ class GitOps:
             except Conflict as exc:
                 self._git("revert", "--abort", ok=(0, 128))
                 if created:  # leave HEAD where it was and no empty branch behind
-                    self._git("switch", "--detach" if len(before) == 40 else "--no-guess", before)
+                    self._switch(before)
                     self._git("branch", "-D", branch)
+                    if self.journal is not None:
+                        self.journal.forget_head(event_id, branch)
                 raise Conflict(
                     f"cannot revert {sha[:12]} cleanly; nothing was changed ({exc.message})"
                 ) from None

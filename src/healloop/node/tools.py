@@ -7,6 +7,7 @@ OpenAI-style function definitions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,9 +15,10 @@ from typing import Annotated, Any
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from healloop.node import artifacts, diagnostics, files
+from healloop.node import artifacts, diagnostics, files, undo
 from healloop.node.config import NodeConfig
-from healloop.node.gitops import GitOps, check_event_id
+from healloop.node.gitops import GitOps, check_event_id, head_content
+from healloop.node.journal import Journal
 from healloop.node.runners import Runner, make_runner, run_test
 from healloop.node.services import Services
 from healloop.node.workspace import Workspace
@@ -24,8 +26,12 @@ from healloop.node.workspace import Workspace
 Path_ = Annotated[str, Field(description="Path relative to the workspace root, e.g. 'src/app.py'.")]
 EventId = Annotated[
     str | None,
-    Field(description="Id of the healloop event this action serves (evt_...); recorded in the audit log."),
+    Field(
+        description="Id of the healloop event this action serves (evt_...); recorded in the audit log. "
+        "With it, the change is journaled so discard_changes can undo it."
+    ),
 ]
+RequiredEventId = Annotated[str, Field(description="Id of the healloop event (evt_...).")]
 
 
 class Edit(BaseModel):
@@ -41,14 +47,17 @@ class Node:
     git: GitOps
     runner: Runner
     services: Services
+    journal: Journal
 
     @classmethod
     def from_config(cls, config: NodeConfig) -> Node:
         ws = Workspace(config.workspace, config.state_dir, max_file_bytes=config.max_file_bytes)
+        journal = Journal(ws, functools.partial(head_content, ws.root))
         return cls(
             config=config,
             ws=ws,
-            git=GitOps(ws, remote=config.git_remote, branch=config.git_branch),
+            journal=journal,
+            git=GitOps(ws, remote=config.git_remote, branch=config.git_branch, journal=journal),
             runner=make_runner(config.runner),
             services=Services(ws, config.services, config.restarts_per_hour),
         )
@@ -77,7 +86,7 @@ PULL = PUSH
 
 def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
     """The tool functions, bound to one node; the docstring of each is its MCP description."""
-    ws, git = node.ws, node.git
+    ws, git, journal = node.ws, node.git, node.journal
 
     def read_file(
         path: Path_,
@@ -119,19 +128,22 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
 
         Each old_text must occur exactly once; the call is refused, changing nothing, if one is missing or
         ambiguous (add surrounding lines). Safe to retry: replacements already in place are skipped, and a
-        call whose replacements are all in place changes nothing and says so.
+        call whose replacements are all in place changes nothing and says so. Refused while another event
+        has uncommitted changes to the file (the error names it).
         """
         check_event_id(event_id)
-        return files.edit_file(ws, path, [files.Replacement(e.old_text, e.new_text) for e in edits], dry_run)
+        edits_ = [files.Replacement(e.old_text, e.new_text) for e in edits]
+        return files.edit_file(ws, path, edits_, dry_run, journal=journal, event_id=event_id)
 
     def write_file(
         path: Path_,
         content: Annotated[str, Field(description="The complete new content of the file.")],
         event_id: EventId = None,
     ) -> dict[str, Any]:
-        """Create a file or replace its whole content. Prefer edit_file for changes to existing files."""
+        """Create a file or replace its whole content. Prefer edit_file for changes to existing files.
+        Refused while another event has uncommitted changes to the file (the error names it)."""
         check_event_id(event_id)
-        return files.write_file(ws, path, content)
+        return files.write_file(ws, path, content, journal=journal, event_id=event_id)
 
     def git_status() -> dict[str, Any]:
         """Show the current branch and the changed, staged and untracked files."""
@@ -168,7 +180,9 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         ] = None,
     ) -> dict[str, Any]:
         """Commit the working-tree changes for an event. Safe to retry: if the event already has its commit
-        and there is no new change, that commit is returned (already_committed: true) instead of a new one."""
+        and there is no new change, that commit is returned (already_committed: true) instead of a new one.
+        Refused when it would take in another event's uncommitted changes; what it commits can no longer
+        be undone by discard_changes."""
         return git.commit(message, event_id, paths)
 
     def git_revert(
@@ -198,6 +212,28 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         another branch, or has uncommitted changes the incoming commits would overwrite (uncommitted
         changes identical to what arrives are dropped, since the commit brings them). Safe to retry."""
         return git.pull()
+
+    def discard_changes(event_id: RequiredEventId) -> dict[str, Any]:
+        """Undo every uncommitted change made on this node for an event: files it edited get their
+        original content back, files it created are removed, and after a revert on a healloop/ branch
+        HEAD goes back to the branch it was on and the branch the event created is deleted. A file
+        someone else changed after the event's last write is left as it is and listed under `left`.
+        Committed changes are not undone. Safe to retry: a second call finds nothing to undo."""
+        check_event_id(event_id, required=True)
+        return undo.discard(ws, journal, git, str(event_id))
+
+    def pending_changes() -> dict[str, Any]:
+        """List the events with uncommitted changes on this node that discard_changes can undo: event id,
+        files, branch switch, and since when. While an event is listed, its files can be changed only
+        for that event."""
+        return undo.pending(journal)
+
+    def keep_changes(event_id: RequiredEventId) -> dict[str, Any]:
+        """Keep an event's uncommitted changes as they are and forget how to undo them, so its files are
+        free for other events (for a fix accepted without a commit, such as a revert branch left for a
+        person to merge). git_commit does this by itself for the files it commits."""
+        check_event_id(event_id, required=True)
+        return undo.keep(journal, str(event_id))
 
     def run_test_(
         spec: Annotated[
@@ -289,6 +325,9 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         (git_revert, EDIT),
         (git_push, PUSH),
         (git_pull, PULL),
+        (discard_changes, WRITE),
+        (pending_changes, READ),
+        (keep_changes, EDIT),
         (run_test_, ACT),
         (service_status, READ),
         (service_restart, RESTART),
