@@ -285,14 +285,6 @@ def test_an_edit_of_a_file_another_event_holds_waits_for_it_then_goes_on(ws, mod
     assert_healed_once(ws, event_id, before)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "playbooks/selector.py _tried() sets aside the element of every earlier 'fixing' move, also one whose "
-    "edit was undone without being verified (here: refused, the file was held); the next analysis then "
-    "finds no confident match and escalates (healer at 23afeb7), or heals to the runner-up [data-cy=ugli] "
-    "and its rerun passes, a false heal (healer at 2f9f5d2). It should count only heals followed by a "
-    "failed verification (a move from verifying to analyzing with data.failure). Not ours to edit; when "
-    "it is fixed this test passes and strict xfail says so: remove the mark."
-))
 def test_the_rules_planner_heals_to_the_same_element_after_an_unverified_attempt(ws):
     ws.rename_submit_button()
     event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=DOM_ARTIFACT)
