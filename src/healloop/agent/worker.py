@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from healloop.agent import rollback
+from healloop.agent import rollback, siblings
 from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
@@ -32,6 +32,7 @@ from healloop.agent.mcpclient import NodeSession, NodeUnavailable
 from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Plan
 from healloop.agent.report import build_report
+from healloop.agent.siblings import Sibling, SiblingSet
 from healloop.client import QueueClient
 from healloop.errors import Conflict, FileOwned, HealloopError, Unavailable
 
@@ -178,6 +179,8 @@ class EventJob:
         # times it may analyse again after one came free.
         self.owned_wait_s = 2 * agent.config.lease_s
         self.owned_retries = 3
+        # Queued events the same heal resolves (siblings.py): claimed, heartbeated, resolved together.
+        self.siblings = SiblingSet(queue, worker, agent.planner.name, agent.config.lease_s)
 
     # -- queue calls (sync client, run in a thread)
     async def _q(self, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -295,6 +298,7 @@ class EventJob:
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat)
+            tg.start_soon(self.siblings.heartbeat)
             try:
                 await self._process()
             except _Stop as stop:
@@ -312,6 +316,9 @@ class EventJob:
                 except HealloopError:
                     await self.release(self._with_undo(f"agent error while {self.state}: {exc.message}"))
             finally:
+                # Siblings still held did not get their fix committed: they go back to the queue.
+                await self.siblings.release_all(f"released by {self.worker}: event {self.id} ended "
+                                                f"{self.state} without committing the shared fix")
                 tg.cancel_scope.cancel()
 
     async def _node_urls(self) -> list[tuple[str, str]]:
@@ -655,12 +662,22 @@ class EventJob:
         self, node: NodeSession, ctx: Context, plan: Plan, executor: Executor, run: dict[str, Any]
     ) -> None:
         data: dict[str, Any] = {"playbook": plan.playbook, "class": ctx.classification.kind, "run": run}
+        fixed: list[Sibling] = []
+        if plan.playbook == "selector" and executor.edited_paths():
+            fixed = await siblings.repair(self.siblings, node, executor, ctx, plan.details)
         paths = executor.edited_paths()
         if paths:
-            subject = f"healloop: {plan.playbook} fix for {ctx.spec}"
-            message = f"{subject}\n\n{plan.why}\n\nVerified by rerunning {ctx.spec}::{ctx.event.get('test')}."
-            data["commit"] = await node.call("git_commit", message=message, event_id=self.id, paths=paths)
+            data["commit"] = await node.call("git_commit", message=self._message(ctx, plan, fixed),
+                                             event_id=self.id, paths=paths)
             data["commit"].pop("message", None)
+        if fixed:
+            data["siblings"] = {s.id: {"spec": s.event.get("spec"), "test": s.event.get("test"),
+                                       "run": s.run} for s in fixed}
+        if plan.playbook == "selector" and paths:
+            details = {**plan.details, "policy": ctx.info.get("policy")}
+            unverified = await siblings.other_uses(node, details, paths)
+            if unverified:
+                data["also_used_in"] = unverified  # no failure reported there: not edited
         reverts = [r for r in executor.records if r["tool"] == "git_revert" and r.get("ok")]
         if reverts:
             data["revert"] = reverts[-1]["result"]
@@ -706,7 +723,20 @@ class EventJob:
         unverified = sorted(set(data.get("other_nodes") or {}) - set(verified))
         if unverified:
             note = f"{note}; not verified on {', '.join(unverified)} (see data.other_nodes)"
+        if fixed:
+            ids = ", ".join(s.id for s in fixed)
+            note = f"{note}; the same fix resolves {len(fixed)} other event(s): {ids}"
         await self.move("resolved", note, data)
+        await self.siblings.resolve(fixed, data.get("commit") or {}, self.id, ctx.classification.kind)
+
+    def _message(self, ctx: Context, plan: Plan, fixed: list[Sibling]) -> str:
+        """The commit message: what was healed and verified, and one trailer per event it resolves."""
+        more = f" and {len(fixed)} more" if fixed else ""
+        subject = f"healloop: {plan.playbook} fix for {ctx.spec}{more}"
+        body = f"{plan.why}\n\nVerified by rerunning {ctx.spec}::{ctx.event.get('test')}"
+        for sib in fixed:
+            body += f", {sib.event.get('spec')}::{sib.event.get('test')}"
+        return f"{subject}\n\n{body}.\n\n{siblings.trailers(self.id, fixed)}\n"
 
     async def _dry_run(self, ctx: Context, executor: Executor, plan: Plan, analysis: dict[str, Any]) -> None:
         try:
