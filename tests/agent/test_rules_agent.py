@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+
 from tests.agent.conftest import git, history_data
+from tests.support import wait_until
 
 
 def test_renamed_selector_is_healed_and_committed_once(ws):
@@ -24,6 +27,23 @@ def test_renamed_selector_is_healed_and_committed_once(ws):
     assert '+    assert find(page(), "[data-cy=submit-order]"' in verifying["actions"][0]["diff"]
     resolved = history_data(event, "resolved")[0]
     assert resolved["commit"]["files"] == ["tests/test_ui.py"]
+    assert git(ws.repo, "status", "--porcelain") == ""
+
+
+def test_a_fix_committed_by_an_agent_that_died_is_verified_not_made_again(ws):
+    ws.rename_submit_button()
+    event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=[
+        {"name": "dom", "content_type": "text/html", "path": "dom/test_submit.html"}])
+    first = ws.start_agent("--lease", "2", env={"HEALLOOP_AGENT_FAILPOINT": "after_commit"})
+    wait_until(lambda: len(ws.commits_for(event_id)) == 1, timeout=60, what="the first agent's commit")
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    ws.start_agent("--lease", "10")
+    event = ws.wait_final(event_id)
+    assert event["status"] == "resolved", [(h["to"], h.get("note")) for h in event["history"]]
+    assert len(ws.commits_for(event_id)) == 1  # not healed twice
+    last_verify = [h for h in event["history"] if h.get("to") == "verifying"][-1]
+    assert "no longer writes css=[data-cy=submit]" in last_verify["note"]
     assert git(ws.repo, "status", "--porcelain") == ""
 
 

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 # Fault injection for tests only, read from the environment at the point it applies:
 # * "after_fix": the worker stops dead after applying its fix and before verifying (heartbeats go on), so
 #   a test can kill -9 the agent mid-fix at a known point.
+# * "after_commit": the same, after the fix is committed and before the event is resolved.
 # * "raise_in_analysis": the first analysis in this process raises AttributeError (a stand-in for a bug),
 #   later ones run normally, so a test can see the same process go on to the next event.
 # * "raise_after_fix": the same, once the fix is applied and before verifying, so a test can see the
@@ -670,6 +671,8 @@ class EventJob:
             data["commit"] = await node.call("git_commit", message=self._message(ctx, plan, fixed),
                                              event_id=self.id, paths=paths)
             data["commit"].pop("message", None)
+            if _failpoint("after_commit") is not None:
+                await anyio.sleep_forever()
         if fixed:
             data["siblings"] = {s.id: {"spec": s.event.get("spec"), "test": s.event.get("test"),
                                        "run": s.run} for s in fixed}
