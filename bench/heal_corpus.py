@@ -76,7 +76,7 @@ def figures(verdicts: list[str], cases: list[Case]) -> dict[str, Any]:
         "healable": healable,
         "correct_heals": counts[CORRECT_HEAL],
         "false_heals": counts[FALSE_HEAL],
-        "partial_heals": counts["partial heal"],
+        "partial_heals": counts["partial heal"] + counts["unstable heal"],
         "missed": counts[MISSED],
         "correct_escalations": counts[CORRECT_ESCALATION],
         "recall": round(counts[CORRECT_HEAL] / healable, 3) if healable else None,

@@ -175,7 +175,8 @@ def test_healed_locator_finds_the_same_element_in_chromium(
     ]
     assert uses
     for use in uses:
-        full = scoped(use.locator, verdict.outcome.scopes.get(use.line, ()))
+        outcome = verdict.outcome
+        full = scoped(use.locator, outcome.scopes.get(use.line, ()), outcome.tails.get(use.line))
         loc = playwright_locator(page, full)
         if loc is None:
             continue

@@ -5,6 +5,7 @@ the DOM snapshot at failure; never the page before the change) and judges the re
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,13 +91,8 @@ def load(sets: tuple[str, ...] = SETS, root: Path = CORPUS) -> list[Case]:
 
 
 # -- judging the healer on a case
-CORRECT_HEAL, FALSE_HEAL, MISSED, CORRECT_ESCALATION, PARTIAL = (
-    "correct heal",
-    "false heal",
-    "missed",
-    "correct escalation",
-    "partial heal",
-)
+CORRECT_HEAL, FALSE_HEAL, MISSED, CORRECT_ESCALATION, PARTIAL, UNSTABLE = (
+    "correct heal", "false heal", "missed", "correct escalation", "partial heal", "unstable heal")
 
 
 @dataclass
@@ -127,6 +123,7 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
     from healloop.agent.healing.heal import HEALED, Failure, Healer, Settings
     from healloop.agent.healing.reader import reader_for
     from healloop.agent.healing.resolve import Resolver
+    from healloop.agent.healing.words import generated
 
     settings = settings or Settings()
     if case.options.get("test_id_attribute") and not settings.test_id_attr:
@@ -148,10 +145,12 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
     target = resolver.resolve(_css(case.target))
     new_uses = reader_for(outcome.new_text, healer.flavor, healer.lang).uses()
     healed = [bound(u, outcome.bindings.get(u.line)) for u in new_uses if u.line in outcome.uses_healed]
-    found = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()))) for u in healed]
+    found = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()), outcome.tails.get(u.line)))
+             for u in healed]
     wrong = [u for u, got in zip(healed, found, strict=True) if got != target]
     if wrong or not healed:
-        what = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()))) for u in wrong]
+        what = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()), outcome.tails.get(u.line)))
+                for u in wrong]
         return Verdict(
             case,
             FALSE_HEAL,
@@ -159,6 +158,13 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
             f"healed locator {wrong[0].locator.describe() if wrong else '?'} "
             f"finds {[dom.outer_html(e, 80) for e in (what[0] or [])] if what else []}, not the target",
         )
+    # A generated value the test did not write itself (an id the framework numbers, not c_8812 from
+    # the test's own data).
+    before = set(_values(healer.locator)) if healer.locator is not None else set()
+    unstable = [v for u in healed for v in _values(u.locator) if generated(v) and v not in before]
+    if unstable:
+        return Verdict(case, UNSTABLE, outcome, f"the heal writes the generated value {unstable[0]!r}, which "
+                       "changes with the next build")
     left = [u for u in new_uses if u.locator.key() == outcome.old_key]
     if left:
         return Verdict(
@@ -182,11 +188,27 @@ def bound(use: Any, bindings: list[tuple[str, str]] | None) -> Any:
     return replace(use, locator=Locator((replace(step, value=value),), use.locator.flavor))
 
 
-def scoped(locator: Any, scope: tuple[Any, ...]) -> Any:
-    """A use's locator with what the spec builds before it (from the failure's full locator)."""
+def scoped(locator: Any, scope: tuple[Any, ...], tail: tuple[int, tuple[Any, ...]] | None = None) -> Any:
+    """A use's locator as the test runs it: with what the spec builds before it, or, for a line that
+    writes only a scope, with what the failure's locator adds after it."""
     from healloop.agent.healing.locators import Locator
 
+    if tail is not None:
+        keep, rest = tail
+        return Locator((*locator.steps[:keep], *rest), locator.flavor)
     return Locator((*scope, *locator.steps), locator.flavor)
+
+
+def _values(locator: Any) -> list[str]:
+    """The names a locator writes: ids, attribute values, classes, test ids."""
+    out: list[str] = []
+    for step in locator.steps:
+        if step.kind in ("id", "name", "testid"):
+            out.append(step.value)
+        elif step.kind in ("css", "xpath"):
+            out += re.findall(r"""=\s*["']?([^"'\]\s)]+)""", step.value)
+            out += re.findall(r"[#.](-?[A-Za-z_][\w-]*)", re.sub(r"\[[^\]]*\]", "", step.value))
+    return out
 
 
 def _css(selector: str) -> Any:

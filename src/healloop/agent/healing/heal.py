@@ -89,6 +89,9 @@ class Outcome:
     # line → the steps the spec builds before that line's locator (a row in a variable, a helper)
     scopes: dict[int, tuple[Step, ...]] = field(default_factory=dict)
     bindings: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # line → the test's values
+    # line → (steps of that line to keep, steps the failure's locator adds after them): a line that
+    # writes only the scope the broken locator was built on
+    tails: dict[int, tuple[int, tuple[Step, ...]]] = field(default_factory=dict)
 
     def edit(self, before: str) -> tuple[str, str] | None:
         if self.new_text is None:
@@ -499,12 +502,22 @@ class Healer:
         writer = Writer(self.src)
         replacements: list[Replacement] = []
         new_desc = None
+        # A scope kept in a variable (const table = page.locator('table.inventory')) is written on
+        # its own line: heal it there, once, for every use built on it.
+        scope = Locator(locator.steps[: k + 1], locator.flavor)
+        if any(k - (len(locator.steps) - len(u.locator.steps)) < 0 for u in uses):
+            uses = [u for u in uses if k - (len(locator.steps) - len(u.locator.steps)) >= 0] + [
+                u for u in self.uses if u not in uses and len(u.locator.steps) > k
+                and self._matches(Locator(u.locator.steps[: k + 1], u.locator.flavor), scope)]
         for use in uses:
-            kk = k - (len(locator.steps) - len(use.locator.steps))
+            at_scope = use not in self._full_uses(uses, locator, k)
+            full = scope if at_scope else locator
+            kk = k if at_scope else k - (len(locator.steps) - len(use.locator.steps))
             if kk < 0:
                 outcome.uses_left.append(f"line {use.line}: the broken part is outside what this line writes")
                 continue
-            new_step = self._new_step(use, kk, best.element, target_final, locator)
+            wanted = [best.element] if at_scope else target_final
+            new_step = self._new_step(use, kk, best.element, wanted, full, upto=kk + 1 if at_scope else None)
             if new_step is None:
                 outcome.uses_left.append(
                     f"line {use.line}: no locator of the same form finds the element alone"
@@ -519,8 +532,12 @@ class Healer:
             if use.bindings:
                 outcome.bindings[use.line] = use.bindings
             # What the spec builds before this line's locator (a row kept in a variable, a helper):
-            # the message's locator says it.
-            outcome.scopes[use.line] = locator.steps[: max(0, len(locator.steps) - len(use.locator.steps))]
+            # the message's locator says it. A line that writes only the scope is followed by the rest.
+            if at_scope:
+                outcome.tails[use.line] = (k + 1, locator.steps[k + 1 :])
+            else:
+                before = max(0, len(locator.steps) - len(use.locator.steps))
+                outcome.scopes[use.line] = locator.steps[:before]
             new_desc = (
                 new_desc
                 or Locator(
@@ -543,11 +560,17 @@ class Healer:
         )
         return outcome
 
+    def _full_uses(self, uses: list[Use], locator: Locator, k: int) -> list[Use]:
+        """The uses that write the broken locator through to its end (not only its scope)."""
+        return [u for u in uses if k - (len(locator.steps) - len(u.locator.steps)) >= 0
+                and self._matches(u.locator, locator)]
+
     def _new_step(
-        self, use: Use, k: int, el: Element, target_final: list[Element], full: Locator
+        self, use: Use, k: int, el: Element, target_final: list[Element], full: Locator,
+        upto: int | None = None,
     ) -> Step | None:
-        prefix_extra = full.steps[: len(full.steps) - len(use.locator.steps)]
-        steps = use.locator.steps
+        prefix_extra = full.steps[: max(0, len(full.steps) - len(use.locator.steps))]
+        steps = use.locator.steps[:upto] if upto else use.locator.steps
 
         def check(step: Step) -> bool:
             if use.template is not None and placeholders_at(step.value, use) is None:

@@ -169,10 +169,11 @@ def xpath_clues(expr: str, clues: Clues) -> None:
 def ancestor_clues(path: str, kind: str, clues: Clues) -> None:
     """Attributes the ancestor part of a CSS selector or an XPath names."""
     if kind == CSS:
-        for compound in [c for c in re.split(r"\s*[>+~]\s*|\s+(?![^\[]*\])", path) if c]:
+        for compound in [c for c in re.split(r"\s*[>+~]\s*|\s+(?![^\[]*\])(?![^(]*\))", path) if c]:
             tmp = Clues()
             css_clues(compound, tmp)
             clues.ancestors += tmp.attrs
+            clues.ancestors += [("#text", value, "*=") for _, value in tmp.texts]  # li:has-text('x')
     else:
         for am in _XP_ATTR.finditer(path):
             value = am.group(2) if am.group(2) is not None else am.group(3)
@@ -249,6 +250,9 @@ _TELLING_TAGS = frozenset({
     "nav", "form", "table", "dialog", "header", "footer", "aside", "main", "section", "fieldset", "ul", "ol",
     "select", "textarea", "thead", "tbody", "tfoot", "details", "summary", "figure", "article",
 })
+# Containers a test does not click as a whole.
+_CONTAINERS = frozenset({"dialog", "form", "table", "section", "nav", "main", "header", "footer", "aside",
+                         "ul", "ol", "fieldset", "tbody", "thead", "body"})
 # Elements that hold content of their own: text inside one of these is theirs, not their parent's.
 _BOXES = frozenset({
     "div", "p", "form", "ul", "ol", "li", "table", "tr", "td", "th", "section", "article", "aside", "nav",
@@ -703,9 +707,11 @@ class Scorer:
         if action == "select" and not dom.selectable(el):
             return 0.0, ["not a <select>, and the test selects an option in it"]
         if action == "click" and not dom.clickable(el):
-            # Rows, cards and list items are clicked through handlers the markup does not show.
-            factor *= 0.75
-            why.append("not a control or link, and the test clicks it (×0.75)")
+            # Rows, cards and list items are clicked through handlers the markup does not show; a
+            # dialog, a form or a table as a whole is not what a test clicks.
+            box = dom.tag(el) in _CONTAINERS
+            factor *= 0.4 if box else 0.75
+            why.append(f"not a control or link, and the test clicks it (×{0.4 if box else 0.75})")
         if action == "read" and not dom.text(el):
             factor *= 0.5
             why.append("has no text, and the test reads its text (×0.5)")

@@ -148,6 +148,7 @@ _SYNONYMS = [
     ("total", "sum", "grandtotal"),
     ("price", "cost", "amount"),
     ("country", "nation"),
+    ("company", "organisation", "organization", "org", "business", "employer"),
     ("date", "day", "when"),
     ("filter", "refine"),
     ("sort", "orderby"),
@@ -199,6 +200,7 @@ _GENERATED = [
     re.compile(r"^_?[a-zA-Z0-9]{5,8}_\d+$"),
     re.compile(r"^svelte-[a-z0-9]+$"),
     re.compile(r"^_+[A-Za-z]+_+\d+$"),  # BootstrapVue __BVID__41
+    re.compile(r"^(?:_r_[0-9a-z]+_|«r[0-9a-z]+»)$"),  # React 19 useId
     re.compile(r"^(?:[a-z]+-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),  # UUID
     re.compile(r"^(?:id|input|field|el|u|uid|gen|auto|yui|x|comp|tmp|c|f|g)[-_]?\d+(?:[-_]\d+)*$", re.I),
     re.compile(r"^[a-z]{1,3}\d{3,}$"),
