@@ -52,6 +52,9 @@ from healloop.agent.guardrails import Policy, check_patch, check_path, check_res
          "name=\"Save\")", c.SELECTOR_NOT_FOUND),
         ('Timed out retrying after 4000ms: Unable to find an accessible element with the role "button"',
          c.SELECTOR_NOT_FOUND),
+        ("selenium.common.exceptions.TimeoutException: Message: \n\ntests/test_sort.py:14: in test_sort\n"
+         "    sort = WebDriverWait(driver, 5).until(EC.element_to_be_clickable((By.ID, 'sort')))",
+         c.SELECTOR_NOT_FOUND),
         ("TypeError: Cannot read properties of undefined (reading 'map')", c.SCRIPT_ERROR),
         ("something odd happened", c.UNKNOWN),
     ],
@@ -223,3 +226,10 @@ def test_service_is_found_by_port_and_a_url_template_in_the_test_is_ignored():
     ctx.classification = c.classify(message, 'urlopen(f"http://127.0.0.1:{PORT}/health")')
     ctx.services = {"web": {"healthy": False}}
     assert find_service(ctx)[0] == "web"  # the only unhealthy service
+
+
+def test_a_password_page_snapshot_is_not_a_passing_snapshot() -> None:
+    from healloop.agent.context import _PASSING
+
+    assert not _PASSING.search("test_links_to_password_reset_chromium.dom.html")
+    assert _PASSING.search("dom-passing.html") and _PASSING.search("checkout.pass.dom.html")

@@ -56,7 +56,10 @@ _RULES: list[tuple[str, str, re.Pattern[str]]] = [
             r"|waiting for (?:locator|selector|getBy\w+\(|get_by_\w+\()"
             r"|NoSuchElement|Unable to locate element|no such element|locator resolved to 0 elements"
             r"|element\(s\) not found|Expected to find content|Unable to find an? (?:accessible )?element"
-            r"|Unable to find a label",
+            r"|Unable to find a label"
+            # Selenium waits for an element that never came: WebDriverWait(...).until(EC.presence_of_...)
+            r"|TimeoutException[\s\S]*?EC\.(?:presence|visibility|element_to_be_clickable|element_located)"
+            r"|until\.elementLocated|Waiting for element to be located",
             re.I,
         ),
     ),

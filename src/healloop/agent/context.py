@@ -25,6 +25,7 @@ from healloop.client import QueueClient
 from healloop.errors import HealloopError
 
 _ARTIFACT_PATH = "/v1/artifacts/"
+_PASSING = re.compile(r"(?:^|[-_. ])pass(?:ing|ed)?(?:[-_. ]|$)")
 _FRAME_LINE = re.compile(r"([\w./\\-]+\.(?:py|js|ts|jsx|tsx|mjs|cjs)):(\d+)")
 
 
@@ -261,7 +262,7 @@ async def gather(
         text = await _read_artifact(ctx, node, queue, artifact)
         if text is None:
             continue
-        if "pass" in name:
+        if _PASSING.search(name):  # "dom-passing.html", not "...password...dom.html"
             ctx.passing_dom = text
         else:
             ctx.dom = text

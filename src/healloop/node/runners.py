@@ -62,8 +62,15 @@ class PlaywrightRunner(Runner):
 
     def argv(self, spec: str, test: str) -> list[str]:
         # Reporters name a test by its title path joined with " > "; Playwright's --grep matches the
-        # title path joined with spaces, so " > " would match nothing.
-        return [*self.prefix, spec, "-g", re.escape(" ".join(test.split(" > ")))]
+        # title path joined with spaces. A title may itself hold " > " (describe('admin > users')), so
+        # each " > " matches either a join or itself.
+        pattern = "(?: > | )".join(re.escape(part) for part in test.split(" > "))
+        return [*self.prefix, spec, "-g", pattern]
+
+    def failure_message(self, output: str) -> str | None:
+        if "No tests found" in output:
+            return "no test matched the name: Playwright found no tests to run (No tests found)"
+        return super().failure_message(output)
 
 
 class CypressRunner(Runner):
