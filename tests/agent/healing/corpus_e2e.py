@@ -84,9 +84,9 @@ module.exports = {
   retries: 0,
   workers: 1,
   reporter: process.env.HEALLOOP_URL ? [...reporters, [%(reporter)s]] : reporters,
-  use: {
+  use: {%(testid)s
     headless: true,
-    actionTimeout: 5000,
+    actionTimeout: 3000,
     navigationTimeout: 10000,
     launchOptions: { executablePath: '/usr/bin/chromium', args: %(args)s },
   },
@@ -117,10 +117,11 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture
 def context(context):
-    # A locator that finds nothing fails in 5 s instead of 30.
-    context.set_default_timeout(5000)
+    # A locator that finds nothing fails in 3 s instead of 30.
+    context.set_default_timeout(3000)
+    context.set_default_navigation_timeout(10000)
     return context
-
+%(testid)s
 
 @pytest.fixture
 def driver():
@@ -131,6 +132,13 @@ def driver():
     drv = webdriver.Chrome(service=Service("%(chromedriver)s"), options=options)
     yield drv
     drv.quit()
+'''
+
+PY_TESTID = '''
+
+@pytest.fixture(scope="session", autouse=True)
+def test_id_attribute(playwright):
+    playwright.selectors.set_test_id_attribute(%r)
 '''
 
 PY_INI = """\
@@ -166,11 +174,12 @@ class Project:
 
     runner_kind = ""
 
-    def __init__(self, family: str, root: Path, placed: list[Placed]) -> None:
+    def __init__(self, family: str, root: Path, placed: list[Placed], test_id_attr: str | None) -> None:
         self.family = family
         self.root = root
         self.repo = root / "repo"
         self.placed = placed
+        self.test_id_attr = test_id_attr   # Playwright's testIdAttribute, when the project sets one
 
     # -- files
     def write(self) -> None:
@@ -236,6 +245,7 @@ class PlaywrightJs(Project):
         specs = [p.spec for p in self.placed]
         self.put("playwright.config.js", PW_CONFIG % {
             "specs": json.dumps(specs), "args": json.dumps(CHROMIUM_ARGS),
+            "testid": f"\n    testIdAttribute: {json.dumps(self.test_id_attr)}," if self.test_id_attr else "",
             "reporter": json.dumps(str(PW_INTEGRATION / "index.js"))})
         self.put("healloop.fixture.js", PW_FIXTURE_SHIM % json.dumps(str(PW_INTEGRATION / "fixture.js")))
 
@@ -262,7 +272,9 @@ class PytestProject(Project):
     runner_kind = "pytest"
 
     def write_setup(self) -> None:
-        self.put("conftest.py", PY_CONFTEST % {"args": repr(CHROMIUM_ARGS), "chromedriver": CHROMEDRIVER})
+        self.put("conftest.py", PY_CONFTEST % {
+            "args": repr(CHROMIUM_ARGS), "chromedriver": CHROMEDRIVER,
+            "testid": PY_TESTID % self.test_id_attr if self.test_id_attr else ""})
         self.put("pytest.ini", PY_INI)
 
     def runner_command(self) -> str:
@@ -411,9 +423,27 @@ class FamilyRun:
 
 
 def run_family(family: str, cases: list[Case], root: Path) -> FamilyRun:
+    """The family's cases, as one project; those whose case sets ``test_id_attribute`` as one more
+    project per attribute. One project holds one ``testIdAttribute``, as a real one does: the agent
+    reads it from the project's config, so cases with different ones cannot share a repository."""
+    groups: dict[str, list[Case]] = {}
+    for c in cases:
+        groups.setdefault(c.options.get("test_id_attribute") or "", []).append(c)
+    runs = [run_project(family, mine, root / (f"testid-{attr}" if attr else "project"), attr or None)
+            for attr, mine in sorted(groups.items())]
+    return FamilyRun(
+        family, root, {k: v for r in runs for k, v in r.cases.items()},
+        [f"{r.root.name}/repo: {line}" for r in runs for line in r.porcelain],
+        [i for r in runs for i in r.unfinished],
+        {k: round(sum(r.seconds.get(k, 0) for r in runs), 1) for k in runs[0].seconds},
+        {f"{r.root.name}/{k}": v for r in runs for k, v in r.logs.items()},
+    )
+
+
+def run_project(family: str, cases: list[Case], root: Path, test_id_attr: str | None) -> FamilyRun:
     started = time.monotonic()
     placed = place(cases)
-    project = PROJECTS[family](family, root, placed)
+    project = PROJECTS[family](family, root, placed, test_id_attr)
     data = root / "data"
     config = root / "healloop.toml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
@@ -431,8 +461,7 @@ def run_family(family: str, cases: list[Case], root: Path) -> FamilyRun:
         if not good:
             raise RuntimeError(f"no {family} case passes on `before`:\n{before.output[-4000:]}")
         for p in good:
-            p_text = p.case.after.replace("{url}", p.url)
-            project.put(p.page, p_text)
+            project.put(p.page, p.case.after.replace("{url}", p.url))
             commit(project.repo, f"{p.case.id}: {p.case.summary}"[:72].rstrip()
                    + f"\n\n{p.case.summary}\n")
         base = git(project.repo, "rev-parse", "HEAD").strip()

@@ -23,6 +23,8 @@ Time here (2 cores, shared): TODO.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,21 +38,23 @@ from healloop.agent.healing.locators import CSS, PLAYWRIGHT, Locator, Step
 from healloop.agent.healing.resolve import resolve
 from tests.agent.healing.corpus_e2e import CHROMEDRIVER, CHROMIUM, FAMILIES, CaseRun, FamilyRun, run_family
 
-MAX_PER_FAMILY = 8          # at most this many cases per family, so a CI run stays within minutes
+# At most this many cases per family, so a CI run stays within minutes; CORPUS_E2E_MAX=all runs every
+# e2e case (the healer's owner, measuring), or another number.
+MAX_PER_FAMILY = 0 if os.environ.get("CORPUS_E2E_MAX") == "all" else int(os.environ.get("CORPUS_E2E_MAX", 4))
 MIN_CASES, MIN_PER_FAMILY, MIN_ESCALATE = 10, 3, 2
 
 
 def pick(cases: list[Case]) -> list[Case]:
     """The corpus's ``e2e = true`` cases of each family, in family order. A family with more than
-    ``MAX_PER_FAMILY`` keeps a deterministic subset: up to half escalate cases, the rest heal cases,
-    each ordered by a hash of the case id, so the subset is spread over both sets and changes only
-    when cases are added."""
+    ``MAX_PER_FAMILY`` keeps a deterministic subset: about a quarter escalate cases (at least one),
+    the rest heal cases, each ordered by a hash of the case id, so the subset is spread over both
+    sets and changes only when cases are added or removed."""
     out = []
     for family in FAMILIES:
         mine = sorted((c for c in cases if c.e2e and c.runner == family),
                       key=lambda c: hashlib.sha256(c.id.encode()).hexdigest())
-        if len(mine) > MAX_PER_FAMILY:
-            esc = [c for c in mine if c.outcome == "escalate"][: MAX_PER_FAMILY // 2]
+        if MAX_PER_FAMILY and len(mine) > MAX_PER_FAMILY:
+            esc = [c for c in mine if c.outcome == "escalate"][: max(1, MAX_PER_FAMILY // 4)]
             heal = [c for c in mine if c.outcome != "escalate"][: MAX_PER_FAMILY - len(esc)]
             mine = [c for c in mine if c in esc or c in heal]
         out += mine
@@ -81,10 +85,17 @@ class Families:
                 assert Path(tool).exists(), f"{tool} is missing: run scripts/setup"
             assert shutil.which("npx"), "npx is missing: install Node.js and npm"
             try:
-                self.done[family] = run_family(family, [c for c in CASES if c.runner == family],
-                                               self.root / family)
+                run = run_family(family, [c for c in CASES if c.runner == family], self.root / family)
             except Exception as exc:  # noqa: BLE001 - every case of the family fails with it
                 self.done[family] = exc
+            else:
+                self.done[family] = run
+                # Where the time went, beside the repositories and logs (kept by pytest's tmp_path).
+                summary = {"seconds": run.seconds, "cases": {
+                    i: {"expected": r.case.outcome, "problems": problems(r),
+                        "events": {e["id"]: e["status"] for e in r.events}} for i, r in run.cases.items()}}
+                (run.root / "summary.json").write_text(json.dumps(summary, indent=1))
+                print(f"\n{family}: {len(run.cases)} cases, seconds {run.seconds}")
         got = self.done[family]
         if isinstance(got, BaseException):
             raise AssertionError(f"the {family} family did not run: {got}") from got
@@ -225,5 +236,6 @@ def test_the_working_tree_is_clean_when_the_agent_is_done(families: Families, fa
     if not any(c.runner == family for c in CASES):
         pytest.skip(f"no {family} case in the selection")
     fam = families.get(family)
-    assert not fam.porcelain, f"git status --porcelain in {fam.root / 'repo'}:\n" + "\n".join(fam.porcelain)
-    assert not fam.unfinished, f"events still open at the deadline: {fam.unfinished}"
+    assert not fam.porcelain, f"git status --porcelain under {fam.root}:\n" + "\n".join(fam.porcelain)
+    assert not fam.unfinished, (f"events still open at the deadline: {fam.unfinished}\n"
+                                + "\n".join(f"--- {k}\n{v}" for k, v in fam.logs.items()))
