@@ -472,8 +472,9 @@ def run_project(family: str, cases: list[Case], root: Path, test_id_attr: str | 
         t = time.monotonic()
         with Stack(settings) as stack:
             seconds["stack start"] = time.monotonic() - t
-            report_env = env | {"HEALLOOP_URL": stack.queue_url, "HEALLOOP_NODE": settings.node_name,
-                                "HEALLOOP_SPOOL": str(data / "spool")}
+            # What a user's suite on the node's machine gets (`healloop up` prints it): the queue, the
+            # node's name and its artifacts folder, where the reporters write the DOM snapshots.
+            report_env = env | stack.reporter_env() | {"HEALLOOP_SPOOL": str(data / "spool")}
             reported = project.suite([p.spec for p in good], root / "reported.xml", report_env)
             seconds["suite on after, reporting"] = reported.seconds
             failed = sum(not ok for ok in reported.passed.values())
