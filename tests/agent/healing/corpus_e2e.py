@@ -1,12 +1,16 @@
 """The healing corpus end to end: each runner family's cases as one user project, broken by real UI
 changes and repaired (or not) by the real queue, tool node and agent, in Debian's Chromium.
 
-A family is one git repository (a Playwright JS project, or a pytest project with pytest-playwright
-and Selenium), holding its cases' specs with ``{url}`` filled in and each case's page under
-``pages/<case id>/index.html``, served by a static server of its own. The suite runs on ``before``
-(all pass), a developer commits each case's ``after``, the suite runs again with the real reporters
-on, and the agent handles what they report. ``run_family`` records what happened per case
-(``CaseRun``); the test judges it against the case's expected outcome.
+A family is one git repository: a Playwright JS project (``@playwright/test`` from the sample
+shop's packages, the healloop reporter and its ``afterEach`` DOM snapshot), or a pytest project
+whose conftest gives pytest-playwright Debian's Chromium and the tests a Selenium ``driver`` (one
+for the pytest-playwright cases, one for the Selenium ones). It holds its cases' specs with
+``{url}`` filled in, and each case's page under ``pages/<case id>/index.html``, served by a static
+server of its own: a thread of the test process on its own loopback port that reads the page from
+the working tree at each request, so a committed UI change is what the next request gets. The
+suite runs on ``before`` (all pass), a developer commits each case's ``after``, the suite runs
+again with the real reporters on, and the agent handles what they report. ``run_family`` records
+what happened per case (``CaseRun``); the test judges it against the case's expected outcome.
 """
 
 from __future__ import annotations
