@@ -83,6 +83,9 @@ class Builder:
                 yield Step("name", el.get("name"))
             yield from self._css(None, el)
             yield from self._xpath_by_label(el)
+            text = self.dom.text(el)
+            if text and len(text) <= 60 and "'" not in text:  # Selenium has no getByText: an XPath
+                yield Step(XPATH, f"//{self.dom.tag(el)}[normalize-space()='{text}']")
         elif self.flavor == CYPRESS and old.kind == CONTAINS:
             yield from self._css(None, el)
 

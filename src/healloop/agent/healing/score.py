@@ -34,6 +34,7 @@ from healloop.agent.healing.locators import (
 )
 from healloop.agent.healing.words import (
     GENERIC,
+    STOP,
     canon,
     contains_text,
     generated,
@@ -250,6 +251,8 @@ _TELLING_TAGS = frozenset({
     "nav", "form", "table", "dialog", "header", "footer", "aside", "main", "section", "fieldset", "ul", "ol",
     "select", "textarea", "thead", "tbody", "tfoot", "details", "summary", "figure", "article",
 })
+# Containers that are a place on the page (a form, a row): part of what a name like login-error names.
+_PLACES = frozenset({"form", "fieldset", "section", "dialog", "tr", "li", "article", "aside"})
 # Containers a test does not click as a whole.
 _CONTAINERS = frozenset({
     "dialog", "form", "table", "section", "nav", "main", "header", "footer", "aside", "ul", "ol", "fieldset",
@@ -506,7 +509,7 @@ class Scorer:
                 named.append(self._attr_signal(attr, value, op, attrs, ident))
         classes = [value for attr, value, _ in clues.attrs if attr == "class"]
         if classes:
-            named.append(self._class_signal(classes, attrs, ident))
+            named.append(self._class_signal(classes, el, attrs, ident))
         for kind, value in clues.texts:
             named.append(self._text_signal(kind, value, el, ident))
         for attr, value, op in clues.ancestors:
@@ -571,7 +574,9 @@ class Scorer:
                 reasons.append(f"{why} (+{strength:.2f})")
             evidence = 1 / (1 + math.exp(-odds))
         factor, gates = self._factor(el)
-        weight += math.log(max(factor, 1e-6))
+        # A gate (not editable, hidden, someone else's) counts twice as log-odds: it is about what the
+        # test can do with the element, which no name makes up for.
+        weight += 2 * math.log(max(factor, 1e-6))
         return Scored(el, evidence * factor, evidence, factor, reasons + gates, weight)
 
     def _attr_signal(
@@ -611,6 +616,14 @@ class Scorer:
             if s > cross:
                 cross, cross_why = s, f"{what} {v!r}"
         cross_weight = 0.75 if attr in TEST_ID_ATTRS or attr in ("id", "name") else 0.6
+        # A composite name (track-row-tr_7Hq2) may be spread over several attributes now: the row's
+        # class says "track row", another attribute holds the id. All its words there fit it.
+        wanted = [w for w in words(value) if w not in STOP]
+        if len(wanted) >= 3:
+            said = {canon(w) for what, v in ident if what != "text" for w in words(v)}
+            covered = sum(1 for w in wanted if canon(w) in said) / len(wanted)
+            if covered >= 0.99 and cross < 0.8:
+                cross, cross_why = 0.8, "every word of it spread over its attributes"
         if attr in attrs and generated(attrs[attr]) and not generated(value):
             # The framework now generates this attribute (an id became ":r1:"): the old name had to
             # go somewhere else, so finding it there is as good as finding it in place.
@@ -621,8 +634,18 @@ class Scorer:
             return strength, why + (f", and {cross_why}" if support else "")
         return weight * cross_weight * cross, f"{attr} {value!r} ~ {cross_why}"
 
+    def _container_words(self, el: Element) -> set[str]:
+        """The words naming the nearest container that has a name of its own (a form#login, a
+        fieldset, a row with an id): the place part of a name like ``login-error``."""
+        for a in el.iterancestors():
+            named = [v for k, v in self._names(a) if k != "class" or not generated(v)]
+            boxy = self.dom.tag(a) in _PLACES
+            if a.get("id") or a.get("aria-label") or boxy or any(a.get(t) for t in TEST_ID_ATTRS):
+                return {canon(w) for v in named for w in words(v)}
+        return set()
+
     def _class_signal(
-        self, classes: list[str], attrs: dict[str, str], ident: list[tuple[str, str]]
+        self, classes: list[str], el: Element, attrs: dict[str, str], ident: list[tuple[str, str]]
     ) -> tuple[float, str]:
         """One signal for all the classes a selector named, word by word and weighted by how rare each
         word is on the page: ``badge-primary`` fits ``badge bg-primary`` better than ``badge bg-success``
@@ -642,8 +665,12 @@ class Scorer:
         # A design-system swap leaves no class word behind; what the classes said (checkout-btn,
         # login-error) may still be in the element's name, text or other attributes.
         said = {canon(w) for what, v in ident if what != "class" for w in words(v)}
-        core = {w for w in wanted if w not in GENERIC} or wanted  # "row-select": kind words are all it says
+        # "row-select": when kind words are all a class says, they are what it says
+        core = {w for w in wanted if w not in GENERIC} or wanted
         cross = sum(self._idf(w) for w in core & said) / sum(self._idf(w) for w in core) if core else 0.0
+        if core & said and not core <= said and core <= said | self._container_words(el):
+            # "login-error": the error is the element's, the login its form's (form#login)
+            cross = max(cross, 0.85)
         if 0.6 * cross > _ATTR_WEIGHT["class"] * strength:
             return 0.6 * cross, f"what the classes said, {sorted(core & said)}, in its name or text"
         return _ATTR_WEIGHT["class"] * strength, f"class words {matched} of {sorted(wanted)}"
