@@ -1,7 +1,10 @@
 """The healer on the corpus, as the agent runs it (spec, message and the DOM at failure only).
 
-A false heal fails its case outright; missed heals are counted against the target of healing at
-least 90% of the healable cases. ``bench/heal_corpus.py`` prints the same figures with each miss.
+A false heal fails its case outright, in every set. Missed heals are counted against the target of
+healing at least 90% of the healable cases of the sets the healer was built against (dev, and holdout
+after its first contact): a guard against losing what was reached. The fresh set, written last and
+never tuned on, is the honest figure for unseen apps; ``bench/heal_corpus.py --set fresh`` prints it
+and the README quotes it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def test_escalation_says_why(case) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_heals_at_least_90_percent_of_the_healable_cases() -> None:
-    healable = [c for c in CASES if c.outcome == "heal"]
+    healable = [c for c in CASES if c.outcome == "heal" and c.set in ("dev", "holdout")]
     assert healable
     verdicts = [_verdict(c) for c in healable]
     healed = [v for v in verdicts if v.verdict == CORRECT_HEAL]

@@ -180,6 +180,31 @@ class Builder:
             if prefix:
                 yield f"{prefix} {compound}"
             yield compound
+        if prefix:
+            # The container was rebuilt too (li.thread-row:has-text('x') is now div[role=row]): name
+            # the new container the same way, keeping what filtered it, then the element inside it.
+            for head in self._new_container(prefix, el, quote):
+                for compound in self._stable_compounds(el, quote, positional=True):
+                    yield f"{head} {compound}"
+
+    def _new_container(self, prefix: str, el: Element, quote: str) -> Iterator[str]:
+        dom = self.dom
+        last = re.split(r"\s+(?![^\[]*\])(?![^(]*\))|\s*>\s*", prefix.strip())[-1]
+        filters = "".join(re.findall(r""":(?:has-text|contains|text)\([^)]*\)""", last))
+        texts = re.findall(r""":(?:has-text|contains|text)\(\s*["']([^"']+)["']""", last)
+        def holds(a: Element) -> bool:
+            return all(t.lower() in dom.text(a).lower() for t in texts) and dom.tag(a) not in ("body", "html")
+
+        box = next((a for a in el.iterancestors() if texts and holds(a)), None)
+        if box is None:
+            return
+        role = box.get("role")
+        if role:
+            yield f"{_attr('role', role, quote)}{filters}"
+        yield f"{dom.tag(box)}{filters}"
+        for name in TEST_ID_ATTRS:
+            if box.get(name) and not generated(box.get(name)):
+                yield _attr(name, box.get(name), quote)
 
     def _substitute(self, old: str, el: Element, quote: str) -> Iterator[str]:
         """The old selector with the values of its last compound that no longer match replaced by the

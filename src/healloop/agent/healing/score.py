@@ -394,8 +394,16 @@ class Scorer:
                     return 0.85, f"inside a container holding {value!r}"
             return 0.0, ""
         best, why = 0.0, ""
+        wanted = {canon(w) for w in words(value) if w not in STOP}
         for a in list(el.iterancestors())[:8]:
-            strength, reason = self._attr_signal(attr, value, op, self.dom.attrs(a), self._names(a))
+            names = self._names(a)
+            strength, reason = self._attr_signal(attr, value, op, self.dom.attrs(a), names)
+            # Every word of the old name among the container's names, attribute names included
+            # (li.thread-row → <div class="row" data-thread-id="t-3391">).
+            said = {canon(w) for _, v in names for w in words(v)}
+            said |= {canon(w) for k in self.dom.attrs(a) if k.startswith("data-") for w in words(k[5:])}
+            if len(wanted) >= 2 and wanted <= said and strength < 0.7:
+                strength, reason = 0.7, f"every word of {value!r} among its names"
             if strength > best:
                 best, why = strength, f"an ancestor: {reason}"
         return best, why
@@ -433,6 +441,13 @@ class Scorer:
             if not is_toggle:
                 continue
             if controls & ids or (top.getparent() is not None and top.getparent() in toggle.iterancestors()):
+                return True
+        # A wizard's next step, hidden until the test clicks its Next / Continue button in the same form.
+        box = next((a for a in top.iterancestors() if self.dom.tag(a) in ("form", "main", "section")), None)
+        for step in self.claimed:
+            said = {canon(w) for w in words(self.dom.name(step) or self.dom.text(step))}
+            advances = "next" in said and self.dom.clickable(step)
+            if advances and box is not None and box in step.iterancestors():
                 return True
         return False
 

@@ -15,8 +15,6 @@ from healloop.agent.context import Context
 from healloop.agent.healing.heal import ESCALATE, HEALED, NOT_MINE, PRESENT, Failure, Healer, Settings
 from healloop.agent.healing.rewrite import edit_hunk
 from healloop.agent.playbooks import Action, Plan
-from healloop.errors import InvalidInput
-from healloop.timeutil import parse_rfc3339
 
 NAME = "selector"
 
@@ -41,22 +39,6 @@ def _tried(ctx: Context) -> list[str]:
     return out
 
 
-def _changed_since(ctx: Context) -> str | None:
-    """The spec's newest commit, if it was made after the failure was reported."""
-    created = str(ctx.event.get("created_at") or "")
-    newest = ctx.spec_log[0] if ctx.spec_log else None
-    if newest and created and str(newest.get("date") or "") and _after(str(newest["date"]), created):
-        return f"{str(newest['sha'])[:10]} {newest.get('subject', '')}"
-    return None
-
-
-def _after(a: str, b: str) -> bool:
-    try:
-        return parse_rfc3339(a, "date") > parse_rfc3339(b, "created_at")
-    except InvalidInput:
-        return False
-
-
 def plan(ctx: Context) -> Plan | None:
     assert ctx.dom is not None and ctx.spec_text is not None
     settings: Settings = ctx.heal_settings or Settings()
@@ -77,12 +59,16 @@ def plan(ctx: Context) -> Plan | None:
             why=f"{outcome.reason}; it may have appeared late: rerun unchanged, a pass means flaky",
             details=details,
         )
-    changed = _changed_since(ctx)
-    if outcome.status == NOT_MINE and outcome.broken and changed and not ctx.previous_failures:
-        # The spec no longer writes the locator that failed: someone (another agent that committed and
-        # died before resolving, a person) changed it since. Rerun before deciding anything.
-        return Plan("rerun", why=f"{ctx.spec} no longer writes {outcome.broken}: it changed since the "
-                    f"failure ({changed}); rerun it unchanged", details=details)
+    if outcome.status == NOT_MINE and outcome.broken and not ctx.previous_failures:
+        # The spec no longer writes the locator that failed: it was changed since the run that failed
+        # started (another event's heal of the same locator, an agent that committed and died before
+        # resolving, a person). Rerun before deciding anything: a failure is never repaired twice.
+        newest = ctx.spec_log[0] if ctx.spec_log else None
+        last = ""
+        if newest:
+            last = f" (its newest commit: {str(newest['sha'])[:10]} {newest.get('subject', '')})"
+        return Plan("rerun", why=f"{ctx.spec} no longer writes {outcome.broken}{last}; rerun it unchanged",
+                    details=details)
     if outcome.status != HEALED or outcome.new_text is None:
         why = outcome.reason if outcome.status == ESCALATE else f"not healed: {outcome.reason}"
         return Plan(NAME, escalate=True, why=why, details=details)
