@@ -38,6 +38,7 @@ from healloop.agent.healing.words import (
     canon,
     contains_text,
     generated,
+    label_words,
     nameless,
     similarity,
     text_similarity,
@@ -80,6 +81,7 @@ _ATTR_WEIGHT = {
 _MIN_SIGNAL = 0.3  # similarities below this are noise, not evidence
 _SUPPORTED = 0.3  # what the locator said must fit this well before the spec's context adds to it
 _FLOOR = 0.15  # in the soft product, a clue that does not fit at all weighs this much, not zero
+_NEAR_SAME = 0.85  # a text this similar is the same text respelled, not a part of it
 SUBSTRING = "substring"  # a text clue matched as Playwright matches getByText: inside, any case
 
 
@@ -303,6 +305,7 @@ class Scorer:
         self._sizes: dict[Element, int] = {}
         self.closest = 0  # the smallest shared subtree over the pool, set by prepare()
         self._present: dict[str, bool] = {}
+        self._role_names: dict[str | None, list[frozenset[str]]] = {}
         self.only_free = None
         self.word_counts: dict[str, int] = {}
         self.class_counts: dict[str, int] = {}
@@ -722,16 +725,36 @@ class Scorer:
             ALT: [el.get("alt") or ""],
             TITLE: [el.get("title") or ""],
         }.get(kind, [dom.text(el)])
-        best, why = 0.0, ""
+        best, why, best_got = 0.0, "", ""
         for got in own:
             s = text_similarity(value, got)
             if s > best:
-                best, why = s, f"{kind} {value!r} ~ {got!r}"
+                best, why, best_got = s, f"{kind} {value!r} ~ {got!r}", got
+        if 0 < best < _NEAR_SAME:
+            # A name matched in part ("Email notifications" / "Email: Mentions") says only what the
+            # shared words say: when more elements of this kind carry them ("Email: Comments", "Email:
+            # Weekly digest"), the old name was split among them and points at none in particular.
+            shared = label_words(value) & label_words(best_got)
+            sharing = self._sharing(el, shared) if shared else 1
+            if sharing > 1:
+                best /= sharing ** 0.5
+                why += f", as do {sharing - 1} more {dom.role(el) or dom.tag(el)} names"
         for what, v in ident:
             s = text_similarity(value, v) * 0.7
             if s > best:
                 best, why = s, f"{kind} {value!r} ~ {what} {v!r}"
         return 0.95 * best, why
+
+    def _sharing(self, el: Element, shared: frozenset[str]) -> int:
+        """Visible elements of ``el``'s role, no other locator's, whose names hold all of ``shared``."""
+        role = self.dom.role(el)
+        names = self._role_names.get(role)
+        if names is None:
+            names = self._role_names[role] = [
+                label_words(self.dom.name(other)) for other in self.dom.content
+                if other not in self.claimed and self.dom.role(other) == role and self.dom.visible(other)
+            ]
+        return sum(1 for n in names if shared <= n)
 
     def _factor(self, el: Element) -> tuple[float, list[str]]:
         dom, clues = self.dom, self.clues

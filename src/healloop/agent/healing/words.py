@@ -419,6 +419,12 @@ def text_similarity(a: str, b: str) -> float:
     return score
 
 
+def label_words(text: str) -> frozenset[str]:
+    """The words of a visible label that say something (filler dropped), synonyms folded."""
+    found = [w for w in words(" ".join((text or "").lower().split()), False) if w not in FILLER]
+    return frozenset(canon(w) for w in found)
+
+
 def contains_text(haystack: str, needle: str, *, case: bool = False) -> bool:
     h, n = " ".join((haystack or "").split()), " ".join((needle or "").split())
     return bool(n) and (n in h if case else n.lower() in h.lower())
