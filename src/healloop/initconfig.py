@@ -27,6 +27,8 @@ port = 8788             # this machine's MCP tool node (http://127.0.0.1:8788/mc
 planner = "rules"       # "rules" needs no model; "llm" reads HEALLOOP_LLM_BASE_URL and HEALLOOP_LLM_MODEL
 concurrency = 1
 # enabled = false       # several machines: agents run elsewhere
+# heal_threshold = 0.5  # selector healing: least evidence for the element chosen (higher: fewer heals)
+# heal_margin = 0.2     # selector healing: lead it needs over the runner-up (higher: fewer heals)
 
 [node]
 workspace = "."         # the repository agents read and repair
