@@ -265,12 +265,17 @@ _KEEP_PLURAL = frozenset({"changes", "settings", "details", "news", "terms", "op
                           "preferences", "thanks", "series", "analytics", "sales", "orders"})
 
 
+_IE_STEMS = ("cook", "mov", "calor", "self", "rook", "hood", "zomb", "smooth", "good", "brown", "newb",
+             "freeb", "sort", "gen", "bird", "aunt", "cut", "pix", "prair", "boog", "lass")
+
+
 def _singular(word: str) -> str:
     """guests → guest, addresses → address, categories → category (enough for names and labels)."""
     if len(word) <= 3 or word.isdigit() or word.endswith(("ss", "us", "is")) or word in _KEEP_PLURAL:
         return word
     if word.endswith("ies"):
-        return word[:-3] + "y"
+        # Nouns in -ie keep it (cookies, movies, calories); the rest are -y (categories, replies).
+        return word[:-1] if word[:-3].endswith(_IE_STEMS) or len(word) <= 5 else word[:-3] + "y"
     if word.endswith(("sses", "xes", "ches", "shes")):
         return word[:-2]
     return word[:-1] if word.endswith("s") else word

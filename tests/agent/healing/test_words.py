@@ -1,0 +1,27 @@
+"""Words as a person reads them in names and labels."""
+
+from __future__ import annotations
+
+import pytest
+
+from healloop.agent.healing.words import label_words, similarity, text_similarity, words
+
+
+@pytest.mark.parametrize(
+    ("plural", "singular"),
+    [("cookies", "cookie"), ("movies", "movie"), ("calories", "calorie"), ("categories", "category"),
+     ("replies", "reply"), ("entries", "entry"), ("guests", "guest"), ("addresses", "address"),
+     ("series", "series")],
+)
+def test_plurals_fold_onto_their_singular(plural: str, singular: str) -> None:
+    assert words(plural) == (singular,)
+
+
+def test_a_class_and_a_label_that_say_the_same_words_match() -> None:
+    assert similarity("cookie-accept", "Accept all cookies") > 0.5
+    assert label_words("Accept all cookies") == {"accept", "cookie"}  # "all" is filler
+
+
+def test_opposite_actions_never_match() -> None:
+    assert similarity("export-csv", "import-csv") == 0.0
+    assert text_similarity("Archive project", "Unarchive project") == 0.0
