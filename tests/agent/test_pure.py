@@ -137,6 +137,32 @@ def test_guardrails_accept_selector_change_and_small_timeouts():
     ) == []
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "allowed"),
+    [
+        # The label only finds the field whose state the test checks: it may be healed.
+        ("cy.findByLabelText('Your name').should('have.attr', 'aria-invalid', 'true')",
+         "cy.findByLabelText('Full name').should('have.attr', 'aria-invalid', 'true')", True),
+        ("await expect(page.getByLabel('Email')).toHaveValue('a@b.c');",
+         "await expect(page.getByLabel('E-mail address')).toHaveValue('a@b.c');", True),
+        ("    expect(page.get_by_role('checkbox', name='Remember me')).to_be_checked()",
+         "    expect(page.get_by_role('checkbox', name='Keep me signed in')).to_be_checked()", True),
+        # The name is what a visibility or text assertion checks: never changed.
+        ("cy.findByLabelText('Your name').should('be.visible')",
+         "cy.findByLabelText('Full name').should('be.visible')", False),
+        ("await expect(page.getByRole('heading', { name: 'Paid' })).toBeVisible();",
+         "await expect(page.getByRole('heading', { name: 'Unpaid' })).toBeVisible();", False),
+        # Shown text stays what is checked whatever the assertion.
+        ("await expect(page.getByText('Paid')).toHaveClass(/badge/);",
+         "await expect(page.getByText('Unpaid')).toHaveClass(/badge/);", False),
+    ],
+)
+def test_guardrails_let_a_name_change_only_where_the_assertion_checks_state(old, new, allowed):
+    problems = check_patch("e2e/form.spec.js" if "await" in old or "cy." in old else "tests/test_form.py",
+                           old, new, POLICY)
+    assert (problems == []) is allowed, problems
+
+
 def test_guardrails_paths():
     assert check_path("tests/test_ui.py", POLICY) == []
     assert "app code" in check_path("app/pricing.py", POLICY)[0]

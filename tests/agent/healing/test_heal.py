@@ -93,6 +93,35 @@ def test_text_an_assertion_looks_for_is_never_rewritten() -> None:
     assert out.status == ESCALATE and "assertion" in out.reason
 
 
+NAME_CY = """describe('booking', () => {
+  it('books', () => {
+    cy.findByLabelText('Your name').type('Jo');
+    cy.findByRole('button', { name: 'Book' }).click();
+  });
+  it('requires a name', () => {
+    cy.findByRole('button', { name: 'Book' }).click();
+    cy.findByLabelText('Your name').should(CHECK);
+  });
+});
+"""
+NAME_DOM = """<html><body><form><label for="n">Full name</label><input id="n" name="name">
+<label for="e">Email</label><input id="e" type="email"><button>Book</button></form></body></html>"""
+NAME_MSG = "TestingLibraryElementError: Unable to find a label with the text of: Your name"
+
+
+def test_a_label_on_a_line_asserting_the_fields_state_is_healed_there_too() -> None:
+    spec = NAME_CY.replace("CHECK", "'have.attr', 'aria-invalid', 'true'")
+    out = heal(failure(spec, NAME_MSG, NAME_DOM, path="cypress/e2e/booking.cy.js"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("'Your name'", "'Full name'")
+
+
+def test_a_label_on_a_line_asserting_it_is_shown_is_not_rewritten() -> None:
+    spec = NAME_CY.replace("CHECK", "'be.visible'")
+    out = heal(failure(spec, NAME_MSG, NAME_DOM, path="cypress/e2e/booking.cy.js"))
+    assert out.status == ESCALATE and "assertion" in out.reason
+
+
 CART_CY = """describe('cart', () => {
   it('orders', () => {
     cy.visit('/');

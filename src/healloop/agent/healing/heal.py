@@ -27,13 +27,14 @@ from healloop.agent.healing.locators import (
     Locator,
     Step,
     Use,
+    by_name,
     same_target,
     structural,
     template_pattern,
 )
 from healloop.agent.healing.messages import from_message
 from healloop.agent.healing.paths import css_prefix, css_relaxed, xpath_prefix, xpath_relaxed
-from healloop.agent.healing.reader import reader_for
+from healloop.agent.healing.reader import asserts_state_only, reader_for
 from healloop.agent.healing.resolve import Resolver
 from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk, placeholders_at
 from healloop.agent.healing.score import Clues, Scored, Scorer, ancestor_clues, clues_of, logit
@@ -268,7 +269,13 @@ class Healer:
                 broken=locator.describe(),
             )
         if not structural(Locator((step,), locator.flavor)):
-            asserting = [u.line for u in uses if ASSERTION.search(self._line(u.line))]
+            # By role name or label on a line that asserts only the element's state (its value, an
+            # attribute), the name just finds the element; by shown text, the text is checked.
+            asserting = [
+                u.line for u in uses
+                if ASSERTION.search(self._line(u.line))
+                and not (by_name(locator) and asserts_state_only(self._line(u.line), self.lang))
+            ]
             if asserting:
                 return Outcome(
                     ESCALATE,

@@ -546,3 +546,13 @@ STRUCTURAL = frozenset({CSS, XPATH, TESTID, "id", "name", NTH})
 
 def structural(locator: Locator) -> bool:
     return all(s.kind in STRUCTURAL or (s.kind == ROLE and s.name is None) for s in locator.steps)
+
+
+# Steps that find an element by what it is called (its role name, label, placeholder, alt text,
+# title) rather than by content it shows (getByText, cy.contains, a link's text).
+NAMING = frozenset({ROLE, LABEL, PLACEHOLDER, ALT, TITLE})
+
+
+def by_name(locator: Locator) -> bool:
+    """Structural, or finding its element by what the element is called: never by shown content."""
+    return all(s.kind in STRUCTURAL or s.kind in NAMING for s in locator.steps)

@@ -7,6 +7,7 @@ through variables and page-object properties.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from healloop.agent.healing.locators import (
     _BY_KINDS,
@@ -26,6 +27,7 @@ from healloop.agent.healing.locators import (
     Use,
     _by_step,
     _css_or_xpath,
+    by_name,
     holes,
     looks_like_css,
     looks_like_xpath,
@@ -434,15 +436,34 @@ def reader_for(text: str, flavor: str, lang: str) -> SpecReader:
     return SpecReader(text, flavor=flavor, lang=lang)
 
 
-def blank_locators(text: str, lang: str) -> str:
-    """``text`` with every structural locator (CSS, XPath, test id, id, name; in any runner's API)
-    replaced by ``<selector>``. Locators by text, role name, label or content stay: on an assertion
-    line their text is part of what the test expects."""
-    spans: list[tuple[int, int]] = []
-    for flavor in (PLAYWRIGHT, CYPRESS, SELENIUM):
-        for use in SpecReader(text, flavor=flavor, lang=lang).uses():
-            if structural(use.locator):
-                spans.append((use.start, use.end))
+# Assertions about an element's state (its value, an attribute, checked, enabled, focus, classes), and
+# assertions about whether it is there or what it shows. A locator by role name or label on a line
+# that asserts only the first kind just finds the element: its name is not what the test checks.
+_STATE = re.compile(
+    r"\bto(?:Have(?:Value|Values|Attribute|Class|CSS|Id|JSProperty)|Be(?:Checked|Disabled|Enabled|Editable"
+    r"|Focused|Empty|Required|Invalid|Valid))\b"
+    r"|\bto_(?:have_(?:value|values|attribute|class|css|id|js_property)|be_(?:checked|disabled|enabled"
+    r"|editable|focused|empty))\b"
+    r"|['\"](?:not\.)?(?:have\.(?:attr|value|class|css|prop|id)|be\.(?:checked|disabled|enabled|focused"
+    r"|selected|empty))['\"]"
+    r"|\.(?:is_selected|is_enabled|get_attribute|get_dom_attribute|get_property|value_of_css_property"
+    r"|isSelected|isEnabled|getAttribute|getCssValue)\s*\("
+)
+_SHOWN = re.compile(
+    r"visible|hidden|text|contain|exist|length|count|displayed|inthedocument|attached|\bhave\.html", re.I
+)
+
+
+def _spans(text: str, lang: str, keep: Callable[[Locator], bool]) -> list[tuple[int, int]]:
+    return [
+        (use.start, use.end)
+        for flavor in (PLAYWRIGHT, CYPRESS, SELENIUM)
+        for use in SpecReader(text, flavor=flavor, lang=lang).uses()
+        if keep(use.locator)
+    ]
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     out, last = [], 0
     for start, end in sorted(spans):
         if start < last:
@@ -451,3 +472,25 @@ def blank_locators(text: str, lang: str) -> str:
         last = end
     out.append(text[last:])
     return "".join(out)
+
+
+def asserts_state_only(line: str, lang: str) -> bool:
+    """Whether an assertion line checks only the state of the element it finds (``should('have.attr',
+    'aria-invalid', 'true')``, ``to_have_value``), not that it is there or what it shows."""
+    rest = _blank(line, _spans(line, lang, lambda _: True))
+    return bool(_STATE.search(rest)) and not _SHOWN.search(rest)
+
+
+def blank_locators(text: str, lang: str) -> str:
+    """``text`` with every structural locator (CSS, XPath, test id, id, name; in any runner's API)
+    replaced by ``<selector>``, and on lines that assert only an element's state, locators by role
+    name or label too. Locators by shown text stay: on an assertion line their text is part of what
+    the test expects."""
+    spans = _spans(text, lang, structural)
+    named = _spans(text, lang, lambda loc: by_name(loc) and not structural(loc))
+    for start, end in named:
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        if asserts_state_only(text[line_start : line_end if line_end >= 0 else len(text)], lang):
+            spans.append((start, end))
+    return _blank(text, spans)
