@@ -139,7 +139,7 @@ _SYNONYMS = [
     ("terms", "tos", "agreement", "conditions"),
     ("accept", "agree", "allow"),
     ("settings", "preferences", "prefs", "options", "config"),
-    ("profile", "account", "me"),
+    ("profile", "account", "me", "myself", "yourself"),
     ("notification", "notifications", "alerts", "alert"),
     ("download", "export"),
     ("upload", "import", "attach"),
@@ -157,6 +157,8 @@ _SYNONYMS = [
     ("help", "support", "faq"),
     ("remember", "rememberme"),
     ("forgot", "reset", "recover"),
+    ("jump", "skip"),  # "Jump to recipe" / "Skip to content": in-page links
+    ("checkin", "arrival", "arrive"),
 ]
 _CANON: dict[str, str] = {}
 for _group in _SYNONYMS:
@@ -170,7 +172,8 @@ _JOINED = {
     ("sign", "in"): "signin", ("log", "in"): "signin", ("log", "on"): "signin",
     ("sign", "up"): "signup", ("create", "account"): "signup", ("create", "an", "account"): "signup",
     ("sign", "out"): "signout", ("log", "out"): "signout", ("log", "off"): "signout",
-    ("check", "out"): "checkout", ("e", "mail"): "email", ("e", "mail", "address"): "email",
+    ("check", "out"): "checkout", ("check", "in"): "checkin",
+    ("e", "mail"): "email", ("e", "mail", "address"): "email",
     ("user", "name"): "username", ("first", "name"): "firstname", ("given", "name"): "firstname",
     ("last", "name"): "lastname", ("family", "name"): "lastname", ("zip", "code"): "zip",
     ("post", "code"): "zip", ("postal", "code"): "zip", ("remember", "me"): "remember",
