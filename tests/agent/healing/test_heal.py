@@ -245,3 +245,62 @@ def test_a_name_matched_in_part_by_one_element_alone_is_healed() -> None:
     out = heal(failure(SWITCH_PY, PW_PY_CHECK, _switches("Email: News", "SMS: Order updates")))
     assert out.status == HEALED, out.reason
     assert out.new_locator == "role=checkbox[name='Email: News']"
+
+
+HELPER_JS = """const { By } = require('selenium-webdriver');
+const sel = (id) => By.css(`[data-test="${id}"]`);
+
+describe('checkout', function () {
+  it('pays', async function () {
+    await driver.findElement(sel('tip')).click();
+    await driver.findElement(sel('submit-order')).click();
+  });
+  it('shows the total', async function () {
+    await driver.findElement(sel('submit-order')).getText();
+  });
+});
+"""
+HELPER_DOM = """<html><body><form><button data-test="tip" type="button">Tip</button>
+<button data-test="place-order" type="submit">Place order</button></form></body></html>"""
+HELPER_MSG = 'NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",' \
+    '"selector":"[data-test=\\"submit-order\\"]"}'
+
+
+def test_a_selector_a_helper_builds_is_healed_where_the_tests_pass_the_value() -> None:
+    out = heal(failure(HELPER_JS, HELPER_MSG, HELPER_DOM, path="test/checkout.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    # The helper stays as it is (the other tests pass it other values); the two arguments change.
+    assert out.new_text == HELPER_JS.replace("sel('submit-order')", "sel('place-order')")
+
+
+def test_a_page_object_method_building_a_selector_from_its_parameter() -> None:
+    spec = '''from selenium.webdriver.common.by import By
+
+
+class Checkout:
+    def __init__(self, driver):
+        self.driver = driver
+
+    def button(self, name):
+        return self.driver.find_element(By.CSS_SELECTOR, f"[data-test='{name}']")
+
+
+def test_pays(driver):
+    page = Checkout(driver)
+    page.button("tip").click()
+    page.button("submit-order").click()
+'''
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"css selector","selector":"[data-test=' "'submit-order'" ']"}')
+    out = heal(failure(spec, msg, HELPER_DOM, path="tests/test_checkout.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace('button("submit-order")', 'button("place-order")')
+
+
+def test_a_selector_built_from_the_tests_data_is_not_edited_through_its_value() -> None:
+    # order.id comes from the test's data, not a helper's parameter: there is no literal to change.
+    spec = HELPER_JS.replace("const sel = (id) => By.css(`[data-test=\"${id}\"]`);",
+                             "const order = { id: 'submit-order' };").replace(
+        "sel('submit-order')", "By.css(`[data-test=\"${order.id}\"]`)")
+    out = heal(failure(spec, HELPER_MSG, HELPER_DOM, path="test/checkout.spec.js", source="junit"))
+    assert out.status == ESCALATE and "place-order" in out.reason, out.reason  # found, not written

@@ -15,6 +15,7 @@ from typing import Any
 from healloop.agent.guardrails import ASSERTION
 from healloop.agent.healing.build import Builder
 from healloop.agent.healing.dom import Dom, Element
+from healloop.agent.healing.helpers import argument_sites, helper_of
 from healloop.agent.healing.locators import (
     CONTAINS,
     CSS,
@@ -38,7 +39,7 @@ from healloop.agent.healing.reader import asserts_state_only, reader_for
 from healloop.agent.healing.resolve import Resolver
 from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk, placeholders_at
 from healloop.agent.healing.score import Clues, Scored, Scorer, ancestor_clues, clues_of, logit
-from healloop.agent.healing.source import Source
+from healloop.agent.healing.source import Literal, Source, quote
 
 # Strict by default: a wrong heal costs more than an escalation.
 THRESHOLD = 0.5
@@ -530,14 +531,28 @@ class Healer:
                     f"line {use.line}: no locator of the same form finds the element alone"
                 )
                 continue
-            try:
-                replacements.append(writer.replacement(use, kk, new_step))
-            except CannotWrite as exc:
-                outcome.uses_left.append(f"line {use.line}: {exc}")
-                continue
-            outcome.uses_healed.append(use.line)
-            if use.bindings:
-                outcome.bindings[use.line] = use.bindings
+            via = None
+            if use.template is not None and placeholders_at(new_step.value, use) is None:
+                via = self._via_helper(use, new_step.value)
+            if via is not None:
+                # Built inside a helper from its parameter: the tests' argument changes, not the helper.
+                sites, values = via
+                replacements += [
+                    Replacement(lit.start, lit.end, lit.prefix + quote(new, lit.quote, self.lang))
+                    for lit, new in sites
+                    if all(r.start != lit.start for r in replacements)
+                ]
+                outcome.uses_healed.append(use.line)
+                outcome.bindings[use.line] = values
+            else:
+                try:
+                    replacements.append(writer.replacement(use, kk, new_step))
+                except CannotWrite as exc:
+                    outcome.uses_left.append(f"line {use.line}: {exc}")
+                    continue
+                outcome.uses_healed.append(use.line)
+                if use.bindings:
+                    outcome.bindings[use.line] = use.bindings
             # What the spec builds before this line's locator (a row kept in a variable, a helper):
             # the message's locator says it. A line that writes only the scope is followed by the rest.
             if at_scope:
@@ -567,6 +582,31 @@ class Healer:
         )
         return outcome
 
+    def _via_helper(
+        self, use: Use, value: str
+    ) -> tuple[list[tuple[Literal, str]], list[tuple[str, str]]] | None:
+        """For a selector a helper builds from its parameters: the string literals the tests pass
+        for each value that changes, with their new values, and the values bound now. None unless
+        ``value`` still fits the helper's template and every changed value is a parameter that the
+        spec passes as a literal."""
+        assert use.template is not None
+        m = template_pattern(use.template).fullmatch(value)
+        if m is None:
+            return None
+        sites: list[tuple[Literal, str]] = []
+        values = list(zip(use.placeholders, m.groups(), strict=True))
+        for (expr, old), (_, new) in zip(use.bindings, values, strict=True):
+            if old == new:
+                continue
+            helper = helper_of(self.src, use.template.start, expr)
+            if helper is None:
+                return None
+            found = argument_sites(self.src, helper, old, body_end=use.template.end)
+            if not found:
+                return None
+            sites += [(lit, new) for lit in found]
+        return (sites, values) if sites else None
+
     def _full_uses(self, uses: list[Use], locator: Locator, k: int) -> list[Use]:
         """The uses that write the broken locator through to its end (not only its scope)."""
         return [u for u in uses if k - (len(locator.steps) - len(u.locator.steps)) >= 0
@@ -580,7 +620,11 @@ class Healer:
         steps = use.locator.steps[:upto] if upto else use.locator.steps
 
         def check(step: Step) -> bool:
-            if use.template is not None and placeholders_at(step.value, use) is None:
+            if (
+                use.template is not None
+                and placeholders_at(step.value, use) is None
+                and self._via_helper(use, step.value) is None
+            ):
                 return False  # it could not stay built from the test's values
             trial = Locator(prefix_extra + steps[:k] + (step,) + steps[k + 1 :], use.locator.flavor)
             got = self.resolver.resolve(trial)
