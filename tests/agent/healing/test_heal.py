@@ -304,3 +304,22 @@ def test_a_selector_built_from_the_tests_data_is_not_edited_through_its_value() 
         "sel('submit-order')", "By.css(`[data-test=\"${order.id}\"]`)")
     out = heal(failure(spec, HELPER_MSG, HELPER_DOM, path="test/checkout.spec.js", source="junit"))
     assert out.status == ESCALATE and "place-order" in out.reason, out.reason  # found, not written
+
+
+def test_a_test_id_whose_place_word_moved_to_its_container() -> None:
+    # "toolbar-undo" in the toolbar became "format-undo": less the words naming the toolbar (its
+    # class "toolbar", its label "Formatting"), both say "undo"; "format-redo" beside it does not.
+    spec = """test('undoes', async ({ page }) => {
+  await page.getByTestId('toolbar-undo').click();
+  await expect(page.getByTestId('doc')).toHaveText('');
+});
+"""
+    dom = """<html><body><div class="toolbar" role="toolbar" aria-label="Formatting">
+<button data-testid="format-undo" type="button"><svg></svg></button>
+<button data-testid="format-redo" type="button"><svg></svg></button></div>
+<div data-testid="doc"></div></body></html>"""
+    msg = ("Error: locator.click: Test timeout of 30000ms exceeded.\nCall log:\n"
+           "  - waiting for getByTestId('toolbar-undo')\n")
+    out = heal(failure(spec, msg, dom, path="e2e/editor.spec.js"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "testid=format-undo"

@@ -524,7 +524,7 @@ class Scorer:
         named: list[tuple[float, str]] = []
         for attr, value, op in clues.attrs:
             if attr != "class":
-                named.append(self._attr_signal(attr, value, op, attrs, ident))
+                named.append(self._attr_signal(attr, value, op, attrs, ident, self._container_words(el)))
         classes = [value for attr, value, _ in clues.attrs if attr == "class"]
         if classes:
             named.append(self._class_signal(classes, el, attrs, ident))
@@ -598,7 +598,8 @@ class Scorer:
         return Scored(el, evidence * factor, evidence, factor, reasons + gates, weight)
 
     def _attr_signal(
-        self, attr: str, value: str, op: str, attrs: dict[str, str], ident: list[tuple[str, str]]
+        self, attr: str, value: str, op: str, attrs: dict[str, str], ident: list[tuple[str, str]],
+        place: set[str] | None = None,
     ) -> tuple[float, str]:
         """The attribute a locator named, on this element: the same attribute with a similar value is
         the strongest sign (a renamed test id stays a test id); the old value in another attribute,
@@ -609,6 +610,14 @@ class Scorer:
         primary, why = 0.0, ""
         if attr in attrs:
             primary, why = _op_similarity(value, attrs[attr], op), f"{attr} {value!r} ~ {attrs[attr]!r}"
+            if op == "=" and primary < 0.6 and place:
+                # "toolbar-bold" in a toolbar (aria-label "Formatting"), now "format-bold": with the
+                # words naming its container taken out of both, the two names say the same.
+                stems = {_stem(w) for w in place}
+                old_own = [canon(w) for w in words(value) if _stem(canon(w)) not in stems]
+                new_own = [canon(w) for w in words(attrs[attr]) if _stem(canon(w)) not in stems]
+                if old_own and old_own == new_own and len(old_own) < len(words(value)):
+                    primary, why = 0.8, f"{attr} {value!r} ~ {attrs[attr]!r}, less what names its container"
         if attr in NAME_ATTRS:
             # The accessible name moved between attributes (a title became an aria-label).
             for other in NAME_ATTRS:
@@ -814,6 +823,16 @@ class Scorer:
         elif owner:
             why.append(f"also found by another locator of the spec by the same name, {owner}")
         return factor, why
+
+
+def _stem(word: str) -> str:
+    """Enough of a stem to see the container's "Formatting" in "format-bold"."""
+    for end in ("ing", "ed", "s"):
+        if word.endswith(end) and len(word) - len(end) >= 4:
+            word = word[: -len(end)]
+            # formatting → format, not formatt
+            return word[:-1] if end != "s" and word[-1] == word[-2] and word[-1] not in "ls" else word
+    return word
 
 
 def _op_similarity(want: str, got: str, op: str) -> float:
