@@ -323,3 +323,27 @@ def test_a_test_id_whose_place_word_moved_to_its_container() -> None:
     out = heal(failure(spec, msg, dom, path="e2e/editor.spec.js"))
     assert out.status == HEALED, out.reason
     assert out.new_locator == "testid=format-undo"
+
+
+def test_an_xpath_built_from_a_constant_keeps_it_when_a_wrapper_is_added() -> None:
+    spec = '''from playwright.sync_api import Page, expect
+
+BAR = "//div[@id='cal']/div[@class='bar']"
+TODAY = f"xpath={BAR}/button[normalize-space()='today']"
+TITLE = f"xpath={BAR}/h2"
+
+
+def test_today(page: Page):
+    page.locator(TODAY).click()
+    expect(page.locator(TITLE)).to_have_text("May")
+'''
+    dom = """<html><body><div id="cal"><div class="bar"><h2>April</h2>
+<div class="group"><button>prev</button><button>today</button><button>next</button></div></div></div>
+<div id="mini"><button>today</button></div></body></html>"""
+    msg = ("playwright._impl._errors.TimeoutError: Locator.click: Timeout 30000ms exceeded.\nCall log:\n"
+           "  - waiting for locator(\"//div[@id='cal']/div[@class='bar']"
+           "/button[normalize-space()='today']\")\n")
+    out = heal(failure(spec, msg, dom, path="tests/test_cal.py"))
+    assert out.status == HEALED, out.reason
+    # The wrapper is crossed at that one step; the constant and the engine stay.
+    assert out.new_text == spec.replace("{BAR}/button[", "{BAR}//button[")

@@ -82,11 +82,17 @@ def xpath_prefix(expr: str) -> str:
 
 
 def xpath_relaxed(expr: str) -> Iterator[tuple[str, float]]:
-    """The XPath with an ancestor step's predicates dropped (0.8), ``/`` made ``//`` (0.85), leading
+    """The XPath with one step's ``/`` made ``//`` (0.9), an ancestor step's predicates dropped (0.8),
+    every ``/`` made ``//`` (0.85), leading
     steps dropped (0.7), or the last step's own predicates dropped (0.4: that was its name)."""
     steps = xpath_steps(expr)
     seen = {expr}
     out: list[tuple[str, float]] = []
+    # A wrapper inserted at one level: that one step's "/" made "//", the rest kept (last step first,
+    # where wrappers most often go).
+    for i in reversed(range(1, len(steps))):
+        if steps[i].startswith("/") and not steps[i].startswith("//"):
+            out.append(("".join([*steps[:i], "/" + steps[i], *steps[i + 1 :]]), 0.9))
     loose = ["//" + s.lstrip("/") if s.startswith("/") and not s.startswith("//") else s for s in steps]
     out.append(("".join(loose), 0.85))
     for i, s in enumerate(steps[:-1]):

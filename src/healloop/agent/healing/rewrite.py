@@ -156,6 +156,11 @@ class Writer:
         value = new.value
         if "r" in lit.prefix.lower():
             raise CannotWrite("a raw f-string selector is not rewritten")
+        engine = re.match(r"(?:xpath|css)=", lit.value)
+        if engine and not value.startswith(engine.group(0)):  # f"xpath={TOOLBAR}/button" keeps its engine
+            shift = len(engine.group(0))
+            value = engine.group(0) + value
+            positions = [(start + shift, bound, expr) for start, bound, expr in positions]
         body, last = [], 0
         for start, bound, expr in sorted(positions):
             if start < last:
