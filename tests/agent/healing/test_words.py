@@ -25,3 +25,11 @@ def test_a_class_and_a_label_that_say_the_same_words_match() -> None:
 def test_opposite_actions_never_match() -> None:
     assert similarity("export-csv", "import-csv") == 0.0
     assert text_similarity("Archive project", "Unarchive project") == 0.0
+
+
+def test_a_name_that_became_one_item_of_several_is_the_same_place() -> None:
+    assert text_similarity("Statements", "Statements & documents") >= 0.8
+    assert text_similarity("Privacy", "Privacy and security") >= 0.8
+    # An action that now does more is not the same action.
+    assert text_similarity("Save", "Save and close") < 0.6
+    assert text_similarity("Statements", "Download statement (PDF)") < 0.5

@@ -387,6 +387,14 @@ FILLER = frozenset({"proceed", "go", "now", "please", "click", "here", "today", 
                     "that", "all", "just", "and", "with", "optional", "required", "selected"})
 
 
+# Words naming what a control does (their synonyms fold onto these).
+_ACTION_WORDS = frozenset({
+    "submit", "save", "delete", "cancel", "close", "search", "next", "back", "add", "edit", "checkout",
+    "signin", "signup", "signout", "download", "upload", "accept", "filter", "sort", "forgot", "open",
+    "send", "print", "share", "copy", "publish", "archive", "restore", "approve", "reject", "continue",
+})
+
+
 def text_similarity(a: str, b: str) -> float:
     """0..1 for visible texts (labels, names, link texts), stricter than for identifiers: a label that
     gains a word may name another action ("Save" and "Save as team default"), so every word either
@@ -404,6 +412,12 @@ def text_similarity(a: str, b: str) -> float:
     sa, sb = set(wa), set(wb)
     if opposed(sa, sb):
         return 0.0
+    # A menu item or tab that now names more than one thing: "Statements" / "Statements & documents",
+    # "Privacy" / "Privacy and security". The old name is one of the new one's items, as written.
+    # Not for actions: "Save and close" does more than "Save" did.
+    items = [i.strip() for i in re.split(r"\s*(?:&|\+|\band\b|,)\s*", nb) if i.strip()]
+    if len(items) > 1 and na in items and not {canon(w) for w in wa} & _ACTION_WORDS:
+        return 0.8
     # Words naming the kind of thing ("card", "item", "button") weigh half: "Archive" is still
     # "Archive card" in the card's own menu.
     credit, matched = 0.0, set()
