@@ -347,3 +347,21 @@ def test_today(page: Page):
     assert out.status == HEALED, out.reason
     # The wrapper is crossed at that one step; the constant and the engine stay.
     assert out.new_text == spec.replace("{BAR}/button[", "{BAR}//button[")
+
+
+def test_prose_is_not_typed_into_a_date_field() -> None:
+    spec = '''from selenium.webdriver.common.by import By
+
+PURPOSE = (By.ID, "ember214")
+
+
+def test_adds_expense(driver):
+    driver.find_element(By.NAME, "amount").send_keys("42.50")
+    driver.find_element(*PURPOSE).send_keys("Taxi to the client office")
+'''
+    dom = """<html><body><form><input name="amount" type="text">
+<input id="ember222" type="date" name="spentOn"><textarea id="ember231"></textarea></form></body></html>"""
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"css selector","selector":"[id=\\"ember214\\"]"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_expense.py", source="pytest"))
+    assert out.status == HEALED and out.element and out.element["tag"] == "textarea", out.reason

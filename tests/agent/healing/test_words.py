@@ -33,3 +33,13 @@ def test_a_name_that_became_one_item_of_several_is_the_same_place() -> None:
     # An action that now does more is not the same action.
     assert text_similarity("Save", "Save and close") < 0.6
     assert text_similarity("Statements", "Download statement (PDF)") < 0.5
+
+
+def test_what_a_test_types_fits_some_inputs_only() -> None:
+    from healloop.agent.healing.words import fits_input
+
+    assert not fits_input("Taxi from the airport", "date")
+    assert fits_input("11/03/2025", "date") and fits_input("2025-03-11", "date")
+    assert fits_input("42.50", "number") and not fits_input("forty two", "number")
+    assert fits_input("jane@example.com", "email") and not fits_input("Jane Doe", "email")
+    assert fits_input("anything at all", "text") and fits_input("anything", "")

@@ -37,6 +37,7 @@ from healloop.agent.healing.words import (
     STOP,
     canon,
     contains_text,
+    fits_input,
     generated,
     label_words,
     nameless,
@@ -782,6 +783,9 @@ class Scorer:
             return 0.0, ["not a checkbox or radio, and the test checks it"]
         if action == "select" and not dom.selectable(el):
             return 0.0, ["not a <select>, and the test selects an option in it"]
+        if action == "fill" and clues.typed and not fits_input(clues.typed, dom.input_type(el)):
+            factor *= 0.4
+            why.append(f"a {dom.input_type(el)} input, and the test types {clues.typed[:30]!r} (×0.4)")
         if action == "click" and not dom.clickable(el):
             # Rows, cards and list items are clicked through handlers the markup does not show; a
             # dialog, a form or a table as a whole is not what a test clicks.

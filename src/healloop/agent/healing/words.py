@@ -470,3 +470,19 @@ def typed_kind(value: str | None) -> tuple[str, tuple[str, ...]] | None:
         if pattern.match(value.strip()):
             return kind, words
     return None
+
+
+_NO_WORDS = frozenset({"date", "time", "datetime-local", "month", "week", "number", "range", "tel", "color"})
+
+
+def fits_input(typed: str, input_type: str) -> bool:
+    """Whether a browser input of ``input_type`` takes the text a test types: prose goes into no
+    date, number or phone field, and an e-mail field gets an address."""
+    text = typed.strip()
+    if input_type in _NO_WORDS:
+        return not re.search(r"[^\W\d_]{3,}", text)
+    if input_type == "email":
+        return "@" in text or " " not in text
+    if input_type == "url":
+        return " " not in text
+    return True
