@@ -360,7 +360,8 @@ def test_adds_expense(driver):
     driver.find_element(*PURPOSE).send_keys("Taxi to the client office")
 '''
     dom = """<html><body><form><input name="amount" type="text">
-<input id="ember222" type="date" name="spentOn"><textarea id="ember231"></textarea></form></body></html>"""
+<input id="ember222" type="date" name="spentOn">
+<label for="ember231">Business purpose</label><textarea id="ember231"></textarea></form></body></html>"""
     msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
            'element: {"method":"css selector","selector":"[id=\\"ember214\\"]"}')
     out = heal(failure(spec, msg, dom, path="tests/test_expense.py", source="pytest"))
