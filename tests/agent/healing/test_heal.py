@@ -366,3 +366,21 @@ def test_adds_expense(driver):
            'element: {"method":"css selector","selector":"[id=\\"ember214\\"]"}')
     out = heal(failure(spec, msg, dom, path="tests/test_expense.py", source="pytest"))
     assert out.status == HEALED and out.element and out.element["tag"] == "textarea", out.reason
+
+
+def test_a_removed_test_id_on_a_value_the_test_reads_is_not_healed_to_that_value() -> None:
+    # The <dd> shows exactly the total the test expects, which points at it; but getByText('$86.40')
+    # would make the assertion check nothing, so the new locator is structural.
+    spec = """test('total', async ({ page }) => {
+  await expect(page.getByTestId('cart-total')).toHaveText('$86.40');
+});
+"""
+    dom = """<html><body><main class="cart"><dl class="summary">
+<div class="summary__row summary__row--sub"><dt>Subtotal</dt><dd>$80.00</dd></div>
+<div class="summary__row summary__row--total"><dt>Total</dt><dd>$86.40</dd></div></dl></main></body></html>"""
+    msg = ("Error: Timed out 5000ms waiting for expect(locator).toHaveText(expected)\n\n"
+           "Locator: getByTestId('cart-total')\nExpected string: \"$86.40\"\n"
+           "Received: <element(s) not found>\n")
+    out = heal(failure(spec, msg, dom, path="e2e/cart.spec.js"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("getByTestId('cart-total')", "locator('div.summary__row--total dd')")

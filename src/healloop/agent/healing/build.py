@@ -56,17 +56,26 @@ class Builder:
         check: Callable[[Step], bool],
         call_based: bool,
         tl: bool,
+        reads: bool = False,
     ) -> None:
         self.dom, self.test_id_attr, self.flavor = dom, test_id_attr, flavor
         self.check = check
         self.call_based = call_based  # the step is its own call, so its method may change
         self.tl = tl  # Testing Library query (exact matching)
+        self.reads = reads  # the test reads or asserts the element's text
 
     def build(self, old: Step, el: Element) -> Step | None:
         for option in self.options(old, el):
-            if option != old and self.check(option):
+            if option != old and not self._by_what_is_read(option, el) and self.check(option):
                 return option
         return None
+
+    def _by_what_is_read(self, step: Step, el: Element) -> bool:
+        """A locator built from the very text the test reads (getByText('$86.40') for a total the
+        test expects to be $86.40) finds the element only while the assertion holds: a changed total
+        would fail as "not found", and the assertion would check nothing."""
+        text = " ".join(self.dom.text(el).split())
+        return self.reads and bool(text) and any(text in (v or "") for v in (step.value, step.name))
 
     def options(self, old: Step, el: Element) -> Iterator[Step]:
         yield from self._same_kind(old, el)
@@ -74,7 +83,7 @@ class Builder:
             return  # a selector string stays a selector string
         if self.flavor == PLAYWRIGHT or self.tl:
             yield from self._testing_api(el, skip=old.kind)
-            if not self.tl:
+            if not self.tl or self.flavor == PLAYWRIGHT:  # Playwright's getBy* can become locator()
                 yield from self._css(None, el)
         elif self.flavor == SELENIUM:
             if old.kind not in ("id", CSS, XPATH) and el.get("id") and not generated(el.get("id")):
@@ -111,7 +120,7 @@ class Builder:
                 if not old.exact and not self.tl:
                     yield Step(TEXT, text, exact=True)
         elif kind == LABEL:
-            for label in dom.labels(el):
+            for label in dom.labels(el, terms=False):
                 yield Step(LABEL, label, exact=old.exact)
         elif kind == PLACEHOLDER:
             if el.get("placeholder"):
@@ -154,7 +163,7 @@ class Builder:
             yield Step(ROLE, role, name, exact)
             yield Step(ROLE, role, name, True)
         if skip != LABEL:
-            for label in dom.labels(el):
+            for label in dom.labels(el, terms=False):
                 yield Step(LABEL, label, exact=exact)
         if skip != PLACEHOLDER and el.get("placeholder"):
             yield Step(PLACEHOLDER, el.get("placeholder"), exact=exact)
@@ -186,6 +195,14 @@ class Builder:
             for head in self._new_container(prefix, el, quote):
                 for compound in self._stable_compounds(el, quote, positional=True):
                     yield f"{head} {compound}"
+        # An element with nothing stable of its own (a <dd> holding a total): by a near container
+        # that has something (div.summary__row--total dd).
+        tag = self.dom.tag(el)
+        for depth, box in enumerate(el.iterancestors()):
+            if depth >= 3 or self.dom.tag(box) in ("body", "html"):
+                break
+            for compound in self._stable_compounds(box, quote):
+                yield f"{compound} {tag}"
 
     def _new_container(self, prefix: str, el: Element, quote: str) -> Iterator[str]:
         dom = self.dom

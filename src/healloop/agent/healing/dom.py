@@ -352,8 +352,10 @@ class Dom:
             return "banner" if tag == "header" else "contentinfo"
         return _TAG_ROLES.get(tag)
 
-    def labels(self, el: Element) -> list[str]:
-        """Texts of the labels of a control: aria-labelledby, <label for>, a wrapping <label>, aria-label."""
+    def labels(self, el: Element, *, terms: bool = True) -> list[str]:
+        """Texts of the labels of a control: aria-labelledby, <label for>, a wrapping <label>, aria-label;
+        with ``terms``, also what labels a value to a reader (a <dd>'s <dt>, a cell's column header),
+        which no browser's getByLabel finds it by."""
         out: list[str] = []
         for ref in (el.get("aria-labelledby") or "").split():
             target = self.by_id(ref)
@@ -368,7 +370,8 @@ class Dom:
                 out.append(self._label_text(wrapping, el))
         if el.get("aria-label"):
             out.append(normalize(el.get("aria-label")))
-        out += self._term_labels(el)
+        if terms:
+            out += self._term_labels(el)
         return [t for t in out if t]
 
     def _term_labels(self, el: Element) -> list[str]:

@@ -293,10 +293,12 @@ class Healer:
         )
         action = None if scope_heal else next((u.action for u in uses if u.action), None)
         typed = None if scope_heal else next((u.typed for u in uses if u.typed), None)
+        expects = None if scope_heal else next((u.expects for u in uses if u.expects), None)
         words = [] if scope_heal else sorted({u.variable for u in uses if u.variable})
         clues = clues_of(
             step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words, flavor=self.flavor
         )
+        clues.expects = expects
         pool = self._pool(locator, k, scopes, scope_heal)
         where: tuple[set[Element], str] | None = None
         if k and scopes:
@@ -635,7 +637,8 @@ class Healer:
 
         call_i, part = use.origins[k] if k < len(use.origins) else (0, 0)
         call_based = part is None and not use.literal_only and use.template is None
-        tl = bool(use.calls and re.match(r"^(find|get|query)(All)?By", use.calls[call_i].name))
+        tl = use.locator.flavor != PLAYWRIGHT and bool(
+            use.calls and re.match(r"^(find|get|query)(All)?By", use.calls[call_i].name))
         builder = Builder(
             self.dom,
             test_id_attr=self.test_id_attr,
@@ -643,6 +646,7 @@ class Healer:
             check=check,
             call_based=call_based,
             tl=tl,
+            reads=use.action == "read" and k == len(steps) - 1,
         )
         return builder.build(steps[k], el)
 

@@ -201,6 +201,7 @@ class Use:
     line: int
     action: str | None = None  # fill | click | check | select | read | None
     typed: str | None = None  # the text typed into it, when the spec says
+    expects: str | None = None  # the text an assertion expects it to show (toHaveText('$86.40'))
     variable: str | None = None  # the name the spec gives it (const emailInput = ...)
     literal_only: bool = False  # a selector string kept in a constant, not a call
     by_args: tuple[Arg, Arg] | None = None  # Selenium (By.X, "value")

@@ -348,15 +348,21 @@ class SpecReader:
             after = re.sub(r"^\s*\)", "", after)
         if use.action is None:
             use.action, use.typed = _action_after(after)
+            # cy.get(...).should('have.text', '$86.40')
+            m = re.match(r"\s*\.\s*should\s*\(\s*(['\"])have\.text\1\s*,", after)
+            if m:
+                use.expects = _string_arg("(" + after[m.end() :])
         if use.action is None:
             before = text[max(0, use.start - 80) : use.start]
             # expect(<locator>).toHaveValue(...) / Select(driver.find_element(...))
             if re.search(r"(?:expect|expect_)\s*\(\s*(?:await\s+)?[\w.]*$", before):
                 close = _close_paren(text, use.end)
                 if close is not None:
-                    m = re.match(r"\s*\)\s*(?:\.\s*not)?\s*\.\s*(\w+)", text[close : close + 80])
+                    m = re.match(r"\s*\)\s*(\.\s*not)?\s*\.\s*(\w+)", text[close : close + 80])
                     if m:
-                        use.action = _ASSERTIONS.get(m.group(1))
+                        use.action = _ASSERTIONS.get(m.group(2))
+                        if m.group(2) in ("toHaveText", "to_have_text") and not m.group(1):
+                            use.expects = _string_arg(text[close + m.end() : close + m.end() + 200])
             elif re.search(r"\bSelect\s*\(\s*[\w.]*(?:\(\s*\*?)?$", before):
                 use.action = "select"
         var = _variable_before(text[max(0, use.start - 120) : use.start], self.lang)
@@ -407,6 +413,12 @@ def _action_after(after: str) -> tuple[str | None, str | None]:
         end = rest.find(q)
         typed = rest[:end] if end >= 0 else None
     return action, typed
+
+
+def _string_arg(text: str) -> str | None:
+    """The string literal that opens a call's arguments: ``('$86.40')`` → ``$86.40``."""
+    m = re.match(r"""\s*\(\s*(?:(['"`])((?:\\.|(?!\1).)*)\1)\s*[,)]""", text)
+    return m.group(2) if m and "${" not in m.group(2) else None
 
 
 def _close_paren(text: str, pos: int) -> int | None:

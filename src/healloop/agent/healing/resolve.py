@@ -137,7 +137,10 @@ class Resolver:
             return [
                 el
                 for el in pool
-                if any(_matches_text(t, step.value, step.exact or not pw, step.regex) for t in dom.labels(el))
+                if any(
+                    _matches_text(t, step.value, step.exact or not pw, step.regex)
+                    for t in dom.labels(el, terms=False)
+                )
             ]
         if step.kind == PLACEHOLDER:
             return [

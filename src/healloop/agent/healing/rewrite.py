@@ -239,6 +239,10 @@ class Writer:
         name = call.name
         tl = re.match(r"^(find|get|query)(All)?By", name)
         lit = lambda v: self._lit(v, q)  # noqa: E731
+        # Cypress's Testing Library has only findBy*/findAllBy*: a getBy* is Playwright's (getByLabel,
+        # not getByLabelText; a locator() where no getBy* finds the element).
+        if tl and name.startswith("getBy"):
+            tl = None
         if tl:
             method = tl.group(0) + _TL.get(new.kind, "")
             if new.kind not in _TL:

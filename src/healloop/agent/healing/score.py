@@ -99,6 +99,7 @@ class Clues:
     ancestors: list[tuple[str, str, str]] = field(default_factory=list)
     typed: str | None = None
     action: str | None = None
+    expects: str | None = None  # the text an assertion expects the element to show
 
     def describe(self) -> dict[str, object]:
         return {
@@ -574,6 +575,10 @@ class Scorer:
                     support.append(
                         (0.45, f"the test types {clues.typed[:30]!r} into it, which fits a {kind} field")
                     )
+        if clues.expects and " ".join(dom.text(el).split()) == " ".join(clues.expects.split()):
+            # It shows exactly what the test expects (a total of $86.40): had the locator found it,
+            # the assertion would pass. A regression changes the text, so this never hides one.
+            support.append((0.45, f"shows {clues.expects[:30]!r}, the text the test expects"))
         if el is self.only_free:
             support.append((0.45, f"the only {self.clues.action}-able element beside the test's others "
                                   "that no other locator uses"))
