@@ -384,3 +384,36 @@ def test_a_removed_test_id_on_a_value_the_test_reads_is_not_healed_to_that_value
     out = heal(failure(spec, msg, dom, path="e2e/cart.spec.js"))
     assert out.status == HEALED, out.reason
     assert out.new_text == spec.replace("getByTestId('cart-total')", "locator('div.summary__row--total dd')")
+
+
+DANGER_JS = """const { By } = require('selenium-webdriver');
+
+describe('workspace', function () {
+  it('asks for the name before deleting', async function () {
+    await driver.findElement(By.css('#general button.btn-danger')).click();
+    await driver.findElement(By.id('confirm-delete'));
+  });
+});
+"""
+DANGER_MSG = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+              '"selector":"#general button.btn-danger"}')
+
+
+def _danger(legend: str = "") -> str:
+    return (f"<html><body><main><section id='general'><h2>General</h2><button class='btn'>Save</button>"
+            f"</section><section id='danger'>{legend}<button class='btn btn-danger'>Delete workspace</button>"
+            "<button class='btn btn-danger'>Leave workspace</button></section></main></body></html>")
+
+
+def test_of_two_close_candidates_the_one_only_the_test_names_is_chosen() -> None:
+    out = heal(failure(DANGER_JS, DANGER_MSG, _danger(), path="test/workspace.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    assert "Delete workspace" in (out.element_html or "") and out.tie_break and "delet" in out.tie_break
+    assert out.runner_up and "Leave workspace" in out.runner_up["element"]
+
+
+def test_a_word_naming_the_group_does_not_tell_its_members_apart() -> None:
+    # "deleting" names the section ("Deleting a workspace"), so it says nothing about which button.
+    dom = _danger("<h2>Deleting a workspace</h2>")
+    out = heal(failure(DANGER_JS, DANGER_MSG, dom, path="test/workspace.spec.js", source="junit"))
+    assert out.status == ESCALATE and "too closely" in out.reason, out.reason

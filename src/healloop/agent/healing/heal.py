@@ -35,11 +35,12 @@ from healloop.agent.healing.locators import (
 )
 from healloop.agent.healing.messages import from_message
 from healloop.agent.healing.paths import css_prefix, css_relaxed, xpath_prefix, xpath_relaxed
-from healloop.agent.healing.reader import asserts_state_only, reader_for
+from healloop.agent.healing.reader import asserts_state_only, reader_for, test_span
 from healloop.agent.healing.resolve import Resolver
 from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk, placeholders_at
 from healloop.agent.healing.score import Clues, Scored, Scorer, ancestor_clues, clues_of, logit
 from healloop.agent.healing.source import Literal, Source, quote
+from healloop.agent.healing.words import content_stems
 
 # Strict by default: a wrong heal costs more than an escalation.
 THRESHOLD = 0.5
@@ -85,6 +86,7 @@ class Outcome:
     clues: dict[str, Any] = field(default_factory=dict)
     new_text: str | None = None
     uses_healed: list[int] = field(default_factory=list)  # line numbers
+    tie_break: str | None = None  # why the chosen one of close candidates, when the tests said
     uses_left: list[str] = field(default_factory=list)
     old_key: str | None = None  # identity of the broken locator, for finding it in other specs
     locator: Locator | None = None  # the broken locator
@@ -114,6 +116,7 @@ class Outcome:
             "clues": self.clues,
             "uses_healed": self.uses_healed,
             "uses_left": self.uses_left,
+            "tie_break": self.tie_break,
             "flavor": self.locator.flavor if self.locator else None,
             "old_steps": [asdict(s) for s in self.locator.steps] if self.locator else None,
         }
@@ -354,7 +357,18 @@ class Healer:
         outcome.element_html = self._short(best.element)
         if rival is not None:
             outcome.runner_up = self._candidate(rival)
+            chosen = None
             if not self.settings.clear_lead(best.weight, rival.weight):
+                chosen = self._told_apart(ranked, uses, locator)
+                if chosen is not None:
+                    best, why = chosen
+                    other = next(s for s in ranked if s is not best)
+                    outcome.runner_up = self._candidate(other)
+                    outcome.confidence = best.score
+                    outcome.element = self.dom.describe(best.element)
+                    outcome.element_html = self._short(best.element)
+                    outcome.tie_break = why
+            if chosen is None and not self.settings.clear_lead(best.weight, rival.weight):
                 outcome.reason = (
                     f"two elements fit {locator.describe()} too closely to choose: "
                     f"{self._short(best.element)} ({best.score:.2f}) and {self._short(rival.element)} "
@@ -485,6 +499,59 @@ class Healer:
             if hook or start <= line <= end:
                 out.update(range(start, end + 1))
         return out or set(range(1, len(lines) + 1))
+
+    def _told_apart(
+        self, ranked: list[Scored], uses: list[Use], locator: Locator
+    ) -> tuple[Scored, str] | None:
+        """Of candidates the locator fits too closely to choose between, the one whose own words
+        alone the tests say: "asks for the workspace name before deleting" then waits for
+        #confirm-delete, so of "Delete workspace" and "Leave workspace" it is the first. Only ever
+        between candidates that already fit; never when two or none are said."""
+        best = ranked[0]
+        close = [s for s in ranked if s.score >= self.settings.threshold
+                 and not self.settings.clear_lead(best.weight, s.weight)]
+        if len(close) < 2:
+            return None
+        said: set[str] = set()
+        broken = {s.value for s in locator.steps} | {s.name for s in locator.steps if s.name}
+        for u in uses:
+            span = test_span(self.f.spec_text, self.lang, u.start)
+            if span is None:
+                continue
+            start, end, title = span
+            said |= content_stems(title)
+            for lit in self.src.literals:
+                if start <= lit.start < end and lit.value not in broken and len(lit.value) <= 120:
+                    said |= content_stems(lit.value)
+        if not said:
+            return None
+        own = {id(s): content_stems(self.dom.name(s.element) or self.dom.text(s.element)) for s in close}
+        told = []
+        for s in close:
+            others = set().union(*(own[id(o)] for o in close if o is not s))
+            mine = (own[id(s)] - others) & said - self._group_words(s.element)
+            if mine:
+                told.append((s, mine))
+        if len(told) != 1:
+            return None
+        s, mine = told[0]
+        return s, f"the test says {', '.join(sorted(mine))}, which only this candidate's name says"
+
+    def _group_words(self, el: Element) -> set[str]:
+        """Words naming the groups around ``el`` (a fieldset's legend "Stock levels", a section's
+        heading): a test that says "stock" may mean the group, not "Safety stock" in it."""
+        out: set[str] = set()
+        for depth, box in enumerate(el.iterancestors()):
+            if depth >= 4 or self.dom.tag(box) in ("body", "html"):
+                break
+            texts = [box.get("aria-label") or ""]
+            texts += [self.dom.text(t) for r in (box.get("aria-labelledby") or "").split()
+                      if (t := self.dom.by_id(r)) is not None]
+            texts += [self.dom.text(c) for c in box if isinstance(c.tag, str)
+                      and self.dom.tag(c) in ("legend", "caption", "h1", "h2", "h3", "h4", "h5", "h6")]
+            for t in texts:
+                out |= content_stems(t)
+        return out
 
     def _same_control(self, a: Element, b: Element) -> bool:
         """One control seen twice: a control and what it is made of (a button and the <span> inside

@@ -493,6 +493,25 @@ def asserts_state_only(line: str, lang: str) -> bool:
     return bool(_STATE.search(rest)) and not _SHOWN.search(rest)
 
 
+_JS_TEST = re.compile(
+    r"""^[ \t]*(?:it|test|specify|scenario)(?:\.\w+)?\s*\(\s*(['"`])((?:\\.|(?!\1).)*)\1""", re.M
+)
+_PY_TEST = re.compile(r"^[ \t]*(?:async\s+)?def\s+(test_\w+)\s*\(", re.M)
+
+
+def test_span(text: str, lang: str, pos: int) -> tuple[int, int, str] | None:
+    """(start, end, title) of the test around ``pos``: from its ``it('...')`` / ``test('...')`` /
+    ``def test_...`` to the next test's; None outside every test (a helper, a hook, a constant)."""
+    found = list((_PY_TEST if lang == "py" else _JS_TEST).finditer(text))
+    before = [m for m in found if m.start() <= pos]
+    if not before:
+        return None
+    start = before[-1]
+    after = [m.start() for m in found if m.start() > pos]
+    title = start.group(1) if lang == "py" else start.group(2)
+    return start.start(), (after[0] if after else len(text)), title
+
+
 def blank_locators(text: str, lang: str) -> str:
     """``text`` with every structural locator (CSS, XPath, test id, id, name; in any runner's API)
     replaced by ``<selector>``, and on lines that assert only an element's state, locators by role

@@ -441,6 +441,21 @@ def text_similarity(a: str, b: str) -> float:
     return score
 
 
+def stem(word: str) -> str:
+    """A crude stem, enough to see one verb in a test's title and a button ("deleting", "Delete")."""
+    for end in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(end) and len(word) - len(end) >= 3:
+            word = word[: -len(end)]
+            return word[:-1] if end in ("ing", "ed") and word[-1] == word[-2] else word
+    return word
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the words of ``text`` that may name what a control does or holds."""
+    return {stem(canon(w)) for w in words(text, False) if w not in STOP and w not in GENERIC and len(w) >= 3
+            and not w.isdigit()}
+
+
 def label_words(text: str) -> frozenset[str]:
     """The words of a visible label that say something (filler dropped), synonyms folded."""
     found = [w for w in words(" ".join((text or "").lower().split()), False) if w not in FILLER]

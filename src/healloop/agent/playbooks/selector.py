@@ -80,6 +80,7 @@ def plan(ctx: Context) -> Plan | None:
         f"(confidence {outcome.confidence:.2f}"
         + (f", runner-up {outcome.runner_up['score']:.2f}" if outcome.runner_up else ", no runner-up")
         + f"); {uses} use(s) in {ctx.spec}"
+        + (f"; of close candidates, {outcome.tie_break}" if outcome.tie_break else "")
     )
     return Plan(
         NAME,
