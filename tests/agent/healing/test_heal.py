@@ -417,3 +417,31 @@ def test_a_word_naming_the_group_does_not_tell_its_members_apart() -> None:
     dom = _danger("<h2>Deleting a workspace</h2>")
     out = heal(failure(DANGER_JS, DANGER_MSG, dom, path="test/workspace.spec.js", source="junit"))
     assert out.status == ESCALATE and "too closely" in out.reason, out.reason
+
+
+def test_an_escaped_react_id_is_read_and_never_written_back() -> None:
+    spec = """test('transfers', async ({ page }) => {
+  const amount = page.locator('#\\\\:r5\\\\:');
+  await amount.fill('250.00');
+});
+"""
+    dom = """<html><body><form><label for=":rb:">Amount</label><input id=":rb:" name="amount" type="text">
+<button type="submit">Send</button></form></body></html>"""
+    msg = ("Error: locator.fill: Timeout 5000ms exceeded.\nCall log:\n"
+           "  - waiting for locator('#\\\\:r5\\\\:')\n")
+    out = heal(failure(spec, msg, dom, path="e2e/transfer.spec.js"))
+    assert out.status == HEALED, out.reason
+    assert ":rb:" not in (out.new_locator or "") and "amount" in (out.new_locator or "").lower()
+
+
+def test_a_slider_is_filled_in_playwright() -> None:
+    spec = """def test_volume(page):
+    page.get_by_test_id("volume-slider").fill("0.3")
+"""
+    dom = """<html><body><label>Volume
+<input type="range" data-testid="player-volume" min="0" max="1"></label>
+<button data-testid="player-mute">Mute</button></body></html>"""
+    msg = ("playwright._impl._errors.TimeoutError: Locator.fill: Timeout 30000ms exceeded.\nCall log:\n"
+           '  - waiting for get_by_test_id("volume-slider")\n')
+    out = heal(failure(spec, msg, dom, path="tests/test_player.py"))
+    assert out.status == HEALED and out.new_locator == "testid=player-volume", out.reason

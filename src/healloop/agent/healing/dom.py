@@ -44,6 +44,7 @@ TEXT_INPUTS = frozenset(
         "week",
         "time",
         "color",
+        "range",  # Playwright's fill sets a slider's value
     }
 )
 _INPUT_ROLES = {

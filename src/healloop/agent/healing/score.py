@@ -137,11 +137,20 @@ def css_clues(selector: str, clues: Clues) -> None:
         if value is not None:
             clues.attrs.append((am.group(1).lower(), value, am.group(2) or "="))
     plain = _ATTR_SEL.sub("", compound)
-    plain = re.sub(r":[\w-]+(?:\([^)]*\))?", "", plain)
-    for kind, value in re.findall(r"([#.])([\w-]+)", plain):
-        clues.attrs.append(("id" if kind == "#" else "class", value, "="))
+    plain = re.sub(r"(?<!\\):[\w-]+(?:\([^)]*\))?", "", plain)  # pseudo-classes, not an escaped \:
+    for kind, value in re.findall(r"([#.])((?:\\[0-9a-fA-F]{1,6}\s?|\\.|[\w-])+)", plain):
+        clues.attrs.append(("id" if kind == "#" else "class", css_unescape(value), "="))
     for text in re.findall(r""":(?:has-text|text|text-is|contains)\(\s*["']([^"']+)["']""", compound):
         clues.texts.append((TEXT, text))
+
+
+def css_unescape(ident: str) -> str:
+    r"""A CSS identifier as the attribute holds it: ``\:r5\:`` → ``:r5:``, ``\31 23`` → ``123``."""
+    return re.sub(
+        r"\\([0-9a-fA-F]{1,6})\s?|\\(.)",
+        lambda m: chr(int(m.group(1), 16)) if m.group(1) else m.group(2),
+        ident,
+    )
 
 
 _XP_ATTR = re.compile(r"""@([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
