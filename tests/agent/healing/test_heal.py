@@ -445,3 +445,39 @@ def test_a_slider_is_filled_in_playwright() -> None:
            '  - waiting for get_by_test_id("volume-slider")\n')
     out = heal(failure(spec, msg, dom, path="tests/test_player.py"))
     assert out.status == HEALED and out.new_locator == "testid=player-volume", out.reason
+
+
+def test_an_xpath_from_a_label_to_its_sibling_field_reads_the_label() -> None:
+    spec = """describe('address', () => {
+  it('saves', () => {
+    cy.xpath("//label[text()='ZIP code']/following-sibling::input").type('87501');
+  });
+});
+"""
+    dom = """<html><body><nav><ol><li>Home address</li><li>ZIP code lookup</li></ol></nav><form>
+<div><label for="city">City</label><input id="city"></div>
+<div><label for="zip">ZIP Code *</label><span class="hint">5 digits</span><input id="zip" name="zip"></div>
+</form></body></html>"""
+    msg = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+           "`//label[text()='ZIP code']/following-sibling::input`, but never found it.")
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/address.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert "//input[@id='zip']" in (out.new_text or "")
+
+
+def test_a_button_in_the_row_the_xpath_still_finds_approve_became_accept() -> None:
+    spec = """from selenium.webdriver.common.by import By
+
+
+def test_approves(driver):
+    driver.find_element(By.XPATH, "//table[@id='leave']//tr[td[1]='Maria']//button[text()='Approve']").click()
+"""
+    dom = """<html><body><table id="leave"><tr><th>Name</th><th></th></tr>
+<tr><td>Maria</td><td><button>Accept</button><button>Decline</button></td></tr>
+<tr><td>Jon</td><td><button>Accept</button><button>Decline</button></td></tr></table></body></html>"""
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"xpath","selector":"//table[@id=\'leave\']//tr[td[1]=\'Maria\']'
+           '//button[text()=\'Approve\']"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_leave.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert "Maria" in (out.new_text or "") and "'Accept'" in (out.new_text or "")

@@ -76,8 +76,15 @@ def xpath_steps(expr: str) -> list[str]:
     return steps
 
 
+_SIDEWAYS = re.compile(r"^/+(?:following-sibling|preceding-sibling|following|preceding)::")
+
+
 def xpath_prefix(expr: str) -> str:
+    """The steps that lead down to the element. A step reached sideways (``//label[.='ZIP']/
+    following-sibling::input``) hangs off its sibling's parent: the sibling is not on the way."""
     steps = xpath_steps(expr)
+    if len(steps) > 1 and _SIDEWAYS.match(steps[-1]):
+        return "".join(steps[:-2]) if len(steps) > 2 else ""
     return "".join(steps[:-1]) if len(steps) > 1 else ""
 
 

@@ -163,8 +163,22 @@ _XP_CONTAINS_TEXT = re.compile(
 )
 
 
+_AXIS = re.compile(
+    r"^(?:(following-sibling|preceding-sibling|following|preceding|descendant-or-self|descendant|child|self)::)"
+)
+
+
 def xpath_clues(expr: str, clues: Clues) -> None:
-    last = re.split(r"/(?![^\[]*\])", expr.strip())[-1]
+    steps = re.split(r"/(?![^\[]*\])", expr.strip())
+    last = steps[-1]
+    axis = _AXIS.match(last)
+    if axis:
+        last = last[axis.end() :]
+        before = steps[-2] if len(steps) > 1 else ""
+        if axis.group(1) in ("following-sibling", "following") and re.match(r"^label\b", before):
+            # //label[text()='ZIP code']/following-sibling::input: the field that label labels.
+            for tm in list(_XP_TEXT.finditer(before)) + list(_XP_CONTAINS_TEXT.finditer(before)):
+                clues.texts.append((LABEL, tm.group(1) if tm.group(1) is not None else tm.group(2)))
     m = re.match(r"^([a-zA-Z][\w-]*)", last)
     if m and m.group(1) not in ("text", "node"):
         clues.tag = m.group(1).lower()

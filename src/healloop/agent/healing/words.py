@@ -137,7 +137,7 @@ _SYNONYMS = [
     ("message", "msg", "comment", "note", "body"),
     ("subscribe", "newsletter", "optin"),
     ("terms", "tos", "agreement", "conditions"),
-    ("accept", "agree", "allow"),
+    ("accept", "agree", "allow", "approve"),
     ("settings", "preferences", "prefs", "options", "config"),
     ("profile", "account", "me", "myself", "yourself"),
     ("notification", "notifications", "alerts", "alert"),
