@@ -481,3 +481,27 @@ def test_approves(driver):
     out = heal(failure(spec, msg, dom, path="tests/test_leave.py", source="pytest"))
     assert out.status == HEALED, out.reason
     assert "Maria" in (out.new_text or "") and "'Accept'" in (out.new_text or "")
+
+
+def test_a_scope_a_helper_builds_is_healed_in_the_helper() -> None:
+    spec = """import { test, expect } from '@playwright/test';
+
+const lane = (page, status) => page.locator(`.board-column[data-status="${status}"]`);
+const card = (page, status, title) => lane(page, status).locator('.card', { hasText: title });
+
+test('moves a card', async ({ page }) => {
+  await card(page, 'doing', 'Fix login').click();
+  await expect(card(page, 'todo', 'Dark mode')).toBeVisible();
+});
+"""
+    lanes = "".join(
+        f'<section class="kanban-lane" data-status="{s}"><h2>{s}</h2>'
+        f'<article class="card">{t}</article></section>'
+        for s, t in (("todo", "Dark mode"), ("doing", "Fix login"), ("done", "Node 20"))
+    )
+    dom = f'<html><body><div class="board" aria-label="Board">{lanes}</div></body></html>'
+    msg = ("Error: locator.click: Test timeout of 30000ms exceeded.\nCall log:\n  - waiting for locator("
+           "'.board-column[data-status=\"doing\"]').locator('.card').filter({ hasText: 'Fix login' })\n")
+    out = heal(failure(spec, msg, dom, path="e2e/board.spec.js"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace(".board-column[", ".kanban-lane[")

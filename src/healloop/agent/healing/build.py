@@ -249,7 +249,7 @@ class Builder:
             best = max(
                 (c for c in own if not generated(c)), key=lambda c: similarity(cm.group(1), c), default=None
             )
-            if best and similarity(cm.group(1), best) >= 0.4:
+            if best and similarity(cm.group(1), best) >= 0.25:  # a word, or a synonym, in common
                 new = re.sub(rf"\.{re.escape(cm.group(1))}(?![\w-])", f".{best}", new, count=1)
         tag = re.match(r"^[a-zA-Z][\w-]*", new)
         if tag and tag.group(0).lower() != dom.tag(el):

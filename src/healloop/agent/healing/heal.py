@@ -191,6 +191,16 @@ class Healer:
             if uses:
                 full = loc if len(loc.steps) >= len(uses[0].locator.steps) else uses[0].locator
                 return full, uses
+        for loc in named:
+            # The first step of the chain built in a helper from its parameters (const lane = (page,
+            # status) => page.locator(`.column[data-status="${status}"]`), chained on elsewhere):
+            # when nothing writes the chain's end, the scope that broke is healed where it is built.
+            head = Locator(loc.steps[:1], loc.flavor)
+            if len(loc.steps) > 1 and not self.resolver.resolve(head):
+                scoped_uses = [t for t in (self._instantiate(u, head) for u in self.uses if u.template)
+                               if t is not None]
+                if len(scoped_uses) == 1:
+                    return loc, scoped_uses
         # No locator in the message (or none the spec writes literally): the failing line decides.
         lines = _failing_lines(f"{self.f.stack}\n{self.f.message}", self.f.spec_path)
         for line in lines:
@@ -465,6 +475,9 @@ class Healer:
                 idx = step.index or 0
                 found = [found[idx]] if -len(found) <= idx < len(found) else []
                 continue
+            if step.kind == HAS_TEXT:
+                found = self.resolver.has_text(found, step)
+                continue
             nxt: dict[Element, None] = {}
             for scope in found:
                 for e in self.resolver.find(step, scope, rest.flavor) or []:
@@ -586,7 +599,8 @@ class Healer:
         # its own line: heal it there, once, for every use built on it.
         scope = Locator(locator.steps[: k + 1], locator.flavor)
         if any(k - (len(locator.steps) - len(u.locator.steps)) < 0 for u in uses):
-            uses = [u for u in uses if k - (len(locator.steps) - len(u.locator.steps)) >= 0] + [
+            uses = [u for u in uses if k - (len(locator.steps) - len(u.locator.steps)) >= 0
+                    or self._matches(Locator(u.locator.steps[: k + 1], u.locator.flavor), scope)] + [
                 u for u in self.uses if u not in uses and len(u.locator.steps) > k
                 and self._matches(Locator(u.locator.steps[: k + 1], u.locator.flavor), scope)]
         for use in uses:

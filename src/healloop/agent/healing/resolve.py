@@ -78,9 +78,7 @@ class Resolver:
                 found = [found[idx]] if -len(found) <= idx < len(found) else []
                 continue
             if step.kind == HAS_TEXT:
-                found = [
-                    el for el in found if _matches_text(self.dom.text(el), step.value, False, step.regex)
-                ]
+                found = self.has_text(found, step)
                 continue
             merged: dict[Element, None] = {}
             for scope in found:
@@ -92,6 +90,10 @@ class Resolver:
             found = sorted(merged, key=self.dom.order.__getitem__)
             first = False
         return found
+
+    def has_text(self, found: list[Element], step: Step) -> list[Element]:
+        """Playwright's ``filter({ hasText })``: those of ``found`` whose text holds it."""
+        return [el for el in found if _matches_text(self.dom.text(el), step.value, False, step.regex)]
 
     def find(self, step: Step, scope: Element, flavor: str, *, scoped: bool = True) -> list[Element] | None:
         dom = self.dom

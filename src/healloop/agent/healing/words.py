@@ -158,6 +158,7 @@ _SYNONYMS = [
     ("remember", "rememberme"),
     ("forgot", "reset", "recover"),
     ("jump", "skip"),  # "Jump to recipe" / "Skip to content": in-page links
+    ("column", "lane", "swimlane"),  # a kanban board's
     ("checkin", "arrival", "arrive"),
 ]
 _CANON: dict[str, str] = {}
