@@ -505,3 +505,44 @@ test('moves a card', async ({ page }) => {
     out = heal(failure(spec, msg, dom, path="e2e/board.spec.js"))
     assert out.status == HEALED, out.reason
     assert out.new_text == spec.replace(".board-column[", ".kanban-lane[")
+
+
+def test_a_generated_class_is_healed_by_what_the_spec_calls_it() -> None:
+    # An emotion hash says nothing; the constant's name says "save", and the form has one submit.
+    spec = """const { By } = require('selenium-webdriver');
+const SAVE = By.css('button.css-1b9x4m2');
+
+it('saves the profile', async function () {
+  await driver.findElement(By.name('displayName')).sendKeys('Ana');
+  await driver.findElement(SAVE).click();
+});
+"""
+    dom = """<html><body><header><button class="chakra-button css-1wm9h0y" aria-label="Toggle color mode">
+</button></header><form><input name="displayName"><button type="button" class="chakra-button css-1ddqxf">
+Upload photo</button><button type="submit" class="chakra-button css-ez23ye">Save changes</button></form>
+</body></html>"""
+    msg = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+           '"selector":"button.css-1b9x4m2"}')
+    out = heal(failure(spec, msg, dom, path="test/profile.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    assert "css-ez23ye" not in (out.new_text or "") and "Save changes" in (out.element_html or "")
+
+
+def test_a_buttons_value_that_is_the_old_text_names_it() -> None:
+    spec = """const { By } = require('selenium-webdriver');
+const SEND = By.xpath("//button[text()='Send']");
+
+it('replies', async function () {
+  const send = await driver.wait(until.elementLocated(SEND), 5000);
+  await send.click();
+});
+"""
+    dom = """<html><body><form><textarea name="body"></textarea>
+<button type="submit" name="action" value="send" aria-label="Send reply"><svg></svg></button>
+<button type="submit" name="action" value="send_close">Send and close</button></form>
+</body></html>"""
+    msg = ('NoSuchElementError: no such element: Unable to locate element: {"method":"xpath",'
+           '"selector":"//button[text()=\'Send\']"}')
+    out = heal(failure(spec, msg, dom, path="test/inbox.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    assert 'value="send"' in (out.element_html or "")

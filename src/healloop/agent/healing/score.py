@@ -495,6 +495,7 @@ class Scorer:
         dom = self.dom
         said = {canon(w) for _, v, _ in self.clues.attrs for w in words(v)}
         said |= {canon(w) for _, v in self.clues.texts for w in words(v)}
+        said |= {canon(w) for v in self.clues.words for w in words(v)}  # SAVE = (By.CSS_SELECTOR, ...)
         if not said & _FORM_ACTIONS:
             return None
         tag, kind = dom.tag(el), (el.get("type") or "").lower()
@@ -778,7 +779,12 @@ class Scorer:
                 best /= sharing ** 0.5
                 why += f", as do {sharing - 1} more {dom.role(el) or dom.tag(el)} names"
         for what, v in ident:
-            s = text_similarity(value, v) * 0.7
+            if what in ("type", "role", "inputmode", "class"):
+                continue  # what kind of element it is, not what it is called
+            same = text_similarity(value, v)
+            # The very text as its value or id (value="send" for "Send") names the same control.
+            machine = what in ("value", "id", *TEST_ID_ATTRS)  # ("name", ...) is the accessible name
+            s = same * (0.85 if same == 1.0 and machine else 0.7)
             if s > best:
                 best, why = s, f"{kind} {value!r} ~ {what} {v!r}"
         return 0.95 * best, why
