@@ -546,3 +546,28 @@ it('replies', async function () {
     out = heal(failure(spec, msg, dom, path="test/inbox.spec.js", source="junit"))
     assert out.status == HEALED, out.reason
     assert 'value="send"' in (out.element_html or "")
+
+
+def test_a_row_helper_filtered_by_its_parameter_is_healed_with_that_filter() -> None:
+    spec = '''from playwright.sync_api import Page, expect
+
+
+def invoice_row(page: Page, number: str):
+    return page.locator("tr.invoice-row").filter(has_text=number)
+
+
+def test_marks_paid(page: Page):
+    row = invoice_row(page, "INV-2041")
+    expect(row.get_by_test_id("status")).to_have_text("Sent")
+'''
+    rows = "".join(f'<tr class="ant-table-row" data-row-key="{n}"><td>{n}</td>'
+                   f'<td><span data-testid="status">{st}</span></td></tr>'
+                   for n, st in (("INV-2040", "Paid"), ("INV-2041", "Sent"), ("INV-2042", "Draft")))
+    dom = (f"<html><body><table><thead><tr><th>No.</th><th>Status</th></tr></thead>"
+           f"<tbody>{rows}</tbody></table>")
+    msg = ("AssertionError: Locator expected to have text 'Sent'\nActual value: None\nCall log:\n"
+           "  - waiting for locator(\"tr.invoice-row\").filter(has_text=\"INV-2041\")"
+           ".get_by_test_id(\"status\")\n")
+    out = heal(failure(spec, msg, dom, path="tests/test_invoices.py"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace('"tr.invoice-row"', '"tr.ant-table-row"')

@@ -147,7 +147,8 @@ def evaluate(case: Case, settings: Any = None) -> Verdict:
     healed = [bound(u, outcome.bindings.get(u.line)) for u in new_uses if u.line in outcome.uses_healed]
     found = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()), outcome.tails.get(u.line)))
              for u in healed]
-    wrong = [u for u, got in zip(healed, found, strict=True) if got != target]
+    wrong = [u for u, got in zip(healed, found, strict=True)
+             if got != target and not _scope_meant(resolver, u, outcome.tails.get(u.line), target)]
     if wrong or not healed:
         what = [resolver.resolve(scoped(u.locator, outcome.scopes.get(u.line, ()), outcome.tails.get(u.line)))
                 for u in wrong]
@@ -197,6 +198,23 @@ def scoped(locator: Any, scope: tuple[Any, ...], tail: tuple[int, tuple[Any, ...
         keep, rest = tail
         return Locator((*locator.steps[:keep], *rest), locator.flavor)
     return Locator((*scope, *locator.steps), locator.flavor)
+
+
+def _scope_meant(resolver: Any, use: Any, tail: tuple[int, tuple[Any, ...]] | None, target: Any) -> bool:
+    """A line that writes only a scope (a helper returning the row of an invoice), judged by the
+    scope the case names as its target: that line with the filters that narrow it right after
+    (hasText, nth) finds exactly the target."""
+    from healloop.agent.healing.locators import Locator
+
+    if tail is None:
+        return False
+    keep, rest = tail
+    narrowing = []
+    for step in rest:
+        if step.kind not in ("has_text", "nth"):
+            break
+        narrowing.append(step)
+    return resolver.resolve(Locator((*use.locator.steps[:keep], *narrowing), use.locator.flavor)) == target
 
 
 def _values(locator: Any) -> list[str]:

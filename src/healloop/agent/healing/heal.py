@@ -598,6 +598,12 @@ class Healer:
         # A scope kept in a variable (const table = page.locator('table.inventory')) is written on
         # its own line: heal it there, once, for every use built on it.
         scope = Locator(locator.steps[: k + 1], locator.flavor)
+        # Filters right after the scope (hasText=number in a helper, .first()) narrow it to the
+        # element meant: a line writing only the scope is checked with them, as the failure ran it.
+        j = k + 1
+        while j < len(locator.steps) and locator.steps[j].kind in (NTH, HAS_TEXT):
+            j += 1
+        narrowing = locator.steps[k + 1 : j]
         if any(k - (len(locator.steps) - len(u.locator.steps)) < 0 for u in uses):
             uses = [u for u in uses if k - (len(locator.steps) - len(u.locator.steps)) >= 0
                     or self._matches(Locator(u.locator.steps[: k + 1], u.locator.flavor), scope)] + [
@@ -611,7 +617,8 @@ class Healer:
                 outcome.uses_left.append(f"line {use.line}: the broken part is outside what this line writes")
                 continue
             wanted = [best.element] if at_scope else target_final
-            new_step = self._new_step(use, kk, best.element, wanted, full, upto=kk + 1 if at_scope else None)
+            new_step = self._new_step(use, kk, best.element, wanted, full, upto=kk + 1 if at_scope else None,
+                                      narrowing=narrowing if at_scope else ())
             if new_step is None:
                 outcome.uses_left.append(
                     f"line {use.line}: no locator of the same form finds the element alone"
@@ -700,7 +707,7 @@ class Healer:
 
     def _new_step(
         self, use: Use, k: int, el: Element, target_final: list[Element], full: Locator,
-        upto: int | None = None,
+        upto: int | None = None, narrowing: tuple[Step, ...] = (),
     ) -> Step | None:
         prefix_extra = full.steps[: max(0, len(full.steps) - len(use.locator.steps))]
         steps = use.locator.steps[:upto] if upto else use.locator.steps
@@ -712,7 +719,9 @@ class Healer:
                 and self._via_helper(use, step.value) is None
             ):
                 return False  # it could not stay built from the test's values
-            trial = Locator(prefix_extra + steps[:k] + (step,) + steps[k + 1 :], use.locator.flavor)
+            trial = Locator(
+                prefix_extra + steps[:k] + (step,) + steps[k + 1 :] + narrowing, use.locator.flavor
+            )
             got = self.resolver.resolve(trial)
             return got is not None and got == target_final
 
