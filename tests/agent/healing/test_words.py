@@ -43,3 +43,26 @@ def test_what_a_test_types_fits_some_inputs_only() -> None:
     assert fits_input("42.50", "number") and not fits_input("forty two", "number")
     assert fits_input("jane@example.com", "email") and not fits_input("Jane Doe", "email")
     assert fits_input("anything at all", "text") and fits_input("anything", "")
+
+
+def test_a_word_replaced_by_another_is_another_control() -> None:
+    # "failed" gave way to "all": the button re-runs other jobs, not the same ones reworded.
+    assert text_similarity("Re-run failed jobs", "Re-run all jobs") < 0.5
+    assert text_similarity("Save draft", "Save changes") < 0.5
+    # Words only added or only dropped keep the meaning.
+    assert text_similarity("Re-run failed jobs", "Re-run failed jobs now") >= 0.8
+    assert text_similarity("Download invoice", "Invoice") >= 0.5
+
+
+def test_a_label_that_gained_a_unit_names_another_quantity() -> None:
+    # "Down payment" took an amount; "Down payment (%)" takes a percent of the price.
+    assert text_similarity("Down payment", "Down payment (%)") <= 0.5
+    assert text_similarity("Weight (kg)", "Weight (lb)") <= 0.5
+    assert similarity("downPayment", "downPaymentPct") <= 0.5
+    # An amount in a text is not a unit.
+    assert text_similarity("Total €31.40", "Total €32.10") > 0.0
+    assert text_similarity("Weight (kg)", "Weight (kg)") == 1.0
+
+
+def test_badges_tags_and_chips_are_one_thing() -> None:
+    assert similarity("status-badge", "status-tag") > 0.5

@@ -38,9 +38,9 @@ from healloop.agent.healing.paths import css_prefix, css_relaxed, xpath_prefix, 
 from healloop.agent.healing.reader import asserts_state_only, reader_for, test_span
 from healloop.agent.healing.resolve import Resolver
 from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk, placeholders_at
-from healloop.agent.healing.score import Clues, Scored, Scorer, ancestor_clues, clues_of, logit
+from healloop.agent.healing.score import TEST_ID_ATTRS, Clues, Scored, Scorer, ancestor_clues, clues_of, logit
 from healloop.agent.healing.source import Literal, Source, quote
-from healloop.agent.healing.words import content_stems
+from healloop.agent.healing.words import content_stems, generated
 
 # Strict by default: a wrong heal costs more than an escalation.
 THRESHOLD = 0.5
@@ -353,6 +353,10 @@ class Healer:
             candidates=[self._candidate(s) for s in ranked[:3]],
             old_key=locator.key(),
         )
+        moved = self._changed_kind(clues, scorer)
+        if moved is not None:
+            outcome.reason = moved
+            return outcome
         if not ranked or ranked[0].score < self.settings.threshold:
             best = f" (best {ranked[0].score:.2f}: {self._short(ranked[0].element)})" if ranked else ""
             outcome.reason = (
@@ -385,6 +389,10 @@ class Healer:
                     f"({rival.score:.2f})"
                 )
                 return outcome
+        if clues.action == "read":
+            best = self._what_shows_it(best)
+            outcome.element = self.dom.describe(best.element)
+            outcome.element_html = self._short(best.element)
         return self._rewrite(outcome, locator, uses, k, best)
 
     def _line(self, number: int) -> str:
@@ -549,6 +557,33 @@ class Healer:
             return None
         s, mine = told[0]
         return s, f"the test says {', '.join(sorted(mine))}, which only this candidate's name says"
+
+    def _what_shows_it(self, best: Scored) -> Scored:
+        """A cell whose whole text is one element's inside it (<td><span class="tag">In
+        maintenance</span></td>): the test reads that element, the badge, not the cell around it.
+        The evidence found the cell, so it keeps the cell's score."""
+        text = self.dom.text(best.element)
+        inner = [d for d in best.element.iterdescendants() if isinstance(d.tag, str)
+                 and self.dom.text(d) == text and not any(isinstance(c.tag, str) for c in d)]
+        if text and len(inner) == 1 and not self.dom.clickable(best.element):
+            return replace(best, element=inner[0])
+        return best
+
+    def _changed_kind(self, clues: Clues, scorer: Scorer) -> str | None:
+        """The element that still carries the locator's exact test id or id, become something the
+        test cannot do its action on (order-notes, once a textarea, now a button that opens it):
+        the page changed how it works, and another element would only be a guess."""
+        if clues.action not in ("fill", "check", "select"):
+            return None
+        for attr, value, op in clues.attrs:
+            if op != "=" or (attr not in TEST_ID_ATTRS and attr != "id") or generated(value):
+                continue
+            for el in self.dom.content:
+                if el.get(attr) == value and self.dom.visible(el) and not scorer.gate(el):
+                    return (f"{self._short(el)} still has {attr}={value!r}, but the test does "
+                            f"{clues.action} on it, which it does not take: the page changed how it "
+                            "works, not only a locator")
+        return None
 
     def _group_words(self, el: Element) -> set[str]:
         """Words naming the groups around ``el`` (a fieldset's legend "Stock levels", a section's

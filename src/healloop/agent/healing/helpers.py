@@ -41,11 +41,10 @@ def _params(text: str) -> list[str]:
     return out
 
 
-def helper_of(src: Source, at: int, expr: str) -> Helper | None:
-    """The function whose parameter ``expr`` is, when the selector at ``at`` is built inside it."""
+def _definition(src: Source, at: int) -> tuple[str, list[str], int] | None:
+    """The function whose short body ``at`` sits in: its name, the parameters a caller passes
+    (Python's self/cls not counted) and where its definition begins."""
     text = src.text
-    if not re.fullmatch(_IDENT, expr):
-        return None
     if src.lang == "py":
         line_start = text.rfind("\n", 0, at) + 1
         indent = len(text[line_start:at]) - len(text[line_start:at].lstrip())
@@ -64,7 +63,7 @@ def helper_of(src: Source, at: int, expr: str) -> Helper | None:
         params = _params(best.group(3))
         if params and params[0] in ("self", "cls"):
             params = params[1:]
-        return Helper(best.group(2), params.index(expr), best.start()) if expr in params else None
+        return best.group(2), params, best.start()
     found = []
     for pattern in _JS_DEFS:
         for m in pattern.finditer(text, 0, at):
@@ -77,8 +76,24 @@ def helper_of(src: Source, at: int, expr: str) -> Helper | None:
     # A helper is short: the selector sits within a few lines of its definition.
     if text.count("\n", nearest.end(), at) > 6:
         return None
-    params = _params(nearest.group(2))
-    return Helper(nearest.group(1), params.index(expr), nearest.start()) if expr in params else None
+    return nearest.group(1), _params(nearest.group(2)), nearest.start()
+
+
+def helper_of(src: Source, at: int, expr: str) -> Helper | None:
+    """The function whose parameter ``expr`` is, when the selector at ``at`` is built inside it."""
+    if not re.fullmatch(_IDENT, expr):
+        return None
+    found = _definition(src, at)
+    if found is None or expr not in found[1]:
+        return None
+    name, params, start = found
+    return Helper(name, params.index(expr), start)
+
+
+def enclosing_helper(src: Source, at: int) -> Helper | None:
+    """The short function a locator at ``at`` is written in (index -1: no parameter in question)."""
+    found = _definition(src, at)
+    return Helper(found[0], -1, found[2]) if found is not None else None
 
 
 def argument_sites(src: Source, helper: Helper, value: str, *, body_end: int) -> list[Literal]:

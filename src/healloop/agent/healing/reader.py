@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from healloop.agent.healing.helpers import enclosing_helper, helper_of
 from healloop.agent.healing.locators import (
     _BY_KINDS,
     _CY_METHODS,
@@ -341,50 +342,115 @@ class SpecReader:
 
     # What the test does with it
     def _intent(self, use: Use) -> None:
+        use.variable = _variable_before(self.src.text[max(0, use.start - 120) : use.start], self.lang)
+        if use.action is None:
+            use.action, use.typed, use.expects = self._done_with(use.start, use.end, use.variable)
+        if use.action is None:
+            # const statusBadge = (page, plate) => row(page, plate).locator('.badge'): what the tests
+            # do with what the helper returns, where they call it.
+            helper = enclosing_helper(self.src, use.start)
+            if helper is not None:
+                for call in self.src.calls({helper.name}):
+                    if helper.start <= call.start < use.end:
+                        continue
+                    var = _variable_before(self.src.text[max(0, call.start - 120) : call.start], self.lang)
+                    action, typed, expects = self._done_with(call.start, call.end, var)
+                    if action is not None:
+                        use.action, use.typed, use.expects = action, typed, expects
+                        break
+
+    def _done_with(self, start: int, end: int, var: str | None) -> tuple[str | None, str | None, str | None]:
+        """What the code does with the locator written at ``start:end``: the action, what it types,
+        and the text it expects to read."""
         text = self.src.text
-        after = text[use.end : use.end + 200]
+        after = text[end : end + 200]
         if self.flavor == SELENIUM:
             # find_element(By.ID, "x").click(): the action follows the call the locator is inside.
             after = re.sub(r"^\s*\)", "", after)
-        if use.action is None:
-            use.action, use.typed = _action_after(after)
-            # cy.get(...).should('have.text', '$86.40')
-            m = re.match(r"\s*\.\s*should\s*\(\s*(['\"])have\.text\1\s*,", after)
-            if m:
-                use.expects = _string_arg("(" + after[m.end() :])
-        if use.action is None:
-            before = text[max(0, use.start - 80) : use.start]
+        expects = None
+        action, typed = _action_after(after)
+        if action == "fill" and typed is None:
+            typed = self._typed_through_parameter(end, after)
+        # cy.get(...).should('have.text', '$86.40')
+        m = re.match(r"\s*\.\s*should\s*\(\s*(['\"])have\.text\1\s*,", after)
+        if m:
+            expects = _string_arg("(" + after[m.end() :])
+        if action is None:
+            before = text[max(0, start - 80) : start]
             # expect(<locator>).toHaveValue(...) / Select(driver.find_element(...))
             if re.search(r"(?:expect|expect_)\s*\(\s*(?:await\s+)?[\w.]*$", before):
-                close = _close_paren(text, use.end)
+                close = _close_paren(text, end)
                 if close is not None:
                     m = re.match(r"\s*\)\s*(\.\s*not)?\s*\.\s*(\w+)", text[close : close + 80])
                     if m:
-                        use.action = _ASSERTIONS.get(m.group(2))
+                        action = _ASSERTIONS.get(m.group(2))
                         if m.group(2) in ("toHaveText", "to_have_text") and not m.group(1):
-                            use.expects = _string_arg(text[close + m.end() : close + m.end() + 200])
+                            expects = _string_arg(text[close + m.end() : close + m.end() + 200])
             elif re.search(r"\bSelect\s*\(\s*[\w.]*(?:\(\s*\*?)?$", before):
-                use.action = "select"
-        var = _variable_before(text[max(0, use.start - 120) : use.start], self.lang)
-        use.variable = var
-        if var and use.action is None:
-            name = re.escape(var.split(".")[-1])
-            for m in re.finditer(rf"(?<![\w$]){name}\b", text[use.end :]):
-                pos = use.end + m.end()
-                tail = text[pos : pos + 200]
-                if self.flavor == SELENIUM:
-                    tail = re.sub(r"^\s*\)", "", tail)  # find_element(*EMAIL).send_keys(...)
-                action, typed = _action_after(tail)
-                if action is None:
-                    before = text[max(0, use.end + m.start() - 40) : use.end + m.start()]
-                    if re.search(r"expect\s*\(\s*(?:this\.|self\.)?$", before):
-                        m2 = re.match(r"\s*\)\s*(?:\.\s*not)?\s*\.\s*(\w+)", text[pos : pos + 80])
-                        action = _ASSERTIONS.get(m2.group(1)) if m2 else None
-                    elif re.search(r"Select\s*\(\s*(?:this\.|self\.)?$", before):
-                        action = "select"
-                if action:
-                    use.action, use.typed = action, typed
-                    break
+                action = "select"
+        if action is not None or not var:
+            return action, typed, expects
+        name = re.escape(var.split(".")[-1])
+        for m in re.finditer(rf"(?<![\w$]){name}\b", text[end:]):
+            pos = end + m.end()
+            tail = text[pos : pos + 200]
+            if self.flavor == SELENIUM:
+                tail = re.sub(r"^\s*\)", "", tail)  # find_element(*EMAIL).send_keys(...)
+            action, typed = _action_after(tail)
+            if action is None:
+                before = text[max(0, end + m.start() - 40) : end + m.start()]
+                if re.search(r"expect\s*\(\s*(?:this\.|self\.)?$", before):
+                    m2 = re.match(r"\s*\)\s*(\.\s*not)?\s*\.\s*(\w+)", text[pos : pos + 80])
+                    action = _ASSERTIONS.get(m2.group(2)) if m2 else None
+                    if m2 and m2.group(2) in ("toHaveText", "to_have_text") and not m2.group(1):
+                        expects = _string_arg(text[pos + m2.end() : pos + m2.end() + 200])
+                elif re.search(r"Select\s*\(\s*(?:this\.|self\.)?$", before):
+                    action = "select"
+            if action is None:
+                # start = driver.find_element(*self.START_DATE), then start.send_keys(...)
+                line_start = text.rfind("\n", 0, end + m.start()) + 1
+                assigned = re.match(r"\s*(?:const\s+|let\s+|var\s+)?([A-Za-z_$][\w$]*)\s*=[^=]",
+                                    text[line_start : end + m.start()])
+                if assigned:
+                    action, typed, pos = self._action_of_variable(assigned.group(1), pos)
+            if action:
+                if action == "fill" and typed is None:
+                    typed = self._typed_through_parameter(pos, text[pos : pos + 200])
+                return action, typed, expects
+        return None, None, expects
+
+    def _action_of_variable(self, name: str, start: int) -> tuple[str | None, str | None, int]:
+        """What the code from ``start`` on does with the variable ``name``, first thing it does."""
+        text = self.src.text
+        for m in re.finditer(rf"(?<![\w$.]){re.escape(name)}\b", text[start : start + 2000]):
+            pos = start + m.end()
+            action, typed = _action_after(text[pos : pos + 200])
+            if action:
+                return action, typed, pos
+        return None, None, start
+
+    def _typed_through_parameter(self, pos: int, tail: str) -> str | None:
+        """What a page object's method types, seen where the tests call it: ``fill(str(amount))``
+        inside ``def set_down_payment(self, amount)``, called ``set_down_payment(300000)``."""
+        m = re.match(
+            r"\s*\.\s*(?:fill|type|send_keys|sendKeys|press_sequentially|pressSequentially)\s*\(\s*"
+            r"(?:str|String|Number)?\s*\(?\s*([A-Za-z_$][\w$]*)\s*\)?\s*[,)]",
+            tail,
+        )
+        if not m:
+            return None
+        helper = helper_of(self.src, pos, m.group(1))
+        if helper is None:
+            return None
+        for call in self.src.calls({helper.name}):
+            if call.start == helper.start or helper.start <= call.start <= pos:
+                continue
+            arg = call.arg(helper.index)
+            if arg is not None and arg.literal is not None:
+                return arg.literal.value
+            if arg is not None and re.fullmatch(r"-?\d+(?:\.\d+)?", arg.text.strip()):
+                return arg.text.strip()
+        return None
 
 
 def _action_after(after: str) -> tuple[str | None, str | None]:

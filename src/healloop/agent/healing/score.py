@@ -349,7 +349,7 @@ class Scorer:
     def prepare(self, pool: list[Element]) -> None:
         # Closeness is measured against the candidates the test could mean: ones it can act on that
         # no other locator already finds (a field's own label is close to it and means nothing).
-        able = [el for el in pool if el not in self.claimed and self.dom.visible(el) and self._gate(el)]
+        able = [el for el in pool if el not in self.claimed and self.dom.visible(el) and self.gate(el)]
         sizes = [s for s in (self._shared(el) for el in able) if s]
         self.closest = min(sizes) if sizes else 0
         # By elimination: when the test types into (checks, selects) a field, and the area holding the
@@ -359,7 +359,7 @@ class Scorer:
         if self.clues.action in ("fill", "check", "select") and self.neighbours:
             area = self._area()
             free = [el for el in pool if el in area and el not in self.claimed and self.dom.visible(el)
-                    and self._gate(el)]
+                    and self.gate(el)]
             if len(free) == 1:
                 self.only_free = free[0]
 
@@ -372,7 +372,7 @@ class Scorer:
         top = common[0] if common else self.dom.body
         return set(top.iter())
 
-    def _gate(self, el: Element) -> bool:
+    def gate(self, el: Element) -> bool:
         action = self.clues.action
         if action == "fill":
             return self.dom.editable(el)
@@ -712,8 +712,11 @@ class Scorer:
         own = {canon(w) for cls in (attrs.get("class") or "").split() for w in words(cls)}
         if not wanted:
             return 0.0, "classes"
-        total = sum(self._idf(w) for w in wanted)
-        got = sum(self._idf(w) for w in wanted & own)
+        # Words no class on the page has cannot be matched by a class: they weigh in what the element
+        # is called (below), not here, where they would outweigh every word that can be matched.
+        classy = {w for w in wanted if self.word_counts.get(w)} or wanted
+        total = sum(self._idf(w) for w in classy)
+        got = sum(self._idf(w) for w in classy & own)
         exact = sum(1 for c in classes if c in (attrs.get("class") or "").split())
         strength = got / total if total else 0.0
         if exact == len(classes):
@@ -724,7 +727,8 @@ class Scorer:
         said = {canon(w) for what, v in ident if what != "class" for w in words(v)}
         # "row-select": when kind words are all a class says, they are what it says
         core = {w for w in wanted if w not in GENERIC} or wanted
-        cross = sum(self._idf(w) for w in core & said) / sum(self._idf(w) for w in core) if core else 0.0
+        # Every word alike here: how rare a word is among classes says nothing of names and texts.
+        cross = len(core & said) / len(core) if core else 0.0
         if core & said and not core <= said and core <= said | self._container_words(el):
             # "login-error": the error is the element's, the login its form's (form#login)
             cross = max(cross, 0.85)
@@ -817,6 +821,9 @@ class Scorer:
             return 0.0, ["not a checkbox or radio, and the test checks it"]
         if action == "select" and not dom.selectable(el):
             return 0.0, ["not a <select>, and the test selects an option in it"]
+        if action == "fill" and clues.typed and not _in_range(clues.typed, el):
+            factor *= 0.4
+            why.append(f"takes {el.get('min')}–{el.get('max')}; the test types {clues.typed[:20]!r} (×0.4)")
         if action == "fill" and clues.typed and not fits_input(clues.typed, dom.input_type(el)):
             factor *= 0.4
             why.append(f"a {dom.input_type(el)} input, and the test types {clues.typed[:30]!r} (×0.4)")
@@ -861,6 +868,21 @@ class Scorer:
         elif owner:
             why.append(f"also found by another locator of the spec by the same name, {owner}")
         return factor, why
+
+
+def _in_range(typed: str, el: Element) -> bool:
+    """A number typed into a field with bounds (a 0–50 percent slider) is within them."""
+    try:
+        value = float(typed.strip().replace(",", ""))
+    except ValueError:
+        return True
+    for bound, ok in ((el.get("min"), lambda b: value >= b), (el.get("max"), lambda b: value <= b)):
+        try:
+            if bound is not None and not ok(float(bound)):
+                return False
+        except ValueError:
+            continue
+    return True
 
 
 def _stem(word: str) -> str:

@@ -159,6 +159,7 @@ _SYNONYMS = [
     ("forgot", "reset", "recover"),
     ("jump", "skip"),  # "Jump to recipe" / "Skip to content": in-page links
     ("column", "lane", "swimlane"),  # a kanban board's
+    ("badge", "tag", "chip", "pill"),
     ("checkin", "arrival", "arrive"),
 ]
 _CANON: dict[str, str] = {}
@@ -315,6 +316,10 @@ def similarity(a: str, b: str) -> float:
     sa, sb = set(wa), set(wb)
     if opposed(sa, sb):
         return 0.0
+    if _units(a) != _units(b):  # downPayment / downPaymentPct: another quantity
+        rest_a = "-".join(w for w in wa if w not in _UNIT_WORDS)
+        rest_b = "-".join(w for w in wb if w not in _UNIT_WORDS)
+        return 0.5 * similarity(rest_a, rest_b) if rest_a and rest_b else 0.0
     # A word matches itself fully and a synonym (sign in / log in) at 0.75.
     credit = 0.0
     matched_b: set[str] = set()
@@ -388,6 +393,27 @@ FILLER = frozenset({"proceed", "go", "now", "please", "click", "here", "today", 
                     "that", "all", "just", "and", "with", "optional", "required", "selected"})
 
 
+_UNIT = re.compile(
+    # a unit, not an amount: "(%)", "Amount ($)", not "€31.40" or "20%"
+    r"(?<![\d.,])\s?[%$€£¥₹](?!\s?\d)"
+    r"|\((?:kg|lb|lbs|g|oz|km|mi|m|cm|mm|in|ft|l|ml|h|hrs?|min|s|sec|days?|years?)\)",
+    re.I,
+)
+
+
+_UNIT_WORDS = frozenset({"pct", "percent", "percentage", "kg", "lb", "lbs", "usd", "eur", "gbp", "cents"})
+
+
+def _units(text: str) -> set[str]:
+    """The units a label or name states: "(%)", "$", "(kg)", "Pct"."""
+    found = {m.group(0).lower().strip("() ") for m in _UNIT.finditer(text)}
+    found |= set(words(text)) & _UNIT_WORDS
+    return {"%" if u in ("pct", "percent", "percentage") else u for u in found}
+
+
+_QUANTIFIERS = frozenset({"all", "selected", "none", "every", "each", "some"})
+_NEAR_SAME_TEXT = 0.85
+
 # Words naming what a control does (their synonyms fold onto these).
 _ACTION_WORDS = frozenset({
     "submit", "save", "delete", "cancel", "close", "search", "next", "back", "add", "edit", "checkout",
@@ -405,11 +431,26 @@ def text_similarity(a: str, b: str) -> float:
         return 0.0
     if na == nb:
         return 1.0
+    if _units(a) != _units(b):
+        # "Down payment" / "Down payment (%)", "Weight (kg)" / "Weight (lb)": another quantity, and
+        # what the test types was meant for the other one.
+        bare_a, bare_b = _UNIT.sub(" ", na), _UNIT.sub(" ", nb)
+        bare_a = " ".join(w for w in words(bare_a, False) if w not in _UNIT_WORDS)
+        bare_b = " ".join(w for w in words(bare_b, False) if w not in _UNIT_WORDS)
+        return 0.5 * text_similarity(bare_a, bare_b) if bare_a and bare_b else 0.0
     # A label is read as phrases: "Place order" is one thing, not "place" and "order".
     wa = [w for w in words(na, False) if w not in FILLER] or list(words(na, False))
     wb = [w for w in words(nb, False) if w not in FILLER] or list(words(nb, False))
     if not wa or not wb:
         return 0.0
+    # A filler word that takes the place of a word of the old name is not filler: "Re-run all jobs"
+    # is not "Re-run failed jobs" less a word, it re-runs other jobs.
+    raw_a, raw_b = words(na, False), words(nb, False)
+    lost = [w for w in raw_a if w not in FILLER and all(canon(v) != canon(w) for v in raw_b)]
+    gained = [w for w in raw_b if w not in STOP and all(canon(v) != canon(w) for v in raw_a)]
+    quantified = {w for w in raw_a if w in _QUANTIFIERS} ^ {w for w in raw_b if w in _QUANTIFIERS}
+    if (lost and gained) or len(quantified) > 1:
+        wa, wb = list(raw_a), list(raw_b)
     sa, sb = set(wa), set(wb)
     if opposed(sa, sb):
         return 0.0
@@ -439,6 +480,14 @@ def text_similarity(a: str, b: str) -> float:
     nums_a, nums_b = {t for t in sa if t.isdigit()}, {t for t in sb if t.isdigit()}
     if nums_a and nums_b and nums_a != nums_b:
         score *= 0.5
+    if len(sa) > 1 and not sa & sb and score < _NEAR_SAME_TEXT:
+        # Only a synonym in common, and the rest of the old name gone: "Delete workspace" / "Remove"
+        # (a member's row action) shares a verb, not a thing.
+        score *= 0.8
+    if lost and gained and score < _NEAR_SAME_TEXT:
+        # A word of the old name replaced by another: "Re-run failed jobs" / "Re-run all jobs" re-run
+        # other jobs, "Save draft" / "Save changes" save otherwise. Not a reworded label.
+        score *= 0.6
     return score
 
 
