@@ -688,3 +688,231 @@ def test_keeps_instructions(driver):
     out = heal(failure(spec, msg, dom, path="tests/test_checkout.py", source="pytest"))
     assert out.status == ESCALATE, out.reason
     assert "changed how it works" in out.reason
+
+
+def test_a_format_template_is_healed_with_its_fields_kept() -> None:
+    # The table became a grid: rows are div[row-id] now. The page object's "{wo}" stays a field.
+    spec = """from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
+
+
+class WorkOrders:
+    PRIORITY = "#orders tr[data-order='{wo}'] select.priority"
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def priority(self, wo):
+        return Select(self.driver.find_element(By.CSS_SELECTOR, self.PRIORITY.format(wo=wo)))
+
+
+def test_escalate(driver):
+    WorkOrders(driver).priority("WO-7").select_by_visible_text("High")
+"""
+    select = '<select class="priority"><option>Low</option><option>High</option></select>'
+    rows = "".join(f'<div role="row" row-id="{w}"><div role="gridcell">{w}</div>'
+                   f'<div role="gridcell">{select}</div></div>' for w in ("WO-6", "WO-7"))
+    dom = f'<html><body><div id="orders" role="grid">{rows}</div></body></html>'
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"css selector","selector":"#orders tr[data-order=\'WO-7\'] select.priority"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_orders.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("tr[data-order='{wo}']", "div[row-id='{wo}']")
+
+
+SEL_CY = """const sel = (name) => `[data-cy=${name}]`;
+
+describe('permit', () => {
+  it('applies', () => {
+    cy.get(sel('applicant-name')).type('Rosa');
+    cy.get(sel('permit-type')).select('Fence');
+  });
+  it('shows the notice', () => {
+    cy.get(sel('permit-type')).select('Addition');
+  });
+});
+"""
+
+
+def test_a_selector_helper_returning_a_template_string_is_healed_where_the_tests_pass_the_value() -> None:
+    # What the test does with sel('permit-type') (select) is read at its own call, not at
+    # sel('applicant-name') (type): the text input beside the select is no candidate.
+    dom = """<html><body><form><label for="n">Name</label><input id="n" data-cy="applicant-name">
+<label for="t">Type of permit</label><select id="t" data-cy="permit-category">
+<option>Fence</option><option>Addition</option></select>
+<label for="d">Permit type notes</label><input id="d" data-cy="permit-notes"></form></body></html>"""
+    msg = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+           "`[data-cy=permit-type]`, but never found it.")
+    out = heal(failure(SEL_CY, msg, dom, path="cypress/e2e/permit.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == SEL_CY.replace("sel('permit-type')", "sel('permit-category')")
+
+
+def test_a_template_passed_to_a_helper_keeps_its_expression() -> None:
+    spec = """const { By } = require('selenium-webdriver');
+const tid = (id) => By.css(`[data-test-id="${id}"]`);
+
+class Board {
+  readyButton(orderId) {
+    return tid(`mark-ready-${orderId}`);
+  }
+}
+
+it('bumps a ticket', async () => {
+  await driver.findElement(new Board().readyButton('7731')).click();
+});
+"""
+    tickets = "".join(f'<article data-test-id="ticket-{n}"><h3>#{n}</h3>'
+                      f'<button data-test-id="ticket-{n}-ready">Ready</button>'
+                      f'<button data-test-id="ticket-{n}-recall">Recall</button></article>'
+                      for n in (7729, 7731))
+    dom = f"<html><body><main>{tickets}</main></body></html>"
+    msg = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+           '"selector":"[data-test-id=\\"mark-ready-7731\\"]"}')
+    out = heal(failure(spec, msg, dom, path="test/kds.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("`mark-ready-${orderId}`", "`ticket-${orderId}-ready`")
+
+
+def test_a_value_between_quotes_in_a_template_never_takes_in_the_rest_of_a_selector() -> None:
+    # RX_CARD + "//button[...]": the failure's XPath is not RX_CARD with rx = "RX-1']//button[...".
+    spec = """from selenium.webdriver.common.by import By
+
+RX_CARD = "//div[@data-rx='{rx}']"
+REFILL = RX_CARD + "//button[text()='Request refill']"
+
+
+def test_refill(driver):
+    driver.find_element(By.XPATH, REFILL.format(rx="RX-1")).click()
+"""
+    dom = ("<html><body><div data-rx='RX-1'><button class='refill'><svg></svg><span>Request refill</span>"
+           "</button></div></body></html>")
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"xpath","selector":"//div[@data-rx=\'RX-1\']'
+           '//button[text()=\'Request refill\']"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_rx.py", source="pytest"))
+    # Bound that way, line 3 would pass for the broken locator and be edited for every card.
+    assert out.status != HEALED and "line 3" not in out.reason, out.reason
+
+
+def test_only_a_build_hash_changed_on_the_one_element_with_the_written_class() -> None:
+    # Svelte's scoped-style hash changed on every element; the button is disabled until a technician
+    # is picked, which the test does first.
+    spec = """const { By } = require('selenium-webdriver');
+const ASSIGN = By.css('button.assign-tech.svelte-1x9k2ab');
+
+it('assigns', async () => {
+  await driver.findElement(By.css('input[value="Rafael"]')).click();
+  await driver.findElement(ASSIGN).click();
+});
+"""
+    dom = """<html><body><section class="job svelte-q8w3nd"><label><input type="radio" value="Rafael"
+ class="svelte-q8w3nd"> Rafael</label><div class="actions svelte-q8w3nd">
+<button type="button" class="secondary svelte-q8w3nd">Schedule for later</button>
+<button type="button" class="assign-tech svelte-q8w3nd" disabled>Assign technician</button>
+<button type="button" class="link svelte-q8w3nd">Call customer</button></div></section></body></html>"""
+    msg = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+           '"selector":"button.assign-tech.svelte-1x9k2ab"}')
+    out = heal(failure(spec, msg, dom, path="test/dispatch.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("button.assign-tech.svelte-1x9k2ab", "button.assign-tech")
+    # Two buttons keep the class: the class alone no longer says which.
+    two = dom.replace('class="link svelte-q8w3nd">Call customer',
+                      'class="assign-tech svelte-q8w3nd">Assign later')
+    assert heal(failure(spec, msg, two, path="test/dispatch.spec.js", source="junit")).status != HEALED
+
+
+def test_a_page_object_element_a_test_expects_disabled_is_a_control_not_a_link() -> None:
+    spec = """const { test, expect } = require('@playwright/test');
+
+class Booking {
+  constructor(page) {
+    this.bookButton = page.getByTestId('book-appointment-btn');
+  }
+  async book() {
+    await this.bookButton.click();
+  }
+}
+
+test('keeps booking disabled until a slot is picked', async ({ page }) => {
+  const booking = new Booking(page);
+  await expect(booking.bookButton).toBeDisabled();
+});
+"""
+    dom = """<html><body><nav><a href="/home">Home</a><a href="/appointments/new" aria-current="page"
+ class="MuiButton-root">Book a visit</a></nav><form><button type="button">9:40 AM</button>
+<a href="/appointments">Cancel</a>
+<button type="submit" disabled data-testid="booking-submit">Book appointment</button></form></body></html>"""
+    msg = ("Error: Timed out 5000ms waiting for expect(locator).toBeDisabled()\n\nLocator: "
+           "getByTestId('book-appointment-btn')\nExpected: disabled\nReceived: <element(s) not found>\n")
+    out = heal(failure(spec, msg, dom, path="e2e/book.spec.js"))
+    assert out.status == HEALED and out.new_locator == "testid=booking-submit", out.reason
+    assert "Book a visit" not in str(out.candidates)
+
+
+def test_a_generated_id_is_healed_by_the_name_of_the_fields_own_wrapper() -> None:
+    # Ember renumbered its ids; START_DATE is not what the label says ("First day off"), but the
+    # field's wrapper is div.start-date. The end date is another locator's.
+    spec = """from selenium.webdriver.common.by import By
+
+START_DATE = (By.ID, "ember412")
+END_DATE = (By.CSS_SELECTOR, ".end-date input")
+
+
+def test_dates(driver):
+    start_input = driver.find_element(*START_DATE)
+    start_input.send_keys("08/14/2024")
+    driver.find_element(*END_DATE).send_keys("08/16/2024")
+"""
+    field = ('<div id="ember{0}" class="ember-view form-field {1}"><label for="ember{2}">{3}</label>'
+             '<input id="ember{2}" class="ember-text-field ember-view" type="text"></div>')
+    dom = ("<html><body><form><select id='ember407' name='leaveType'><option>Vacation</option></select>"
+           + field.format(415, "start-date", 418, "First day off")
+           + field.format(419, "end-date", 421, "Last day off")
+           + field.format(428, "reason", 430, "Reason (optional)") + "</form></body></html>")
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"css selector","selector":"[id=\\"ember412\\"]"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_time_off.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert "ember418" in (out.element_html or "")
+    # Both fields in one wrapper: the wrapper's name says nothing of which.
+    both = dom.replace('</div><div id="ember419" class="ember-view form-field end-date">', "")
+    assert heal(failure(spec, msg, both, path="tests/test_time_off.py", source="pytest")).status != HEALED
+
+
+PAYROLL_PY = """from playwright.sync_api import Page, expect
+
+PAY = "#input-57"
+
+
+def test_raise(page: Page):
+    page.locator(PAY).fill("84000")
+    page.locator(PAY).press("Tab")
+
+
+def test_reset(page: Page):
+    page.get_by_role("button", name="Reset").click()
+    expect(page.locator(PAY)).to_have_value("78000")
+"""
+
+
+def test_the_value_a_spec_expects_a_field_to_hold_tells_it_apart_and_is_never_its_locator() -> None:
+    # Vuetify renumbered its ids. A constant passed to page.locator() is filled with a number (so a
+    # number field) and expected to hold 78000 after a reset: of two number fields, the one at 78000.
+    fields = "".join(f'<div class="v-input"><label for="input-{i}">{label}</label>'
+                     f'<input id="input-{i}" type="number" name="{name}" value="{value}"></div>'
+                     for i, label, name, value in ((65, "Weekly hours", "hours", "40"),
+                                                   (68, "Gross annual salary", "gross", "78000")))
+    dom = (f"<html><body><form><input id='input-33' type='text'>{fields}<button>Reset</button></form>"
+           "</body></html>")
+    msg = ("playwright._impl._errors.TimeoutError: Locator.fill: Timeout 30000ms exceeded.\nCall log:\n"
+           '  - waiting for locator("#input-57")\n')
+    out = heal(failure(PAYROLL_PY, msg, dom, path="tests/test_pay.py"))
+    assert out.status == HEALED, out.reason
+    assert out.clues.get("action") == "fill"
+    assert out.new_text == PAYROLL_PY.replace("#input-57", "input[name=gross]")
+    # With nothing stable of its own, it is not found by the value it holds: that changes as the
+    # test types, and is what the other test asserts.
+    bare = dom.replace(' name="gross"', "").replace(' name="hours"', "")
+    out = heal(failure(PAYROLL_PY, msg, bare, path="tests/test_pay.py"))
+    assert out.status != HEALED and "input-68" in (out.element_html or ""), out.reason

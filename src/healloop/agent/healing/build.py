@@ -293,6 +293,15 @@ class Builder:
                 if other:
                     out = out.replace(am.group(0), _attr(other, value, quote, am.group(2) or "="), 1)
                     break
+            else:
+                # The row became another element too (a <tr data-order> now a grid's <div row-id>):
+                # the nearest ancestor holding the value, under its own tag and attribute.
+                for box in el.iterancestors() if tag else ():
+                    other = next((k for k, v in dom.attrs(box).items() if v == value and k != name), None)
+                    if other:
+                        new = f"{dom.tag(box)}{_attr(other, value, quote, am.group(2) or '=')}"
+                        out = out.replace(f"{tag}{am.group(0)}", new, 1)
+                        break
         return out
 
     def _stable_compounds(
@@ -327,6 +336,8 @@ class Builder:
                 yield f"{tag}{_attr('class', module.group(1), quote or chr(34), '*=')}"
         for name in ("type", "value", "href", "role"):
             value = attrs.get(name)
+            if name == "value" and dom.editable(el):
+                continue  # what a field holds is its state, and what the tests type or expect in it
             if value and len(value) <= 60 and not generated(value):
                 yield f"{tag}{_attr(name, value, quote)}"
         parent = el.getparent()

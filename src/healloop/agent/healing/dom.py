@@ -483,6 +483,12 @@ class Dom:
             return True
         return (el.get("aria-disabled") or "").lower() == "true"
 
+    def can_disable(self, el: Element) -> bool:
+        """It has an enabled state a test can assert: a form control, or anything with aria-disabled
+        (Playwright's toBeDisabled, Cypress's be.disabled, Selenium's isEnabled)."""
+        native = ("button", "input", "select", "textarea", "option", "optgroup", "fieldset")
+        return self.tag(el) in native or el.get("aria-disabled") is not None
+
     def editable(self, el: Element) -> bool:
         """Text can be typed into it (Playwright's fill, Cypress's type, Selenium's send_keys)."""
         tag = self.tag(el)
@@ -531,6 +537,9 @@ class Dom:
 
     def outer_html(self, el: Element, limit: int = 300) -> str:
         text = etree.tostring(el, encoding="unicode", method="html", with_tail=False)
+        # An inline <svg> comes out of the HTML5 parser namespaced (<ns0:svg xmlns:ns0=...>): shown
+        # as the page wrote it.
+        text = re.sub(r'\s+xmlns:ns\d+="[^"]*"', "", re.sub(r"(</?)ns\d+:", r"\1", text))
         return text if len(text) <= limit else text[:limit] + "…"
 
 

@@ -29,6 +29,7 @@ from healloop.agent.healing.locators import (
     Step,
     Use,
     by_name,
+    holes,
     same_target,
     structural,
     template_pattern,
@@ -37,7 +38,15 @@ from healloop.agent.healing.messages import from_message
 from healloop.agent.healing.paths import css_prefix, css_relaxed, xpath_prefix, xpath_relaxed
 from healloop.agent.healing.reader import asserts_state_only, reader_for, test_span
 from healloop.agent.healing.resolve import Resolver
-from healloop.agent.healing.rewrite import CannotWrite, Replacement, Writer, apply, edit_hunk, placeholders_at
+from healloop.agent.healing.rewrite import (
+    CannotWrite,
+    Replacement,
+    Writer,
+    apply,
+    edit_hunk,
+    placeholders_at,
+    retemplate,
+)
 from healloop.agent.healing.score import TEST_ID_ATTRS, Clues, Scored, Scorer, ancestor_clues, clues_of, logit
 from healloop.agent.healing.source import Literal, Source, quote
 from healloop.agent.healing.words import content_stems, generated
@@ -232,6 +241,10 @@ class Healer:
             return None
         bound = replace(use, locator=Locator((replace(step, value=value),), use.locator.flavor))
         bound.bindings = list(zip(use.placeholders, m.groups(), strict=True))
+        for values, action, typed, expects in use.sites:
+            if all(v in values for _, v in bound.bindings):  # the call that passed these values
+                bound.action, bound.typed, bound.expects = action, typed, expects
+                break
         return bound
 
     def _matches(self, written: Locator, named: Locator) -> bool:
@@ -312,6 +325,8 @@ class Healer:
             step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words, flavor=self.flavor
         )
         clues.expects = expects
+        clues.states = not scope_heal and any(u.states for u in uses)
+        clues.value = None if scope_heal else next((u.value for u in uses if u.value), None)
         pool = self._pool(locator, k, scopes, scope_heal)
         where: tuple[set[Element], str] | None = None
         if k and scopes:
@@ -389,7 +404,7 @@ class Healer:
                     f"({rival.score:.2f})"
                 )
                 return outcome
-        if clues.action == "read":
+        if clues.action == "read" and clues.tag != self.dom.tag(best.element):  # td.status means the cell
             best = self._what_shows_it(best)
             outcome.element = self.dom.describe(best.element)
             outcome.element_html = self._short(best.element)
@@ -666,8 +681,8 @@ class Healer:
                 # Built inside a helper from its parameter: the tests' argument changes, not the helper.
                 sites, values = via
                 replacements += [
-                    Replacement(lit.start, lit.end, lit.prefix + quote(new, lit.quote, self.lang))
-                    for lit, new in sites
+                    Replacement(lit.start, lit.end, text)
+                    for lit, text in sites
                     if all(r.start != lit.start for r in replacements)
                 ]
                 outcome.uses_healed.append(use.line)
@@ -714,7 +729,7 @@ class Healer:
         self, use: Use, value: str
     ) -> tuple[list[tuple[Literal, str]], list[tuple[str, str]]] | None:
         """For a selector a helper builds from its parameters: the string literals the tests pass
-        for each value that changes, with their new values, and the values bound now. None unless
+        for each value that changes, with the new source text of each, and the values bound now. None unless
         ``value`` still fits the helper's template and every changed value is a parameter that the
         spec passes as a literal."""
         assert use.template is not None
@@ -732,7 +747,12 @@ class Healer:
             found = argument_sites(self.src, helper, old, body_end=use.template.end)
             if not found:
                 return None
-            sites += [(lit, new) for lit in found]
+            for lit in found:
+                text = (retemplate(lit, old, new) if holes(lit)
+                        else lit.prefix + quote(new, lit.quote, self.lang))
+                if text is None:
+                    return None
+                sites.append((lit, text))
         return (sites, values) if sites else None
 
     def _full_uses(self, uses: list[Use], locator: Locator, k: int) -> list[Use]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from healloop.agent.healing.locators import holes, template_pattern
 from healloop.agent.healing.source import Literal, Source
 
 _IDENT = r"[A-Za-z_$][\w$]*"
@@ -97,13 +98,19 @@ def enclosing_helper(src: Source, at: int) -> Helper | None:
 
 
 def argument_sites(src: Source, helper: Helper, value: str, *, body_end: int) -> list[Literal]:
-    """The string literals passed as the helper's parameter with ``value``, outside its own definition."""
+    """The string literals passed as the helper's parameter with ``value``, outside its own definition:
+    equal to it, or a template that makes it (``tid(`mark-ready-${orderId}`)`` for "mark-ready-7731")."""
     out = []
     for call in src.calls({helper.name}):
         if helper.start <= call.start < body_end:
             continue
         arg = call.arg(helper.index)
         lit = arg.literal if arg is not None else None
-        if lit is not None and lit.value == value and not lit.prefix and lit.quote != "`":
+        if lit is None or "r" in lit.prefix.lower():
+            continue
+        if holes(lit):
+            if template_pattern(lit).fullmatch(value):
+                out.append(lit)
+        elif lit.value == value and not lit.prefix and lit.quote != "`":
             out.append(lit)
     return out

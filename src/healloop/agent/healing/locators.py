@@ -199,10 +199,12 @@ class Use:
     start: int
     end: int
     line: int
-    action: str | None = None  # fill | click | check | select | read | None
+    action: str | None = None  # fill | click | check | select | read | enable | None
     typed: str | None = None  # the text typed into it, when the spec says
     expects: str | None = None  # the text an assertion expects it to show (toHaveText('$86.40'))
     variable: str | None = None  # the name the spec gives it (const emailInput = ...)
+    states: bool = False  # the spec asserts somewhere that it is enabled or disabled: a control
+    value: str | None = None  # the value the spec asserts it holds (toHaveValue('78000'))
     literal_only: bool = False  # a selector string kept in a constant, not a call
     by_args: tuple[Arg, Arg] | None = None  # Selenium (By.X, "value")
     # For each step: (index into calls, index of the part within that call's selector string, or
@@ -213,6 +215,9 @@ class Use:
     template: Literal | None = None
     placeholders: list[str] = field(default_factory=list)
     bindings: list[tuple[str, str]] = field(default_factory=list)  # (expression, value) at the failure
+    # Built in a helper: what each call of it does, by the string values the call passes
+    # (sel('permit-type') selects, sel('applicant-name') types): (values, action, typed, expects).
+    sites: list[tuple[tuple[str, ...], str, str | None, str | None]] = field(default_factory=list)
 
 
 _JS_HOLE = re.compile(r"\$\{([^{}]+)\}")
@@ -220,10 +225,11 @@ _PY_HOLE = re.compile(r"(?<!\{)\{(?!\{)([^{}]+)\}(?!\})")
 
 
 def holes(lit: Literal) -> list[re.Match[str]]:
-    """The expressions interpolated into a template literal or an f-string, in order."""
+    """The expressions interpolated into a template literal, an f-string or a str.format template
+    (the field names), in order."""
     if lit.quote == "`":
         return list(_JS_HOLE.finditer(lit.value))
-    if "f" in lit.prefix.lower():
+    if "f" in lit.prefix.lower() or lit.fmt:
         return list(_PY_HOLE.finditer(lit.value))
     return []
 
@@ -235,7 +241,10 @@ def template_pattern(lit: Literal) -> re.Pattern[str]:
         static = lit.value[last : m.start()]
         if lit.quote != "`":
             static = static.replace("{{", "{").replace("}}", "}")
-        out += [re.escape(static), "(.+?)"]
+        # A value between quotes holds no such quote: [@data-rx='{rx}'] is not the rest of a longer
+        # selector that happens to end in a quote.
+        q = static[-1:] if static[-1:] in ("'", '"') else ""
+        out += [re.escape(static), f"([^{q}]+?)" if q and lit.value[m.end() : m.end() + 1] == q else "(.+?)"]
         last = m.end()
     tail = lit.value[last:]
     if lit.quote != "`":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from healloop.agent.healing.helpers import enclosing_helper, helper_of
 from healloop.agent.healing.locators import (
@@ -36,7 +37,7 @@ from healloop.agent.healing.locators import (
     steps_from_selector,
     structural,
 )
-from healloop.agent.healing.source import Arg, Call, Source, number
+from healloop.agent.healing.source import Arg, Call, Literal, Source, number
 
 # What the test does with the element, by the method called on it or the assertion made about it.
 _ACTIONS = {
@@ -81,6 +82,10 @@ _ACTIONS = {
     "getText": "read",
     "text": "read",
     "invoke": "read",
+    "isEnabled": "enable",
+    "is_enabled": "enable",
+    "isDisabled": "enable",
+    "is_disabled": "enable",
 }
 _ASSERTIONS = {
     "toBeChecked": "check",
@@ -93,11 +98,17 @@ _ASSERTIONS = {
     "to_have_text": "read",
     "toContainText": "read",
     "to_contain_text": "read",
+    # Only a control can be disabled: a link that reads the same is never what toBeDisabled meant.
+    "toBeDisabled": "enable",
+    "to_be_disabled": "enable",
+    "toBeEnabled": "enable",
+    "to_be_enabled": "enable",
 }
 _SHOULD = [
     (re.compile(r"be\.checked|not\.be\.checked"), "check"),
     (re.compile(r"have\.value"), "fill"),
     (re.compile(r"have\.text|contain\.text|^contain$|include\.text"), "read"),
+    (re.compile(r"be\.disabled|be\.enabled"), "enable"),
 ]
 
 _CHAIN_MODIFIERS = {"first", "last", "nth", "eq", "filter"}
@@ -311,10 +322,15 @@ class SpecReader:
     def _literal_uses(self) -> list[Use]:
         uses = []
         for lit in self.src.literals:
+            lit = self._format_template(lit)
             value = lit.value
             engine = re.match(r"^(?:css|xpath|text|id|data-testid|data-test-id|data-test)=", value)
             pw_engine = engine is not None and self.flavor == PLAYWRIGHT
-            if not (looks_like_css(value) or looks_like_xpath(value) or pw_engine):
+            # `[data-cy=${name}]` is a selector once its holes are filled.
+            filled = value
+            for hole in reversed(holes(lit)):
+                filled = filled[: hole.start()] + "x" + filled[hole.end() :]
+            if not (looks_like_css(filled) or looks_like_xpath(value) or pw_engine):
                 continue
             steps = (
                 steps_from_selector(value, self.flavor)
@@ -340,11 +356,23 @@ class SpecReader:
             )
         return uses
 
+    def _format_template(self, lit: Literal) -> Literal:
+        """A Python selector constant with ``{field}`` holes that the spec ``.format()``s: a template
+        of the test's values, like an f-string."""
+        if (self.lang != "py" or lit.prefix or "{" not in lit.value
+                or not re.search(r"\.\s*format\s*\(", self.src.text)):
+            return lit
+        fields = re.findall(r"(?<!\{)\{(?!\{)([^{}]*)\}(?!\})", lit.value)
+        if fields and all(re.fullmatch(r"[A-Za-z_]\w*|\d+", f) for f in fields):
+            return replace(lit, fmt=True)
+        return lit
+
     # What the test does with it
     def _intent(self, use: Use) -> None:
         use.variable = _variable_before(self.src.text[max(0, use.start - 120) : use.start], self.lang)
         if use.action is None:
             use.action, use.typed, use.expects = self._done_with(use.start, use.end, use.variable)
+        use.states, use.value = self._asserted(use.end, use.variable)
         if use.action is None:
             # const statusBadge = (page, plate) => row(page, plate).locator('.badge'): what the tests
             # do with what the helper returns, where they call it.
@@ -353,11 +381,48 @@ class SpecReader:
                 for call in self.src.calls({helper.name}):
                     if helper.start <= call.start < use.end:
                         continue
-                    var = _variable_before(self.src.text[max(0, call.start - 120) : call.start], self.lang)
-                    action, typed, expects = self._done_with(call.start, call.end, var)
+                    start, end = call.start, call.end
+                    # cy.get(sel('permit-type')).select(...): the helper's value is the argument
+                    # of the call that does the action.
+                    outer = re.match(r"\s*\)", self.src.text[end:])
+                    if outer and re.search(r"\(\s*$", self.src.text[max(0, start - 200) : start]):
+                        end += outer.end()
+                        start = self.src.text.rfind("(", 0, start)
+                    var = _variable_before(self.src.text[max(0, start - 120) : start], self.lang)
+                    action, typed, expects = self._done_with(start, end, var)
                     if action is not None:
-                        use.action, use.typed, use.expects = action, typed, expects
-                        break
+                        values = tuple(a.literal.value for a in call.args if a.literal is not None)
+                        use.sites.append((values, action, typed, expects))
+                # One thing done wherever it is called: that is what the test does with it. Calls
+                # that differ are told apart by the values they pass, once the failure shows them.
+                if len({site[1] for site in use.sites}) == 1:
+                    _, use.action, use.typed, use.expects = use.sites[0]
+
+    def _asserted(self, end: int, var: str | None) -> tuple[bool, str | None]:
+        """What the spec asserts of the element anywhere, whatever else it does with it: whether it
+        is enabled (then it is a control: a page object's bookButton that one test clicks and
+        another expects disabled is not the header's "Book a visit" link), and the value a field
+        holds (``to_have_value("78000")``)."""
+        text = self.src.text
+        spots = [end]
+        if var:
+            name = re.escape(var.split(".")[-1])
+            spots += [end + m.end() for m in re.finditer(rf"(?<![\w$]){name}\b", text[end:])]
+        states, value = False, None
+        for pos in spots:
+            after = re.sub(r"^\s*\)", "", text[pos : pos + 200])
+            after = re.sub(r"^\s*\)", "", after)  # expect(page.locator(NAME)).to_have_value(...)
+            if re.match(r"\s*(?:\.\s*not)?\s*\.\s*(?:to_?[Bb]e_?(?:[Dd]isabled|[Ee]nabled)|"
+                        r"is_?(?:[Ee]nabled|[Dd]isabled))\b", after):
+                states = True
+            if re.match(r"\s*\.\s*should\s*\(\s*['\"](?:not\.)?be\.(?:disabled|enabled)", after):
+                states = True
+            m = re.match(r"\s*\.\s*(?:toHaveValue|to_have_value)\s*", after) or re.match(
+                r"\s*\.\s*should\s*\(\s*(['\"])have\.value\1\s*,", after)
+            if m and value is None:
+                rest = after[m.end() :]
+                value = _string_arg(rest if rest.lstrip().startswith("(") else "(" + rest)
+        return states, value
 
     def _done_with(self, start: int, end: int, var: str | None) -> tuple[str | None, str | None, str | None]:
         """What the code does with the locator written at ``start:end``: the action, what it types,
@@ -394,11 +459,17 @@ class SpecReader:
         for m in re.finditer(rf"(?<![\w$]){name}\b", text[end:]):
             pos = end + m.end()
             tail = text[pos : pos + 200]
-            if self.flavor == SELENIUM:
-                tail = re.sub(r"^\s*\)", "", tail)  # find_element(*EMAIL).send_keys(...)
+            before = text[max(0, end + m.start() - 60) : end + m.start()]
+            # A constant passed to the call that finds it, page.locator(GROSS_SALARY).fill(...) or
+            # find_element(*EMAIL).send_keys(...): the action follows that call.
+            inside = re.search(r"(?<![\w$])(?!expect\b|Select\b)[A-Za-z_$][\w$.]*\s*\(\s*\*?\s*"
+                               r"(?:this\.|self\.|[A-Z]\w*\.)?$", before)
+            closing = re.match(r"\s*\)", tail)
+            if inside and closing:
+                tail, pos = tail[closing.end() :], pos + closing.end()
+                before = before[: inside.start()]
             action, typed = _action_after(tail)
             if action is None:
-                before = text[max(0, end + m.start() - 40) : end + m.start()]
                 if re.search(r"expect\s*\(\s*(?:this\.|self\.)?$", before):
                     m2 = re.match(r"\s*\)\s*(\.\s*not)?\s*\.\s*(\w+)", text[pos : pos + 80])
                     action = _ASSERTIONS.get(m2.group(2)) if m2 else None

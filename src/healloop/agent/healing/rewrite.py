@@ -28,8 +28,10 @@ from healloop.agent.healing.locators import (
     Step,
     Use,
     _split_chain,
+    holes,
+    template_pattern,
 )
-from healloop.agent.healing.source import Call, Source, quote
+from healloop.agent.healing.source import Call, Literal, Source, quote
 
 _PW_JS = {
     TESTID: "getByTestId",
@@ -99,6 +101,29 @@ def placeholders_at(value: str, use: Use) -> list[tuple[int, str, str]] | None:
             return None
         out += [(start, bound, expr) for start in sorted(starts)]
     return out
+
+
+def retemplate(lit: Literal, old: str, new: str) -> str | None:
+    """The template literal ``lit``, which made ``old``, rewritten to make ``new`` from the same
+    expressions: `mark-ready-${orderId}` for "mark-ready-7731" becomes `ticket-${orderId}-ready` for
+    "ticket-7731-ready". None unless each value it was given sits in ``new`` once, as a whole word."""
+    m = template_pattern(lit).fullmatch(old)
+    if m is None:
+        return None
+    positions = []
+    for hole, value in zip(holes(lit), m.groups(), strict=True):
+        found = [x.start() for x in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", new)]
+        if len(found) != 1:
+            return None
+        positions.append((found[0], value, hole.group(0)))
+    body, last = [], 0
+    for start, value, hole in sorted(positions):
+        if start < last:
+            return None
+        body += [Writer._static(new[last:start], lit.quote), hole]
+        last = start + len(value)
+    body.append(Writer._static(new[last:], lit.quote))
+    return f"{lit.prefix}{lit.quote}{''.join(body)}{lit.quote}"
 
 
 class CannotWrite(Exception):

@@ -65,6 +65,8 @@ TEST_ID_ATTRS = (
 # Attributes that give an element its accessible name.
 NAME_ATTRS = ("aria-label", "title", "alt", "placeholder")
 # How much a matching value of each attribute says about identity.
+# All the hand-written classes of a selector whose generated class changed, on one element alone.
+_UNIQUE_CLASSES = 0.8
 _ATTR_WEIGHT = {
     "id": 0.9,
     "name": 0.9,
@@ -100,6 +102,8 @@ class Clues:
     typed: str | None = None
     action: str | None = None
     expects: str | None = None  # the text an assertion expects the element to show
+    states: bool = False  # the spec asserts whether it is enabled: only a control can be
+    value: str | None = None  # the value the spec asserts the field holds
 
     def describe(self) -> dict[str, object]:
         return {
@@ -111,6 +115,7 @@ class Clues:
                 "tag": self.tag,
                 "names": self.words,
                 "action": self.action,
+                "asserts_enabled": self.states,
             }.items()
             if v
         }
@@ -374,6 +379,8 @@ class Scorer:
 
     def gate(self, el: Element) -> bool:
         action = self.clues.action
+        if (action == "enable" or self.clues.states) and not self.dom.can_disable(el):
+            return False
         if action == "fill":
             return self.dom.editable(el)
         if action == "check":
@@ -583,10 +590,17 @@ class Scorer:
             core = (product ** (1 / len(named)) - _FLOOR) / (1 - _FLOOR)
             weight = sum(logit(_FLOOR + (1 - _FLOOR) * min(strength, 1.0)) for strength, _ in named)
         support: list[tuple[float, str]] = []
+        wrapper = self._wrapper_names(el) if clues.words else []
         for word in clues.words:
             best = max((similarity(word, v) for _, v in ident), default=0.0)
             if best >= 0.5:
                 support.append((0.4 * best, f"the spec calls it {word!r}"))
+                continue
+            # START_DATE for an input whose label says "First day off", in div.form-field.start-date:
+            # the field's own wrapper is named for it.
+            best = max((similarity(word, v) for v in wrapper), default=0.0)
+            if best >= 0.8:
+                support.append((0.4 * best, f"the spec calls it {word!r}, as the field around it is named"))
         if clues.typed:
             hint = typed_kind(clues.typed)
             if hint:
@@ -603,6 +617,9 @@ class Scorer:
             # It shows exactly what the test expects (a total of $86.40): had the locator found it,
             # the assertion would pass. A regression changes the text, so this never hides one.
             support.append((0.45, f"shows {clues.expects[:30]!r}, the text the test expects"))
+        if clues.value and el.get("value") == clues.value and self.dom.editable(el):
+            # It holds the value a test expects of it (a salary field at 78000 after a reset).
+            support.append((0.45, f"holds {clues.value[:30]!r}, the value the spec expects of it"))
         if el is self.only_free:
             support.append((0.45, f"the only {self.clues.action}-able element beside the test's others "
                                   "that no other locator uses"))
@@ -691,6 +708,19 @@ class Scorer:
             return strength, why + (f", and {cross_why}" if support else "")
         return weight * cross_weight * cross, f"{attr} {value!r} ~ {cross_why}"
 
+    def _wrapper_names(self, el: Element) -> list[str]:
+        """The hand-written classes and ids of the wrappers that hold ``el`` and no other element of
+        its kind (a field's <div class="form-field start-date">), two levels up at most."""
+        out: list[str] = []
+        tag = self.dom.tag(el)
+        for depth, box in enumerate(el.iterancestors()):
+            if depth >= 2 or sum(1 for d in box.iter(tag) if d is not el) > 0:
+                break
+            out += [c for c in (box.get("class") or "").split() if not generated(c)]
+            if box.get("id") and not generated(box.get("id")):
+                out.append(box.get("id"))
+        return out
+
     def _container_words(self, el: Element) -> set[str]:
         """The words naming the nearest container that has a name of its own (a form#login, a
         fieldset, a row with an id): the place part of a name like ``login-error``."""
@@ -717,10 +747,22 @@ class Scorer:
         classy = {w for w in wanted if self.word_counts.get(w)} or wanted
         total = sum(self._idf(w) for w in classy)
         got = sum(self._idf(w) for w in classy & own)
-        exact = sum(1 for c in classes if c in (attrs.get("class") or "").split())
+        have = (attrs.get("class") or "").split()
+        exact = sum(1 for c in classes if c in have)
         strength = got / total if total else 0.0
         if exact == len(classes):
             strength = 1.0
+        kept = [c for c in classes if not generated(c)]
+        if (kept and len(kept) < len(classes) and all(c in have for c in kept)
+                and any(not set(words(c)) <= GENERIC for c in kept)):
+            # Only a build hash changed (svelte-1x9k2ab, css-1b9x4m2): the classes a person wrote
+            # are all there, on the one element of its kind that has them.
+            tag = self.clues.tag
+            holders = [e for e in self.dom.content if (not tag or self.dom.tag(e) == tag)
+                       and all(c in (e.get("class") or "").split() for c in kept)]
+            if holders == [el]:
+                why = f"the only one with class {' '.join(kept)}; only a generated class changed"
+                return _UNIQUE_CLASSES, why
         matched = sorted(wanted & own)
         # A design-system swap leaves no class word behind; what the classes said (checkout-btn,
         # login-error) may still be in the element's name, text or other attributes.
@@ -821,6 +863,8 @@ class Scorer:
             return 0.0, ["not a checkbox or radio, and the test checks it"]
         if action == "select" and not dom.selectable(el):
             return 0.0, ["not a <select>, and the test selects an option in it"]
+        if (action == "enable" or clues.states) and not dom.can_disable(el):
+            return 0.0, ["cannot be disabled, and the test asserts whether it is"]
         if action == "fill" and clues.typed and not _in_range(clues.typed, el):
             factor *= 0.4
             why.append(f"takes {el.get('min')}–{el.get('max')}; the test types {clues.typed[:20]!r} (×0.4)")
@@ -858,7 +902,8 @@ class Scorer:
                 # far as the spec shows): a heal alone would not make the test pass.
                 factor *= 0.5
                 why.append("hidden in the snapshot (×0.5)")
-        elif action in ("fill", "click", "check", "select") and dom.disabled(el):
+        elif action in ("fill", "click", "check", "select") and dom.disabled(el) and not clues.states:
+            # (A test that asserts it disabled expects it so at times.)
             factor *= 0.7
             why.append("disabled")
         owner = self.claimed.get(el)

@@ -23,6 +23,7 @@ class Literal:
     end: int
     quote: str  # ' " ` or a Python triple quote
     prefix: str = ""  # Python string prefix (r, f, ...)
+    fmt: bool = False  # a Python str.format template ("tr[data-order='{wo}']".format(wo=wo))
 
 
 @dataclass(frozen=True)
