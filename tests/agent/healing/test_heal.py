@@ -916,3 +916,60 @@ def test_the_value_a_spec_expects_a_field_to_hold_tells_it_apart_and_is_never_it
     bare = dom.replace(' name="gross"', "").replace(' name="hours"', "")
     out = heal(failure(PAYROLL_PY, msg, bare, path="tests/test_pay.py"))
     assert out.status != HEALED and "input-68" in (out.element_html or ""), out.reason
+
+
+ADOPT_CY = """describe('signing', () => {
+  it('adopts and signs', () => {
+    cy.contains('button', 'Adopt and Sign').click();
+  });
+  it('cannot sign before drawing', () => {
+    cy.contains('[role="tab"]', 'Draw').click();
+    cy.contains('button', 'Adopt and Sign').should('{state}');
+  });
+});
+"""
+
+
+def test_a_text_that_only_finds_an_element_whose_state_is_asserted_is_healed() -> None:
+    # should('be.disabled') checks the button's state; its text only finds it. should('be.visible')
+    # checks that the text is shown, and a changed text may be the regression.
+    dom = """<html><body><div role="dialog" aria-label="Adopt your signature">
+<div role="tablist"><button role="tab">Type</button><button role="tab">Draw</button></div>
+<button type="button">Cancel</button><button type="button" data-action="adopt">Adopt &amp; sign</button>
+</div></body></html>"""
+    msg = ("AssertionError: Timed out retrying after 4000ms: Expected to find content: 'Adopt and Sign' "
+           "within the selector: 'button' but never did.")
+    spec = ADOPT_CY.replace("{state}", "be.disabled")
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/sign.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("'Adopt and Sign'", "'Adopt & sign'")
+    spec = ADOPT_CY.replace("{state}", "be.visible")
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/sign.cy.js", source="cypress"))
+    assert out.status == ESCALATE and "assertion line" in out.reason, out.reason
+
+
+def test_which_number_a_framework_gave_an_id_says_nothing_of_the_element() -> None:
+    # useId moved the email field from :r5: to :r9: (two fields were added above it); :rb: is
+    # closer to :r5: letter by letter, which means nothing. The spec calls it EMAIL and types one.
+    spec = """const { By } = require('selenium-webdriver');
+const NAME = By.css("input[placeholder='Name']");
+const EMAIL = By.id(':r5:-form-item');
+
+it('adds a contact', async () => {
+  await driver.findElement(NAME).sendKeys('Maria');
+  await driver.findElement(EMAIL).sendKeys('maria@example.com');
+});
+"""
+    field = '<label for="{0}">{1}</label><input id="{0}" type="{2}"{3}>'
+    dom = ("<html><body><div role='dialog'><form>"
+           + field.format(":r3:-form-item", "Name", "text", " placeholder='Name'")
+           + field.format(":r5:-form-item-x", "Job title", "text", "")
+           + field.format(":r9:-form-item", "Email", "email", "")
+           + field.format(":rb:-form-item", "Phone", "text", "")
+           + "</form></div></body></html>").replace('id=":r5:-form-item-x"', 'id=":r7:-form-item"')
+    dom = dom.replace('for=":r5:-form-item-x"', 'for=":r7:-form-item"')
+    msg = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+           '"selector":"*[id="\\:r5\\:-form-item"]"}')
+    out = heal(failure(spec, msg, dom, path="test/contacts.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    assert 'type="email"' in (out.element_html or "") and ":r9:" not in (out.new_text or "")

@@ -66,3 +66,10 @@ def test_a_label_that_gained_a_unit_names_another_quantity() -> None:
 
 def test_badges_tags_and_chips_are_one_thing() -> None:
     assert similarity("status-badge", "status-tag") > 0.5
+
+
+def test_react_ids_are_generated_inside_longer_ids_too() -> None:
+    from healloop.agent.healing.words import generated
+
+    assert generated(":r5:-form-item") and generated("field-:rh:") and generated(":r3:")
+    assert not generated("radio:red") and not generated("my:route:x")

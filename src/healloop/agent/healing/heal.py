@@ -28,7 +28,6 @@ from healloop.agent.healing.locators import (
     Locator,
     Step,
     Use,
-    by_name,
     holes,
     same_target,
     structural,
@@ -299,12 +298,12 @@ class Healer:
                 broken=locator.describe(),
             )
         if not structural(Locator((step,), locator.flavor)):
-            # By role name or label on a line that asserts only the element's state (its value, an
-            # attribute), the name just finds the element; by shown text, the text is checked.
+            # On a line that asserts only the element's state (disabled, its value, an attribute),
+            # the name or text just finds the element; on any other assertion, the text is checked.
             asserting = [
                 u.line for u in uses
                 if ASSERTION.search(self._line(u.line))
-                and not (by_name(locator) and asserts_state_only(self._line(u.line), self.lang))
+                and not asserts_state_only(self._line(u.line), self.lang)
             ]
             if asserting:
                 return Outcome(

@@ -194,7 +194,7 @@ _LONGEST_PHRASE = max(len(p) for p in _PHRASES)
 
 # Framework-generated values: never meaningful, never to be written into a test.
 _GENERATED = [
-    re.compile(r"^:r[0-9a-z]+:$"),  # React useId
+    re.compile(r"(?:^|[^\w]):r[0-9a-z]+:(?![\w])"),  # React useId, also inside (:r5:-form-item, field-:rh:)
     re.compile(r"^(?:radix|headlessui|downshift|react-select|rc|mui|chakra|reach|aria)[-:_].*\d"),
     re.compile(r"^mat-[a-z-]+-\d+$"),  # Angular Material
     re.compile(r"^(?:cdk|ng)-[a-z-]*\d+"),
