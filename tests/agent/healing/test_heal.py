@@ -973,3 +973,55 @@ it('adds a contact', async () => {
     out = heal(failure(spec, msg, dom, path="test/contacts.spec.js", source="junit"))
     assert out.status == HEALED, out.reason
     assert 'type="email"' in (out.element_html or "") and ":r9:" not in (out.new_text or "")
+
+
+def test_of_close_candidates_the_one_named_exactly_as_the_test_id_said_is_chosen() -> None:
+    # The buttons lost their test ids: "Add ingredient" says all of add-ingredient and no more;
+    # "Add ingredient group" says more.
+    spec = """import { test } from '@playwright/test';
+
+test('adds an ingredient', async ({ page }) => {
+  await page.getByTestId('add-ingredient').click();
+});
+"""
+    button = ('<button type="button" class="ant-btn ant-btn-dashed"><span role="img" aria-label="plus">'
+              '</span><span>{}</span></button>')
+    dom = ('<html><body><section id="ingredients"><h2>Ingredients</h2>' + button.format("Add ingredient")
+           + button.format("Add ingredient group") + '</section><section><h2>Method</h2>'
+           '<button type="button" data-testid="add-step">Add step</button></section></body></html>')
+    msg = ("Error: locator.click: Test timeout of 30000ms exceeded.\nCall log:\n"
+           "  - waiting for getByTestId('add-ingredient')\n")
+    out = heal(failure(spec, msg, dom, path="e2e/recipe.spec.ts"))
+    assert out.status == HEALED, out.reason
+    assert out.tie_break and "all the locator said" in out.tie_break
+    # Chromium names the button with its icon's label run into the text (checked in Chromium).
+    assert out.new_locator == "role=button[name='plusAdd ingredient']"
+
+
+def test_a_row_keyed_by_the_tests_value_is_the_row_not_its_cell() -> None:
+    # plot-row-B-12 says "row": of the row keyed B-12 and its first cell reading B-12, the row.
+    spec = """const plotRow = (id) => cy.get(`[data-cy="plot-row-${id}"]`)
+
+describe('plots', () => {
+  it('shows a plot', () => {
+    plotRow('B-12').should('contain', 'Vacant')
+  })
+})
+"""
+    rows = "".join(f'<tr data-row-key="{p}" class="ant-table-row"><td class="ant-table-cell">{p}</td>'
+                   f'<td class="ant-table-cell">{st}</td></tr>'
+                   for p, st in (("B-11", "Let"), ("B-12", "Vacant")))
+    dom = f"<html><body><table><tbody class='ant-table-tbody'>{rows}</tbody></table></body></html>"
+    msg = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+           '`[data-cy="plot-row-B-12"]`, but never found it.')
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/plots.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace('`[data-cy="plot-row-${id}"]`', '`tr[data-row-key="${id}"]`')
+
+
+def test_an_icons_label_is_part_of_its_buttons_name_as_in_chromium() -> None:
+    from healloop.agent.healing.dom import Dom
+
+    dom = Dom('<button><span role="img" aria-label="plus"></span><span>Add ingredient</span></button>'
+              '<button><svg aria-hidden="true"></svg>Save</button>')
+    assert [dom.name(e) for e in dom.content if dom.tag(e) == "button"] == ["plusAdd ingredient", "Save"]

@@ -334,6 +334,11 @@ class Builder:
             module = _CSS_MODULE.match(cls)
             if module:  # CSS modules: the name part is the component's, the hash changes every build
                 yield f"{tag}{_attr('class', module.group(1), quote or chr(34), '*=')}"
+        for name, value in attrs.items():
+            # A row's key (data-row-key, data-id, row-id): what the app names it by.
+            if (name.startswith("data-") or name == "row-id") and name not in TEST_ID_ATTRS and value \
+                    and len(value) <= 60 and not generated(value) and not name.startswith("data-v-"):
+                yield f"{tag}{_attr(name, value, quote)}"
         for name in ("type", "value", "href", "role"):
             value = attrs.get(name)
             if name == "value" and dom.editable(el):

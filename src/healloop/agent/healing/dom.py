@@ -466,7 +466,10 @@ class Dom:
                 elif not self.aria_hidden(child):
                     # Block boxes are separated by a space in the name; inline ones run together.
                     pad = " " if self.tag(child) in _BLOCK else ""
-                    parts.append(f"{pad}{self._content_name(child)}{pad}")
+                    # A child's own label stands for its content, as browsers compute it: an Ant icon
+                    # <span role="img" aria-label="plus"> makes a button "plusAdd ingredient".
+                    label = normalize(child.get("aria-label"))
+                    parts.append(f"{pad}{label or self._content_name(child)}{pad}")
             parts.append(child.tail or "")
         return normalize("".join(parts))
 

@@ -24,6 +24,7 @@ from healloop.agent.healing.locators import (
     NTH,
     PLAYWRIGHT,
     SELENIUM,
+    TESTID,
     XPATH,
     Locator,
     Step,
@@ -46,9 +47,19 @@ from healloop.agent.healing.rewrite import (
     placeholders_at,
     retemplate,
 )
-from healloop.agent.healing.score import TEST_ID_ATTRS, Clues, Scored, Scorer, ancestor_clues, clues_of, logit
+from healloop.agent.healing.score import (
+    KIND_WORDS,
+    TEST_ID_ATTRS,
+    Clues,
+    Scored,
+    Scorer,
+    ancestor_clues,
+    clues_of,
+    logit,
+)
 from healloop.agent.healing.source import Literal, Source, quote
 from healloop.agent.healing.words import content_stems, generated
+from healloop.agent.healing.words import words as word_list
 
 # Strict by default: a wrong heal costs more than an escalation.
 THRESHOLD = 0.5
@@ -543,8 +554,11 @@ class Healer:
         #confirm-delete, so of "Delete workspace" and "Leave workspace" it is the first. Only ever
         between candidates that already fit; never when two or none are said."""
         best = ranked[0]
-        close = [s for s in ranked if s.score >= self.settings.threshold
-                 and not self.settings.clear_lead(best.weight, s.weight)]
+        blocking = [s for s in ranked if not self.settings.clear_lead(best.weight, s.weight)]
+        plain = self._plainly_named(blocking, locator) if len(blocking) > 1 else None
+        if plain is not None and plain[0].score >= self.settings.threshold:
+            return plain
+        close = [s for s in blocking if s.score >= self.settings.threshold]
         if len(close) < 2:
             return None
         said: set[str] = set()
@@ -571,6 +585,34 @@ class Healer:
             return None
         s, mine = told[0]
         return s, f"the test says {', '.join(sorted(mine))}, which only this candidate's name says"
+
+    def _plainly_named(self, close: list[Scored], locator: Locator) -> tuple[Scored, str] | None:
+        """Of close candidates, the only one the broken name says in full: its name has exactly the
+        test id's words ("add-ingredient" and "Add ingredient", not "Add ingredient group"), or it
+        is the kind of element the name says ("plot-row-B-12": the row, not its first cell)."""
+        said = [v for s in locator.steps if s.kind in (TESTID, CSS, XPATH, "id")
+                for attr, v, _ in clues_of(s, test_id_attr=self.test_id_attr, action=None, typed=None,
+                                           words=[]).attrs if attr in (*TEST_ID_ATTRS, "id")]
+        named = {w for v in said for w in word_list(v)}
+        if named:
+            def names(el: Element) -> list[set[str]]:  # its name may hold an icon's: "plusAdd ingredient"
+                return [{*word_list(self.dom.name(el))}, {*word_list(self.dom.text(el))}]
+
+            # A button and the label inside it are one control: the better scored stands for both.
+            alike = [s for s in close if not any(
+                o.score > s.score and self._same_control(o.element, s.element) for o in close)]
+            exact = [s for s in alike if named in names(s.element)]
+            # Only when every other one says all that and more ("Add ingredient group"): a name
+            # that says less, or nothing, is no reason to prefer this one.
+            more = all(any(n > named for n in names(o.element)) for o in alike if o not in exact)
+            if len(exact) == 1 and more:
+                return exact[0], f"its name says {', '.join(sorted(named))}, all the locator said and no more"
+        kinds = [w for v in said for w in word_list(v) if w in KIND_WORDS]
+        fits = [s for s in close if any(self.dom.tag(s.element) in KIND_WORDS[w]
+                                        or (self.dom.role(s.element) or "") in KIND_WORDS[w] for w in kinds)]
+        if kinds and len(fits) == 1:
+            return fits[0], f"the only one of them that is a {kinds[0]}, as the locator says"
+        return None
 
     def _what_shows_it(self, best: Scored) -> Scored:
         """A cell whose whole text is one element's inside it (<td><span class="tag">In

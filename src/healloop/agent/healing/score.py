@@ -297,7 +297,7 @@ _BOXES = frozenset({
     "h3", "h4", "h5", "h6", "dl", "dt", "dd", "dialog", "details", "figure",
 })
 # Words in a name that say what kind of element it is.
-_KIND_WORDS = {
+KIND_WORDS = {
     "row": {"tr", "row"}, "cell": {"td", "cell", "gridcell"},
     "item": {"li", "listitem", "option", "menuitem"},
     "link": {"a", "link"}, "btn": {"button"}, "button": {"button"}, "input": {"input", "textarea", "textbox"},
@@ -493,7 +493,7 @@ class Scorer:
         dom = self.dom
         tag, role = dom.tag(el), dom.role(el) or ""
         for word in said:
-            kinds = _KIND_WORDS.get(word)
+            kinds = KIND_WORDS.get(word)
             if kinds and (tag in kinds or role in kinds):
                 return 0.3, f"a {tag}, as the word {word!r} in the locator says"
         return None
@@ -577,9 +577,9 @@ class Scorer:
         if clues.attrs and all(nameless(v) for _, v, _ in clues.attrs) and not clues.texts:
             # A generated name (mat-input-2, :r3:) says only what kind of element it was: an element of
             # that kind is as likely as any; what the spec says around it decides.
-            kinds = {w for _, v, _ in clues.attrs for w in words(v) if w in _KIND_WORDS}
+            kinds = {w for _, v, _ in clues.attrs for w in words(v) if w in KIND_WORDS}
             role = dom.role(el) or ""
-            fits = any(dom.tag(el) in _KIND_WORDS[w] or role in _KIND_WORDS[w] for w in kinds)
+            fits = any(dom.tag(el) in KIND_WORDS[w] or role in KIND_WORDS[w] for w in kinds)
             kind = (0.5, f"of the kind the generated name {clues.attrs[0][1]!r} names")
             neutral = (0.35, "") if not kinds else (0.1, "")
             named = [kind if fits else neutral]
