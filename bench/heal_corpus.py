@@ -1,7 +1,7 @@
 """The selector healer on the healing corpus: precision, recall and false heals, per set, against the
 healer healloop shipped before (November 2026, ``bench/baseline/selectors_nov2026.py``) in the same run.
 
-    .venv/bin/python bench/heal_corpus.py [--set dev|holdout|fresh|all] [--misses] [--json]
+    .venv/bin/python bench/heal_corpus.py [--set SET|all] [--misses] [--json]
 
 Each case is healed from what a failure report carries (the spec, the failure message and stack, the
 DOM snapshot at failure; never the page before the change) and judged by the element: a heal is
