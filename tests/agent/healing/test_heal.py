@@ -791,7 +791,15 @@ def test_refill(driver):
            'element: {"method":"xpath","selector":"//div[@data-rx=\'RX-1\']'
            '//button[text()=\'Request refill\']"}')
     out = heal(failure(spec, msg, dom, path="tests/test_rx.py", source="pytest"))
-    # Bound that way, line 3 would pass for the broken locator and be edited for every card.
+    # Bound that way, line 3 would pass for the broken locator and be edited for every card; read
+    # as the joined selector it is, only REFILL's own piece changes.
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("text()='Request refill'", "normalize-space()='Request refill'")
+    # Joined where it is used, the button's piece is no constant: RX_CARD is never edited for it.
+    inline = spec.replace('REFILL = RX_CARD + "//button[text()=\'Request refill\']"\n', "").replace(
+        'REFILL.format(rx="RX-1")', 'RX_CARD.format(rx="RX-1") + "//button[text()=\'Request refill\']"')
+    assert inline != spec
+    out = heal(failure(inline, msg, dom, path="tests/test_rx.py", source="pytest"))
     assert out.status != HEALED and "line 3" not in out.reason, out.reason
 
 
@@ -1025,3 +1033,56 @@ def test_an_icons_label_is_part_of_its_buttons_name_as_in_chromium() -> None:
     dom = Dom('<button><span role="img" aria-label="plus"></span><span>Add ingredient</span></button>'
               '<button><svg aria-hidden="true"></svg>Save</button>')
     assert [dom.name(e) for e in dom.content if dom.tag(e) == "button"] == ["plusAdd ingredient", "Save"]
+
+
+LOANS_PY = """from selenium.webdriver.common.by import By
+
+
+class Loans:
+    ROW = "//table[@id='loans']//tr[td[contains(., '{title}')]]"
+    RENEW = ROW + "//button[text()='Renew']"
+    DUE = ROW + "/td[@class='due']"
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def renew(self, title):
+        self.driver.find_element(By.XPATH, self.RENEW.format(title=title)).click()
+
+
+def test_renew(driver):
+    Loans(driver).renew("Dune")
+"""
+
+
+def test_a_selector_joined_from_constants_is_healed_in_its_own_piece() -> None:
+    # The button got an icon, so its words sit beside it: text()= no longer matches, the whole text
+    # does. ROW is shared by DUE: only the piece RENEW adds is rewritten, and {title} stays.
+    rows = "".join(f"<tr><td>{t}</td><td class='due'>May 2</td><td><button class='renew'>"
+                   f"<span class='icon'></span> Renew</button></td></tr>" for t in ("Dune", "Emma"))
+    dom = f"<html><body><table id='loans'>{rows}</table></body></html>"
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"xpath","selector":"//table[@id=\'loans\']//tr[td[contains(., \'Dune\')]]'
+           '//button[text()=\'Renew\']"}')
+    out = heal(failure(LOANS_PY, msg, dom, path="tests/test_loans.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == LOANS_PY.replace("\"//button[text()='Renew']\"",
+                                            "\"//button[normalize-space()='Renew']\"")
+
+
+def test_a_selector_split_over_lines_in_parentheses_is_one_selector() -> None:
+    spec = LOANS_PY.replace('''    RENEW = ROW + "//button[text()='Renew']"''',
+                            '''    RENEW = (
+        "//table[@id='loans']//tr[td[contains(., '{title}')]]"
+        "//button[text()='Renew']"
+    )''')
+    rows = "".join(f"<tr><td>{t}</td><td><button class='renew'><span>Renew loan</span></button></td></tr>"
+                   for t in ("Dune", "Emma"))
+    dom = f"<html><body><table id='loans'>{rows}</table></body></html>"
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"xpath","selector":"//table[@id=\'loans\']//tr[td[contains(., \'Dune\')]]'
+           '//button[text()=\'Renew\']"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_loans.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert "\"//button[normalize-space()='Renew loan']\"" in (out.new_text or "")
+    assert "contains(., '{title}')" in (out.new_text or "")

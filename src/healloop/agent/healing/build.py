@@ -428,8 +428,15 @@ class Builder:
         if last and text:
             equal = r"""((?:text\(\)|normalize-space\([^)]*\)|\.)\s*=\s*)(["'])(.*?)\2"""
             for pm in re.finditer(equal, step):
-                if text != pm.group(3) and pm.group(2) not in text:
-                    out = out.replace(pm.group(0), f"{pm.group(1)}{pm.group(2)}{text}{pm.group(2)}", 1)
+                q = pm.group(2)
+                if q in text:
+                    continue
+                if pm.group(1).startswith("text()") and text not in [el.text, *(c.tail for c in el)]:
+                    # The words moved into a <span>, or sit beside an icon with spaces around them:
+                    # no text node equals them, so text()= never would; the whole text says them.
+                    out = out.replace(pm.group(0), f"normalize-space()={q}{text}{q}", 1)
+                elif text != pm.group(3):
+                    out = out.replace(pm.group(0), f"{pm.group(1)}{q}{text}{q}", 1)
             for pm in re.finditer(
                 r"""(contains\(\s*(?:text\(\)|\.|normalize-space\([^)]*\))\s*,\s*)(["'])(.*?)\2""", step
             ):

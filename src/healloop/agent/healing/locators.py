@@ -215,6 +215,9 @@ class Use:
     template: Literal | None = None
     placeholders: list[str] = field(default_factory=list)
     bindings: list[tuple[str, str]] = field(default_factory=list)  # (expression, value) at the failure
+    # A selector joined from several pieces (ROW + "//button[text()='Renew']"): each piece's literal,
+    # or None for a constant it names, with its text; the template is their join.
+    pieces: list[tuple[Literal | None, str]] = field(default_factory=list)
     # Built in a helper: what each call of it does, by the string values the call passes
     # (sel('permit-type') selects, sel('applicant-name') types): (values, action, typed, expects).
     sites: list[tuple[tuple[str, ...], str, str | None, str | None]] = field(default_factory=list)

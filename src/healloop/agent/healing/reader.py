@@ -320,17 +320,16 @@ class SpecReader:
 
     # A selector kept in a string constant: EMAIL = "[data-testid=email]"
     def _literal_uses(self) -> list[Use]:
-        uses = []
+        uses = self._joined_uses()
+        joined = [(u.start, u.end) for u in uses]
         for lit in self.src.literals:
+            if any(a <= lit.start < b for a, b in joined):
+                continue  # a piece of a joined selector: the joined one is the use
             lit = self._format_template(lit)
             value = lit.value
             engine = re.match(r"^(?:css|xpath|text|id|data-testid|data-test-id|data-test)=", value)
             pw_engine = engine is not None and self.flavor == PLAYWRIGHT
-            # `[data-cy=${name}]` is a selector once its holes are filled.
-            filled = value
-            for hole in reversed(holes(lit)):
-                filled = filled[: hole.start()] + "x" + filled[hole.end() :]
-            if not (looks_like_css(filled) or looks_like_xpath(value) or pw_engine):
+            if not (looks_like_css(_filled(lit)) or looks_like_xpath(value) or pw_engine):
                 continue
             steps = (
                 steps_from_selector(value, self.flavor)
@@ -354,6 +353,61 @@ class SpecReader:
                     origins=[(0, i) for i in range(len(steps))],
                 )
             )
+        return uses
+
+    def _joined_uses(self) -> list[Use]:
+        """Python selector constants joined from pieces: ``RENEW = ROW + "//button[text()='Renew']"``
+        with ``ROW`` a constant of its own, or ``("//table..." "//a[...]")`` split over lines. One use
+        for the whole; a heal may change only a piece written here, never the constant it names."""
+        if self.lang != "py":
+            return []
+        text, starts = self.src.text, {lit.start: lit for lit in self.src.literals}
+        constants: dict[str, str] = {}
+        uses = []
+        for m in re.finditer(r"^[ \t]*([A-Za-z_]\w*)\s*=[ \t]*", text, re.M):
+            pieces: list[tuple[Literal | None, str]] = []
+            pos, depth, joined = m.end(), 0, False
+            while pos < len(text):
+                while pos < len(text) and (text[pos] in " \t" or (depth and text[pos] in "\r\n")):
+                    pos += 1
+                if pos < len(text) and text[pos] == "(" and not pieces:
+                    depth, pos = depth + 1, pos + 1
+                    continue
+                lit = starts.get(pos)
+                name = re.match(r"[A-Za-z_]\w*", text[pos:]) if lit is None else None
+                if lit is not None and not lit.prefix:
+                    pieces.append((lit, lit.value))
+                    pos = lit.end
+                elif name and name.group(0) in constants:
+                    pieces.append((None, constants[name.group(0)]))
+                    pos += name.end()
+                else:
+                    break
+                after = re.match(r"[ \t]*\+[ \t]*", text[pos:])
+                if after:
+                    pos, joined = pos + after.end(), True
+                elif depth and re.match(r"\s*['\"]", text[pos:]):
+                    joined = True  # ("..." "..."): Python joins adjacent literals
+                else:
+                    break
+            if depth and not re.match(r"\s*\)", text[pos:]):
+                continue
+            if len(pieces) == 1 and pieces[0][0] is not None:
+                constants[m.group(1)] = pieces[0][1]
+            if not joined or len(pieces) < 2 or not any(lit for lit, _ in pieces):
+                continue
+            value = "".join(v for _, v in pieces)
+            constants[m.group(1)] = value
+            first = next(lit for lit, _ in pieces if lit is not None)
+            whole = self._format_template(Literal(value, m.end(), pos, first.quote))
+            if not (looks_like_xpath(value) or looks_like_css(_filled(whole))):
+                continue
+            arg = Arg(whole.start, whole.end, text[whole.start : whole.end], literal=whole)
+            call = Call("", whole.start, whole.end, [arg])
+            use = Use(Locator((_css_or_xpath(value),), self.flavor), [call], whole.start, whole.end,
+                      self.src.line_of(whole.start), literal_only=True, origins=[(0, 0)])
+            use.pieces = pieces
+            uses.append(use)
         return uses
 
     def _format_template(self, lit: Literal) -> Literal:
@@ -522,6 +576,14 @@ class SpecReader:
             if arg is not None and re.fullmatch(r"-?\d+(?:\.\d+)?", arg.text.strip()):
                 return arg.text.strip()
         return None
+
+
+def _filled(lit: Literal) -> str:
+    """The literal's value with its holes filled: `[data-cy=${name}]` is a selector once they are."""
+    filled = lit.value
+    for hole in reversed(holes(lit)):
+        filled = filled[: hole.start()] + "x" + filled[hole.end() :]
+    return filled
 
 
 def _action_after(after: str) -> tuple[str | None, str | None]:

@@ -184,6 +184,8 @@ class Writer:
             raise CannotWrite(f"the healed selector {new.value!r} does not hold the test's values "
                               f"({', '.join(e for e, _ in use.bindings)}) where they were, so it cannot "
                               "stay built from them")
+        if use.pieces:
+            return self._joined(use, new.value, positions)
         value = new.value
         if "r" in lit.prefix.lower():
             raise CannotWrite("a raw f-string selector is not rewritten")
@@ -201,6 +203,35 @@ class Writer:
             last = start + len(bound)
         body.append(self._static(value[last:], lit.quote))
         return Replacement(lit.start, lit.end, f"{lit.prefix}{lit.quote}{''.join(body)}{lit.quote}")
+
+    def _joined(self, use: Use, value: str, positions: list[tuple[int, str, str]]) -> Replacement:
+        """A selector joined from pieces (ROW + "//button[text()='Renew']"): the change must fall in
+        one piece written as a literal; the constants it names stay as they are."""
+        fmt = use.template is not None and use.template.fmt
+
+        def raw(text: str) -> str:  # the static text as a piece of the template holds it
+            return text.replace("{", "{{").replace("}", "}}") if fmt else text
+
+        body, last = [], 0
+        for start, bound, expr in sorted(positions):
+            body += [raw(value[last:start]), f"{{{expr}}}"]
+            last = start + len(bound)
+        body.append(raw(value[last:]))
+        new, old = "".join(body), "".join(text for _, text in use.pieces)
+        head = next(i for i, (a, b) in enumerate(zip([*old, None], [*new, None], strict=False)) if a != b)
+        tail = 0
+        while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+            tail += 1
+        at = 0
+        for lit, text in use.pieces:
+            if at <= head and len(old) - tail <= at + len(text):
+                if lit is None:
+                    break
+                piece = text[: head - at] + new[head : len(new) - tail] + text[len(old) - tail - at :]
+                return Replacement(lit.start, lit.end, self._lit(piece, lit.quote))
+            at += len(text)
+        raise CannotWrite("the change spans the constants the selector is joined from, which other "
+                          "locators use too")
 
     @staticmethod
     def _static(text: str, q: str) -> str:
