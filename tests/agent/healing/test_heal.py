@@ -1086,3 +1086,56 @@ def test_a_selector_split_over_lines_in_parentheses_is_one_selector() -> None:
     assert out.status == HEALED, out.reason
     assert "\"//button[normalize-space()='Renew loan']\"" in (out.new_text or "")
     assert "contains(., '{title}')" in (out.new_text or "")
+
+
+def test_the_option_a_test_picks_tells_the_selects_apart() -> None:
+    # Ember renumbered every id. Of two selects, only one offers "Spectrograph"; picking it in the
+    # other would fail as surely as filling a button.
+    spec = """from playwright.sync_api import Page
+
+PICKER = "#ember412"
+
+
+def test_spectroscopy(page: Page):
+    page.locator(PICKER).select_option("Spectrograph")
+"""
+    dom = """<html><body><form>
+<div><label>Mode</label><select id="ember431" name="mode"><option>Fast</option><option>Slow</option>
+</select></div>
+<div><label>Kit</label><select id="ember437" name="kit"><option>CCD imager</option>
+<option>Spectrograph</option></select></div></form></body></html>"""
+    msg = ("playwright._impl._errors.TimeoutError: Locator.select_option: Timeout 30000ms exceeded.\n"
+           'Call log:\n  - waiting for locator("#ember412")\n')
+    out = heal(failure(spec, msg, dom, path="tests/test_request.py"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("#ember412", "select[name=kit]")
+    assert out.clues.get("option") == "Spectrograph"
+
+
+def test_a_comment_on_a_brittle_locator_names_the_element() -> None:
+    # An Ember id copied from devtools, with a comment saying what it is: of two textareas, the
+    # composer's. Without the comment they are alike.
+    spec = """const { By } = require('selenium-webdriver');
+
+const page = {
+  // composer textarea (no stable name, id copied from the inspector)
+  replyBox: By.id('ember412'),
+};
+
+it('replies', async () => {
+  await driver.findElement(page.replyBox).sendKeys('Hi Dana');
+});
+"""
+    dom = """<html><body><main><div class="ember-view composer">
+<textarea id="ember437" class="ember-text-area ember-view composer__input"
+ placeholder="Type your reply..."></textarea>
+</div></main><aside><label for="ember448">Notes about this person</label>
+<textarea id="ember448" class="ember-text-area ember-view requester-notes"></textarea></aside>
+</body></html>"""
+    msg = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+           '"selector":"*[id=\\"ember412\\"]"}')
+    out = heal(failure(spec, msg, dom, path="test/replies.spec.js", source="junit"))
+    assert out.status == HEALED, out.reason
+    assert "ember437" in (out.element_html or "")
+    bare = spec.replace("  // composer textarea (no stable name, id copied from the inspector)\n", "")
+    assert heal(failure(bare, msg, dom, path="test/replies.spec.js", source="junit")).status != HEALED

@@ -335,6 +335,10 @@ class Healer:
             step, test_id_attr=self.test_id_attr, action=action, typed=typed, words=words, flavor=self.flavor
         )
         clues.expects = expects
+        if not scope_heal:
+            clues.comment = {w for u in uses for w in word_list(self.src.comment_near(u.start))}
+        if action == "select":  # select_option('Spectrograph'): the option it picks, not text typed
+            clues.option, clues.typed = typed, None
         clues.states = not scope_heal and any(u.states for u in uses)
         clues.value = None if scope_heal else next((u.value for u in uses if u.value), None)
         pool = self._pool(locator, k, scopes, scope_heal)

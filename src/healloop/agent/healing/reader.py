@@ -605,8 +605,8 @@ def _action_after(after: str) -> tuple[str | None, str | None]:
     action = _ACTIONS.get(method)
     if action is None or (method == "select" and m.group(2) is None):
         return None, None  # `.select` without a call is not Cypress's select()
-    typed = None
-    if action == "fill" and m.group("q"):
+    typed = None  # what it types, or for a select the option it picks
+    if action in ("fill", "select") and m.group("q"):
         q = m.group("q")
         rest = after[m.end() :]
         end = rest.find(q)

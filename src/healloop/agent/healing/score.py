@@ -38,6 +38,7 @@ from healloop.agent.healing.words import (
     canon,
     contains_text,
     fits_input,
+    framework_word,
     generated,
     label_words,
     nameless,
@@ -104,6 +105,8 @@ class Clues:
     expects: str | None = None  # the text an assertion expects the element to show
     states: bool = False  # the spec asserts whether it is enabled: only a control can be
     value: str | None = None  # the value the spec asserts the field holds
+    option: str | None = None  # the option the test picks in it (select_option('Spectrograph'))
+    comment: set[str] = field(default_factory=set)  # words of the spec's comment on its locator
 
     def describe(self) -> dict[str, object]:
         return {
@@ -116,6 +119,8 @@ class Clues:
                 "names": self.words,
                 "action": self.action,
                 "asserts_enabled": self.states,
+                "option": self.option,
+                "comment": sorted(self.comment),
             }.items()
             if v
         }
@@ -617,6 +622,9 @@ class Scorer:
             # It shows exactly what the test expects (a total of $86.40): had the locator found it,
             # the assertion would pass. A regression changes the text, so this never hides one.
             support.append((0.45, f"shows {clues.expects[:30]!r}, the text the test expects"))
+        support += self._commented(el, ident)
+        if clues.option and self.dom.tag(el) == "select" and _offers(el, clues.option):
+            support.append((0.45, f"offers {clues.option[:30]!r}, the option the test picks"))
         if clues.value and el.get("value") == clues.value and self.dom.editable(el):
             # It holds the value a test expects of it (a salary field at 78000 after a reset).
             support.append((0.45, f"holds {clues.value[:30]!r}, the value the spec expects of it"))
@@ -707,6 +715,26 @@ class Scorer:
             strength = 1 - (1 - weight * primary) * (1 - weight * support)
             return strength, why + (f", and {cross_why}" if support else "")
         return weight * cross_weight * cross, f"{attr} {value!r} ~ {cross_why}"
+
+    def _commented(self, el: Element, ident: list[tuple[str, str]]) -> list[tuple[float, str]]:
+        """What the spec's comment on the locator says, on this element: the kind it names ("composer
+        textarea") and the words of its name, label, classes or wrapper ("gross annual salary")."""
+        comment = {canon(w) for w in self.clues.comment}
+        if not comment:
+            return []
+        dom = self.dom
+        tag, role = dom.tag(el), dom.role(el) or ""
+        kinds = [w for w in comment if w in KIND_WORDS]
+        if kinds and not any(tag in KIND_WORDS[w] or role in KIND_WORDS[w] for w in kinds):
+            return []
+        out = [(0.3, f"a {tag}, as the spec's comment on its locator says")] if kinds else []
+        around = {canon(w) for _, v in ident for w in words(v)}
+        around |= {canon(w) for v in self._wrapper_names(el) for w in words(v)}
+        hit = sorted(w for w in (comment - set(KIND_WORDS) - GENERIC) & around if not framework_word(w))
+        if hit:
+            # As much as a name the spec gives it (the spec calls it 'x', 0.4 at most): a comment is one.
+            out.append((0.4, f"the spec's comment on its locator says {', '.join(hit)}"))
+        return out
 
     def _wrapper_names(self, el: Element) -> list[str]:
         """The hand-written classes and ids of the wrappers that hold ``el`` and no other element of
@@ -863,6 +891,10 @@ class Scorer:
             return 0.0, ["not a checkbox or radio, and the test checks it"]
         if action == "select" and not dom.selectable(el):
             return 0.0, ["not a <select>, and the test selects an option in it"]
+        if action == "select" and clues.option and dom.tag(el) == "select" and not _offers(el, clues.option):
+            # Picking an option a select does not have fails as surely as filling a button.
+            factor *= 0.3
+            why.append(f"has no option {clues.option[:30]!r}, which the test picks (×0.3)")
         if (action == "enable" or clues.states) and not dom.can_disable(el):
             return 0.0, ["cannot be disabled, and the test asserts whether it is"]
         if action == "fill" and clues.typed and not _in_range(clues.typed, el):
@@ -913,6 +945,13 @@ class Scorer:
         elif owner:
             why.append(f"also found by another locator of the spec by the same name, {owner}")
         return factor, why
+
+
+def _offers(el: Element, option: str) -> bool:
+    """A <select> has the option, by its label or its value (what select_option and select() match)."""
+    want = " ".join(option.split())
+    return any(" ".join("".join(o.itertext()).split()) == want or o.get("value") == option
+               for o in el.iter("option"))
 
 
 def _in_range(typed: str, el: Element) -> bool:

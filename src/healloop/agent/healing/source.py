@@ -89,6 +89,27 @@ class Source:
         self._scan()
         self._starts = {lit.start: lit for lit in self.literals}
 
+    def comment_near(self, pos: int) -> str:
+        """What a comment says of the code at ``pos``: the one that ends its line, else the comment
+        lines right above it (``# gross annual salary``, ``// composer textarea``)."""
+        s, mark = self.text, "#" if self.lang == "py" else "//"
+        line_start = s.rfind("\n", 0, pos) + 1
+        line_end = s.find("\n", pos)
+        line_end = len(s) if line_end < 0 else line_end
+        for a, b in self._masked:
+            if pos <= a < line_end and s.startswith(mark, a):
+                return s[a + len(mark) : b].strip()
+        above: list[str] = []
+        end = line_start - 1
+        while end > 0:
+            start = s.rfind("\n", 0, end) + 1
+            line = s[start:end].strip()
+            if not line.startswith(mark):
+                break
+            above.insert(0, line[len(mark) :].strip())
+            end = start - 1
+        return " ".join(above)
+
     def _scan(self) -> None:
         s, n, i = self.text, len(self.text), 0
         while i < n:

@@ -221,6 +221,11 @@ _FRAMEWORK = frozenset({
 })
 
 
+def framework_word(word: str) -> bool:
+    """A word UI frameworks put in the names they generate (ember, mat, mui, css): it says nothing."""
+    return word in _FRAMEWORK
+
+
 def nameless(value: str) -> bool:
     """A generated value whose words say nothing but the kind of element (``mat-input-2``, ``:r3:``),
     unlike a CSS-module class whose hash changes but whose name (``CheckoutSummary_placeOrder``) says
