@@ -1139,3 +1139,31 @@ it('replies', async () => {
     assert "ember437" in (out.element_html or "")
     bare = spec.replace("  // composer textarea (no stable name, id copied from the inspector)\n", "")
     assert heal(failure(bare, msg, dom, path="test/replies.spec.js", source="junit")).status != HEALED
+
+
+def test_an_xpath_whose_predicate_tests_a_child_that_got_wrapped() -> None:
+    # Each dock's name and buttons moved into divs: li[span[...]] and /button no longer match; the
+    # f-string keeps its fields.
+    spec = '''from playwright.sync_api import Page
+
+
+def dock_button(page: Page, dock: str, action: str):
+    return page.locator(
+        f"xpath=//ul[@id='docks']/li[span[@class='name' and text()='{dock}']]/button[text()='{action}']"
+    )
+
+
+def test_release(page: Page):
+    dock_button(page, "Dock 07", "Release bike").click()
+'''
+    docks = "".join(f"<li><div class='left'><span class='name'>Dock 0{n}</span></div><div class='right'>"
+                    f"<button class='button is-warning'>Release bike</button><button>Lock dock</button>"
+                    f"</div></li>"
+                    for n in range(1, 9))
+    dom = f"<html><body><ul id='docks'>{docks}</ul></body></html>"
+    msg = ("playwright._impl._errors.TimeoutError: Locator.click: Timeout 30000ms exceeded.\nCall log:\n"
+           "  - waiting for locator(\"xpath=//ul[@id='docks']/li[span[@class='name' and text()='Dock 07']]"
+           "/button[text()='Release bike']\")\n")
+    out = heal(failure(spec, msg, dom, path="tests/test_docks.py"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("/li[span[", "//li[.//span[").replace("]]/button", "]]//button")

@@ -88,6 +88,11 @@ def xpath_prefix(expr: str) -> str:
     return "".join(steps[:-1]) if len(steps) > 1 else ""
 
 
+# A predicate that tests a child element by name (li[span[...]], tr[td='x']), not an attribute, a
+# function or a position.
+_PREDICATE_CHILD = re.compile(r"\[(?=[A-Za-z_][\w.-]*(?![\w.-]*\s*\())")
+
+
 def xpath_relaxed(expr: str) -> Iterator[tuple[str, float]]:
     """The XPath with one step's ``/`` made ``//`` (0.9), an ancestor step's predicates dropped (0.8),
     every ``/`` made ``//`` (0.85), leading
@@ -102,6 +107,11 @@ def xpath_relaxed(expr: str) -> Iterator[tuple[str, float]]:
             out.append(("".join([*steps[:i], "/" + steps[i], *steps[i + 1 :]]), 0.9))
     loose = ["//" + s.lstrip("/") if s.startswith("/") and not s.startswith("//") else s for s in steps]
     out.append(("".join(loose), 0.85))
+    # A wrapper inside a step's predicate too (li[span[...]] once the name sits in a div): its
+    # element tests look among descendants (li[.//span[...]]), with the steps made // as well.
+    deep = [_PREDICATE_CHILD.sub("[.//", s) for s in loose]
+    if deep != loose:
+        out.append(("".join(deep), 0.8))
     for i, s in enumerate(steps[:-1]):
         bare = re.sub(r"\[.*\]$", "", s)
         if bare != s:

@@ -213,12 +213,32 @@ def ancestor_clues(path: str, kind: str, clues: Clues) -> None:
             clues.ancestors += tmp.attrs
             clues.ancestors += [("#text", value, "*=") for _, value in tmp.texts]  # li:has-text('x')
     else:
-        for am in _XP_ATTR.finditer(path):
+        for am in _XP_ATTR.finditer(_without_child_tests(path)):
             value = am.group(2) if am.group(2) is not None else am.group(3)
             clues.ancestors.append((am.group(1).lower(), value, "="))
         for tm in list(_XP_TEXT.finditer(path)) + list(_XP_CONTAINS_TEXT.finditer(path)):
             value = tm.group(1) if tm.group(1) is not None else tm.group(2)
             clues.ancestors.append(("#text", value, "*="))  # a container holding this text
+
+
+def _without_child_tests(path: str) -> str:
+    """The XPath less its predicates that test a child element (li[span[@class='name']]): their
+    attributes are a descendant's of that step, not an ancestor's of the element meant."""
+    out, i = [], 0
+    while i < len(path):
+        m = re.match(r"\[(?:\.?//)?[A-Za-z_][\w.-]*(?![\w.-]*\s*\()", path[i:]) if path[i] == "[" else None
+        if m:
+            depth, j = 0, i
+            while j < len(path):
+                depth += {"[": 1, "]": -1}.get(path[j], 0)
+                j += 1
+                if depth == 0:
+                    break
+            i = j
+            continue
+        out.append(path[i])
+        i += 1
+    return "".join(out)
 
 
 def logit(p: float) -> float:
