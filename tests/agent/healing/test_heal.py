@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from healloop.agent.healing.heal import ESCALATE, HEALED, PRESENT, Failure, Healer, Settings, heal
 
 LOGIN_PY = """from playwright.sync_api import Page, expect
@@ -1167,3 +1169,21 @@ def test_release(page: Page):
     out = heal(failure(spec, msg, dom, path="tests/test_docks.py"))
     assert out.status == HEALED, out.reason
     assert out.new_text == spec.replace("/li[span[", "//li[.//span[").replace("]]/button", "]]//button")
+
+
+def test_an_xpath_is_never_rewritten_to_a_bare_step_that_no_longer_names_the_element() -> None:
+    from healloop.agent.healing.build import Builder
+    from healloop.agent.healing.dom import Dom
+    from healloop.agent.healing.locators import SELENIUM, XPATH, Step
+
+    # Row Dune's only button now says "Extend": //tr[...]//button would find it today and whatever
+    # button comes to stand there tomorrow; the options name it by its text or not at all.
+    dom = Dom("<html><body><table id='t'><tr><td>Dune</td><td><button>Extend</button></td></tr>"
+              "<tr><td>Emma</td><td><button>Extend</button></td></tr></table></body></html>")
+    button = next(e for e in dom.content if dom.tag(e) == "button")
+    old = Step(XPATH, "//table[@id='t']//tr[td='Dune']//button[text()='Renew']")
+    builder = Builder(dom, test_id_attr="data-testid", flavor=SELENIUM, check=lambda s: True,
+                      call_based=True, tl=False)
+    options = [s.value for s in builder.options(old, button) if s.kind == XPATH]
+    assert options and "//table[@id='t']//tr[td='Dune']//button" not in options
+    assert all(re.search(r"//button\[", o) for o in options), options

@@ -377,8 +377,9 @@ class Builder:
         if new != old:
             yield Step(XPATH, new)
         for source in dict.fromkeys([old, new]):
-            for relaxed, _ in xpath_relaxed(source):
-                yield Step(XPATH, relaxed)
+            for relaxed, kept in xpath_relaxed(source):
+                if kept > _BARE_LAST:  # not the step stripped of what named it: //tr[...]//button
+                    yield Step(XPATH, relaxed)
         attrs, tag, text = dom.attrs(el), dom.tag(el), dom.text(el)
         head = "".join(new_steps[:-1])
         for name in (self.test_id_attr, *TEST_ID_ATTRS, "id", "name", "aria-label", "placeholder"):
@@ -443,6 +444,11 @@ class Builder:
                 if pm.group(3) not in text and pm.group(2) not in text:
                     out = out.replace(pm.group(0), f"{pm.group(1)}{pm.group(2)}{text}{pm.group(2)}", 1)
         return out
+
+
+# xpath_relaxed's weight for the last step stripped of its predicates: it finds the element by where
+# it is only, and a locator that no longer names it would find whatever else comes to stand there.
+_BARE_LAST = 0.4
 
 
 # Class names of a state or a colour: is-open, card--active, ant-tag-orange, badge_red.
