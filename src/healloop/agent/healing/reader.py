@@ -374,23 +374,23 @@ class SpecReader:
                     depth, pos = depth + 1, pos + 1
                     continue
                 lit = starts.get(pos)
-                name = re.match(r"[A-Za-z_]\w*", text[pos:]) if lit is None else None
+                name = _NAME.match(text, pos) if lit is None else None
                 if lit is not None and not lit.prefix:
                     pieces.append((lit, lit.value))
                     pos = lit.end
                 elif name and name.group(0) in constants:
                     pieces.append((None, constants[name.group(0)]))
-                    pos += name.end()
+                    pos = name.end()
                 else:
                     break
-                after = re.match(r"[ \t]*\+[ \t]*", text[pos:])
+                after = _PLUS.match(text, pos)
                 if after:
-                    pos, joined = pos + after.end(), True
-                elif depth and re.match(r"\s*['\"]", text[pos:]):
+                    pos, joined = after.end(), True
+                elif depth and _QUOTE_NEXT.match(text, pos):
                     joined = True  # ("..." "..."): Python joins adjacent literals
                 else:
                     break
-            if depth and not re.match(r"\s*\)", text[pos:]):
+            if depth and not _CLOSE_NEXT.match(text, pos):
                 continue
             if len(pieces) == 1 and pieces[0][0] is not None:
                 constants[m.group(1)] = pieces[0][1]
@@ -576,6 +576,13 @@ class SpecReader:
             if arg is not None and re.fullmatch(r"-?\d+(?:\.\d+)?", arg.text.strip()):
                 return arg.text.strip()
         return None
+
+
+# Scanning a joined constant, from a position (never slicing the rest of the file).
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_PLUS = re.compile(r"[ \t]*\+[ \t]*")
+_QUOTE_NEXT = re.compile(r"\s*['\"]")
+_CLOSE_NEXT = re.compile(r"\s*\)")
 
 
 def _filled(lit: Literal) -> str:
