@@ -1187,3 +1187,23 @@ def test_an_xpath_is_never_rewritten_to_a_bare_step_that_no_longer_names_the_ele
     options = [s.value for s in builder.options(old, button) if s.kind == XPATH]
     assert options and "//table[@id='t']//tr[td='Dune']//button" not in options
     assert all(re.search(r"//button\[", o) for o in options), options
+
+
+def test_a_cypress_button_that_lost_its_data_cy_is_found_by_its_whole_text() -> None:
+    # Nothing of its own is left but its text; /^...$/ so that "Add ingredient group" is not found.
+    spec = """describe('recipe', () => {
+  it('adds an ingredient', () => {
+    cy.get('[data-cy=add-ingredient]').click();
+  });
+});
+"""
+    button = '<button type="button" class="ant-btn ant-btn-dashed"><span>{}</span></button>'
+    dom = ("<html><body><section><h2>Ingredients</h2>" + button.format("Add ingredient")
+           + button.format("Add ingredient group") + "</section><section><h2>Method</h2>"
+           '<button type="button" data-cy="add-step">Add step</button></section></body></html>')
+    msg = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+           "`[data-cy=add-ingredient]`, but never found it.")
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/recipe.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace("cy.get('[data-cy=add-ingredient]')",
+                                        "cy.contains('button', /^Add ingredient$/)")

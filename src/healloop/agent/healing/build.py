@@ -79,6 +79,14 @@ class Builder:
 
     def options(self, old: Step, el: Element) -> Iterator[Step]:
         yield from self._same_kind(old, el)
+        if self.flavor == CYPRESS and old.kind == CSS and not self.tl and self.dom.clickable(el):
+            # Cypress finds a control by its text as readily as by a selector: when none of the
+            # element's own is left (its data-cy dropped), cy.contains('button', /^Add ingredient$/),
+            # the whole text, so that "Add ingredient group" is not found too.
+            text = " ".join(self.dom.text(el).split())
+            if text and len(text) <= 60 and "/" not in text:
+                exact = re.sub(r"([\\^$.*+?()\[\]{}|])", r"\\\1", text)
+                yield Step(CONTAINS, self.dom.tag(el), f"^{exact}$", regex="")
         if not self.call_based:
             return  # a selector string stays a selector string
         if self.flavor == PLAYWRIGHT or self.tl:
