@@ -100,8 +100,7 @@ def placeholders_at(value: str, use: Use) -> list[tuple[int, str, str]] | None:
         if not starts:
             # The value now sits between other characters ("plot-row-B-12" to data-row-key="B-12"):
             # still the test's value when it stands alone, once.
-            alone = [m.start() for m in re.finditer(
-                rf"(?<![A-Za-z0-9]){re.escape(bound)}(?![A-Za-z0-9])", value)]
+            alone = _alone(bound, value)
             if len(alone) != 1:
                 return None
             starts = set(alone)
@@ -118,17 +117,28 @@ def retemplate(lit: Literal, old: str, new: str) -> str | None:
         return None
     positions = []
     for hole, value in zip(holes(lit), m.groups(), strict=True):
-        found = [x.start() for x in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", new)]
+        found = _alone(value, new)
         if len(found) != 1:
             return None
         positions.append((found[0], value, hole.group(0)))
+    return _with_holes(lit, new, positions)
+
+
+def _alone(value: str, text: str) -> list[int]:
+    """Where ``value`` stands in ``text`` as a whole word ("7731" in "ticket-7731-ready")."""
+    return [m.start() for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text)]
+
+
+def _with_holes(lit: Literal, value: str, positions: list[tuple[int, str, str]]) -> str | None:
+    """``value`` written as the template literal ``lit`` is: each (start, value, hole) put back as
+    its hole, the rest escaped for the quote. None where two values overlap."""
     body, last = [], 0
-    for start, value, hole in sorted(positions):
+    for start, bound, hole in sorted(positions):
         if start < last:
             return None
-        body += [Writer._static(new[last:start], lit.quote), hole]
-        last = start + len(value)
-    body.append(Writer._static(new[last:], lit.quote))
+        body += [Writer._static(value[last:start], lit.quote), hole]
+        last = start + len(bound)
+    body.append(Writer._static(value[last:], lit.quote))
     return f"{lit.prefix}{lit.quote}{''.join(body)}{lit.quote}"
 
 
@@ -197,15 +207,12 @@ class Writer:
             shift = len(engine.group(0))
             value = engine.group(0) + value
             positions = [(start + shift, bound, expr) for start, bound, expr in positions]
-        body, last = [], 0
-        for start, bound, expr in sorted(positions):
-            if start < last:
-                raise CannotWrite("the test's values overlap in the healed selector")
-            hole = f"${{{expr}}}" if lit.quote == "`" else f"{{{expr}}}"
-            body += [self._static(value[last:start], lit.quote), hole]
-            last = start + len(bound)
-        body.append(self._static(value[last:], lit.quote))
-        return Replacement(lit.start, lit.end, f"{lit.prefix}{lit.quote}{''.join(body)}{lit.quote}")
+        holed = [(start, bound, f"${{{expr}}}" if lit.quote == "`" else f"{{{expr}}}")
+                 for start, bound, expr in positions]
+        text = _with_holes(lit, value, holed)
+        if text is None:
+            raise CannotWrite("the test's values overlap in the healed selector")
+        return Replacement(lit.start, lit.end, text)
 
     def _joined(self, use: Use, value: str, positions: list[tuple[int, str, str]]) -> Replacement:
         """A selector joined from pieces (ROW + "//button[text()='Renew']"): the change must fall in

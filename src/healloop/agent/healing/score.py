@@ -615,7 +615,7 @@ class Scorer:
             core = (product ** (1 / len(named)) - _FLOOR) / (1 - _FLOOR)
             weight = sum(logit(_FLOOR + (1 - _FLOOR) * min(strength, 1.0)) for strength, _ in named)
         support: list[tuple[float, str]] = []
-        wrapper = self._wrapper_names(el) if clues.words else []
+        wrapper = self._wrapper_names(el) if clues.words or clues.comment else []
         for word in clues.words:
             best = max((similarity(word, v) for _, v in ident), default=0.0)
             if best >= 0.5:
@@ -642,7 +642,7 @@ class Scorer:
             # It shows exactly what the test expects (a total of $86.40): had the locator found it,
             # the assertion would pass. A regression changes the text, so this never hides one.
             support.append((0.45, f"shows {clues.expects[:30]!r}, the text the test expects"))
-        support += self._commented(el, ident)
+        support += self._commented(el, ident, wrapper)
         if clues.option and self.dom.tag(el) == "select" and _offers(el, clues.option):
             support.append((0.45, f"offers {clues.option[:30]!r}, the option the test picks"))
         if clues.value and el.get("value") == clues.value and self.dom.editable(el):
@@ -736,7 +736,9 @@ class Scorer:
             return strength, why + (f", and {cross_why}" if support else "")
         return weight * cross_weight * cross, f"{attr} {value!r} ~ {cross_why}"
 
-    def _commented(self, el: Element, ident: list[tuple[str, str]]) -> list[tuple[float, str]]:
+    def _commented(
+        self, el: Element, ident: list[tuple[str, str]], wrapper: list[str]
+    ) -> list[tuple[float, str]]:
         """What the spec's comment on the locator says, on this element: the kind it names ("composer
         textarea") and the words of its name, label, classes or wrapper ("gross annual salary")."""
         comment = {canon(w) for w in self.clues.comment}
@@ -749,7 +751,7 @@ class Scorer:
             return []
         out = [(0.3, f"a {tag}, as the spec's comment on its locator says")] if kinds else []
         around = {canon(w) for _, v in ident for w in words(v)}
-        around |= {canon(w) for v in self._wrapper_names(el) for w in words(v)}
+        around |= {canon(w) for v in wrapper for w in words(v)}
         hit = sorted(w for w in (comment - set(KIND_WORDS) - GENERIC) & around if not framework_word(w))
         if hit:
             # As much as a name the spec gives it (the spec calls it 'x', 0.4 at most): a comment is one.
