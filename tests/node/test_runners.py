@@ -82,6 +82,18 @@ def test_reruns_use_the_projects_python_folder_and_an_explicit_environment(
     assert not ours["passed"] and "only_in_the_project" in ours["output_tail"]
 
 
+def test_the_configured_python_stays_the_venvs(tmp_path: Path) -> None:
+    """Resolving .venv/bin/python would give the base interpreter, without the project's packages."""
+    from healloop.node.config import load_config
+
+    python = _project_venv(tmp_path)
+    (tmp_path / "healloop.toml").write_text(
+        '[node]\nworkspace = "."\n[node.runner]\npython = ".venv/bin/python"\n')
+    config = load_config(tmp_path / "healloop.toml").runner
+    assert config.python == python and python.resolve() != python
+    assert rerun_env(config, {"PATH": "/usr/bin"})["VIRTUAL_ENV"] == str(tmp_path / ".venv")
+
+
 def test_rerun_env_puts_the_venv_first_and_env_last() -> None:
     config = RunnerConfig(kind="pytest", python=Path("/p/.venv/bin/python"), env={"PATH": "/only"})
     assert rerun_env(config, {"PATH": "/usr/bin", "HEALLOOP_URL": "x"})["PATH"] == "/only"

@@ -197,7 +197,10 @@ def _runner(r: _Reader) -> RunnerConfig:
             )
         if not any("{spec}" in p or "{test}" in p for p in command):
             raise r.fail("command", "a template that uses {spec} and/or {test}")
-    python = r.path("python")
+    # Joined, never resolved: a venv's bin/python is a symlink to the base interpreter, and what makes
+    # it the venv's is the path (its bin/ and pyvenv.cfg next to it), not the file it points to.
+    raw = r.str("python")
+    python = Path(os.path.normpath(r.base / os.path.expanduser(raw))) if raw else None
     if python is not None and not (python.is_file() and os.access(python, os.X_OK)):
         raise ConfigError(
             f"`{r.key('python')}` must be the project's Python interpreter, e.g. \".venv/bin/python\";"
