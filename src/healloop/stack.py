@@ -4,7 +4,9 @@
 ``python -m healloop ...`` subprocess on a loopback port (a free one unless configured), is waited on
 until it is ready (the queue's "listening on" line, the node listed in ``GET /v1/nodes``, the agent
 parked on a claim long-poll) and is stopped agent first, then node, then queue: SIGTERM, a bounded
-wait, then SIGKILL. Each part's output goes to ``<data dir>/logs/<part>.log``.
+wait, then SIGKILL. Each part's output goes to ``<data dir>/logs/<part>.log``. The ``[node.services]``
+marked ``autostart`` are started (and healthy) before the node and stopped after it
+(``healloop.node.autostart``).
 
 The settings come from the ``[queue]``, ``[mcp]`` and ``[agent]`` tables of ``healloop.toml`` (the
 ``[node]`` tables are the node's own, read by ``healloop.node.config``). On the other machines of a
@@ -32,6 +34,7 @@ from typing import Any, TypeVar
 import httpx
 
 from healloop.errors import ConfigError, HealloopError
+from healloop.node.autostart import Autostart
 
 T = TypeVar("T")
 PARTS = ("queue", "node", "agent")
@@ -191,8 +194,10 @@ def _die_with_parent() -> None:
 class Stack:
     """``with Stack(settings) as stack:`` starts queue, node and agent; leaving stops them all."""
 
-    def __init__(self, settings: StackSettings) -> None:
+    def __init__(self, settings: StackSettings, say: Callable[[str], None] = lambda _: None) -> None:
         self.settings = settings
+        self.say = say
+        self.services: Autostart | None = None  # the [node.services] with autostart = true
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.queue_url = ""
         self.node_url = ""
@@ -212,6 +217,7 @@ class Stack:
                 self._join_queue()
             else:
                 self._start_queue()
+            self._start_services()
             self._start_node()
             if self.settings.agent:
                 self._start_agent()
@@ -221,8 +227,10 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        """Agent first (it releases the event in hand), then node, then queue."""
+        """Agent first (it releases the event in hand), then node, then the services, then queue."""
         for name in reversed(PARTS):
+            if name == "queue" and self.services is not None:
+                self.services.stop()
             proc = self.procs.get(name)
             if proc is None or proc.poll() is not None:
                 continue
@@ -318,6 +326,28 @@ class Stack:
                 "`healloop serve --host 0.0.0.0` or `healloop up`, or fix the URL"
             ) from None
         self.queue_url = url
+
+    def _start_services(self) -> None:
+        """The services marked ``autostart``, each healthy before the node and agent start, with the
+        node's own state dir, so the node and ``stop`` find the same pid files."""
+        from healloop.node.config import load_config
+        from healloop.node.services import Services
+        from healloop.node.workspace import Workspace
+
+        config = load_config(self.settings.config, state_dir=self.settings.data_dir / "node")
+        ws = Workspace(config.workspace, config.state_dir, max_file_bytes=config.max_file_bytes)
+        self.services = Autostart(Services(ws, config.services, config.restarts_per_hour))
+        self.services.start(self.say)
+
+    def service_status(self) -> dict[str, str]:
+        """Each autostart service's state for the live view: healthy, or why not."""
+        if self.services is None:
+            return {}
+        out = {}
+        for name in self.services.names():
+            status = self.services.services.status(name)
+            out[name] = "healthy" if status["healthy"] else status["detail"]
+        return out
 
     def _start_node(self) -> None:
         s = self.settings

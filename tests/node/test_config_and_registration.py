@@ -6,6 +6,7 @@ port stands in for it and records what the node sends.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -64,6 +65,14 @@ def _config(tmp_path: Path, body: str) -> Path:
         ("[node.policy]\nreverts_per_event = true", "`node.policy.reverts_per_event` must be a positive"),
         ("[node.policy]\nrevrt = true", "unknown key `node.policy.revrt`; allowed keys in [node.policy]"),
         ('policy = "strict"', "`node.policy` must be a table"),
+        ('[node.runner]\npython = ".venv/bin/python"', "`node.runner.python` must be the project's Python"),
+        ('[node.runner]\ncwd = "apps/web"', "`node.runner.cwd` must be a folder in the workspace"),
+        ('[node.runner.env]\nCI = 1', "`node.runner.env.CI` must be an environment variable"),
+        ('[node.runner]\nenv = { "A-B" = "x" }', "`node.runner.env.A-B` must be an environment variable"),
+        ('[node.services.web]\nstart = "x"\nhealth = "x"\nenv = "PORT=1"',
+         "`node.services.web.env` must be a table"),
+        ('[node.services.web]\nstart = "x"\nhealth = "x"\nautostart = "yes"',
+         "`node.services.web.autostart` must be true or false"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, body, names):
@@ -205,3 +214,20 @@ def test_check_reports_why_a_part_is_off(tmp_path):
     assert "OFF  runner: 'no-such-cypress' is not on PATH" in run.stdout
     assert "OFF  service db:" in run.stdout and "docker" in run.stdout
     assert "ok   service web: command" in run.stdout
+
+
+def test_check_writes_nothing_anywhere(tmp_path, monkeypatch):
+    """`healloop mcp check` only looks: no state dir, lock or log appears, in the project or in
+    ~/.local/state (issue 11, item 6)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    config = _config(project, f'[node.services.web]\nstart = "{sys.executable} -m http.server"\n'
+                              'health = "http://127.0.0.1:1/"\n')
+    before = sorted(p for p in tmp_path.rglob("*"))
+    env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"} | {"HOME": str(home)}
+    run = subprocess.run([sys.executable, "-m", "healloop", "mcp", "check", "--config", str(config)],
+                         capture_output=True, text=True, env=env, cwd=project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert sorted(p for p in tmp_path.rglob("*")) == before

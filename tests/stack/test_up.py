@@ -160,3 +160,112 @@ def test_join_settings_are_checked(tmp_path: Path) -> None:
         config.write_text(text)
         with pytest.raises(ConfigError, match=re.escape(f"`{key}`")):
             load_settings(config)
+
+
+APP = '''
+import http.server, os, sys
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = os.environ.get("GREETING", "unset").encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+
+
+def _service_pid(data: Path) -> int:
+    return int((data / "node" / "services" / "app.pid").read_text())
+
+
+def test_up_starts_autostart_services_with_their_env_and_stops_them_and_restarted_copies(
+    tmp_path: Path,
+) -> None:
+    """The app the tests need runs while `up` runs: started healthy before the agent, with its `env` and
+    `cwd`; a copy an agent restarted through the node is stopped on exit too (issue 11, item 1)."""
+    from healloop.agent.mcpclient import NodeSession
+
+    port = free_port()
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "app.py").write_text(APP)
+    (tmp_path / "healloop.toml").write_text(textwrap.dedent(f"""
+        [queue]
+        port = 0
+        data_dir = ".healloop"
+        [mcp]
+        name = "up-services"
+        [node]
+        workspace = "."
+        [node.services.app]
+        start = ["{sys.executable}", "app.py"]
+        cwd = "web"
+        env = {{ PORT = "{port}", GREETING = "hello from the app" }}
+        health = "http://127.0.0.1:{port}/"
+        autostart = true
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+    proc = subprocess.Popen([sys.executable, "-m", "healloop", "up"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    data = tmp_path / ".healloop"
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not (lines and lines[-1].startswith("healloop up: queue")):
+            line = proc.stdout.readline()
+            assert line, "".join(lines) + proc.stdout.read()
+            lines.append(line)
+        assert any(line.startswith("service app: healthy") for line in lines), lines
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "hello from the app"
+        first = _service_pid(data)
+
+        async def restart() -> dict:
+            nodes = httpx.get(re.search(r"queue (http://\S+?),", lines[-1]).group(1) + "/v1/nodes",
+                              timeout=5).json()["nodes"]
+            async with NodeSession(nodes[0]["mcp_url"]) as node:
+                return await node.call("service_restart", name="app", event_id="evt-up-test")
+
+        assert anyio.run(restart)["healthy"]
+        second = _service_pid(data)
+        assert second != first and _alive(second) and not _alive(first)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+        assert not _alive(second), "the copy the node restarted outlived `healloop up`"
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_up_names_a_service_that_never_gets_healthy_and_leaves_nothing(tmp_path: Path) -> None:
+    from healloop.node.autostart import ServiceStartError
+    from healloop.stack import Stack, load_settings
+
+    port = free_port()
+    (tmp_path / "healloop.toml").write_text(textwrap.dedent(f"""
+        [mcp]
+        name = "up-broken"
+        [node]
+        workspace = "."
+        [node.services.app]
+        start = ["{sys.executable}", "-c", "print('listening soon'); import time; time.sleep(60)"]
+        health = "http://127.0.0.1:{port}/"
+        restart_timeout = 2
+        autostart = true
+    """))
+    stack = Stack(load_settings(tmp_path / "healloop.toml"))
+    with pytest.raises(ServiceStartError, match=r"service 'app' started but is not healthy after 2 s") as err:
+        stack.start()
+    assert "listening soon" in str(err.value)
+    pid = _service_pid(tmp_path / "data") if (tmp_path / "data/node/services/app.pid").exists() else None
+    assert pid is None
+    assert not [p for p in stack.procs.values() if p.poll() is None]

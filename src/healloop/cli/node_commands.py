@@ -221,7 +221,7 @@ def check(workspace: Path | None, config_path: Path | None) -> None:
         node = Node.from_config(load_config(config_path, workspace=workspace))
     except HealloopError as exc:
         _fail(exc)
-    results = [("runner", *node.runner.check())]
+    results = [("runner", *node.runner.check(node.config.runner.cwd or node.config.workspace))]
     results += [(f"service {name}", *backend.check()) for name, backend in node.services.backends.items()]
     for what, ok, reason in results:
         click.echo(f"{'ok ' if ok else 'OFF'}  {what}: {reason}")

@@ -61,7 +61,7 @@ def init_cmd(force: bool, dry_run: bool) -> None:
         click.echo(line)
 
 
-def _events_table(events: list[dict[str, Any]], url: str) -> Table:
+def _events_table(events: list[dict[str, Any]], url: str, services: dict[str, str] | None = None) -> Table:
     counts: dict[str, int] = {}
     for e in events:
         counts[e["status"]] = counts.get(e["status"], 0) + 1
@@ -72,6 +72,8 @@ def _events_table(events: list[dict[str, Any]], url: str) -> Table:
         what = f"{e['spec']} > {e['test']}" if e["kind"] == "test_failure" else e["message"]
         table.add_row(e["id"], e["status"], str(e["attempt"]), ",".join(e["nodes"]), what[:70],
                       e["updated_at"])
+    if services:
+        table.caption = "services: " + ", ".join(f"{n} {state}" for n, state in services.items())
     return table
 
 
@@ -82,7 +84,8 @@ def _events_table(events: list[dict[str, Any]], url: str) -> Table:
 @click.option("--refresh", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
               help="Seconds between updates of the events table.")
 def up_cmd(config_path: Path, refresh: float) -> None:
-    """Run everything this machine needs: the queue, this machine's tool node and one agent.
+    """Run everything this machine needs: the queue, the services marked autostart, this machine's
+    tool node and one agent; Ctrl-C stops them all, services included.
 
     On the other machines of a team, `[queue] url` joins the team's queue instead of starting one and
     `[agent] enabled = false` leaves the agents to other machines."""
@@ -90,7 +93,7 @@ def up_cmd(config_path: Path, refresh: float) -> None:
 
     _stop_on_sigterm()
     try:
-        stack = Stack(load_settings(config_path)).start()
+        stack = Stack(load_settings(config_path), say=click.echo).start()
     except HealloopError as exc:
         _fail(exc)
     settings = stack.settings
@@ -118,11 +121,11 @@ def up_cmd(config_path: Path, refresh: float) -> None:
                     if proc.poll() is not None:
                         raise click.ClickException(f"the {name} exited with code {proc.returncode}; "
                                                    f"see {stack.log(name)}")
-                live.update(_events_table(events, stack.queue_url))
+                live.update(_events_table(events, stack.queue_url, stack.service_status()))
                 time.sleep(refresh)
     except KeyboardInterrupt:
         _stopping()
-        click.echo("stopping agent, node and queue ...")
+        click.echo("stopping agent, node, services and queue ...")
     finally:
         _stopping()
         stack.stop()

@@ -21,6 +21,7 @@ from healloop.errors import ConfigError
 RUNNER_KINDS = ("pytest", "playwright", "cypress", "command")
 SERVICE_BACKENDS = ("command", "systemd", "docker")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class RunnerConfig:
     # argv prefix (pytest/playwright/cypress) or full template with {spec} and {test} (command)
     command: tuple[str, ...] = ()
     timeout: float = 300.0
+    python: Path | None = None      # pytest: the project's interpreter (its venv), not healloop's
+    cwd: Path | None = None         # where reruns run (a monorepo package); default: the workspace
+    env: dict[str, str] = field(default_factory=dict)  # set for every rerun, over the node's own
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class ServiceConfig:
     cwd: Path | None = None
     unit: str | None = None
     container: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # set for the service, over the node's own
+    autostart: bool = False         # `healloop up` starts it before the node and stops it on exit
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,23 @@ class _Reader:
             return default
         return (self.base / os.path.expanduser(value)).resolve()
 
+    def env(self, name: str) -> dict[str, str]:
+        value = self.table_of(name)
+        for key, item in value.items():
+            if not _ENV_NAME.match(key) or not isinstance(item, str) or "\x00" in item:
+                raise ConfigError(
+                    f"`{self.key(name)}.{key}` must be an environment variable (letters, digits, '_')"
+                    f" set to a string, got {key!r} = {item!r}",
+                    field=f"{self.key(name)}.{key}",
+                )
+        return dict(value)
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.table.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(name, "true or false")
+        return value
+
     def table_of(self, name: str) -> dict[str, Any]:
         value = self.table.get(name, {})
         if not isinstance(value, dict):
@@ -162,7 +185,7 @@ class _Reader:
 
 
 def _runner(r: _Reader) -> RunnerConfig:
-    r.only({"kind", "command", "timeout"})
+    r.only({"kind", "command", "timeout", "python", "cwd", "env"})
     kind = r.str("kind", "pytest")
     if kind not in RUNNER_KINDS:
         raise r.fail("kind", "one of " + ", ".join(RUNNER_KINDS))
@@ -174,7 +197,19 @@ def _runner(r: _Reader) -> RunnerConfig:
             )
         if not any("{spec}" in p or "{test}" in p for p in command):
             raise r.fail("command", "a template that uses {spec} and/or {test}")
-    return RunnerConfig(kind=kind, command=command, timeout=float(r.number("timeout", 300)))
+    python = r.path("python")
+    if python is not None and not (python.is_file() and os.access(python, os.X_OK)):
+        raise ConfigError(
+            f"`{r.key('python')}` must be the project's Python interpreter, e.g. \".venv/bin/python\";"
+            f" {str(python)!r} is not an executable file (create the venv or fix the path)",
+            field=r.key("python"),
+        )
+    cwd = r.path("cwd")
+    if cwd is not None and not cwd.is_dir():
+        raise ConfigError(f"`{r.key('cwd')}` must be a folder in the workspace; {str(cwd)!r} is not one",
+                          field=r.key("cwd"))
+    return RunnerConfig(kind=kind, command=command, timeout=float(r.number("timeout", 300)),
+                        python=python, cwd=cwd, env=r.env("env"))
 
 
 def _policy(r: _Reader) -> PolicyConfig:
@@ -183,12 +218,7 @@ def _policy(r: _Reader) -> PolicyConfig:
     paths = r.table.get("test_paths", list(DEFAULT_TEST_PATHS))
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
         raise r.fail("test_paths", "a non-empty list of glob strings")
-    flags = {}
-    for name in ("app_edits", "revert", "push", "pull"):
-        value = r.table.get(name, False)
-        if not isinstance(value, bool):
-            raise r.fail(name, "true or false")
-        flags[name] = value
+    flags = {name: r.flag(name, False) for name in ("app_edits", "revert", "push", "pull")}
     return PolicyConfig(
         test_paths=tuple(paths),
         max_timeout_s=float(r.number("max_timeout_s", 30)),
@@ -199,7 +229,8 @@ def _policy(r: _Reader) -> PolicyConfig:
 
 
 def _service(name: str, r: _Reader, workspace: Path) -> ServiceConfig:
-    r.only({"backend", "start", "stop", "health", "log_file", "restart_timeout", "cwd", "unit", "container"})
+    r.only({"backend", "start", "stop", "health", "log_file", "restart_timeout", "cwd", "unit", "container",
+            "env", "autostart"})
     if not _NAME.match(name):
         raise ConfigError(f"service name {name!r} must be letters, digits, '_', '.', '-'", field=r.prefix)
     backend = r.str("backend", "command")
@@ -237,6 +268,8 @@ def _service(name: str, r: _Reader, workspace: Path) -> ServiceConfig:
         cwd=r.path("cwd", workspace),
         unit=r.str("unit"),
         container=r.str("container"),
+        env=r.env("env"),
+        autostart=r.flag("autostart", False),
     )
 
 

@@ -3,6 +3,12 @@
 Each adapter turns (spec, test) into an argv (never a shell line) and reports with ``check()`` whether
 its program is on this machine. Runs go one at a time per node: a cross-process lock is held for the
 whole run, so two agents asking at once queue instead of fighting over the browser or the ports.
+
+A rerun runs in ``[node.runner] cwd`` (default: the workspace) with the project's own toolchain:
+``python`` (its venv's interpreter) runs pytest, and a ``command`` such as
+``node_modules/.bin/playwright`` is found relative to that folder. Its environment is explicit
+(``rerun_env``): the node's own, the venv first on PATH, ``[node.runner] env`` over that, and
+``HEALLOOP_REPORT=off``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from healloop.errors import InvalidInput
@@ -20,6 +28,24 @@ from healloop.node.workspace import Workspace
 
 _PYTEST_FAIL = re.compile(r"^(E\s+.+|FAILED .+|ERROR .+)$", re.MULTILINE)
 _GENERIC_FAIL = re.compile(r"^.*(Error|error|failed|FAILED|AssertionError|expected).*$", re.MULTILINE)
+
+
+def rerun_env(config: RunnerConfig, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of one rerun: ``base`` (the node's own) without healloop's HEALLOOP_* settings
+    (the node's tokens are not the tests' business), the project's venv first on PATH with VIRTUAL_ENV
+    set when ``python`` is configured (so tools the tests start are the project's too), then
+    ``[node.runner] env``, and HEALLOOP_REPORT=off: the agent reads the rerun's result itself, and a
+    reporter in the project would count it again."""
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("HEALLOOP_")}
+    if config.python is not None:
+        # Not resolved: a venv's python is a symlink to the system one, and its bin is what counts.
+        bin_dir = config.python.parent
+        env["PATH"] = os.pathsep.join([str(bin_dir), *filter(None, [env.get("PATH")])])
+        if (bin_dir.parent / "pyvenv.cfg").is_file():
+            env["VIRTUAL_ENV"] = str(bin_dir.parent)
+    env.update(config.env)
+    env["HEALLOOP_REPORT"] = "off"
+    return env
 
 
 class Runner:
@@ -33,10 +59,20 @@ class Runner:
     def argv(self, spec: str, test: str) -> list[str]:
         raise NotImplementedError
 
-    def check(self) -> tuple[bool, str]:
+    def program(self, cwd: Path) -> str | None:
+        """The full path of the program the rerun starts, or None when it is not there. A relative
+        program with a slash (node_modules/.bin/playwright) is found from the runner's folder."""
         program = self.prefix[0]
-        if shutil.which(program) is None:
-            return False, f"{program!r} is not on PATH; install it or set node.runner.command"
+        if os.sep in program:
+            path = cwd / program
+            return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+        return shutil.which(program, path=rerun_env(self.config).get("PATH"))
+
+    def check(self, cwd: Path | None = None) -> tuple[bool, str]:
+        folder = cwd or self.config.cwd or Path.cwd()
+        if self.program(folder) is None:
+            return False, (f"{self.prefix[0]!r} is not on PATH or in {folder}; install it or set "
+                           "node.runner.command (node.runner.python for pytest)")
         return True, f"{self.name}: {' '.join(self.prefix)}"
 
     def failure_message(self, output: str) -> str | None:
@@ -47,6 +83,11 @@ class Runner:
 class PytestRunner(Runner):
     name = "pytest"
     default_prefix = (sys.executable, "-m", "pytest")
+
+    def __init__(self, config: RunnerConfig) -> None:
+        super().__init__(config)
+        if not config.command and config.python is not None:
+            self.prefix = (str(config.python), "-m", "pytest")
 
     def argv(self, spec: str, test: str) -> list[str]:
         return [*self.prefix, "-q", "-p", "no:cacheprovider", f"{spec}::{test}"]
@@ -103,6 +144,7 @@ def run_test(
     ws: Workspace, runner: Runner, spec: str, test: str, timeout: float | None = None
 ) -> dict[str, Any]:
     spec_path = ws.resolve(spec, what="spec")
+    cwd = runner.config.cwd or ws.root
     if not test or test.startswith("-") or "\x00" in test or "\n" in test:
         raise InvalidInput(
             f"`test` must be a test name or title not starting with '-', got {test!r}", field="test"
@@ -113,10 +155,9 @@ def run_test(
             f"`timeout` must be between 0 and the node's limit of {runner.config.timeout} s, got {timeout}",
             field="timeout",
         )
-    argv = runner.argv(ws.relative(spec_path), test)
+    argv = runner.argv(os.path.relpath(spec_path, cwd), test)
     with ws.lock("run_test"):
-        # The agent reads this rerun's result itself; a reporter in the project would count it again.
-        result = proc.run(argv, cwd=ws.root, timeout=limit, env={**os.environ, "HEALLOOP_REPORT": "off"})
+        result = proc.run(argv, cwd=cwd, timeout=limit, env=rerun_env(runner.config))
     passed = result.exit_code == 0 and not result.timed_out
     failure = None
     if result.timed_out:

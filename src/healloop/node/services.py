@@ -37,6 +37,13 @@ def _tail(path: Path | None, lines: int) -> str:
         return b"".join(deque(fh, maxlen=lines)).decode("utf-8", "replace")
 
 
+def service_env(svc: ServiceConfig) -> dict[str, str]:
+    """A service's environment: this process's, without healloop's own HEALLOOP_* settings (an app that
+    runs a reporter must not report to the queue), and ``env`` from its table over that."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+    return base | dict(svc.env)
+
+
 class Backend:
     def __init__(self, svc: ServiceConfig, ws: Workspace) -> None:
         self.svc, self.ws = svc, ws
@@ -106,7 +113,13 @@ class CommandBackend(Backend):
             return False
         except PermissionError:
             return True
-        return True
+        # Another process's dead child (`healloop up` started it, this node stopped it) is a zombie
+        # until its parent reaps it; kill(pid, 0) cannot tell, /proc can.
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        return state != "Z"
 
     def stop(self) -> None:
         if self.svc.stop:
@@ -132,6 +145,7 @@ class CommandBackend(Backend):
                 child = subprocess.Popen(
                     list(self.svc.start),
                     cwd=self.svc.cwd or self.ws.root,
+                    env=service_env(self.svc),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,

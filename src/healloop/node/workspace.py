@@ -43,8 +43,8 @@ class Workspace:
         self.root = root.resolve()
         self.state_dir = state_dir
         self.max_file_bytes = max_file_bytes
+        # Created at the first lock, not here: `healloop mcp check` builds a node and must write nothing.
         self.lock_dir = state_dir / "locks"
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
 
     def resolve(self, rel: str, *, what: str = "path", must_exist: bool = True) -> Path:
         path = resolve_inside(self.root, rel, what=what)
@@ -97,6 +97,7 @@ class Workspace:
         Each call opens its own file description, so threads of one process exclude each other too.
         """
         digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_dir / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
