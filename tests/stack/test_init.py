@@ -207,6 +207,31 @@ def test_a_vite_dev_script_is_written_commented_out(tmp_path: Path, init) -> Non
     assert "# [node.services.shop]" in text and '# health = "http://127.0.0.1:5173/"' in text
     assert "# autostart = true" in text and "localhost:3000" not in text
     assert load_config(tmp_path / "healloop.toml").services == {}
+    # Uncommented as the comment says, the block is a service the loader accepts.
+    lines = text.splitlines()
+    start = lines.index("# [node.services.shop]")
+    end = lines.index("", start)
+    lines[start:end] = [line.removeprefix("# ") for line in lines[start:end]]
+    (tmp_path / "healloop.toml").write_text("\n".join(lines))
+    shop = load_config(tmp_path / "healloop.toml").services["shop"]
+    assert shop.start == ("pnpm", "run", "dev") and shop.autostart
+    assert shop.health_url == "http://127.0.0.1:5173/"
+
+
+@pytest.mark.parametrize(
+    ("script", "start", "health", "sure"),
+    [
+        ("next dev -p 4000", ("npm", "run", "dev"), "http://127.0.0.1:4000/", True),
+        ("PORT=4001 react-scripts start", ("npm", "run", "dev"), "http://127.0.0.1:4001/", True),
+        ("vite preview", ("npm", "run", "dev"), "http://127.0.0.1:4173/", False),
+        ("node server.js", ("npm", "run", "dev"), "http://127.0.0.1:3000/", False),
+    ],
+)
+def test_a_scripts_port_is_sure_only_when_written(tmp_path: Path, script: str, start: tuple, health: str,
+                                                  sure: bool) -> None:
+    _tree(tmp_path, {"package.json": f'{{"scripts": {{"dev": "{script}"}}}}', "playwright.config.js": ""})
+    app = detect(tmp_path).app
+    assert (app.name, app.start, app.health, app.sure) == ("app", start, health, sure)
 
 
 def test_a_procfile_web_line_runs_with_the_projects_own_program(tmp_path: Path, init) -> None:

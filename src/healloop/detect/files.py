@@ -150,7 +150,8 @@ def packages(root: Path) -> dict[str, str]:
     patterns += [("packages/*", "a package under packages/"), ("apps/*", "an app under apps/")]
     found: dict[str, str] = {}
     for pattern, where in patterns:
-        pattern = pattern.strip().rstrip("/")
+        # "packages/**" (nested packages) is read one level deep: a recursive glob would walk node_modules.
+        pattern = pattern.strip().rstrip("/").replace("**", "*")
         if not pattern or pattern.startswith(("!", "/")) or ".." in pattern:
             continue
         for path in sorted(root.glob(pattern)):
