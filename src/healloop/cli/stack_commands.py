@@ -45,16 +45,20 @@ def _stopping() -> None:
 
 @click.command("init")
 @click.option("--force", is_flag=True, help="Overwrite an existing healloop.toml.")
-def init_cmd(force: bool) -> None:
-    """Write a commented healloop.toml for this folder's project (detects Cypress, Playwright, pytest)."""
-    from healloop.initconfig import write_config
+@click.option("--dry-run", is_flag=True, help="Print what init detects and would write; write nothing.")
+def init_cmd(force: bool, dry_run: bool) -> None:
+    """Write a commented healloop.toml for this folder's project and add .healloop/ to .gitignore.
+
+    Detects the suite (Cypress, Playwright, pytest; in subfolders and monorepo packages too), the
+    project's own Python or node_modules, and the app's start command, and says why for each."""
+    from healloop.initconfig import init_project
 
     try:
-        path, kind, evidence = write_config(Path.cwd(), force=force)
+        lines = init_project(Path.cwd(), force=force, dry_run=dry_run)
     except HealloopError as exc:
         _fail(exc)
-    click.echo(f"detected {kind} (from {evidence}); wrote {path}")
-    click.echo("next: edit [node.services] if your tests need a service, then run `healloop up`")
+    for line in lines:
+        click.echo(line)
 
 
 def _events_table(events: list[dict[str, Any]], url: str, services: dict[str, str] | None = None) -> Table:
