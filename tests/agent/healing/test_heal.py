@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from healloop.agent.healing.heal import ESCALATE, HEALED, PRESENT, Failure, Healer, Settings, heal
+from healloop.agent.healing.heal import ESCALATE, HEALED, NOT_MINE, PRESENT, Failure, Healer, Settings, heal
 
 LOGIN_PY = """from playwright.sync_api import Page, expect
 
@@ -1207,3 +1207,17 @@ def test_a_cypress_button_that_lost_its_data_cy_is_found_by_its_whole_text() -> 
     assert out.status == HEALED, out.reason
     assert out.new_text == spec.replace("cy.get('[data-cy=add-ingredient]')",
                                         "cy.contains('button', /^Add ingredient$/)")
+
+
+def test_a_locator_only_the_call_log_names_is_known_when_the_spec_no_longer_writes_it() -> None:
+    """A second test of the file failed on getByTestId('add-note') while the first one's heal was being
+    committed: Playwright's message says only "Test timeout", the call log names the locator, and the
+    spec now writes note-add. The healer names what broke, so the agent reruns instead of escalating."""
+    spec = ("test('clears', async ({ page }) => {\n"
+            "  await page.getByTestId('note-add').click();\n});\n")
+    stack = ("Test timeout of 20000ms exceeded.\n\nError: locator.click: Test timeout of 20000ms exceeded.\n"
+             "Call log:\n  - waiting for getByTestId('add-note')\n\n    at /w/e2e/notes.spec.js:2:40\n")
+    dom = '<form><button data-testid="note-add">Add note</button></form>'
+    outcome = Healer(Failure("e2e/notes.spec.js", spec, "Test timeout of 20000ms exceeded.", dom, stack,
+                             "playwright")).heal()
+    assert outcome.status == NOT_MINE and outcome.broken and "add-note" in outcome.broken

@@ -274,7 +274,8 @@ class Healer:
         self.locator: Locator | None = None
         found = self.broken()
         if found is None:
-            named = from_message(self.f.message, self.flavor)
+            # Playwright's "Test timeout of 20000ms exceeded." names the locator only in the call log.
+            named = from_message(self.f.message, self.flavor) or from_message(self.f.stack, self.flavor)
             if named:
                 return Outcome(
                     NOT_MINE,
