@@ -129,7 +129,10 @@ def line(f: Finding) -> str:
 
 def summary(findings: list[Finding]) -> str:
     counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
-    text = f"{counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failures"
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}" + ("" if count == 1 else "s")
+
+    text = f"{counts['ok']} ok, {n(counts['warn'], 'warning')}, {n(counts['fail'], 'failure')}"
     if counts["skip"]:
         text += f", {counts['skip']} not checked"
     verdict = "the loop cannot work until the failures are fixed" if counts["fail"] else "ready"
@@ -137,7 +140,7 @@ def summary(findings: list[Finding]) -> str:
 
 
 def as_json(findings: list[Finding]) -> str:
-    body = {"ok": not blocks_the_loop(findings),
+    body = {"ok": not blocks_the_loop(findings), "summary": summary(findings),
             "findings": [{"name": f.name, "level": f.level, "message": f.message, "fix": f.fix}
                          for f in findings]}
     return json.dumps(body, indent=2)

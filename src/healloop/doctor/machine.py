@@ -65,7 +65,10 @@ def _service(label: str, backend: Any) -> Finding:
             return warn(label, f"not started by healloop, but {answer}: `healloop up` would start a second "
                                "copy", "stop the other copy, or set autostart = false")
         return ok(label, "not running; `healloop up` starts it")
-    healthy, detail = backend.healthy()
+    try:
+        healthy, detail = backend.healthy()
+    except HealloopError as exc:
+        healthy, detail = False, exc.message
     if healthy:
         return ok(label, f"healthy ({detail})")
     how = "set autostart = true so `healloop up` starts it" if not svc.autostart else "read its log"
@@ -143,7 +146,11 @@ def _queue_token(setup: Setup, url: str) -> Iterator[Finding]:
     if not response.is_success:
         yield fail("queue", f"GET {url}/v1/nodes: {response.status_code}", "read the queue's log")
         return
-    setup.nodes = response.json().get("nodes", [])
+    try:
+        setup.nodes = list(response.json()["nodes"])
+    except (ValueError, KeyError, TypeError):
+        yield fail("queue", f"GET {url}/v1/nodes did not return a healloop node list", "check queue.url")
+        return
     yield ok("queue", f"reachable at {url}" + (", token accepted" if s.token else " (no token)"))
     mine = [n for n in setup.nodes if n.get("name") == s.node_name]
     if mine:
