@@ -104,13 +104,13 @@ def make_project(root: Path, *, identity: bool = True) -> Path:
 
 
 def write_config(proj: Path, infra: Infra, *, token: str = TOKEN, python: Path | None = None,
-                 web_port: int | None = None, data_dir: str = ".healloop", extra: str = "") -> Path:
+                 web_port: int | None = None, data_dir: str = ".healloop", extra: str = "",
+                 queue_port: int | None = None) -> Path:
+    """The team's queue at ``url`` (joined), or with ``queue_port`` a queue of this machine's own."""
     later = free_port()
+    queue = f'port = {queue_port}' if queue_port else f'url = "{infra.queue.url}"\ntoken = "{token}"'
     config = proj / "healloop.toml"
-    config.write_text(textwrap.dedent(f"""
-        [queue]
-        url = "{infra.queue.url}"
-        token = "{token}"
+    config.write_text(f"[queue]\n{queue}\n" + textwrap.dedent(f"""
         data_dir = "{data_dir}"
         [mcp]
         name = "{NODE}"
@@ -229,7 +229,8 @@ def test_a_workspace_outside_git_fails_and_skips_the_git_checks(tmp_path: Path, 
     (proj / "tests").mkdir(parents=True)
     (proj / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
     (tmp_path / "home").mkdir()
-    write_config(proj, infra)
+    port = free_port()
+    write_config(proj, infra, queue_port=port)
     code, out = doctor(proj, infra)
     assert code == 1
     lines = out.splitlines()
@@ -238,6 +239,8 @@ def test_a_workspace_outside_git_fails_and_skips_the_git_checks(tmp_path: Path, 
         f"skip {name}: not checked: no git repository with a commit"
         for name in ("git identity", "git policy", "test files")]
     assert "ok   collect: pytest collects 1 test(s)" in out
+    # No [queue] url and nothing on the port: `healloop up` starts the queue; nothing to fix.
+    assert f"ok   queue: not running at http://127.0.0.1:{port}; `healloop up` starts it" in out
 
 
 def test_a_collection_error_fails_with_its_last_error_line(tmp_path: Path, infra: Infra) -> None:

@@ -49,14 +49,14 @@ class Setup:
 
     path: Path
     settings: StackSettings | None = None
-    _node: NodeConfig | None = None
+    node_config: NodeConfig | None = None
     nodes: list[dict[str, Any]] | None = None  # GET /v1/nodes, when the queue answered
     git_root: Path | None = None
 
     @property
     def node(self) -> NodeConfig:
-        assert self._node is not None, "the config check runs first"
-        return self._node
+        assert self.node_config is not None, "the config check runs first"
+        return self.node_config
 
     @property
     def stack(self) -> StackSettings:

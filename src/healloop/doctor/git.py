@@ -60,8 +60,9 @@ def check_git_policy(setup: Setup) -> Iterator[Finding]:
         return
     refs = (f"refs/remotes/{remote}/{branch}", f"refs/heads/{branch}")
     if not any(git(ws, "rev-parse", "--verify", "--quiet", ref).returncode == 0 for ref in refs):
-        yield warn("git policy", f"branch {branch!r} is neither local nor fetched from {remote}; the first "
-                                 "push creates it, a pull fails until then", f"git fetch {remote}")
+        yield warn("git policy", f"branch {branch!r} is not known here (not local, not fetched from "
+                                 f"{remote}); if {remote} lacks it too, the first push creates it and pulls "
+                                 "fail until then", f"git fetch {remote}")
         return
     current = git(ws, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
     if policy.pull and current != branch:
@@ -77,11 +78,13 @@ def check_test_files(setup: Setup) -> Iterator[Finding]:
 
     ws = setup.node.workspace
     out = git(ws, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".").stdout
+    # Porcelain paths are relative to the repository's root; test_paths to the workspace.
+    prefix = git(ws, "rev-parse", "--show-prefix").stdout.strip()
     policy = Policy(test_paths=setup.node.policy.test_paths)
     entries, paths = iter(out.split("\0")), []
     for entry in entries:
         if len(entry) > 3:
-            paths.append(entry[3:])
+            paths.append(entry[3:].removeprefix(prefix))
             if entry[0] in "RC":
                 next(entries, None)  # a rename's original name follows it
     dirty = [p for p in paths if is_test_path(p, policy)]

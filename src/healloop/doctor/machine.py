@@ -9,7 +9,6 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -30,6 +29,7 @@ from healloop.doctor.core import (
 )
 from healloop.errors import HealloopError
 from healloop.node import proc
+from healloop.node.services import Backend
 from healloop.stack import StackSettings
 
 
@@ -47,7 +47,7 @@ def check_services(setup: Setup) -> Iterator[Finding]:
         yield _service(f"service {name}", backend)
 
 
-def _service(label: str, backend: Any) -> Finding:
+def _service(label: str, backend: Backend) -> Finding:
     svc = backend.svc
     try:
         usable, why = backend.check()
@@ -169,7 +169,8 @@ def find_chromium(setup: Setup) -> str | None:
     for ext in JS_CONFIG_EXTS:
         config = setup.folder / f"playwright.config.{ext}"
         if config.is_file():
-            candidates += re.findall(r"executablePath\s*:[^\n]*?['\"](/[^'\"]+)['\"]", config.read_text())
+            text = config.read_text(errors="replace")
+            candidates += re.findall(r"executablePath\s*:[^\n]*?['\"](/[^'\"]+)['\"]", text)
     candidates.append("/usr/bin/chromium")
     for path in candidates:
         if Path(path).is_file() and os.access(path, os.X_OK):

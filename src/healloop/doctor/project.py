@@ -37,7 +37,7 @@ def check_config(setup: Setup) -> Iterator[Finding]:
     try:
         setup.settings = load_settings(setup.path)
         # The state dir `healloop up` gives the node, so pid files are found where `up` wrote them.
-        setup._node = load_config(setup.path, state_dir=setup.settings.data_dir / "node")
+        setup.node_config = load_config(setup.path, state_dir=setup.settings.data_dir / "node")
     except HealloopError as exc:
         fix = (f"edit {setup.path} (docs/node.md lists every key)" if setup.path.exists()
                else "run `healloop init` in the project, or pass --config")
@@ -132,7 +132,10 @@ def _cypress_binary(setup: Setup) -> Finding:
         if package is None:
             return fail("collect", f"the cypress package is not installed in {setup.folder}",
                         "npm install -D cypress")
-        version = json.loads(package.read_text()).get("version", "?")
+        try:
+            version = json.loads(package.read_text())["version"]
+        except (ValueError, KeyError) as exc:
+            return fail("collect", f"cannot read Cypress's version from {package}: {exc}", "npm install")
         cache = Path(env.get("CYPRESS_CACHE_FOLDER") or Path.home() / ".cache" / "Cypress")
         binary = cache / version / "Cypress" / "Cypress"
     if not binary.exists():
