@@ -40,6 +40,7 @@ COMMAND_MODULES = [
     "healloop.cli.agent_commands",
     "healloop.cli.source_commands",
     "healloop.cli.stack_commands",
+    "healloop.cli.doctor_commands",
 ]
 
 
