@@ -11,7 +11,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = b"ok" if self.path == "/healthz" else PAGE.read_bytes()
         self.send_response(200)
-        self.send_header("content-type", "text/plain" if self.path == "/healthz" else "text/html; charset=utf-8")
+        kind = "text/plain" if self.path == "/healthz" else "text/html; charset=utf-8"
+        self.send_header("content-type", kind)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

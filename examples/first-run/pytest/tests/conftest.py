@@ -8,7 +8,8 @@ BASE_URL = "http://127.0.0.1:8000"
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     # Debian's Chromium: browsers cannot be downloaded on these machines.
-    return {**browser_type_launch_args, "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    return {**browser_type_launch_args, "executable_path": chromium,
             "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--no-first-run"]}
 
