@@ -1221,3 +1221,21 @@ def test_a_locator_only_the_call_log_names_is_known_when_the_spec_no_longer_writ
     outcome = Healer(Failure("e2e/notes.spec.js", spec, "Test timeout of 20000ms exceeded.", dom, stack,
                              "playwright")).heal()
     assert outcome.status == NOT_MINE and outcome.broken and "add-note" in outcome.broken
+
+
+def test_a_field_whose_test_id_lives_on_in_a_button_escalates_not_heals_to_another_field() -> None:
+    """fresh5's false heal: the desk search field became a palette button (desk-search-trigger) and
+    the only editable "search" left searches teammates. The test types a desk code; a field named
+    otherwise is a guess, and the page changed how it works."""
+    spec = ("const DESK_SEARCH = By.css('input[data-qa=\"desk-search\"]');\n"
+            "it('finds a desk', async function () {\n"
+            "  await driver.findElement(DESK_SEARCH).sendKeys('A-12', Key.ENTER);\n});\n")
+    message = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+               '"selector":"input[data-qa="desk-search"]"}')
+    dom = ('<main><button type="button" data-qa="desk-search-trigger">Find a desk, room or teammate'
+           '</button><ul><li data-qa="desk-card">Desk A-12</li></ul>'
+           '<aside><label>Teammates <input type="search" data-qa="people-search" '
+           'placeholder="Search teammates"></label></aside></main>')
+    outcome = Healer(failure(spec, message, dom, path="test/e2e/desk.test.js", source="selenium")).heal()
+    assert outcome.status == ESCALATE, outcome.reason
+    assert "desk-search-trigger" in outcome.reason and "keeps 'desk-search' whole" in outcome.reason

@@ -644,6 +644,17 @@ class Healer:
                     return (f"{self._short(el)} still has {attr}={value!r}, but the test does "
                             f"{clues.action} on it, which it does not take: the page changed how it "
                             "works, not only a locator")
+            # The id kept whole inside a longer one (desk-search → desk-search-trigger), on a control
+            # that cannot take the action, while no such element can: the field became a button
+            # that opens something, and an editable element named otherwise is a guess.
+            kin = [el for el in self.dom.content
+                   if _extends(el.get(attr) or "", value) and self.dom.visible(el)]
+            if kin and not any(scorer.gate(el) for el in kin):
+                el = next((k for k in kin if self.dom.clickable(k)), None)
+                if el is not None:
+                    return (f"{self._short(el)} has {attr}={el.get(attr)!r}, which keeps {value!r} whole,"
+                            f" but the test does {clues.action} on it, which it does not take: the page "
+                            "changed how it works, not only a locator")
         return None
 
     def _group_words(self, el: Element) -> set[str]:
@@ -860,3 +871,13 @@ __all__ = [
     "heal",
     "test_id_attribute",
 ]
+
+
+def _extends(longer: str, value: str) -> bool:
+    """``longer`` holds ``value`` whole, joined by a separator: desk-search-trigger, search_desk-search."""
+    if len(longer) <= len(value) or value not in longer:
+        return False
+    i = longer.find(value)
+    before = longer[i - 1] if i > 0 else ""
+    after = longer[i + len(value)] if i + len(value) < len(longer) else ""
+    return all(c == "" or c in "-_.:" for c in (before, after))
