@@ -1239,3 +1239,25 @@ def test_a_field_whose_test_id_lives_on_in_a_button_escalates_not_heals_to_anoth
     outcome = Healer(failure(spec, message, dom, path="test/e2e/desk.test.js", source="selenium")).heal()
     assert outcome.status == ESCALATE, outcome.reason
     assert "desk-search-trigger" in outcome.reason and "keeps 'desk-search' whole" in outcome.reason
+
+
+def test_a_constant_named_on_the_failing_line_is_the_broken_locator_of_a_bare_timeout() -> None:
+    """Selenium's WebDriverWait raises TimeoutException with no locator in it; the stack's line names
+    the constant (fresh5's port holds). "Release hold" became "Lift hold"; "Extend hold" is its
+    opposite, so the synonym decides."""
+    spec = ("from selenium.webdriver.common.by import By\n"
+            "from selenium.webdriver.support import expected_conditions as EC\n"
+            "from selenium.webdriver.support.ui import WebDriverWait\n\n"
+            "RELEASE = (By.CSS_SELECTOR, \"tr[data-row-key='C1'] button[aria-label='Release hold']\")\n\n\n"
+            "def test_release(driver):\n"
+            "    WebDriverWait(driver, 5).until(EC.element_to_be_clickable(RELEASE)).click()\n")
+    stack = ("    def test_release(driver):\n"
+             ">       WebDriverWait(driver, 5).until(EC.element_to_be_clickable(RELEASE)).click()\n\n"
+             "tests/ui/test_holds.py:9: \nE   selenium.common.exceptions.TimeoutException: Message: \n")
+    row = ('<tr data-row-key="{k}"><td>{k}</td><td><button type="button" aria-label="Extend hold">+</button>'
+           '<button type="button" aria-label="Lift hold">-</button></td></tr>')
+    dom = f"<table><tbody>{row.format(k='C1')}{row.format(k='C2')}</tbody></table>"
+    outcome = Healer(failure(spec, "selenium.common.exceptions.TimeoutException: Message: \n", dom,
+                             path="tests/ui/test_holds.py", stack=stack, source="pytest")).heal()
+    assert outcome.status == HEALED, outcome.reason
+    assert "Lift hold" in (outcome.new_locator or "") and "C1" in (outcome.new_locator or "")

@@ -222,8 +222,14 @@ class Healer:
                     return loc, scoped_uses
         # No locator in the message (or none the spec writes literally): the failing line decides.
         lines = _failing_lines(f"{self.f.stack}\n{self.f.message}", self.f.spec_path)
+        source_lines = self.f.spec_text.splitlines()
         for line in lines:
-            on_line = [u for u in self.uses if u.line == line and not u.literal_only]
+            # A locator kept in a named constant is used where the line names it
+            # (WebDriverWait(...).until(EC.element_to_be_clickable(RELEASE_HOLD)), a bare TimeoutException).
+            text = source_lines[line - 1] if 0 < line <= len(source_lines) else ""
+            on_line = [u for u in self.uses if not u.literal_only and (
+                u.line == line or (u.variable and u.line != line
+                                   and re.search(rf"(?<![\w.]){re.escape(u.variable)}\b", text)))]
             missing = [u for u in on_line if self.resolver.resolve(u.locator) == []]
             if len(missing) == 1:
                 loc = missing[0].locator

@@ -161,6 +161,7 @@ _SYNONYMS = [
     ("column", "lane", "swimlane"),  # a kanban board's
     ("badge", "tag", "chip", "pill"),
     ("checkin", "arrival", "arrive"),
+    ("release", "lift", "unblock"),  # a hold, a block: "Release hold" / "Lift hold"
 ]
 _CANON: dict[str, str] = {}
 for _group in _SYNONYMS:
