@@ -107,8 +107,11 @@ async def test_sandbox_refuses_escapes(node, tmp_path):
             c, "edit_file", path="link_to_secret", edits=[{"old_text": "top", "new_text": "x"}]
         )
         assert "outside the workspace" in msg
-        for path in (".git/config", ".git/hooks/pre-commit", "src/../.git/HEAD"):
+        for path in (".git/config", ".git/hooks/pre-commit", "src/../.git/HEAD", ".GIT/hooks/pre-commit"):
             assert "git internals" in await refused(c, "write_file", path=path, content="x")
+        # healloop's own data in the repository (`healloop init` puts it in .healloop/): never written.
+        for path in (".healloop/events.db", ".healloop/node/journal/x", "app/.Healloop/notes"):
+            assert "healloop's own data" in await refused(c, "write_file", path=path, content="x")
         assert "outside the workspace" in await refused(c, "list_files", path="link_dir")
         assert "outside" in await refused(c, "search_text", pattern="secret", path="link_dir")
         # Listing the workspace shows the symlinked directory's name but never walks into it.

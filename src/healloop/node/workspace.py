@@ -55,9 +55,16 @@ class Workspace:
     def resolve_for_write(self, rel: str, *, what: str = "path") -> Path:
         path = self.resolve(rel, what=what, must_exist=False)
         unresolved = self.root / rel
-        if ".git" in path.relative_to(self.root).parts or ".git" in Path(rel).parts:
+        # Compared without case: on a case-insensitive file system .GIT/hooks is .git/hooks.
+        parts = {p.lower() for p in (*path.relative_to(self.root).parts, *Path(rel).parts)}
+        if ".git" in parts:
             raise InvalidInput(
                 f"`{what}` {rel!r} is inside .git; git internals are never written", field=what
+            )
+        if ".healloop" in parts or path == self.state_dir or self.state_dir in path.parents:
+            raise InvalidInput(
+                f"`{what}` {rel!r} is inside healloop's own data (the queue, logs, the node's state and"
+                " journal); it is never written through the file tools", field=what
             )
         if unresolved.is_symlink():
             # Replacing a symlink would either write through it or silently turn it into a file.
