@@ -160,3 +160,23 @@ def test_prompt_injection_in_a_log_changes_nothing(ws):
     assert git(ws.repo, "rev-parse", "HEAD") == head
     assert git(ws.repo, "status", "--porcelain") == ""
     assert "skip" not in (ws.repo / "tests/test_flaky.py").read_text()
+
+
+def test_a_spec_named_from_the_runners_folder_is_healed_in_the_workspace(ws):
+    """A monorepo package: `[node.runner] cwd` is the runner's folder, and reporters name specs from
+    there (Playwright from its config's folder, pytest from its rootdir). The agent finds the spec in
+    the workspace, heals it there, and the node reruns it from the runner's folder (issue 11)."""
+    ws.config.write_text(ws.config.read_text().replace("timeout = 60\n", 'timeout = 60\ncwd = "tests"\n', 1))
+    ws.restart_node("")
+    ws.rename_submit_button()
+    passed, message = ws.run_test("tests/test_ui.py", "test_submit")
+    assert not passed
+    with ws.client() as q:
+        event_id = q.report(node="node-a", source="pytest", spec="test_ui.py", test="test_submit",
+                            message=message, artifacts=[{"name": "dom", "content_type": "text/html",
+                                                         "path": "dom/test_submit.html"}])["id"]
+    ws.start_agent()
+    event = ws.wait_final(event_id)
+    assert event["status"] == "resolved", [(h["to"], h.get("note")) for h in event["history"]]
+    assert history_data(event, "resolved")[0]["commit"]["files"] == ["tests/test_ui.py"]
+    assert '"[data-cy=submit-order]"' in (ws.repo / "tests/test_ui.py").read_text()

@@ -376,6 +376,8 @@ class EventJob:
             info = {}  # an older node without node_info: default policy, no services known
         info = {**info, "name": name}
         spec, test = str(self.event.get("spec") or ""), str(self.event.get("test") or "")
+        reported = spec
+        spec = await self._in_workspace(node, info, spec)
         await self._start_on(node, name)
         if self.state == "processing":
             await self.move("analyzing", f"analysing on node {info['name']}")
@@ -388,6 +390,8 @@ class EventJob:
                 return
         while True:
             event = await self._q(self.queue.get, self.id)
+            if spec != reported:
+                event = {**event, "spec": spec}
             ctx = await gather(node, self.queue, event, info, extra_failure)
             ctx.heal_settings = Settings(self.agent.config.heal_threshold, self.agent.config.heal_margin,
                                          ctx.test_id_attr)
@@ -485,6 +489,23 @@ class EventJob:
                 return
             extra_failure = failure
             await self.checkpoint()
+
+    async def _in_workspace(self, node: NodeSession, info: dict[str, Any], spec: str) -> str:
+        """The spec's path in the workspace. A runner that runs in a package of a monorepo
+        (``[node.runner] cwd``) names its specs from there: e2e/cart.spec.ts is apps/web/e2e/...;
+        a path that is there at the workspace's root already is kept."""
+        folder = str(info.get("runner_cwd") or ".").strip("/")
+        if not spec or folder in ("", ".") or spec.startswith(folder + "/"):
+            return spec
+        for path in (spec, f"{folder}/{spec}"):
+            try:
+                await node.call("read_file", path=path)
+            except NodeUnavailable:
+                raise
+            except HealloopError:
+                continue
+            return path
+        return spec
 
     async def _catch_up(self, node: NodeSession, spec: str, test: str) -> str | None:
         """A node that follows a shared branch first takes what other nodes pushed (another agent's fix

@@ -292,6 +292,9 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         cfg = node.config
         return {
             "runner": cfg.runner.kind,
+            # Reporters name specs relative to the runner's folder (Playwright: its config's; pytest:
+            # its rootdir); agents map them into the workspace with it (a monorepo package).
+            "runner_cwd": node.ws.relative(cfg.runner.cwd) if cfg.runner.cwd else ".",
             "run_timeout_s": cfg.runner.timeout,
             "services": {
                 name: {"backend": s.backend, "health_url": s.health_url} for name, s in cfg.services.items()
