@@ -35,6 +35,7 @@ import httpx
 
 from healloop.errors import ConfigError, HealloopError
 from healloop.node.autostart import Autostart
+from healloop.node.proc import die_with_parent
 
 T = TypeVar("T")
 PARTS = ("queue", "node", "agent")
@@ -181,15 +182,6 @@ def peak_rss_bytes(pid: int) -> int | None:
     return int(m.group(1)) * 1024 if m else None
 
 
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): SIGTERM when the process that started it dies, even by SIGKILL,
-    so a killed `healloop up` leaves no queue, node or agent behind."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
 
 class Stack:
     """``with Stack(settings) as stack:`` starts queue, node and agent; leaving stops them all."""
@@ -287,7 +279,7 @@ class Stack:
                 # Own session: a Ctrl-C in the terminal reaches `healloop up`, which stops the parts
                 # in order, instead of reaching all of them at once.
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self.procs[part] = proc
         return proc

@@ -269,3 +269,42 @@ def test_up_names_a_service_that_never_gets_healthy_and_leaves_nothing(tmp_path:
     pid = _service_pid(tmp_path / "data") if (tmp_path / "data/node/services/app.pid").exists() else None
     assert pid is None
     assert not [p for p in stack.procs.values() if p.poll() is None]
+
+
+def test_a_killed_up_takes_its_services_with_it(tmp_path: Path) -> None:
+    """kill -9 of `healloop up`: the service it started gets SIGTERM too, not only queue, node, agent."""
+    port = free_port()
+    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "healloop.toml").write_text(textwrap.dedent(f"""
+        [queue]
+        port = 0
+        [mcp]
+        name = "up-killed"
+        [node]
+        workspace = "."
+        [node.services.app]
+        start = ["{sys.executable}", "app.py"]
+        env = {{ PORT = "{port}" }}
+        health = "http://127.0.0.1:{port}/"
+        autostart = true
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+    proc = subprocess.Popen([sys.executable, "-m", "healloop", "up"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        wait_until(lambda: "run your suite with" in (proc.stdout.readline() if proc.poll() is None else "x"),
+                   timeout=60, interval=0, what="`healloop up` to start")
+        assert proc.poll() is None
+        service = _service_pid(tmp_path / "data")
+        assert _alive(service)
+        proc.kill()
+        proc.wait(10)
+        wait_until(lambda: not _alive(service), timeout=30, interval=0.1,
+                   what="the service to exit after `healloop up` was killed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()

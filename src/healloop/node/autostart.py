@@ -44,7 +44,8 @@ class Autostart:
                 say(f"service {name}: already running; left as it is")
                 continue
             say(f"service {name}: starting {' '.join(backend.svc.start) or backend.svc.backend}")
-            backend.start()
+            # Tied to `up` (from its main thread: the death signal follows the starting thread).
+            backend.start(tied=True) if isinstance(backend, CommandBackend) else backend.start()
             self.started.append(name)
             healthy, detail = backend.wait_healthy()
             if not healthy:

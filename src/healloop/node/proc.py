@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,16 @@ def run(
         kill_group(proc.pid)
         out, _ = proc.communicate()
     return ProcResult(proc.returncode, out.decode("utf-8", "replace"), time.monotonic() - started, timed_out)
+
+
+def die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the process that started it dies, even by SIGKILL,
+    so a killed `healloop up` leaves no queue, node, agent or service it started behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:

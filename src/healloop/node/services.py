@@ -136,7 +136,10 @@ class CommandBackend(Backend):
             child.wait(timeout=5)
         self.pid_file.unlink(missing_ok=True)
 
-    def start(self) -> None:
+    def start(self, *, tied: bool = False) -> None:
+        """``tied``: the service gets SIGTERM when the process that starts it dies, even by SIGKILL
+        (`healloop up`'s own copies). A copy the node restarts is not tied: it outlives a node restart,
+        and `up` stops it by its pid file."""
         log = self.svc.log_file or self.ws.state_dir / "services" / f"{self.svc.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +153,7 @@ class CommandBackend(Backend):
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # survives the node; stopped as a group
+                    preexec_fn=proc.die_with_parent if tied else None,
                 )
             except FileNotFoundError:
                 raise Conflict(
