@@ -4,7 +4,7 @@ A false heal fails its case outright, in every set. Missed heals are counted aga
 healing at least 90% of the healable cases of the sets the healer was built against (dev, and holdout
 after its first contact): a guard against losing what was reached. The fresh sets are reported, never
 held to a recall target; the first run of the newest one is the honest figure for unseen apps
-(``bench/heal_corpus.py --set fresh4``; the corpus README quotes each set's first contact).
+(``bench/heal_corpus.py --set fresh5``; the corpus README quotes each set's first contact).
 """
 
 from __future__ import annotations
