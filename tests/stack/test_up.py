@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -43,6 +45,25 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _spawn_up(folder: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+    return subprocess.Popen([sys.executable, "-m", "healloop", "up"], cwd=folder, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@contextlib.contextmanager
+def _reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Whatever the test's outcome, the `healloop up` it started does not outlive it."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
 def _up(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
     (tmp_path / "healloop.toml").write_text(textwrap.dedent("""
         [queue]
@@ -52,9 +73,7 @@ def _up(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
         [node]
         workspace = "."
     """))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
-    proc = subprocess.Popen([sys.executable, "-m", "healloop", "up"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _spawn_up(tmp_path)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     m = re.search(r"queue (http://\S+),", line)
@@ -76,7 +95,7 @@ def test_a_killed_up_leaves_no_process_behind(tmp_path: Path) -> None:
 
 def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
     proc, url = _up(tmp_path)
-    try:
+    with _reaped(proc):
         assert proc.stdout is not None
         # What the suite's reporters need; the node made its artifacts folder for them at start.
         assert proc.stdout.readline().strip() == (
@@ -97,12 +116,6 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
         assert not [p for p in children if _alive(p)]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_a_second_machine_joins_the_team_queue_with_its_node_only(tmp_path: Path) -> None:
@@ -209,11 +222,9 @@ def test_up_starts_autostart_services_with_their_env_and_stops_them_and_restarte
         health = "http://127.0.0.1:{port}/"
         autostart = true
     """))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
-    proc = subprocess.Popen([sys.executable, "-m", "healloop", "up"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _spawn_up(tmp_path)
     data = tmp_path / ".healloop"
-    try:
+    with _reaped(proc):
         assert proc.stdout is not None
         lines = []
         while not (lines and lines[-1].startswith("healloop up: queue")):
@@ -238,12 +249,6 @@ def test_up_starts_autostart_services_with_their_env_and_stops_them_and_restarte
         assert not _alive(second), "the copy the node restarted outlived `healloop up`"
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_up_names_a_service_that_never_gets_healthy_and_leaves_nothing(tmp_path: Path) -> None:
@@ -288,10 +293,8 @@ def test_a_killed_up_takes_its_services_with_it(tmp_path: Path) -> None:
         health = "http://127.0.0.1:{port}/"
         autostart = true
     """))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
-    proc = subprocess.Popen([sys.executable, "-m", "healloop", "up"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    proc = _spawn_up(tmp_path)
+    with _reaped(proc):
         assert proc.stdout is not None
         wait_until(lambda: "run your suite with" in (proc.stdout.readline() if proc.poll() is None else "x"),
                    timeout=60, interval=0, what="`healloop up` to start")
@@ -302,9 +305,3 @@ def test_a_killed_up_takes_its_services_with_it(tmp_path: Path) -> None:
         proc.wait(10)
         wait_until(lambda: not _alive(service), timeout=30, interval=0.1,
                    what="the service to exit after `healloop up` was killed")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout:
-            proc.stdout.close()
