@@ -41,6 +41,7 @@ COMMAND_MODULES = [
     "healloop.cli.source_commands",
     "healloop.cli.stack_commands",
     "healloop.cli.doctor_commands",
+    "healloop.cli.notify_commands",
 ]
 
 
