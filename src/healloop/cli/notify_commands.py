@@ -46,7 +46,7 @@ def notify_test(config_path: Path, only: str | None) -> None:
     except HealloopError as exc:
         _fail(exc.message)
     if not channels:
-        problem = "has no [notify.NAME] table" if config_path.is_file() else "does not exist"
+        problem = "has no [notify.NAME] table" if config_path.exists() else "does not exist"
         _fail(f"{config_path} {problem}; add a channel, e.g.\n\n  [notify.team]\n  kind = \"slack\"\n"
               "  url = \"https://hooks.slack.com/services/...\"\n\n(README: Notifications)")
     if only is not None:

@@ -51,9 +51,12 @@ class ChannelConfig:
 
     @property
     def where(self) -> str:
-        """The URL's scheme and host, safe to print (the path and query hold the token)."""
+        """The URL's scheme, host and port, safe to print (the path and query hold the token)."""
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname or ''}" if self.kind != "apprise" else f"{parts.scheme}://"
+        if self.kind == "apprise":
+            return f"{parts.scheme}://"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or ''}{port}"
 
 
 def _fail(key: str, want: str, value: Any) -> ConfigError:

@@ -29,7 +29,7 @@ _ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 def escape(text: str) -> str:
-    return text.translate(_ESC)
+    return defuse_fences(text.translate(_ESC))
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def blocks(notice: Notice, limits: Limits) -> list[dict[str, Any]]:
     if n.message:
         out.append(_section(_labelled("Failure", n.message, SECTION_MAX)))
     if n.diff:
-        code = fit(defuse_fences(n.diff), escape, SECTION_MAX - 8)
+        code = fit(n.diff, escape, SECTION_MAX - 8)
         out.append(_section(f"```\n{code}\n```"))
     if n.suspect:
         out.append(_section(_labelled("Suspect commit", n.suspect, SECTION_MAX)))
