@@ -151,3 +151,13 @@ def test_the_environment_defaults_to_the_process_one(tmp_path: Path, monkeypatch
                            'secret_env = "QA_HOOK_SECRET"\n')
     ch = load_channels(path)["qa"]
     assert (ch.url, ch.secret) == ("https://hooks.example/1", "from-env")
+
+
+def test_the_readme_examples_load(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Notifications\n", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    env = {"FEISHU_SECRET": "f", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
+           "DINGTALK_SECRET": "SECd", "HEALLOOP_HOOK_SECRET": "h"}
+    channels = load_channels(write(tmp_path, example), env)
+    assert {c.kind for c in channels.values()} == {"feishu", "slack", "dingtalk", "webhook", "apprise"}
