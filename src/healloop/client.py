@@ -118,3 +118,13 @@ class QueueClient:
 
     def nodes(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/nodes").json()["nodes"]
+
+    def mute(self, spec: str, test: str, seconds: int, reason: str | None = None) -> dict[str, Any]:
+        body = {"spec": spec, "test": test, "seconds": seconds, "reason": reason}
+        return self._call("POST", "/v1/mutes", json=body).json()
+
+    def unmute(self, spec: str, test: str) -> None:
+        self._call("DELETE", "/v1/mutes", params={"spec": spec, "test": test})
+
+    def mutes(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/mutes").json()["mutes"]

@@ -107,7 +107,8 @@ def load_settings(config: Path) -> StackSettings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(config)!r} is not valid TOML: {exc}", field="config") from None
     base = config.resolve().parent
-    queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url"})
+    queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url", "public_url", "storm_events",
+                                   "storm_minutes", "storm_hold_s", "notify_retry_s"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
     agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin"})
     join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
@@ -295,7 +296,7 @@ class Stack:
         s = self.settings
         self.log("queue").write_bytes(b"")  # the URL is read from this run's first line
         args = ["serve", "--db", str(s.data_dir / "events.db"), "--host", s.host, "--port", str(s.queue_port),
-                *s.queue_args]
+                "--config", str(s.config), *s.queue_args]
         env = self._env({"HEALLOOP_TOKEN": s.token} if s.token else None)
         self._spawn("queue", args, env)
 

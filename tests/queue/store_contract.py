@@ -11,7 +11,7 @@ import pytest
 
 from healloop.errors import NotFound
 from healloop.ids import new_id
-from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node
+from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node
 from healloop.timeutil import US, now_us
 
 
@@ -207,3 +207,37 @@ class StoreContract:
         await insert(store, make_event("other"))
         assert (await store.write(lambda tx: tx.latest_by_fingerprint("fp"))).id == newest.id
         assert await store.write(lambda tx: tx.latest_by_fingerprint("none")) is None
+
+    async def test_the_outbox_keeps_one_delivery_per_event_outcome_and_channel(self, store) -> None:
+        now = now_us()
+        ev = await insert(store, make_event())
+        d = Delivery(ev.id, "escalated", "qa", now, note="escalated: why", next_at=now)
+        assert await store.write(lambda tx: tx.outbox_add(d)) is True
+        again = Delivery(ev.id, "escalated", "qa", now + 5, note="another", next_at=now)
+        assert await store.write(lambda tx: tx.outbox_add(again)) is False
+        other = Delivery(ev.id, "resolved", "qa", now + 10, next_at=now + 10 * US)
+        await store.write(lambda tx: tx.outbox_add(other))
+        due = await store.read(lambda tx: tx.outbox_due(now + 1, 10))
+        assert [(x.outcome, x.note) for x in due] == [("escalated", "escalated: why")]
+        assert await store.read(lambda tx: tx.outbox_next_due()) == now
+        due[0].status, due[0].attempts, due[0].done_at = "delivered", 1, now + 2
+        await store.write(lambda tx: tx.outbox_update(due[0]))
+        listed = await store.read(lambda tx: tx.outbox_for_event(ev.id))
+        assert [(x.outcome, x.status, x.attempts) for x in listed] == [
+            ("escalated", "delivered", 1), ("resolved", "pending", 0)]
+        assert await store.read(lambda tx: tx.outbox_next_due()) == now + 10 * US
+        assert await store.read(lambda tx: tx.outbox_recent("qa", now)) == 2
+        counts = await store.read(lambda tx: tx.outbox_counts())
+        assert counts == {("qa", "delivered"): 1, ("qa", "pending"): 1}
+        pending = await store.read(lambda tx: tx.outbox_pending_for("qa", 10))
+        assert [x.outcome for x in pending] == ["resolved"]
+
+    async def test_mutes_expire_and_can_be_lifted(self, store) -> None:
+        now = now_us()
+        test = "登录 > «works»"
+        await store.write(lambda tx: tx.mute_put(Mute("a.cy.js", test, now + US, "known")))
+        assert (await store.read(lambda tx: tx.mute_active("a.cy.js", test, now))).reason == "known"
+        assert await store.read(lambda tx: tx.mute_active("a.cy.js", test, now + 2 * US)) is None
+        assert [m.test for m in await store.read(lambda tx: tx.mute_list(now))] == [test]
+        assert await store.write(lambda tx: tx.mute_delete("a.cy.js", test)) is True
+        assert await store.read(lambda tx: tx.mute_list(now)) == []

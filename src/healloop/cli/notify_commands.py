@@ -7,7 +7,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -87,6 +87,84 @@ async def _send_all(channels: list[ChannelConfig]) -> list[Outcome]:
 
     async with httpx.AsyncClient() as client:
         return list(await asyncio.gather(*(one(client, channel) for channel in channels)))
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str) -> int:
+    """'90s', '30m', '2h', '7d' or plain seconds."""
+    unit = text[-1:].lower()
+    number = text[:-1] if unit in _DURATION else text
+    try:
+        value = int(float(number) * _DURATION.get(unit, 1))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration such as 30m, 2h or 7d") from None
+    if not 0 < value <= 90 * 86400:
+        raise click.BadParameter(f"{text!r} must be more than 0 and at most 90 days")
+    return value
+
+
+def _queue_options(fn: Any) -> Any:
+    fn = click.option("--token", envvar="HEALLOOP_TOKEN", show_envvar=True,
+                      help="Bearer token of the queue.")(fn)
+    fn = click.option("--queue", "queue_url", default="http://127.0.0.1:8787", show_default=True,
+                      envvar="HEALLOOP_URL", show_envvar=True, help="The queue's URL.")(fn)
+    return fn
+
+
+@notify_group.command("mute")
+@_queue_options
+@click.argument("spec")
+@click.argument("test")
+@click.option("--for", "duration", default="24h", show_default=True,
+              help="How long: 30m, 2h, 7d (at most 90d).")
+@click.option("--reason", help="Why, shown with the mute.")
+def notify_mute(queue_url: str, token: str | None, spec: str, test: str, duration: str,
+                reason: str | None) -> None:
+    """Tell no channel about SPEC > TEST for a while (a known flaky test, a fix under way)."""
+    from healloop.client import QueueClient
+
+    try:
+        with QueueClient(queue_url, token) as q:
+            mute = q.mute(spec, test, _seconds(duration), reason)
+    except HealloopError as exc:
+        _fail(exc.message)
+    click.echo(f"muted {spec} > {test} until {mute['until']}")
+
+
+@notify_group.command("unmute")
+@_queue_options
+@click.argument("spec")
+@click.argument("test")
+def notify_unmute(queue_url: str, token: str | None, spec: str, test: str) -> None:
+    """Lift the mute on SPEC > TEST."""
+    from healloop.client import QueueClient
+
+    try:
+        with QueueClient(queue_url, token) as q:
+            q.unmute(spec, test)
+    except HealloopError as exc:
+        _fail(exc.message)
+    click.echo(f"unmuted {spec} > {test}")
+
+
+@notify_group.command("mutes")
+@_queue_options
+def notify_mutes(queue_url: str, token: str | None) -> None:
+    """List the mutes in force."""
+    from healloop.client import QueueClient
+
+    try:
+        with QueueClient(queue_url, token) as q:
+            mutes = q.mutes()
+    except HealloopError as exc:
+        _fail(exc.message)
+    for m in mutes:
+        why = f"  ({m['reason']})" if m["reason"] else ""
+        click.echo(f"{m['spec']} > {m['test']}  until {m['until']}{why}")
+    if not mutes:
+        click.echo("no mutes")
 
 
 def register(cli: click.Group) -> None:

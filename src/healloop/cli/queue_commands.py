@@ -48,18 +48,27 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
 @click.option("--max-artifact-mb", type=click.IntRange(1, 1024), default=20, show_default=True,
               envvar="HEALLOOP_MAX_ARTIFACT_MB", show_envvar=True,
               help="Largest artifact file accepted, in MiB.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="HEALLOOP_CONFIG", show_envvar=True,
+              help="healloop.toml whose [notify.*] channels the queue tells of outcomes "
+                   "(with [queue] public_url, storm_events, storm_minutes).")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, synchronous: str, artifacts_dir: Path | None,
-          max_artifact_mb: int) -> None:
+          max_artifact_mb: int, config_path: Path | None) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
+    from healloop.notify.outbox import settings_from
     from healloop.queue.server import ServeSettings
     from healloop.queue.server import serve as run_server
 
     policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
                          flap_window_s=flap_window)
+    try:
+        notify = settings_from(config_path) if config_path else None
+    except HealloopError as exc:
+        _fail(exc)
     run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
                              synchronous=synchronous, artifacts_dir=artifacts_dir,
-                             max_artifact_mb=max_artifact_mb))
+                             max_artifact_mb=max_artifact_mb, notify=notify))
 
 
 def _queue_options(fn: Any) -> Any:

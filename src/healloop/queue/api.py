@@ -31,8 +31,10 @@ from healloop.queue import rules
 from healloop.queue.blobs import BlobStore
 from healloop.queue.hotpath import MAX_BODY, HotPath, check_declared_length, check_read_length
 from healloop.queue.ingest import AlertWebhook
+from healloop.queue.metrics import notify_metrics
 from healloop.queue.model import (
     ClaimOneIn,
+    MuteIn,
     NodeIn,
     NoteIn,
     ReleaseIn,
@@ -145,6 +147,23 @@ async def list_nodes(request: Request) -> Response:
     return JSON({"nodes": [n.to_json() for n in nodes]})
 
 
+async def add_mute(request: Request) -> Response:
+    mute = await _service(request).mute(decode(await _body(request), MuteIn))
+    return JSON(mute.to_json(), status_code=201)
+
+
+async def list_mutes(request: Request) -> Response:
+    return JSON({"mutes": [m.to_json() for m in await _service(request).mutes()]})
+
+
+async def delete_mute(request: Request) -> Response:
+    spec, test = request.query_params.get("spec"), request.query_params.get("test")
+    if not spec or not test:
+        raise InvalidInput("`spec` and `test` query parameters name the mute to lift", field="spec")
+    await _service(request).unmute(spec, test)
+    return Response(status_code=204)
+
+
 async def upload_artifacts(request: Request) -> Response:
     blobs: BlobStore = request.app.state.blobs
     event_id = request.path_params["event_id"]
@@ -208,6 +227,8 @@ async def healthz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     svc = _service(request)
     text = svc.metrics.render(await svc.count_by_status(), rules.STATES, svc.waiting)
+    if svc.notify is not None:
+        text += notify_metrics(await svc.notification_counts(), svc.dispatcher)
     return Response(text, media_type="text/plain; version=0.0.4")
 
 
@@ -277,6 +298,9 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
         Route("/v1/ingest/alertmanager", ingest_alertmanager, methods=["POST"]),
         Route("/v1/nodes", register_node, methods=["POST"]),
         Route("/v1/nodes", list_nodes, methods=["GET"]),
+        Route("/v1/mutes", add_mute, methods=["POST"]),
+        Route("/v1/mutes", list_mutes, methods=["GET"]),
+        Route("/v1/mutes", delete_mute, methods=["DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

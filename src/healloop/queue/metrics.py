@@ -7,6 +7,7 @@ scraped, so they survive restarts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 _BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0)
 
@@ -72,3 +73,24 @@ class Metrics:
             *self.claim_wait.render("healloop_claim_wait_seconds"),
         ]
         return "\n".join(out) + "\n"
+
+
+def notify_metrics(counts: dict[tuple[str, str], int], dispatcher: Any) -> str:
+    """Notification channels: deliveries by state (a channel that is down piles up pending and
+    failed ones) and, since start, messages sent, failed attempts and digests."""
+    out = [
+        "# HELP healloop_notifications Deliveries in the outbox by channel and state.",
+        "# TYPE healloop_notifications gauge",
+    ]
+    out += [f'healloop_notifications{{channel="{c}",status="{st}"}} {n}'
+            for (c, st), n in sorted(counts.items())]
+    stats = getattr(dispatcher, "stats", None)
+    for name, attr, text in (
+        ("notify_sent", "sent", "Deliveries a channel accepted."),
+        ("notify_failed_attempts", "failed_attempts", "Delivery attempts a channel refused or missed."),
+        ("notify_digests", "digests", "Digest messages sent for storms."),
+    ):
+        out += [f"# HELP healloop_{name}_total {text}", f"# TYPE healloop_{name}_total counter"]
+        for channel, value in sorted((getattr(stats, attr, None) or {}).items()):
+            out.append(f'healloop_{name}_total{{channel="{channel}"}} {value}')
+    return "\n".join(out) + "\n"

@@ -223,3 +223,52 @@ class ArtifactMeta:
     content_type: str
     size: int
     created_at: int
+
+
+# What a notification channel was sent, or will be: one row per event, outcome and channel.
+DELIVERY_STATES = ("pending", "delivered", "failed", "muted", "digested")
+
+
+@dataclass
+class Delivery:
+    event_id: str
+    outcome: str                 # escalated | resolved | flapping | ...
+    channel: str
+    created_at: int
+    note: str | None = None      # the history note of the move
+    status: str = "pending"
+    attempts: int = 0
+    next_at: int = 0             # when a pending one is due (µs)
+    last_error: str | None = None
+    done_at: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "outcome": self.outcome,
+            "status": self.status,
+            "attempts": self.attempts,
+            "created_at": to_rfc3339(self.created_at),
+            "next_at": to_rfc3339(self.next_at) if self.status == "pending" else None,
+            "done_at": to_rfc3339(self.done_at) if self.done_at else None,
+            "last_error": self.last_error,
+        }
+
+
+class MuteIn(msgspec.Struct, forbid_unknown_fields=True):
+    spec: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    test: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    # How long: seconds from now (at most 90 days).
+    seconds: Annotated[int, msgspec.Meta(gt=0, le=90 * 86400)]
+    reason: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+
+
+@dataclass
+class Mute:
+    spec: str
+    test: str
+    until: int
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"spec": self.spec, "test": self.test, "until": to_rfc3339(self.until), "reason": self.reason}

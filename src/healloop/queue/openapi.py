@@ -16,6 +16,7 @@ from healloop import __version__
 from healloop.queue.model import (
     ClaimIn,
     ClaimOneIn,
+    MuteIn,
     NodeIn,
     NoteIn,
     ReleaseIn,
@@ -68,7 +69,7 @@ _ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn],
+        [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn, MuteIn],
         ref_template="#/components/schemas/{name}",
     )
     components["Error"] = {
@@ -88,6 +89,10 @@ def openapi_document() -> dict[str, Any]:
             "attempt": {"type": "integer"},
             "fingerprint": {"type": "string"},
             "history": {"type": "array", "items": {"type": "object"}},
+            "notifications": {"type": "array", "items": {"type": "object"}, "description":
+                              "GET /v1/events/{event_id} only: what each channel was told of this "
+                              "event and whether it got it (channel, outcome, status, attempts, "
+                              "last_error)"},
         },
         "additionalProperties": True,
     }
@@ -144,6 +149,14 @@ def openapi_document() -> dict[str, Any]:
         "/v1/nodes": {
             "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, 400),
             "get": _op("List tool nodes with their last-seen time", None, {"200": _reply("Nodes")}),
+        },
+        "/v1/mutes": {
+            "post": _op("Mute a test's notifications for `seconds`", "MuteIn", {"201": _reply("The mute")},
+                        400),
+            "get": _op("Mutes in force", None, {"200": _reply("Mutes")}),
+            "delete": _op("Lift a mute", None, {"204": _reply("Lifted")}, 400, 404, parameters=[
+                {"name": "spec", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "test", "in": "query", "required": True, "schema": {"type": "string"}}]),
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _reply("ok")}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": _reply("text")}}},

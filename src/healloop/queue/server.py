@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from healloop.notify.outbox import NotifySettings
 from healloop.queue.api import create_app
 from healloop.queue.blobs import BlobStore
 from healloop.queue.rules import QueuePolicy
@@ -32,6 +33,7 @@ class ServeSettings:
     synchronous: str = "normal"
     artifacts_dir: Path | None = None  # default: "artifacts" beside the database
     max_artifact_mb: int = 20
+    notify: NotifySettings | None = None  # channels to tell of outcomes ([notify.*] of healloop.toml)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -81,7 +83,7 @@ def run_uvicorn(
 
 def serve(settings: ServeSettings) -> None:
     store = SQLiteStore(settings.db, synchronous=settings.synchronous)
-    service = QueueService(store, settings.policy)
+    service = QueueService(store, settings.policy, settings.notify)
     blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
                       settings.max_artifact_mb * 1024 * 1024)
     app = create_app(service, blobs, token=settings.token)
@@ -92,8 +94,9 @@ def serve(settings: ServeSettings) -> None:
     def started() -> None:
         auth = ("bearer token required on /v1" if settings.token
                 else "no token: open to anyone who can connect")
+        told = (f"; notifying {', '.join(sorted(settings.notify.channels))}" if settings.notify else "")
         print(f"healloop queue listening on http://{shown_host}:{port} "
-              f"(db {settings.db}, {auth}; API docs at /docs)", flush=True)
+              f"(db {settings.db}, {auth}; API docs at /docs{told})", flush=True)
 
     # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
     store.open()

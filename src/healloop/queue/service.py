@@ -18,10 +18,21 @@ from typing import Any
 
 from healloop.errors import Conflict, HealloopError, InvalidInput, LeaseLost, NotFound
 from healloop.ids import new_id
+from healloop.notify.outbox import Dispatcher, NotifySettings
 from healloop.queue import rules
 from healloop.queue.ingest import AlertWebhook, alert_fingerprint, to_report
 from healloop.queue.metrics import Metrics
-from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node, NodeIn, ReportIn
+from healloop.queue.model import (
+    ArtifactMeta,
+    Delivery,
+    Event,
+    HistoryEntry,
+    Mute,
+    MuteIn,
+    Node,
+    NodeIn,
+    ReportIn,
+)
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.store.base import EventStore, WriteTx
 from healloop.timeutil import US, now_us, parse_rfc3339, to_rfc3339
@@ -61,9 +72,14 @@ class Claim:
 
 
 class QueueService:
-    def __init__(self, store: EventStore, policy: QueuePolicy | None = None) -> None:
+    def __init__(self, store: EventStore, policy: QueuePolicy | None = None,
+                 notify: NotifySettings | None = None) -> None:
         self.store = store
         self.policy = policy or QueuePolicy()
+        # Channels to tell of outcomes: each move to a told state writes its deliveries into the
+        # outbox in the move's own transaction; the dispatcher sends them (notify/outbox.py).
+        self.notify = notify if notify is not None and notify.channels else None
+        self.dispatcher: Dispatcher | None = None
         self.metrics = Metrics()
         # Long-poll waiters, woken in arrival order; the generation lets a claimer that found
         # nothing notice work that arrived while its empty claim was in flight.
@@ -91,8 +107,13 @@ class QueueService:
         # Leases that lapsed while the server was down are returned to the queue at once.
         await self._sweep_lapsed()
         self._housekeeping = asyncio.create_task(self._purge_loop())
+        if self.notify is not None:
+            self.dispatcher = Dispatcher(self, self.notify)
+            self.dispatcher.start()
 
     async def close(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         if self._lapse_timer:
             self._lapse_timer.cancel()
         for task in (self._lapse_task, self._housekeeping):
@@ -121,6 +142,8 @@ class QueueService:
             r.kind, r.source, r.spec, r.test, r.labels, r.node if r.local else None
         )
         result = await self.store.write(lambda tx: self._report_op(tx, r, fp, occurred))
+        if result.created and result.event.status == rules.ESCALATED:
+            self._outbox_changed()
         self.metrics.reports += 1
         if not result.created and not result.duplicate:
             self.metrics.merges += 1
@@ -175,6 +198,8 @@ class QueueService:
             # created escalated (flapping) keeps its entry, since its note says why.
             if decision.note:
                 tx.add_history(HistoryEntry(ev.id, now, None, ev.status, note=decision.note))
+                if ev.status == rules.ESCALATED:
+                    self._tell(tx, ev, "flapping", now, decision.note)
             created = True
         if r.idempotency_key:
             tx.idempotency_put(r.idempotency_key, ev.id, now)
@@ -307,13 +332,17 @@ class QueueService:
             tx.add_history(HistoryEntry(ev.id, now, ev.status, to, ev.lease_worker, note, data))
             if to in rules.FINAL:
                 _end_lease(ev, to, now)
+                self._tell(tx, ev, to, now, note)
             else:
                 ev.status = to
                 ev.updated_at = now
             tx.save_event(ev)
             return ev
 
-        return await self.store.write(op)
+        ev = await self.store.write(op)
+        if to in rules.FINAL:
+            self._outbox_changed()
+        return ev
 
     # -- what a person does with an escalated event
     async def requeue(self, event_id: str, note: str | None) -> Event:
@@ -334,13 +363,16 @@ class QueueService:
         def op(tx: WriteTx) -> Event:
             now = now_us()
             ev = self._escalated(tx, event_id, "closed")
-            tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.RESOLVED, None,
-                                        note or "closed by an operator"))
+            note_ = note or "closed by an operator"
+            tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.RESOLVED, None, note_))
             ev.status, ev.resolved_at, ev.updated_at = rules.RESOLVED, now, now
             tx.save_event(ev)
+            self._tell(tx, ev, rules.RESOLVED, now, note_)
             return ev
 
-        return await self.store.write(op)
+        ev = await self.store.write(op)
+        self._outbox_changed()
+        return ev
 
     @staticmethod
     def _escalated(tx: WriteTx, event_id: str, verb: str) -> Event:
@@ -373,6 +405,7 @@ class QueueService:
     async def _sweep_lapsed(self) -> None:
         while True:
             lapsed = await self.store.write(self._lapse_op)
+            self._outbox_changed()
             if lapsed:
                 self.metrics.lapses += lapsed
                 self._work_arrived(lapsed)
@@ -398,6 +431,8 @@ class QueueService:
             tx.add_history(HistoryEntry(ev.id, now, ev.status, to, worker, note))
             _end_lease(ev, to, now)
             tx.save_event(ev)
+            if escalate:
+                self._tell(tx, ev, rules.ESCALATED, now, note)
             requeued += 0 if escalate else 1
         return requeued
 
@@ -410,6 +445,39 @@ class QueueService:
                 log.warning("could not purge old idempotency keys: %s", exc)
             await asyncio.sleep(600)
 
+    # -- notifications
+    def _tell(self, tx: WriteTx, ev: Event, outcome: str, now: int, note: str | None) -> None:
+        """In the move's transaction: one delivery per channel that wants this outcome, muted when a
+        person muted the test. A second move to the same outcome adds nothing (one message each)."""
+        n = self.notify
+        if n is None:
+            return
+        muted = bool(ev.spec and ev.test and tx.mute_active(ev.spec, ev.test, now))
+        for name, channel in n.channels.items():
+            if channel.wants(outcome, ev.node, ev.spec or ""):
+                tx.outbox_add(Delivery(ev.id, outcome, name, now, (note or "")[:1000] or None,
+                                       "muted" if muted else "pending", next_at=now))
+
+    def _outbox_changed(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def mute(self, m: MuteIn) -> Mute:
+        mute = Mute(m.spec, m.test, now_us() + m.seconds * US, m.reason)
+        await self.store.write(lambda tx: tx.mute_put(mute))
+        return mute
+
+    async def unmute(self, spec: str, test: str) -> None:
+        if not await self.store.write(lambda tx: tx.mute_delete(spec, test)):
+            raise NotFound(f"no mute for {spec} > {test}")
+
+    async def mutes(self) -> list[Mute]:
+        now = now_us()
+        return await self.store.read(lambda tx: tx.mute_list(now))
+
+    async def notification_counts(self) -> dict[tuple[str, str], int]:
+        return await self.store.read(lambda tx: tx.outbox_counts())
+
     # -- reads
     async def get(self, event_id: str) -> dict[str, Any]:
         def fn(tx: Any) -> dict[str, Any] | None:
@@ -421,6 +489,8 @@ class QueueService:
             if not history or history[0].from_state is not None:
                 history.insert(0, _creation(ev))
             body["history"] = [h.to_json() for h in history]
+            # What each channel was told, and whether it got it: a channel that is down shows here.
+            body["notifications"] = [d.to_json() for d in tx.outbox_for_event(event_id)]
             return body
 
         body = await self.store.read(fn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node
+from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node
 
 R = TypeVar("R")
 
@@ -36,6 +36,30 @@ class ReadTx(Protocol):
     def list_nodes(self) -> list[Node]: ...
 
     def get_artifact(self, digest: str) -> ArtifactMeta | None: ...
+
+    def outbox_due(self, now: int, limit: int) -> list[Delivery]:
+        """Pending deliveries due at ``now``, the longest due first."""
+        ...
+
+    def outbox_pending_for(self, channel: str, limit: int) -> list[Delivery]:
+        """A channel's pending deliveries, due or not, oldest first (a digest takes them all)."""
+        ...
+
+    def outbox_next_due(self) -> int | None: ...
+
+    def outbox_for_event(self, event_id: str) -> list[Delivery]: ...
+
+    def outbox_recent(self, channel: str, since: int) -> int:
+        """Deliveries for ``channel`` created since ``since``, muted ones aside (storm detection)."""
+        ...
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, status) -> deliveries."""
+        ...
+
+    def mute_active(self, spec: str, test: str, now: int) -> Mute | None: ...
+
+    def mute_list(self, now: int) -> list[Mute]: ...
 
 
 class WriteTx(ReadTx, Protocol):
@@ -92,6 +116,16 @@ class WriteTx(ReadTx, Protocol):
     def upsert_node(self, node: Node) -> None: ...
 
     def purge_idempotency(self, before: int) -> int: ...
+
+    def outbox_add(self, delivery: Delivery) -> bool:
+        """Record a delivery unless one for its event, outcome and channel exists; True if added."""
+        ...
+
+    def outbox_update(self, delivery: Delivery) -> None: ...
+
+    def mute_put(self, mute: Mute) -> None: ...
+
+    def mute_delete(self, spec: str, test: str) -> bool: ...
 
 
 class EventStore(Protocol):

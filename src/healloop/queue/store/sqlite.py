@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from healloop.errors import ConfigError, Unavailable
-from healloop.queue.model import ArtifactMeta, Event, HistoryEntry, Node
+from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node
 from healloop.queue.store.sql import load_queries
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,48 @@ class SQLiteTx:
         self.c.execute(
             Q["upsert_node"], (node.name, node.mcp_url, _enc.encode(node.labels), node.last_seen)
         )
+
+    # -- notifications (the outbox) and mutes
+    def outbox_add(self, d: Delivery) -> bool:
+        cur = self.c.execute(Q["outbox_add"], (d.event_id, d.outcome, d.channel, d.created_at, d.note,
+                                               d.status, d.next_at))
+        return cur.rowcount == 1
+
+    def outbox_due(self, now: int, limit: int) -> list[Delivery]:
+        return [Delivery(*row) for row in self.c.execute(Q["outbox_due"], (now, limit))]
+
+    def outbox_pending_for(self, channel: str, limit: int) -> list[Delivery]:
+        return [Delivery(*row) for row in self.c.execute(Q["outbox_pending_for"], (channel, limit))]
+
+    def outbox_next_due(self) -> int | None:
+        row = self.c.execute(Q["outbox_next_due"]).fetchone()
+        return row[0] if row else None
+
+    def outbox_update(self, d: Delivery) -> None:
+        self.c.execute(Q["outbox_update"], (d.status, d.attempts, d.next_at, d.last_error, d.done_at,
+                                            d.event_id, d.outcome, d.channel))
+
+    def outbox_for_event(self, event_id: str) -> list[Delivery]:
+        return [Delivery(*row) for row in self.c.execute(Q["outbox_for_event"], (event_id,))]
+
+    def outbox_recent(self, channel: str, since: int) -> int:
+        return int(self.c.execute(Q["outbox_recent"], (channel, since)).fetchone()[0])
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        return {(ch, st): n for ch, st, n in self.c.execute(Q["outbox_counts"])}
+
+    def mute_put(self, mute: Mute) -> None:
+        self.c.execute(Q["mute_put"], (mute.spec, mute.test, mute.until, mute.reason))
+
+    def mute_active(self, spec: str, test: str, now: int) -> Mute | None:
+        row = self.c.execute(Q["mute_active"], (spec, test, now)).fetchone()
+        return Mute(*row) if row else None
+
+    def mute_list(self, now: int) -> list[Mute]:
+        return [Mute(*row) for row in self.c.execute(Q["mute_list"], (now,))]
+
+    def mute_delete(self, spec: str, test: str) -> bool:
+        return self.c.execute(Q["mute_delete"], (spec, test)).rowcount == 1
 
 
 @dataclass(slots=True)

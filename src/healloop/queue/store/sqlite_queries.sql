@@ -80,6 +80,30 @@ CREATE TABLE IF NOT EXISTS artifacts (
     size         INTEGER NOT NULL,
     created_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Notifications: one row per event, outcome and channel, written in the transaction of the move
+-- it tells of, so a restart loses none (the outbox); the primary key makes it one message each.
+CREATE TABLE IF NOT EXISTS outbox (
+    event_id   TEXT    NOT NULL,
+    outcome    TEXT    NOT NULL,
+    channel    TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    note       TEXT,
+    status     TEXT    NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    INTEGER NOT NULL,
+    last_error TEXT,
+    done_at    INTEGER,
+    PRIMARY KEY (event_id, outcome, channel)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_recent ON outbox (channel, created_at);
+CREATE TABLE IF NOT EXISTS mutes (
+    spec   TEXT    NOT NULL,
+    test   TEXT    NOT NULL,
+    until  INTEGER NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (spec, test)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 
@@ -177,3 +201,44 @@ ON CONFLICT (name) DO UPDATE SET mcp_url = excluded.mcp_url, labels = excluded.l
 
 -- name: list_nodes
 SELECT name, mcp_url, labels, last_seen FROM nodes ORDER BY name
+
+-- name: outbox_add
+INSERT OR IGNORE INTO outbox (event_id, outcome, channel, created_at, note, status, attempts, next_at)
+VALUES (?, ?, ?, ?, ?, ?, 0, ?);
+
+-- name: outbox_due
+SELECT event_id, outcome, channel, created_at, note, status, attempts, next_at, last_error, done_at
+FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?;
+
+-- name: outbox_pending_for
+SELECT event_id, outcome, channel, created_at, note, status, attempts, next_at, last_error, done_at
+FROM outbox WHERE status = 'pending' AND channel = ? ORDER BY created_at LIMIT ?;
+
+-- name: outbox_next_due
+SELECT MIN(next_at) FROM outbox WHERE status = 'pending';
+
+-- name: outbox_update
+UPDATE outbox SET status = ?, attempts = ?, next_at = ?, last_error = ?, done_at = ?
+WHERE event_id = ? AND outcome = ? AND channel = ?;
+
+-- name: outbox_for_event
+SELECT event_id, outcome, channel, created_at, note, status, attempts, next_at, last_error, done_at
+FROM outbox WHERE event_id = ? ORDER BY created_at, channel;
+
+-- name: outbox_recent
+SELECT COUNT(*) FROM outbox WHERE channel = ? AND created_at >= ? AND status <> 'muted';
+
+-- name: outbox_counts
+SELECT channel, status, COUNT(*) FROM outbox GROUP BY channel, status;
+
+-- name: mute_put
+INSERT OR REPLACE INTO mutes (spec, test, until, reason) VALUES (?, ?, ?, ?);
+
+-- name: mute_active
+SELECT spec, test, until, reason FROM mutes WHERE spec = ? AND test = ? AND until > ?;
+
+-- name: mute_list
+SELECT spec, test, until, reason FROM mutes WHERE until > ? ORDER BY until;
+
+-- name: mute_delete
+DELETE FROM mutes WHERE spec = ? AND test = ?;
