@@ -220,3 +220,37 @@ def test_mute_commands_against_a_running_queue(tmp_path: Path) -> None:
         assert cli("mutes").stdout.strip() == "no mutes"
     finally:
         queue.stop()
+
+
+def test_the_queue_tells_feishu_dingtalk_and_slack_in_their_own_signed_formats(tmp_path: Path,
+                                                                                 receivers: Any) -> None:
+    """The same outbox through the real channel formats: each receiver checks its service's
+    signature and message schema, and finds the event it was told of."""
+    config = tmp_path / "healloop.toml"
+    config.write_text(textwrap.dedent(f"""
+        [queue]
+        public_url = "http://queue.example:8787"
+        [notify.qa-feishu]
+        kind = "feishu"
+        url = "{receivers.url('/feishu')}"
+        secret = "{receivers.secret}"
+        [notify.qa-dingtalk]
+        kind = "dingtalk"
+        url = "{receivers.url('/dingtalk')}?access_token=tok"
+        secret = "{receivers.secret}"
+        [notify.qa-slack]
+        kind = "slack"
+        url = "{receivers.url('/slack')}"
+    """))
+    queue = QueueServer(tmp_path / "events.db", "--config", str(config)).start()
+    try:
+        with queue.client() as c:
+            event_id = _escalate(c, failure(1), "escalated: regression in pricing (abc1234)")
+            wait_until(lambda: all(t["status"] == "delivered" for t in _told(c, event_id))
+                       and len(_told(c, event_id)) == 3, timeout=20, what="three channels told")
+        for path in ("/feishu", "/dingtalk", "/slack"):
+            [rec] = receivers.on(path)
+            assert rec.problems == [], (path, rec.problems)
+            assert event_id in rec.body.decode() and "escalated: regression in pricing" in rec.body.decode()
+    finally:
+        queue.stop()
