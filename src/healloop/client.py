@@ -93,6 +93,11 @@ class QueueClient:
     def requeue(self, event_id: str, note: str | None = None) -> dict[str, Any]:
         return self._call("POST", f"/v1/events/{event_id}/requeue", json={"note": note}).json()
 
+    def revert_event(self, event_id: str, by: str, reason: str | None, reverted: list[str],
+                     reverts: list[str]) -> dict[str, Any]:
+        body = {"by": by, "reason": reason, "reverted": reverted, "reverts": reverts}
+        return self._call("POST", f"/v1/events/{event_id}/revert", json=body).json()
+
     def close_event(self, event_id: str, note: str | None = None) -> dict[str, Any]:
         return self._call("POST", f"/v1/events/{event_id}/close", json={"note": note}).json()
 

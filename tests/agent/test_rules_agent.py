@@ -180,3 +180,41 @@ def test_a_spec_named_from_the_runners_folder_is_healed_in_the_workspace(ws):
     assert event["status"] == "resolved", [(h["to"], h.get("note")) for h in event["history"]]
     assert history_data(event, "resolved")[0]["commit"]["files"] == ["tests/test_ui.py"]
     assert '"[data-cy=submit-order]"' in (ws.repo / "tests/test_ui.py").read_text()
+
+
+def test_a_reverted_heal_is_undone_escalated_and_never_made_again(ws):
+    """`healloop revert`: the heal's commit is reverted through the node (a commit with the event's
+    trailer), the event is escalated with who and why, and when it is requeued the agent does not
+    heal to the same element again (issue 12, undo)."""
+    import subprocess
+
+    from tests.agent.conftest import NODE_TOKEN, PY
+
+    ws.rename_submit_button()
+    event_id = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=[
+        {"name": "dom", "content_type": "text/html", "path": "dom/test_submit.html"}])
+    ws.start_agent()
+    assert ws.wait_final(event_id)["status"] == "resolved"
+    [heal] = ws.commits_for(event_id)
+    run = subprocess.run([PY, "-m", "healloop", "revert", event_id, "--queue", ws.queue.url,
+                          "--by", "qa-lead", "--reason", "it clicks the wrong button",
+                          "--node-token", NODE_TOKEN],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"reverted {heal[:10]} by" in run.stdout and f"{event_id} is escalated" in run.stdout
+    assert '"[data-cy=submit]"' in (ws.repo / "tests/test_ui.py").read_text()
+    assert git(ws.repo, "status", "--porcelain") == ""
+    assert len(ws.commits_for(event_id)) == 2  # the heal and its revert, both with the trailer
+    with ws.client() as q:
+        event = q.get(event_id)
+        assert event["status"] == "escalated"
+        assert event["history"][-1]["note"] == "heal reverted by qa-lead: it clicks the wrong button"
+        assert event["history"][-1]["data"]["reverted"] == [heal]
+        again = subprocess.run([PY, "-m", "healloop", "revert", event_id, "--queue", ws.queue.url],
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode != 0 and "only a resolved event's fix can be reverted" in again.stderr
+        q.requeue(event_id, "try again")
+    event = ws.wait_final(event_id)
+    assert event["status"] == "escalated", [(h["to"], h.get("note")) for h in event["history"]]
+    assert len(ws.commits_for(event_id)) == 2  # the reverted heal was not made again
+    assert '"[data-cy=submit]"' in (ws.repo / "tests/test_ui.py").read_text()

@@ -254,3 +254,31 @@ def test_the_queue_tells_feishu_dingtalk_and_slack_in_their_own_signed_formats(t
             assert event_id in rec.body.decode() and "escalated: regression in pricing" in rec.body.decode()
     finally:
         queue.stop()
+
+
+def test_a_reverted_fix_is_told_and_only_a_resolved_event_can_be_reverted(tmp_path: Path,
+                                                                          receiver: Receiver) -> None:
+    receiver.start()
+    config = _config(tmp_path, receiver.port).read_text().replace('"flapping"]', '"flapping", "reverted"]')
+    (tmp_path / "healloop.toml").write_text(config)
+    queue = QueueServer(tmp_path / "events.db", "--config", str(tmp_path / "healloop.toml")).start()
+    try:
+        with queue.client() as c:
+            escalated = _escalate(c, failure(2))
+            refused = c.post(f"/v1/events/{escalated}/revert", json={"by": "qa"})
+            assert refused.status_code == 409 and "only a resolved event" in refused.json()["message"]
+            event_id = c.post("/v1/events", json=failure(1)).json()["id"]
+            token = c.post("/v1/events/next", json={"worker": "agent-1"}).json()["lease"]["token"]
+            for to in ("analyzing", "verifying", "resolved"):
+                assert c.post(f"/v1/events/{event_id}/transition", json={"token": token, "to": to}).is_success
+            bad = c.post(f"/v1/events/{event_id}/revert", json={"by": "qa", "reverted": ["not-a-sha"]})
+            assert bad.status_code == 400 and "reverted" in bad.json()["message"]
+            r = c.post(f"/v1/events/{event_id}/revert", json={"by": "qa-lead", "reason": "wrong button",
+                                                             "reverted": ["abc1234"], "reverts": ["def5678"]})
+            assert r.status_code == 200 and r.json()["status"] == "escalated"
+            wait_until(lambda: any(m["outcome"] == "reverted" for m in receiver.got), timeout=20,
+                       what="the reverted message")
+            told = next(m for m in receiver.got if m["outcome"] == "reverted")
+            assert told["event_id"] == event_id and told["reason"] == "heal reverted by qa-lead: wrong button"
+    finally:
+        queue.stop()

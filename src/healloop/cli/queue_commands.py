@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -167,6 +168,36 @@ _operator_command("requeue", "Requeue an escalated event with a fresh start (att
 _operator_command("close", "Close an escalated event as resolved.")
 
 
+@click.command("revert")
+@_queue_options
+@click.argument("event_id")
+@click.option("--reason", help="Why the fix is undone; shown on the event and in notifications.")
+@click.option("--by", default=lambda: getpass.getuser(), show_default="your user name",
+              help="Who undoes it, recorded on the event.")
+@click.option("--node", help="The node that holds the fix [default: the event's node].")
+@click.option("--node-token", envvar="HEALLOOP_AGENT_NODE_TOKEN", show_envvar=True,
+              help="Bearer token of the tool node.")
+def revert_cmd(queue_url: str, token: str | None, event_id: str, reason: str | None, by: str,
+               node: str | None, node_token: str | None) -> None:
+    """Undo what healloop committed for EVENT_ID: revert its commit(s) through the node, push them
+    under the node's policy, and escalate the event ("heal reverted by ...")."""
+    import anyio
+
+    from healloop.undo import revert_fix
+
+    try:
+        with _client(queue_url, token) as q:
+            done = anyio.run(lambda: revert_fix(q, event_id, by=by, reason=reason, node=node,
+                                                node_token=node_token))
+    except HealloopError as exc:
+        _fail(exc)
+    pairs = ", ".join(f"{a[:10]} by {b[:10]}" for a, b in zip(reversed(done["reverted"]), done["reverts"],
+                                                             strict=True))
+    click.echo(f"reverted {pairs} on node {done['node']}"
+               + (" and pushed" if done["pushed"] else "") + f"; {event_id} is escalated")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
     cli.add_command(events)
+    cli.add_command(revert_cmd)

@@ -38,6 +38,7 @@ from healloop.queue.model import (
     NodeIn,
     NoteIn,
     ReleaseIn,
+    RevertIn,
     decode,
 )
 from healloop.queue.openapi import openapi_document, swagger_html, swagger_static_dir
@@ -101,6 +102,12 @@ async def requeue(request: Request) -> Response:
 async def close(request: Request) -> Response:
     note = await _note(request)
     ev = await _service(request).close_event(request.path_params["event_id"], note)
+    return JSON(ev.to_json())
+
+
+async def revert(request: Request) -> Response:
+    r = decode(await _body(request), RevertIn)
+    ev = await _service(request).revert_event(request.path_params["event_id"], r)
     return JSON(ev.to_json())
 
 
@@ -293,6 +300,7 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
         Route(v1 + "/claim", claim_one, methods=["POST"]),
         Route(v1 + "/requeue", requeue, methods=["POST"]),
         Route(v1 + "/close", close, methods=["POST"]),
+        Route(v1 + "/revert", revert, methods=["POST"]),
         Route(v1 + "/artifacts", upload_artifacts, methods=["POST"]),
         Route("/v1/artifacts/{digest}", get_artifact, methods=["GET"]),
         Route("/v1/ingest/alertmanager", ingest_alertmanager, methods=["POST"]),

@@ -80,6 +80,15 @@ class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
     note: str | None = None
 
 
+class RevertIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A person undid a resolved event's fix: who, why, and the commits that undid it."""
+
+    by: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    reverted: list[Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{7,64}$")]] = []
+    reverts: list[Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{7,64}$")]] = []
+
+
 class NodeIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     mcp_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]

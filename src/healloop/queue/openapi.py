@@ -21,6 +21,7 @@ from healloop.queue.model import (
     NoteIn,
     ReleaseIn,
     ReportIn,
+    RevertIn,
     TokenIn,
     TransitionIn,
 )
@@ -69,7 +70,7 @@ _ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn, MuteIn],
+        [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn, MuteIn, RevertIn],
         ref_template="#/components/schemas/{name}",
     )
     components["Error"] = {
@@ -146,6 +147,10 @@ def openapi_document() -> dict[str, Any]:
         "/v1/events/{event_id}/close": {"post": _op(
             "Close an escalated event as resolved", "NoteIn",
             {"200": _reply("The event", _EVENT)}, 404, 409, parameters=_ID)},
+        "/v1/events/{event_id}/revert": {"post": _op(
+            "Record that a person undid a resolved event's fix (`healloop revert` does the git side): "
+            "the event is escalated again", "RevertIn",
+            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
         "/v1/nodes": {
             "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, 400),
             "get": _op("List tool nodes with their last-seen time", None, {"200": _reply("Nodes")}),

@@ -32,6 +32,7 @@ from healloop.queue.model import (
     Node,
     NodeIn,
     ReportIn,
+    RevertIn,
 )
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.store.base import EventStore, WriteTx
@@ -368,6 +369,31 @@ class QueueService:
             ev.status, ev.resolved_at, ev.updated_at = rules.RESOLVED, now, now
             tx.save_event(ev)
             self._tell(tx, ev, rules.RESOLVED, now, note_)
+            return ev
+
+        ev = await self.store.write(op)
+        self._outbox_changed()
+        return ev
+
+    async def revert_event(self, event_id: str, r: RevertIn) -> Event:
+        """A person undid this resolved event's fix: it is escalated again (new reports of the failure
+        merge into it and wait for a person), and agents that take it up again never repeat the fix
+        (the history records it as reverted)."""
+
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = tx.get_event(event_id)
+            if ev is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            if ev.status != rules.RESOLVED:
+                raise Conflict(f"only a resolved event's fix can be reverted; event {event_id} is "
+                               f"{ev.status}")
+            note = f"heal reverted by {r.by}" + (f": {r.reason}" if r.reason else "")
+            data = {"reverted": list(r.reverted), "reverts": list(r.reverts), "by": r.by}
+            tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.ESCALATED, None, note, data))
+            ev.status, ev.resolved_at, ev.updated_at = rules.ESCALATED, None, now
+            tx.save_event(ev)
+            self._tell(tx, ev, "reverted", now, note)
             return ev
 
         ev = await self.store.write(op)

@@ -24,10 +24,11 @@ def applies(ctx: Context) -> bool:
 
 
 def _tried(ctx: Context) -> list[str]:
-    """The elements earlier attempts healed to and whose verification failed. A heal undone before it
-    was verified (its holder released the event or died, or the file was held) is not one of them."""
+    """The elements earlier attempts healed to and whose verification failed, and those of a heal that
+    was committed and then reverted by a person (`healloop revert`): never chosen again. A heal undone
+    before it was verified (its holder released the event or died, or the file was held) is not one."""
     out: list[str] = []
-    healed = None
+    healed = committed = None
     for h in ctx.event.get("history") or []:
         data = h.get("data") or {}
         details = (data.get("plan") or {}).get("details") or {}
@@ -36,6 +37,11 @@ def _tried(ctx: Context) -> list[str]:
         elif h.get("from") == "verifying" and h.get("to") == "analyzing" and "failure" in data and healed:
             out.append(str(healed))
             healed = None
+        elif h.get("to") == "resolved":
+            committed, healed = healed, None
+        elif h.get("from") == "resolved" and data.get("reverted") and committed:
+            out.append(str(committed))
+            committed = None
     return out
 
 
