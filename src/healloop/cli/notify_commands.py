@@ -7,10 +7,11 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from healloop.cli.queue_commands import queue_options
 from healloop.errors import HealloopError
 
 if TYPE_CHECKING:
@@ -105,16 +106,9 @@ def _seconds(text: str) -> int:
     return value
 
 
-def _queue_options(fn: Any) -> Any:
-    fn = click.option("--token", envvar="HEALLOOP_TOKEN", show_envvar=True,
-                      help="Bearer token of the queue.")(fn)
-    fn = click.option("--queue", "queue_url", default="http://127.0.0.1:8787", show_default=True,
-                      envvar="HEALLOOP_URL", show_envvar=True, help="The queue's URL.")(fn)
-    return fn
-
 
 @notify_group.command("mute")
-@_queue_options
+@queue_options
 @click.argument("spec")
 @click.argument("test")
 @click.option("--for", "duration", default="24h", show_default=True,
@@ -134,7 +128,7 @@ def notify_mute(queue_url: str, token: str | None, spec: str, test: str, duratio
 
 
 @notify_group.command("unmute")
-@_queue_options
+@queue_options
 @click.argument("spec")
 @click.argument("test")
 def notify_unmute(queue_url: str, token: str | None, spec: str, test: str) -> None:
@@ -150,7 +144,7 @@ def notify_unmute(queue_url: str, token: str | None, spec: str, test: str) -> No
 
 
 @notify_group.command("mutes")
-@_queue_options
+@queue_options
 def notify_mutes(queue_url: str, token: str | None) -> None:
     """List the mutes in force."""
     from healloop.client import QueueClient

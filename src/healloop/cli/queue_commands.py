@@ -72,7 +72,7 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
                              max_artifact_mb=max_artifact_mb, notify=notify))
 
 
-def _queue_options(fn: Any) -> Any:
+def queue_options(fn: Any) -> Any:
     fn = click.option("--token", envvar="HEALLOOP_TOKEN", show_envvar=True,
                       help="Bearer token of the queue.")(fn)
     fn = click.option("--queue", "queue_url", default="http://127.0.0.1:8787", show_default=True,
@@ -94,7 +94,7 @@ def events() -> None:
 
 
 @events.command("list")
-@_queue_options
+@queue_options
 @click.option("--status", type=click.Choice(STATES), help="Only events in this state.")
 @click.option("--node", help="Only events reported by this node.")
 @click.option("--fingerprint", help="Only events of this fingerprint.")
@@ -124,7 +124,7 @@ def list_cmd(queue_url: str, token: str | None, status: str | None, node: str | 
 
 
 @events.command("show")
-@_queue_options
+@queue_options
 @click.argument("event_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def show_cmd(queue_url: str, token: str | None, event_id: str, as_json: bool) -> None:
@@ -152,7 +152,7 @@ def show_cmd(queue_url: str, token: str | None, event_id: str, as_json: bool) ->
 
 def _operator_command(name: str, doc: str) -> None:
     @events.command(name, help=doc)
-    @_queue_options
+    @queue_options
     @click.argument("event_id")
     @click.option("--note", help="Why: kept in the event's history.")
     def cmd(queue_url: str, token: str | None, event_id: str, note: str | None) -> None:
@@ -169,7 +169,7 @@ _operator_command("close", "Close an escalated event as resolved.")
 
 
 @click.command("revert")
-@_queue_options
+@queue_options
 @click.argument("event_id")
 @click.option("--reason", help="Why the fix is undone; shown on the event and in notifications.")
 @click.option("--by", default=lambda: getpass.getuser(), show_default="your user name",
