@@ -189,7 +189,7 @@ def test_a_sound_setup_is_all_ok_and_doctor_changes_nothing(tmp_path: Path, infr
         "ok   git identity: doctor test <doctor@test.invalid>",
     ):
         assert any(ln.startswith(expected) for ln in lines), f"{expected!r} not in:\n{out}"
-    assert lines[-1].startswith("doctor: 16 ok, 0 warnings, 0 failures; ready"), out
+    assert lines[-1].startswith("doctor: 17 ok, 0 warnings, 0 failures; ready"), out
     # No side effects: the project, its .git and the user's HOME are as they were, to the mtime.
     assert snapshot(tmp_path) == before
     assert git(proj, "status", "--porcelain") == status
@@ -269,7 +269,7 @@ def test_an_invalid_config_fails_naming_the_key_and_skips_the_rest(tmp_path: Pat
     skipped = lines[1:-1]
     assert skipped and all(ln.startswith("skip ") and ln.endswith("not checked: no valid config")
                            for ln in skipped), out
-    assert lines[-1].startswith("doctor: 0 ok, 0 warnings, 1 failure, 12 not checked")
+    assert lines[-1].startswith("doctor: 0 ok, 0 warnings, 1 failure, 13 not checked")
 
 
 def test_warnings_do_not_fail_an_unignored_data_dir_an_unused_venv_no_plugin(
@@ -326,3 +326,17 @@ def test_a_playwright_project_is_listed_and_its_reporter_found(tmp_path: Path, i
     assert f"ok   runner: playwright: npx playwright test (in {proj})" in out
     assert f"ok   collect: playwright lists 1 test(s) in {proj}" in out
     assert "ok   reporter: healloop-playwright is in package.json and playwright.config.js" in out
+
+
+def test_notify_channels_are_checked_without_sending(tmp_path: Path, infra: Infra) -> None:
+    proj = make_project(tmp_path)
+    config = write_config(proj, infra)
+    base = config.read_text()
+    config.write_text(base + '\n[notify.team]\nkind = "webhook"\nurl = "http://127.0.0.1:9/hook?token=abc"\n')
+    code, out = doctor(proj, infra)
+    assert code == 0, out
+    assert "ok   notify team: webhook to http://127.0.0.1:9; no [queue] public_url: no links" in out
+    assert "token=abc" not in out  # a hook's path and query hold its secret
+    config.write_text(base + '\n[notify.team]\nkind = "pager"\nurl = "http://127.0.0.1:9/"\n')
+    code, out = doctor(proj, infra)
+    assert code == 1 and "FAIL notify: `notify.team.kind`" in out, out
