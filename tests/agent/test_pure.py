@@ -259,3 +259,17 @@ def test_a_password_page_snapshot_is_not_a_passing_snapshot() -> None:
 
     assert not _PASSING.search("test_links_to_password_reset_chromium.dom.html")
     assert _PASSING.search("dom-passing.html") and _PASSING.search("checkout.pass.dom.html")
+
+
+def test_added_lines_are_counted_in_the_new_file_of_the_named_path_only() -> None:
+    from healloop.agent.own_commit import added_lines
+
+    diff = (
+        "diff --git a/app/x.py b/app/x.py\n--- a/app/x.py\n+++ b/app/x.py\n@@ -1,2 +1,2 @@\n-a\n+b\n c\n"
+        "diff --git a/tests/t.py b/tests/t.py\n--- a/tests/t.py\n+++ b/tests/t.py\n"
+        "@@ -3,4 +3,5 @@ def test():\n keep\n-    old()\n+    new()\n+    more()\n keep\n"
+        "@@ -20 +21 @@\n-x\n+y\n"
+    )
+    assert added_lines(diff, "tests/t.py") == {4, 5, 21}
+    assert added_lines(diff, "app/x.py") == {1}
+    assert added_lines(diff, "other.py") == set()

@@ -218,3 +218,27 @@ def test_a_reverted_heal_is_undone_escalated_and_never_made_again(ws):
     assert event["status"] == "escalated", [(h["to"], h.get("note")) for h in event["history"]]
     assert len(ws.commits_for(event_id)) == 2  # the reverted heal was not made again
     assert '"[data-cy=submit]"' in (ws.repo / "tests/test_ui.py").read_text()
+
+
+def test_a_failure_at_a_line_healloop_just_wrote_is_escalated_with_its_undo_proposed(ws):
+    """Loops start with a heal on top of a heal: a failure that first appears right after healloop's
+    own commit, at a line that commit wrote, is escalated naming the commit and `healloop revert`."""
+    dom = [{"name": "dom", "content_type": "text/html", "path": "dom/test_submit.html"}]
+    stack = "tests/test_ui.py:5: in test_submit\nE   AssertionError: Timed out retrying after 4000ms"
+    ws.rename_submit_button()
+    first = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=dom, stack=stack)
+    ws.start_agent()
+    assert ws.wait_final(first)["status"] == "resolved"
+    [heal] = ws.commits_for(first)
+    html = (ws.repo / "app/index.html").read_text()
+    html = html.replace('data-cy="submit-order"', 'data-cy="submit-final"')
+    ws.commit("app: rename the submit button again", {"app/index.html": html})
+    second = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=dom, stack=stack)
+    assert second != first
+    event = ws.wait_final(second)
+    assert event["status"] == "escalated", [(h["to"], h.get("note")) for h in event["history"]]
+    note = event["history"][-1]["note"]
+    assert f"healloop's own commit {heal[:10]} (event {first})" in note and f"healloop revert {first}" in note
+    assert history_data(event, "escalated")[0]["caused_by"]["line"] == 5
+    assert ws.commits_for(second) == []
+    assert '"[data-cy=submit-order]"' in (ws.repo / "tests/test_ui.py").read_text()

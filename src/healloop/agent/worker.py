@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from healloop.agent import rollback, siblings
+from healloop.agent import own_commit, rollback, siblings
 from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
@@ -398,6 +398,8 @@ class EventJob:
             if "raise_in_analysis" not in _failpoints_fired and _failpoint("raise_in_analysis") is not None:
                 _failpoints_fired.add("raise_in_analysis")
                 raise AttributeError("'Context' object has no attribute 'injected' (failpoint)")
+            if not tried and not ctx.previous_failures and await self._caused_by_own_commit(node, ctx):
+                return
             executor = Executor(node, ctx, dry_run=self.agent.config.dry_run)
             try:
                 plan: Plan = await self.agent.planner.plan(ctx, executor)
@@ -489,6 +491,27 @@ class EventJob:
                 return
             extra_failure = failure
             await self.checkpoint()
+
+    async def _caused_by_own_commit(self, node: NodeSession, ctx: Context) -> bool:
+        """Escalate, proposing the undo, a failure at a line one of healloop's own recent commits wrote
+        (``agent/own_commit.py``): a second heal on top of the first is how loops start."""
+        try:
+            fault = await own_commit.at_fault(node, ctx, self.id)
+        except NodeUnavailable:
+            raise
+        except HealloopError as exc:
+            log.warning("%s: %s: could not check healloop's own commits: %s", self.worker, self.id,
+                        exc.message)
+            return False
+        if fault is None:
+            return False
+        why = (f"{ctx.spec}:{fault['line']} fails at a line healloop's own commit {str(fault['sha'])[:10]} "
+               f"(event {fault['event']}) wrote just before: treated as caused by that heal, not repaired "
+               f"again; undo it with `healloop revert {fault['event']}`")
+        await self.move("escalated", f"escalated: {why}", {
+            "analysis": ctx.summary(), "class": ctx.classification.kind, "playbook": "own_commit",
+            "caused_by": fault, "report": build_report(ctx, [], why)})
+        return True
 
     async def _in_workspace(self, node: NodeSession, info: dict[str, Any], spec: str) -> str:
         """The spec's path in the workspace. A runner that runs in a package of a monorepo
