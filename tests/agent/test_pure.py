@@ -273,3 +273,13 @@ def test_added_lines_are_counted_in_the_new_file_of_the_named_path_only() -> Non
     assert added_lines(diff, "tests/t.py") == {4, 5, 21}
     assert added_lines(diff, "app/x.py") == {1}
     assert added_lines(diff, "other.py") == set()
+
+
+def test_replaced_literals_are_what_a_heal_took_out_and_did_not_write_again() -> None:
+    from healloop.agent.own_commit import replaced_literals
+
+    diff = ("--- a/tests/t.py\n+++ b/tests/t.py\n@@ -4,2 +4,2 @@\n"
+            "-    page.get_by_role(\"checkbox\", name=\"Two-factor authentication\").check()\n"
+            "+    page.get_by_label(\"Two-factor authentication\").check()\n")
+    assert replaced_literals(diff, "tests/t.py") == {"checkbox"}
+    assert replaced_literals(diff, "other.py") == set()
