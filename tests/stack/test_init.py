@@ -234,6 +234,18 @@ def test_a_scripts_port_is_sure_only_when_written(tmp_path: Path, script: str, s
     assert (app.name, app.start, app.health, app.sure) == ("app", start, health, sure)
 
 
+def test_the_suites_local_base_url_makes_a_scripts_port_sure(tmp_path: Path) -> None:
+    """`node server.js` names no port, but the Cypress config points the tests at 127.0.0.1:3000."""
+    config = "module.exports = defineConfig({ e2e: { baseUrl: 'http://127.0.0.1:3000' } });\n"
+    _tree(tmp_path, {"package.json": '{"scripts": {"start": "node server.js"}}', "cypress.config.js": config,
+                     "cypress/e2e/a.cy.js": ""})
+    app = detect(tmp_path).app
+    assert (app.start, app.health, app.sure) == (("npm", "run", "start"), "http://127.0.0.1:3000/", True)
+    assert "from the baseUrl in cypress.config.js" in app.why
+    (tmp_path / "cypress.config.js").write_text("// baseUrl: 'http://127.0.0.1:3000'\nmodule.exports = {};\n")
+    assert detect(tmp_path).app.sure is False  # a comment is not the config
+
+
 def test_a_procfile_web_line_runs_with_the_projects_own_program(tmp_path: Path, init) -> None:
     _tree(tmp_path, {"Procfile": "release: ./migrate\nweb: gunicorn shop:app --bind 0.0.0.0:8000\n",
                      "tests/test_home.py": ""})

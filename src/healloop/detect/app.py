@@ -136,6 +136,21 @@ def _vite_port(root: Path, folder: str) -> int | None:
     return None
 
 
+_BASE_URL = re.compile(r"\bbase(?:Url|URL)\s*:\s*['\"`]https?://(?:127\.0\.0\.1|localhost):(\d{2,5})")
+
+
+def _base_url_port(root: Path, folder: str) -> tuple[int, str] | None:
+    """The port of a local ``baseUrl`` (Cypress) or ``baseURL`` (Playwright) the suite's config
+    points its tests at: where the app must answer."""
+    for name in ("cypress.config", "playwright.config"):
+        for ext in JS_EXTS:
+            text = strip_js_comments(read(root / folder / f"{name}.{ext}") or "")
+            m = _BASE_URL.search(text)
+            if m:
+                return int(m.group(1)), join(folder, f"{name}.{ext}")
+    return None
+
+
 def _script(root: Path, cwd: str) -> App | None:
     for folder in chain(cwd):
         scripts = read_json(root / folder / "package.json").get("scripts")
@@ -150,6 +165,9 @@ def _script(root: Path, cwd: str) -> App | None:
             vite = _vite_port(root, folder) if re.search(r"\bvite\b(?!\s+(build|preview))", line) else None
             if not sure and vite:
                 port, sure, why = vite, True, f"port {vite} from server.port in vite.config"
+            base = None if sure else _base_url_port(root, folder)
+            if base is not None:
+                port, sure, why = base[0], True, f"port {base[0]} from the baseUrl in {base[1]}"
             source = f'script "{name}" ({line}) in {join(folder, "package.json")}'
             return App(_service_name(root, folder), (manager, "run", name), folder,
                        f"http://127.0.0.1:{port or 3000}/", sure, source, why)
