@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from healloop import __version__
 from healloop.notify.model import Notice, SendResult
-from healloop.notify.text import Limits, nodes_text, tidy
+from healloop.notify.text import Limits, fit, nodes_text, tidy
 
 USER_AGENT = f"healloop/{__version__}"
 WORDS = {
@@ -56,6 +56,18 @@ def item_line(item: Notice) -> str:
 
 def more_items(notice: Notice, limits: Limits) -> int:
     return max(len(notice.items) - limits.items, 0)
+
+
+def markdown_items(notice: Notice, limits: Limits, escape: Callable[[str], str], cap: int) -> list[str]:
+    """A digest's items as Markdown list lines with a link to each event, then "and N more"."""
+    lines = []
+    for item in notice.items[: limits.items]:
+        line = "- " + fit(item_line(item), escape, cap)
+        lines.append(line + (f" [event]({item.link})" if item.link else ""))
+    more = more_items(notice, limits)
+    if more:
+        lines.append(f"and {more} more")
+    return lines
 
 
 def within(build: Callable[[Limits], bytes], max_bytes: int, base: Limits | None = None) -> bytes:

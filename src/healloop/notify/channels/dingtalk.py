@@ -69,13 +69,7 @@ def markdown(notice: Notice, limits: Limits) -> tuple[str, str]:
         lines += ["> " + _diff_line(line) for line in n.diff.split("\n")]
     if n.suspect:
         lines.append("**Suspect commit:** " + fit(n.suspect, escape, 1200))
-    if n.items:
-        for item in n.items[: limits.items]:
-            line = "- " + fit(common.item_line(item), escape, 600)
-            lines.append(line + (f" [event]({item.link})" if item.link else ""))
-        more = common.more_items(n, limits)
-        if more:
-            lines.append(f"and {more} more")
+    lines += common.markdown_items(n, limits, escape, 600)
     tail = ([f"[Open event]({n.link})"] if n.link else []) + [f"healloop · {escape(n.event_id)}"]
     # A line break in DingTalk Markdown needs an empty line between paragraphs. Whole lines are kept
     # while they fit, the link and the event id always.

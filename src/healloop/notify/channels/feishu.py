@@ -67,14 +67,7 @@ def card(notice: Notice, limits: Limits) -> dict[str, Any]:
     if n.suspect:
         elements.append(_md(_line("Suspect commit", n.suspect, 1500)))
     if n.items:
-        lines = []
-        for item in n.items[: limits.items]:
-            line = "- " + fit(common.item_line(item), escape, 1000)
-            lines.append(line + (f" [event]({item.link})" if item.link else ""))
-        more = common.more_items(n, limits)
-        if more:
-            lines.append(f"and {more} more")
-        elements.append(_md("\n".join(lines)))
+        elements.append(_md("\n".join(common.markdown_items(n, limits, escape, 1000))))
     if n.link:
         elements.append({"tag": "action", "actions": [{
             "tag": "button", "type": "primary", "url": n.link,
