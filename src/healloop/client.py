@@ -93,6 +93,13 @@ class QueueClient:
     def requeue(self, event_id: str, note: str | None = None) -> dict[str, Any]:
         return self._call("POST", f"/v1/events/{event_id}/requeue", json={"note": note}).json()
 
+    def decide(self, event_id: str, approve: bool, by: str, reason: str | None = None,
+               commit: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record a person's approval (resolved) or rejection (escalated) of a proposed fix."""
+        body = {"by": by, "reason": reason, "commit": commit, "data": data}
+        verb = "approve" if approve else "reject"
+        return self._call("POST", f"/v1/events/{event_id}/{verb}", json=body).json()
+
     def revert_event(self, event_id: str, by: str, reason: str | None, reverted: list[str],
                      reverts: list[str]) -> dict[str, Any]:
         body = {"by": by, "reason": reason, "reverted": reverted, "reverts": reverts}

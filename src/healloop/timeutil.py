@@ -47,3 +47,15 @@ def parse_rfc3339(text: str, field: str) -> int:
             f"`{field}` must carry a time zone offset ('Z' or '+08:00'), got {text!r}", field=field
         )
     return int(dt.timestamp()) * US + dt.microsecond
+
+
+def span(seconds: float) -> str:
+    """A duration as a person says it: '3 d', '12 h', '90 min', '45 s' (the largest unit it fills evenly,
+    else the next smaller one)."""
+    s = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size and s % size == 0:
+            return f"{s // size} {unit}"
+    if s >= 3600:
+        return f"{s // 60} min"
+    return f"{s} s"

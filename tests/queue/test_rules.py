@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from healloop.errors import IllegalTransition, InvalidInput
+from healloop.errors import Conflict, IllegalTransition, InvalidInput
 from healloop.queue import rules
 from healloop.queue.rules import QueuePolicy, decide_report, next_attempt
 
@@ -14,7 +14,8 @@ LEGAL = {
     ("processing", "analyzing"), ("processing", "escalated"),
     ("analyzing", "fixing"), ("analyzing", "verifying"), ("analyzing", "escalated"),
     ("fixing", "verifying"), ("fixing", "analyzing"), ("fixing", "escalated"),
-    ("verifying", "resolved"), ("verifying", "analyzing"), ("verifying", "escalated"),
+    ("verifying", "resolved"), ("verifying", "proposed"), ("verifying", "analyzing"),
+    ("verifying", "escalated"),
 }
 
 
@@ -90,3 +91,17 @@ def test_flapping_fingerprint_is_created_escalated() -> None:
     d = decide_report(open_event_id=None, latest_resolved=None, occurred_at=200,
                       resolved_recently=2, policy=P)
     assert d.initial_status == "queued"
+
+
+@pytest.mark.parametrize("src", rules.STATES)
+def test_only_a_proposal_can_be_decided_and_only_to_resolved_or_escalated(src: str) -> None:
+    for dst in rules.STATES:
+        if src == "proposed" and dst in ("resolved", "escalated"):
+            rules.check_decision(src, dst, "evt_1")
+        else:
+            with pytest.raises(Conflict, match="only a proposed fix can be approved or rejected"):
+                rules.check_decision(src, dst, "evt_1")
+
+
+def test_a_proposal_is_open_but_not_held() -> None:
+    assert "proposed" in rules.OPEN and "proposed" not in rules.HELD and "proposed" not in rules.FINAL

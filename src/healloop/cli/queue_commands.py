@@ -38,6 +38,9 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               help="Resolutions of one failure within the window that make it flapping.")
 @click.option("--flap-window", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True,
               envvar="HEALLOOP_FLAP_WINDOW", show_envvar=True, help="Flapping window in seconds.")
+@click.option("--proposal-ttl", type=click.IntRange(1, 90 * 86400), default=3 * 86400, show_default=True,
+              envvar="HEALLOOP_PROPOSAL_TTL", show_envvar=True,
+              help="Seconds a proposed fix waits for `healloop approve|reject` before it is escalated.")
 @click.option("--sync", "synchronous", type=click.Choice(["normal", "full"]), default="normal",
               show_default=True, envvar="HEALLOOP_SQLITE_SYNC", show_envvar=True,
               help="SQLite synchronous mode: 'normal' survives a crash or kill -9 of the server; "
@@ -54,15 +57,15 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               help="healloop.toml whose [notify.*] channels the queue tells of outcomes "
                    "(with [queue] public_url, storm_events, storm_minutes).")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
-          flap_threshold: int, flap_window: int, synchronous: str, artifacts_dir: Path | None,
-          max_artifact_mb: int, config_path: Path | None) -> None:
+          flap_threshold: int, flap_window: int, proposal_ttl: int, synchronous: str,
+          artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
     from healloop.notify.outbox import settings_from
     from healloop.queue.server import ServeSettings
     from healloop.queue.server import serve as run_server
 
     policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
-                         flap_window_s=flap_window)
+                         flap_window_s=flap_window, proposal_ttl_s=proposal_ttl)
     try:
         notify = settings_from(config_path) if config_path else None
     except HealloopError as exc:
@@ -197,7 +200,52 @@ def revert_cmd(queue_url: str, token: str | None, event_id: str, reason: str | N
                + (" and pushed" if done["pushed"] else "") + f"; {event_id} is escalated")
 
 
+def _decision_command(name: str, approve: bool, help_text: str) -> click.Command:
+    @click.command(name, help=help_text)
+    @queue_options
+    @click.argument("event_id")
+    @click.option("--reason", required=not approve,
+                  help="Why; kept in the event's history and sent in notifications.")
+    @click.option("--by", default=lambda: getpass.getuser(), show_default="your user name",
+                  help="Who decides, recorded on the event.")
+    @click.option("--node-token", envvar="HEALLOOP_AGENT_NODE_TOKEN", show_envvar=True,
+                  help="Bearer token of the tool node that holds the proposal.")
+    def cmd(queue_url: str, token: str | None, event_id: str, reason: str | None, by: str,
+            node_token: str | None) -> None:
+        import anyio
+
+        from healloop.approval import decide
+
+        try:
+            with _client(queue_url, token) as q:
+                done = anyio.run(lambda: decide(q, event_id, approve=approve, by=by, reason=reason,
+                                                node_token=node_token))
+        except HealloopError as exc:
+            _fail(exc)
+        if approve:
+            landed = done["landed"]
+            how = ("already landed" if landed.get("already_landed")
+                   else "fast-forwarded" if landed.get("fast_forward") else "cherry-picked")
+            click.echo(f"landed {done['branch']} on node {done['node']} ({how}, {done['commit'][:10]})"
+                       + (" and pushed" if done.get("push") else "") + f"; {event_id} is resolved")
+        else:
+            gone = "deleted" if done["deleted"]["deleted"] else "already gone"
+            click.echo(f"{done['branch']} on node {done['node']} {gone}; {event_id} is escalated")
+
+    return cmd
+
+
+approve_cmd = _decision_command(
+    "approve", True, "Approve EVENT_ID's proposed fix: land its healloop/<id> branch on the node's branch "
+    "(fast-forward or cherry-pick), push it under the node's policy, and resolve the event.")
+reject_cmd = _decision_command(
+    "reject", False, "Reject EVENT_ID's proposed fix: delete its healloop/<id> branch and escalate the "
+    "event; agents never propose the same element for it again.")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
     cli.add_command(events)
     cli.add_command(revert_cmd)
+    cli.add_command(approve_cmd)
+    cli.add_command(reject_cmd)

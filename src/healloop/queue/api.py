@@ -34,6 +34,7 @@ from healloop.queue.ingest import AlertWebhook
 from healloop.queue.metrics import notify_metrics
 from healloop.queue.model import (
     ClaimOneIn,
+    DecisionIn,
     MuteIn,
     NodeIn,
     NoteIn,
@@ -108,6 +109,18 @@ async def close(request: Request) -> Response:
 async def revert(request: Request) -> Response:
     r = decode(await _body(request), RevertIn)
     ev = await _service(request).revert_event(request.path_params["event_id"], r)
+    return JSON(ev.to_json())
+
+
+async def approve(request: Request) -> Response:
+    d = decode(await _body(request), DecisionIn)
+    ev = await _service(request).decide(request.path_params["event_id"], True, d)
+    return JSON(ev.to_json())
+
+
+async def reject(request: Request) -> Response:
+    d = decode(await _body(request), DecisionIn)
+    ev = await _service(request).decide(request.path_params["event_id"], False, d)
     return JSON(ev.to_json())
 
 
@@ -301,6 +314,8 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
         Route(v1 + "/requeue", requeue, methods=["POST"]),
         Route(v1 + "/close", close, methods=["POST"]),
         Route(v1 + "/revert", revert, methods=["POST"]),
+        Route(v1 + "/approve", approve, methods=["POST"]),
+        Route(v1 + "/reject", reject, methods=["POST"]),
         Route(v1 + "/artifacts", upload_artifacts, methods=["POST"]),
         Route("/v1/artifacts/{digest}", get_artifact, methods=["GET"]),
         Route("/v1/ingest/alertmanager", ingest_alertmanager, methods=["POST"]),

@@ -89,6 +89,16 @@ class RevertIn(msgspec.Struct, forbid_unknown_fields=True):
     reverts: list[Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{7,64}$")]] = []
 
 
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A person's decision on a proposed fix (``/approve`` or ``/reject``): who, why, and what the node
+    did (``healloop approve`` lands the branch and records the commit it landed as ``commit``)."""
+
+    by: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    commit: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{7,64}$")] | None = None
+    data: dict[str, Any] | None = None
+
+
 class NodeIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     mcp_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
@@ -155,6 +165,8 @@ class Event:
     lease_token: str | None = None
     lease_worker: str | None = None
     lease_seconds: float | None = None
+    # While held: when the lease ends. While proposed (no lease, no token): when the proposal expires;
+    # one deadline column, so the same timer sweeps both.
     lease_expires_at: int | None = None
     resolved_at: int | None = None
     seq: int | None = None
@@ -185,7 +197,8 @@ class Event:
             "updated_at": to_rfc3339(self.updated_at),
             "resolved_at": to_rfc3339(self.resolved_at),
             "worker": self.lease_worker,
-            "lease_expires_at": to_rfc3339(self.lease_expires_at),
+            "lease_expires_at": to_rfc3339(self.lease_expires_at) if self.lease_token else None,
+            "proposal_expires_at": to_rfc3339(self.lease_expires_at) if self.status == "proposed" else None,
         }
 
 

@@ -16,6 +16,7 @@ from healloop import __version__
 from healloop.queue.model import (
     ClaimIn,
     ClaimOneIn,
+    DecisionIn,
     MuteIn,
     NodeIn,
     NoteIn,
@@ -70,7 +71,8 @@ _ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn, MuteIn, RevertIn],
+        [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn, MuteIn, RevertIn,
+         DecisionIn],
         ref_template="#/components/schemas/{name}",
     )
     components["Error"] = {
@@ -139,7 +141,8 @@ def openapi_document() -> dict[str, Any]:
             {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
         "/v1/events/{event_id}/transition": {"post": _op(
             "Move a held event: processing→analyzing|escalated; analyzing→fixing|verifying|"
-            "escalated; fixing→verifying|analyzing|escalated; verifying→resolved|analyzing|escalated",
+            "escalated; fixing→verifying|analyzing|escalated; verifying→resolved|proposed|analyzing|"
+            "escalated",
             "TransitionIn", {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
         "/v1/events/{event_id}/requeue": {"post": _op(
             "Requeue an escalated event with a fresh start", "NoteIn",
@@ -150,6 +153,14 @@ def openapi_document() -> dict[str, Any]:
         "/v1/events/{event_id}/revert": {"post": _op(
             "Record that a person undid a resolved event's fix (`healloop revert` does the git side): "
             "the event is escalated again", "RevertIn",
+            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+        "/v1/events/{event_id}/approve": {"post": _op(
+            "Record that a person approved a proposed fix (`healloop approve` lands its branch on the node "
+            "first and passes the landed `commit`): the event is resolved", "DecisionIn",
+            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+        "/v1/events/{event_id}/reject": {"post": _op(
+            "Record that a person rejected a proposed fix (`healloop reject` deletes its branch first): "
+            "the event is escalated, and agents never propose the same element again", "DecisionIn",
             {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
         "/v1/nodes": {
             "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, 400),

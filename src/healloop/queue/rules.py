@@ -9,21 +9,23 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from healloop.errors import IllegalTransition, InvalidInput
+from healloop.errors import Conflict, IllegalTransition, InvalidInput
 
 QUEUED = "queued"
 PROCESSING = "processing"
 ANALYZING = "analyzing"
 FIXING = "fixing"
 VERIFYING = "verifying"
+PROPOSED = "proposed"
 RESOLVED = "resolved"
 ESCALATED = "escalated"
 
-STATES = (QUEUED, PROCESSING, ANALYZING, FIXING, VERIFYING, RESOLVED, ESCALATED)
+STATES = (QUEUED, PROCESSING, ANALYZING, FIXING, VERIFYING, PROPOSED, RESOLVED, ESCALATED)
 # States in which an agent holds the event under a lease.
 HELD = frozenset({PROCESSING, ANALYZING, FIXING, VERIFYING})
-# An open event absorbs new reports of its fingerprint. Escalated is open: it waits for a person.
-OPEN = frozenset({QUEUED, *HELD, ESCALATED})
+# An open event absorbs new reports of its fingerprint. Escalated and proposed are open: they wait for
+# a person (a proposed fix waits on its healloop/<id> branch for approval; see DECISIONS).
+OPEN = frozenset({QUEUED, *HELD, PROPOSED, ESCALATED})
 FINAL = frozenset({RESOLVED, ESCALATED})
 
 # The moves an agent may make with its lease token. One table, one place.
@@ -31,7 +33,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     PROCESSING: frozenset({ANALYZING, ESCALATED}),
     ANALYZING: frozenset({FIXING, VERIFYING, ESCALATED}),
     FIXING: frozenset({VERIFYING, ANALYZING, ESCALATED}),
-    VERIFYING: frozenset({RESOLVED, ANALYZING, ESCALATED}),
+    # proposed: verified on a branch, waiting for a person ([node.policy] approve); the lease ends there.
+    VERIFYING: frozenset({RESOLVED, PROPOSED, ANALYZING, ESCALATED}),
+}
+# What a person (or the proposal's expiry) does with a proposed fix: approve it (resolved) or reject it
+# (escalated). These moves need no lease; they are the only ways out of `proposed`.
+DECISIONS: dict[str, frozenset[str]] = {
+    PROPOSED: frozenset({RESOLVED, ESCALATED}),
 }
 
 KINDS = ("test_failure", "alert")
@@ -46,6 +54,8 @@ class QueuePolicy:
     flap_threshold: int = 3
     flap_window_s: int = 3600
     idempotency_window_s: int = 24 * 3600
+    # A proposed fix not approved or rejected within this long is escalated ("proposal expired").
+    proposal_ttl_s: int = 3 * 24 * 3600
 
 
 def check_state_name(name: str, field: str = "to") -> str:
@@ -79,6 +89,14 @@ def next_attempt(current: str, target: str, attempt: int, policy: QueuePolicy) -
             return attempt + 1
         return max(attempt, 1)
     return attempt
+
+
+def check_decision(current: str, target: str, event_id: str) -> None:
+    """A person's decision on a proposal: only from ``proposed``, only to resolved or escalated."""
+    if target not in DECISIONS.get(current, frozenset()):
+        raise Conflict(
+            f"event {event_id} is {current}; only a proposed fix can be approved or rejected"
+        )
 
 
 def fingerprint(

@@ -24,6 +24,7 @@ from healloop.queue.ingest import AlertWebhook, alert_fingerprint, to_report
 from healloop.queue.metrics import Metrics
 from healloop.queue.model import (
     ArtifactMeta,
+    DecisionIn,
     Delivery,
     Event,
     HistoryEntry,
@@ -36,7 +37,7 @@ from healloop.queue.model import (
 )
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.store.base import EventStore, WriteTx
-from healloop.timeutil import US, now_us, parse_rfc3339, to_rfc3339
+from healloop.timeutil import US, now_us, parse_rfc3339, span, to_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +335,11 @@ class QueueService:
             if to in rules.FINAL:
                 _end_lease(ev, to, now)
                 self._tell(tx, ev, to, now, note)
+            elif to == rules.PROPOSED:
+                # The agent is done; the fix waits for a person, until the deadline the lapse timer keeps.
+                _end_lease(ev, to, now)
+                ev.lease_expires_at = now + self.policy.proposal_ttl_s * US
+                self._tell(tx, ev, to, now, note)
             else:
                 ev.status = to
                 ev.updated_at = now
@@ -341,8 +347,38 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
-        if to in rules.FINAL:
+        if to in rules.FINAL or to == rules.PROPOSED:
             self._outbox_changed()
+        if to == rules.PROPOSED:
+            self._arm_lapse_timer(ev.lease_expires_at)
+        return ev
+
+    # -- what a person does with a proposed fix
+    async def decide(self, event_id: str, approve: bool, d: DecisionIn) -> Event:
+        """Approve (resolved) or reject (escalated) a proposed fix, recording who and why. The git side
+        (landing or deleting the proposal's branch on its node) is done by ``healloop approve|reject``
+        before this records it; ``commit`` is what approval landed, so ``healloop revert`` can undo it."""
+        to = rules.RESOLVED if approve else rules.ESCALATED
+
+        def op(tx: WriteTx) -> Event:
+            now = now_us()
+            ev = tx.get_event(event_id)
+            if ev is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            rules.check_decision(ev.status, to, event_id)
+            verb = "approved" if approve else "rejected"
+            note = f"fix {verb} by {d.by}" + (f": {d.reason}" if d.reason else "")
+            data: dict[str, Any] = {**(d.data or {}), "by": d.by, "decision": verb}
+            if d.commit:
+                data["commit"] = {"sha": d.commit}
+            tx.add_history(HistoryEntry(ev.id, now, ev.status, to, None, note, data))
+            _end_lease(ev, to, now)
+            tx.save_event(ev)
+            self._tell(tx, ev, to, now, note)
+            return ev
+
+        ev = await self.store.write(op)
+        self._outbox_changed()
         return ev
 
     # -- what a person does with an escalated event
@@ -444,6 +480,9 @@ class QueueService:
         now = now_us()
         requeued = 0
         for ev in tx.expired_leases(now, 100):
+            if ev.status == rules.PROPOSED:
+                self._expire_proposal(tx, ev, now)
+                continue
             ev.lapses += 1
             worker, expired = ev.lease_worker, ev.lease_expires_at
             escalate = ev.lapses >= self.policy.max_lapses
@@ -461,6 +500,19 @@ class QueueService:
                 self._tell(tx, ev, rules.ESCALATED, now, note)
             requeued += 0 if escalate else 1
         return requeued
+
+    def _expire_proposal(self, tx: WriteTx, ev: Event, now: int) -> None:
+        proposal = next((h.data or {} for h in reversed(tx.history(ev.id)) if h.to_state == rules.PROPOSED),
+                        {}).get("proposal") or {}
+        where = (f"; its branch {proposal['branch']} is left on node {proposal.get('node')}"
+                 if proposal.get("branch") else "")
+        within = span(self.policy.proposal_ttl_s)
+        note = f"proposal expired: neither approved nor rejected within {within}{where}"
+        tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.ESCALATED, None, note,
+                                    {"decision": "expired"}))
+        _end_lease(ev, rules.ESCALATED, now)
+        tx.save_event(ev)
+        self._tell(tx, ev, rules.ESCALATED, now, note)
 
     async def _purge_loop(self) -> None:
         while True:

@@ -170,12 +170,25 @@ WHERE id = ? AND status = 'queued'
 RETURNING {columns}
 
 -- name: expired_leases
-SELECT {columns} FROM events
-WHERE lease_token IS NOT NULL AND lease_expires_at <= ?
-ORDER BY lease_expires_at LIMIT ?
+-- Held events whose lease ended, and proposed events whose proposal expired (their deadline is kept in
+-- lease_expires_at, with no token): two index walks, each on a small partial index. `status <>
+-- 'resolved'` is redundant but lets SQLite use events_active, whose condition it is (it cannot prove it
+-- from `status = 'proposed'`, and scanned every event without it).
+SELECT * FROM (
+    SELECT {columns} FROM events INDEXED BY events_lease
+    WHERE lease_token IS NOT NULL AND lease_expires_at <= ?1
+    UNION ALL
+    SELECT {columns} FROM events INDEXED BY events_active
+    WHERE status <> 'resolved' AND status = 'proposed' AND lease_expires_at <= ?1
+) ORDER BY lease_expires_at LIMIT ?2
 
 -- name: next_lease_expiry
-SELECT min(lease_expires_at) FROM events WHERE lease_token IS NOT NULL
+SELECT min(t) FROM (
+    SELECT min(lease_expires_at) AS t FROM events INDEXED BY events_lease WHERE lease_token IS NOT NULL
+    UNION ALL
+    SELECT min(lease_expires_at) FROM events INDEXED BY events_active
+    WHERE status <> 'resolved' AND status = 'proposed'
+)
 
 -- name: count_by_status
 SELECT status, count(*) FROM events GROUP BY status
