@@ -99,6 +99,58 @@ async def test_revert_on_a_healloop_branch(node):
         assert (await ok(c, "git_status"))["clean"]
 
 
+async def test_a_proposal_waits_on_its_branch_then_lands_or_is_deleted(node):
+    """What `[node.policy] approve` rests on: git_commit with `branch` commits beside HEAD, the working
+    tree keeps the event's (journaled) change for discard_changes; git_land_branch fast-forwards or
+    cherry-picks and deletes the branch; one that no longer applies is refused with nothing changed."""
+    async with node.http_client() as c:
+        head = git(node.repo, "rev-parse", "HEAD").strip()
+        await ok(c, "write_file", path="proposal.txt", content="fix\n", event_id="evt_p1")
+        for bad in ("main", "feature/x", "healloop/"):
+            assert "branch" in await refused(c, "git_commit", message="Heal", event_id="evt_p1", branch=bad)
+        made = await ok(c, "git_commit", message="Heal", event_id="evt_p1", branch="healloop/evt_p1")
+        assert (made["branch"], made["base"], made["already_committed"]) == ("healloop/evt_p1", head, False)
+        assert made["files"] == ["proposal.txt"] and made["message"].endswith("Healloop-Event: evt_p1")
+        assert git(node.repo, "rev-parse", "HEAD").strip() == head
+        assert git(node.repo, "rev-parse", f"{made['sha']}^").strip() == head
+        assert (node.repo / "proposal.txt").read_text() == "fix\n"  # still here, still the event's
+        again = await ok(c, "git_commit", message="Heal", event_id="evt_p1", branch="healloop/evt_p1")
+        assert again["already_committed"] and again["sha"] == made["sha"]
+        await ok(c, "discard_changes", event_id="evt_p1")
+        assert not (node.repo / "proposal.txt").exists() and (await ok(c, "git_status"))["clean"]
+
+        # The followed branch moved on meanwhile: the proposal is cherry-picked, trailer and all.
+        await ok(c, "write_file", path="other.txt", content="other\n", event_id="evt_p2")
+        moved = await ok(c, "git_commit", message="Other work", event_id="evt_p2")
+        landed = await ok(c, "git_land_branch", branch="healloop/evt_p1", event_id="evt_p1")
+        assert landed["fast_forward"] is False and not landed["already_landed"]
+        [picked] = landed["landed"]
+        assert picked != made["sha"] and git(node.repo, "rev-parse", "HEAD").strip() == picked
+        assert git(node.repo, "rev-parse", f"{picked}^").strip() == moved["sha"]
+        assert (node.repo / "proposal.txt").read_text() == "fix\n"
+        assert git(node.repo, "branch", "--list", "healloop/evt_p1").strip() == ""
+        twice = await ok(c, "git_land_branch", branch="healloop/evt_p1", event_id="evt_p1")
+        assert twice["already_landed"] and twice["sha"] == picked
+
+        # A proposal that no longer applies is refused; HEAD, the tree and the branch stay as they were.
+        await ok(c, "write_file", path="proposal.txt", content="fix 2\n", event_id="evt_p3")
+        stale = await ok(c, "git_commit", message="Heal 2", event_id="evt_p3", branch="healloop/evt_p3")
+        await ok(c, "discard_changes", event_id="evt_p3")
+        await ok(c, "write_file", path="proposal.txt", content="someone else\n", event_id="evt_p4")
+        theirs = await ok(c, "git_commit", message="Their change", event_id="evt_p4")
+        assert "no longer applies cleanly" in await refused(
+            c, "git_land_branch", branch="healloop/evt_p3", event_id="evt_p3")
+        assert git(node.repo, "rev-parse", "HEAD").strip() == theirs["sha"]
+        assert (await ok(c, "git_status"))["clean"]
+        assert git(node.repo, "rev-parse", "healloop/evt_p3").strip() == stale["sha"]
+        deleted = await ok(c, "git_delete_branch", branch="healloop/evt_p3")
+        assert deleted == {"branch": "healloop/evt_p3", "deleted": True, "sha": stale["sha"]}
+        assert (await ok(c, "git_delete_branch", branch="healloop/evt_p3"))["deleted"] is False
+        assert "branch" in await refused(c, "git_delete_branch", branch="main")
+        assert "no branch healloop/evt_p9" in await refused(
+            c, "git_land_branch", branch="healloop/evt_p9", event_id="evt_p9")
+
+
 async def test_run_test_pass_fail_timeout(node):
     async with node.http_client() as c:
         passed = await ok(c, "run_test", spec="tests/test_sample.py", test="test_passes")

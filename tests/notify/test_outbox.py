@@ -282,3 +282,34 @@ def test_a_reverted_fix_is_told_and_only_a_resolved_event_can_be_reverted(tmp_pa
             assert told["event_id"] == event_id and told["reason"] == "heal reverted by qa-lead: wrong button"
     finally:
         queue.stop()
+
+
+def test_a_proposal_is_told_with_its_diff_and_the_decision_after_it(tmp_path: Path,
+                                                                   receiver: Receiver) -> None:
+    receiver.start()
+    config = _config(tmp_path, receiver.port).read_text().replace('"flapping"]', '"flapping", "proposed"]')
+    (tmp_path / "healloop.toml").write_text(config)
+    queue = QueueServer(tmp_path / "events.db", "--config", str(tmp_path / "healloop.toml")).start()
+    diff = '-  cy.get("[data-cy=submit]")\n+  cy.get("[data-cy=submit-order]")'
+    try:
+        with queue.client() as c:
+            event_id = c.post("/v1/events", json=failure(1)).json()["id"]
+            token = c.post("/v1/events/next", json={"worker": "agent-1"}).json()["lease"]["token"]
+            proposal = {"branch": f"healloop/{event_id}", "node": "node-a"}
+            for to, data in (("analyzing", None), ("fixing", None),
+                             ("verifying", {"actions": [{"tool": "edit_file", "diff": diff}]}),
+                             ("proposed", {"proposal": proposal})):
+                r = c.post(f"/v1/events/{event_id}/transition",
+                           json={"token": token, "to": to, "data": data,
+                                 "note": f"proposed on healloop/{event_id}" if to == "proposed" else None})
+                assert r.is_success, r.text
+            wait_until(lambda: receiver.got, timeout=20, what="the proposed message")
+            [told] = receiver.got
+            assert told["outcome"] == "proposed" and told["reason"] == f"proposed on healloop/{event_id}"
+            assert told["diff"] == diff
+            assert c.post(f"/v1/events/{event_id}/reject", json={"by": "qa-lead", "reason": "no"}).is_success
+            wait_until(lambda: len(receiver.got) == 2, timeout=20, what="the rejection's message")
+            assert receiver.got[1]["outcome"] == "escalated"
+            assert receiver.got[1]["reason"] == "fix rejected by qa-lead: no"
+    finally:
+        queue.stop()

@@ -64,13 +64,15 @@ class Policy:
     max_timeout_s: float = 30.0
     restarts_per_event: int = 2
     reverts_per_event: int = 1
+    approve: tuple[str, ...] = ()  # classes a person approves first: "edit" commits on healloop/<id>
 
     @classmethod
     def from_node_info(cls, info: dict[str, Any]) -> Policy:
         p = info.get("policy") or {}
         fields = {k: v for k, v in p.items() if k in cls.__dataclass_fields__}
-        if "test_paths" in fields:
-            fields["test_paths"] = tuple(fields["test_paths"])
+        for name in ("test_paths", "approve"):
+            if name in fields:
+                fields[name] = tuple(fields[name])
         return cls(**fields)
 
 

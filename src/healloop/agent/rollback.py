@@ -23,7 +23,7 @@ from healloop.timeutil import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
-FINAL = ("resolved", "escalated")
+FINAL = ("resolved", "escalated", "proposed")  # the agent is done with it
 
 
 async def supported(node: NodeSession) -> bool:

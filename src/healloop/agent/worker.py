@@ -37,6 +37,12 @@ from healloop.client import QueueClient
 from healloop.errors import Conflict, FileOwned, HealloopError, Unavailable
 
 log = logging.getLogger(__name__)
+# The agent is done with an event in these states: it no longer holds a lease on it.
+DONE = ("resolved", "escalated", "proposed")
+# A proposed fix's branch: healloop/<event id> (`healloop approve` lands it, `reject` deletes it).
+PROPOSAL_PREFIX = "healloop/"
+# The proposal's diff kept in the event's history (the whole diff stays on the branch).
+MAX_PROPOSAL_DIFF = 20_000
 
 # Fault injection for tests only, read from the environment at the point it applies:
 # * "after_fix": the worker stops dead after applying its fix and before verifying (heartbeats go on), so
@@ -261,7 +267,7 @@ class EventJob:
             exc_info=exc,
             extra={"event_id": self.id},
         )
-        if self.state in ("resolved", "escalated"):
+        if self.state in DONE:
             return
         await self.undo()
         try:
@@ -303,7 +309,7 @@ class EventJob:
             try:
                 await self._process()
             except _Stop as stop:
-                if not self.lost and self.state not in ("resolved", "escalated"):
+                if not self.lost and self.state not in DONE:
                     await self.undo()
                     await self.release(self._with_undo(str(stop)))
             except Conflict as exc:
@@ -349,7 +355,7 @@ class EventJob:
                     await self._with_node(node, name)
                 return
             except NodeUnavailable as exc:
-                if self.state in ("resolved", "escalated"):
+                if self.state in DONE:
                     raise
                 unreachable[name] = exc.message
                 log.warning("%s: node %s unreachable for %s: %s", self.worker, name, self.id, exc.message)
@@ -707,6 +713,9 @@ class EventJob:
         self, node: NodeSession, ctx: Context, plan: Plan, executor: Executor, run: dict[str, Any]
     ) -> None:
         data: dict[str, Any] = {"playbook": plan.playbook, "class": ctx.classification.kind, "run": run}
+        if executor.edited_paths() and "edit" in ctx.policy.approve:
+            await self._propose(node, ctx, plan, executor, data)
+            return
         fixed: list[Sibling] = []
         if plan.playbook == "selector" and executor.edited_paths():
             fixed = await siblings.repair(self.siblings, node, executor, ctx, plan.details)
@@ -775,6 +784,30 @@ class EventJob:
             note = f"{note}; the same fix resolves {len(fixed)} other event(s): {ids}"
         await self.move("resolved", note, data)
         await self.siblings.resolve(fixed, data.get("commit") or {}, self.id, ctx.classification.kind)
+
+    async def _propose(
+        self, node: NodeSession, ctx: Context, plan: Plan, executor: Executor, data: dict[str, Any]
+    ) -> None:
+        """``[node.policy] approve = ["edit"]``: the verified edit is committed on ``healloop/<event id>``
+        (HEAD and the followed branch do not move), the working tree is put back as it was, and the event
+        waits in ``proposed`` with the diff until a person runs ``healloop approve`` or ``reject``.
+        Siblings are not repaired along: each proposal holds one event's verified fix."""
+        name, branch = ctx.info["name"], f"{PROPOSAL_PREFIX}{self.id}"
+        commit = await node.call("git_commit", message=self._message(ctx, plan, []), event_id=self.id,
+                                 paths=executor.edited_paths(), branch=branch)
+        shown = await node.call("git_show", revision=commit["sha"])
+        await self.undo(node, name)
+        diff = str(shown.get("diff") or "")
+        proposal = {
+            "branch": branch, "sha": commit["sha"], "base": commit.get("base"), "node": name,
+            "files": commit.get("files") or [], "diff": diff[:MAX_PROPOSAL_DIFF],
+            "diff_truncated": len(diff) > MAX_PROPOSAL_DIFF or bool(shown.get("truncated")),
+        }
+        spec, test = ctx.spec, str(ctx.event.get("test") or "")
+        note = (f"verified: {spec}::{test} passes on {name} with the fix, proposed on {branch} "
+                f"({commit['sha'][:10]}); approve with `healloop approve {self.id}`, or "
+                f"`healloop reject {self.id} --reason TEXT`")
+        await self.move("proposed", note, {**data, "proposal": proposal})
 
     def _message(self, ctx: Context, plan: Plan, fixed: list[Sibling]) -> str:
         """The commit message: what was healed and verified, and one trailer per event it resolves."""

@@ -65,6 +65,12 @@ DEFAULT_TEST_PATHS = (
 )
 
 
+# What `[node.policy] approve` may list. Only edits are built: a restart, revert or rerun proposed for
+# approval needs the action itself to wait for a person, which is not built yet (issue 12).
+APPROVAL_CLASSES = ("edit",)
+LATER_APPROVAL_CLASSES = ("restart", "revert", "rerun")
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """What agents may do on this node. The node publishes it (``node_info``); agents enforce it."""
@@ -77,6 +83,9 @@ class PolicyConfig:
     max_timeout_s: float = 30.0      # a patch may not raise a test timeout above this
     restarts_per_event: int = 2      # service restarts one event may ask for
     reverts_per_event: int = 1
+    # Classes of action a person approves first (APPROVAL_CLASSES): an approved edit is verified and
+    # committed on a healloop/<event id> branch, and the event waits in `proposed`.
+    approve: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,7 +226,19 @@ def _runner(r: _Reader) -> RunnerConfig:
 
 def _policy(r: _Reader) -> PolicyConfig:
     r.only({"test_paths", "app_edits", "revert", "push", "pull", "max_timeout_s",
-            "restarts_per_event", "reverts_per_event"})
+            "restarts_per_event", "reverts_per_event", "approve"})
+    approve = r.table.get("approve", [])
+    if not isinstance(approve, list) or not all(isinstance(a, str) for a in approve):
+        raise r.fail("approve", "a list of action classes, e.g. [\"edit\"]")
+    for a in approve:
+        if a in LATER_APPROVAL_CLASSES:
+            raise ConfigError(
+                f"`{r.key('approve')}` has {a!r}: approval is built for edits so far; {a} actions still "
+                "run without it. Remove it, or leave the class out of the agent's reach instead "
+                "(restarts_per_event = 0, revert = false)", field=r.key("approve"))
+        if a not in APPROVAL_CLASSES:
+            raise ConfigError(f"`{r.key('approve')}` has {a!r}; the classes are "
+                              + ", ".join(APPROVAL_CLASSES), field=r.key("approve"))
     paths = r.table.get("test_paths", list(DEFAULT_TEST_PATHS))
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
         raise r.fail("test_paths", "a non-empty list of glob strings")
@@ -227,6 +248,7 @@ def _policy(r: _Reader) -> PolicyConfig:
         max_timeout_s=float(r.number("max_timeout_s", 30)),
         restarts_per_event=int(r.number("restarts_per_event", 2, integer=True)),
         reverts_per_event=int(r.number("reverts_per_event", 1, integer=True)),
+        approve=tuple(dict.fromkeys(approve)),
         **flags,
     )
 

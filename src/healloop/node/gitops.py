@@ -9,8 +9,10 @@ journal entries for what it committed; a revert's branch switch is journaled bef
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,8 @@ MAX_DIFF_CHARS = 200_000
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _US, _RS = "\x1f", "\x1e"
 _LOG_FORMAT = f"%H{_US}%an{_US}%aI{_US}%s{_US}%B{_RS}"
-# git_revert's `branch` must be under this prefix, so a revert never lands on main or a person's branch.
+# Every branch healloop makes, deletes or lands (a revert, a proposal) is under this prefix, so it never
+# writes to main or a person's branch that way.
 REVERT_BRANCH_PREFIX = "healloop/"
 
 
@@ -68,13 +71,15 @@ class GitOps:
     ) -> None:
         self.ws, self.remote, self.branch, self.journal = ws, remote, branch, journal
 
-    def _git(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
+    def _git(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,),
+             env: dict[str, str] | None = None) -> str:
         proc = subprocess.run(
             ["git", "-C", str(self.ws.root), *args],
             input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
+            env=None if env is None else {**os.environ, **env},
         )
         if proc.returncode not in ok:
             message = (proc.stderr or proc.stdout).strip() or f"exit code {proc.returncode}"
@@ -171,9 +176,12 @@ class GitOps:
         trailer = f"Healloop-Event: {event_id}"
         return message if trailer in message else f"{message.rstrip()}\n\n{trailer}\n"
 
-    def commit(self, message: str, event_id: str, paths: list[str] | None = None) -> dict[str, Any]:
+    def commit(self, message: str, event_id: str, paths: list[str] | None = None,
+               branch: str | None = None) -> dict[str, Any]:
         check_event_id(event_id, required=True)
         rels = self._paths(paths)
+        if branch is not None:
+            return self._commit_on_branch(message, event_id, rels, self._check_branch(branch))
         with self.ws.lock("git"):
             pending = self._git("status", "--porcelain=v1", "-z", "--", *rels).strip("\0")
             existing = self.find_event_commit(event_id)
@@ -195,6 +203,98 @@ class GitOps:
             # Committed work is no longer this event's to undo.
             self._forget(event_id, info["files"])
         return {**info, "already_committed": False}
+
+    def _commit_on_branch(self, message: str, event_id: str, rels: list[str], branch: str) -> dict[str, Any]:
+        """Commit the changes onto ``branch`` (a child of HEAD) without moving HEAD or touching the working
+        tree and index: a fix proposed for a person's approval. The event's changes stay uncommitted in the
+        working tree, still journaled, for discard_changes to put back; so the followed branch never holds
+        a proposal, and a node that dies halfway leaves at most a branch behind."""
+        with self.ws.lock("git"):
+            head = self._git("rev-parse", "HEAD").strip()
+            if not self._git("status", "--porcelain=v1", "-z", "--", *rels).strip("\0"):
+                raise Conflict(
+                    "nothing to commit: the working tree has no changes" + (f" under {rels}" if rels else "")
+                )
+            self._check_owners(event_id, rels)
+            with tempfile.TemporaryDirectory(prefix="healloop-index-") as tmp:
+                env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+                self._git("read-tree", "HEAD", env=env)
+                self._git("add", "-A", "--", *(rels or ["."]), env=env)
+                tree = self._git("write-tree", env=env).strip()
+            if tree == self._git("rev-parse", "HEAD^{tree}").strip():
+                raise Conflict("nothing to commit: the changes are already in HEAD")
+            old = ""
+            if self._branch_exists(branch):
+                old = self._git("rev-parse", f"refs/heads/{branch}").strip()
+                info = self._commit_info(old)
+                if f"Healloop-Event: {event_id}" not in info["message"]:
+                    raise Conflict(f"branch {branch} exists and does not hold a commit of event {event_id}; "
+                                   "delete it or choose another branch")
+                # A retry of the same proposal on the same HEAD: answer with it instead of a new commit.
+                if self._git("rev-parse", f"{old}^", f"{old}^{{tree}}").split() == [head, tree]:
+                    return {**info, "branch": branch, "base": head, "already_committed": True}
+            sha = self._git("commit-tree", tree, "-p", head, "-F", "-",
+                            stdin=self._with_trailer(message, event_id)).strip()
+            # Compare-and-swap on the ref: a concurrent writer of the same branch makes this fail.
+            self._git("update-ref", f"refs/heads/{branch}", sha, old or "0" * len(sha))
+        return {**self._commit_info(sha), "branch": branch, "base": head, "already_committed": False}
+
+    def land(self, branch: str, event_id: str) -> dict[str, Any]:
+        """Bring a proposal's branch onto the branch HEAD is on (a fast-forward when HEAD has not moved
+        since, else its commits cherry-picked), then delete it. Refused, with nothing changed, when it
+        does not apply cleanly or would overwrite uncommitted changes. Safe to retry: once landed, the
+        event's commit on HEAD is returned (already_landed: true)."""
+        check_event_id(event_id, required=True)
+        self._check_branch(branch)
+        with self.ws.lock("git"):
+            if not self._branch_exists(branch):
+                existing = self.find_event_commit(event_id)
+                if existing:
+                    return {**self._commit_info(existing), "branch": branch, "landed": [existing],
+                            "fast_forward": None, "already_landed": True}
+                raise NotFound(f"no branch {branch} on this node, and HEAD has no commit of event "
+                               f"{event_id}: the proposal was rejected, or made on another node",
+                               field="branch")
+            current = self._head()
+            if current == branch:
+                raise Conflict(f"HEAD is on {branch} itself; switch to the branch it should land on first")
+            tip = self._git("rev-parse", f"refs/heads/{branch}").strip()
+            commits = self._git("rev-list", "--reverse", f"HEAD..{tip}").split()
+            ff = bool(commits) and self._is_ancestor("HEAD", tip)
+            if ff:
+                self._git("merge", "--ff-only", "--quiet", tip)
+            elif commits:
+                try:
+                    self._git("cherry-pick", *commits)
+                except Conflict as exc:
+                    self._git("cherry-pick", "--abort", ok=(0, 128))
+                    raise Conflict(f"the proposal on {branch} no longer applies cleanly on {current}; "
+                                   "nothing was changed: reject it, then requeue the event "
+                                   f"({exc.message})") from None
+            new = self._git("rev-parse", "HEAD").strip()
+            self._git("branch", "-D", branch)
+            # A cherry-pick makes new commits (same changes and trailer, new parents): those are what landed.
+            landed = commits if ff or not commits else self._git(
+                "rev-list", "--reverse", f"{new}~{len(commits)}..{new}").split()
+        return {**self._commit_info(new), "branch": branch, "landed": landed, "fast_forward": ff,
+                "already_landed": not commits}
+
+    def _is_ancestor(self, older: str, newer: str) -> bool:
+        proc = subprocess.run(["git", "-C", str(self.ws.root), "merge-base", "--is-ancestor", older, newer],
+                              capture_output=True, timeout=60)
+        return proc.returncode == 0
+
+    def delete_branch(self, branch: str) -> dict[str, Any]:
+        """Delete a healloop/ branch (a rejected proposal). Safe to retry: a missing one is not an error."""
+        self._check_branch(branch)
+        with self.ws.lock("git"):
+            if self._head() == branch:
+                raise Conflict(f"HEAD is on {branch}; switch away from it before deleting it")
+            if not self._branch_exists(branch):
+                return {"branch": branch, "deleted": False, "sha": None}
+            tip = self._git("rev-parse", f"refs/heads/{branch}").strip()
+            self._git("branch", "-D", branch)
+        return {"branch": branch, "deleted": True, "sha": tip}
 
     def _forget(self, event_id: str, rels: list[str] | None) -> None:
         if self.journal is not None:

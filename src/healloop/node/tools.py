@@ -178,12 +178,34 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         paths: Annotated[
             list[str] | None, Field(description="Only commit these paths; default all changes.")
         ] = None,
+        branch: Annotated[
+            str | None,
+            Field(description="Propose instead: commit onto this branch (a child of HEAD, created or "
+                  "replaced; must start with 'healloop/', e.g. 'healloop/<event id>'), leaving HEAD, the "
+                  "index and the working tree as they are. Default: commit on HEAD."),
+        ] = None,
     ) -> dict[str, Any]:
         """Commit the working-tree changes for an event. Safe to retry: if the event already has its commit
         and there is no new change, that commit is returned (already_committed: true) instead of a new one.
         Refused when it would take in another event's uncommitted changes; what it commits can no longer
-        be undone by discard_changes."""
-        return git.commit(message, event_id, paths)
+        be undone by discard_changes. With `branch`, the changes stay uncommitted here (discard_changes
+        puts the files back) and the commit waits on that branch for git_land_branch."""
+        return git.commit(message, event_id, paths, branch)
+
+    def git_land_branch(
+        branch: Annotated[str, Field(description="The proposal's branch, e.g. 'healloop/<event id>'.")],
+        event_id: Annotated[str, Field(description="Id of the healloop event the proposal serves.")],
+    ) -> dict[str, Any]:
+        """Land an approved proposal: its branch's commits onto the branch HEAD is on (a fast-forward when
+        HEAD has not moved, else cherry-picked), then the branch is deleted. Refused, with nothing changed,
+        when it does not apply cleanly or would overwrite uncommitted changes. Safe to retry."""
+        return git.land(branch, event_id)
+
+    def git_delete_branch(
+        branch: Annotated[str, Field(description="A branch under 'healloop/', e.g. a rejected proposal.")],
+    ) -> dict[str, Any]:
+        """Delete a healloop/ branch (a rejected proposal). Safe to retry (deleted: false when it is gone)."""
+        return git.delete_branch(branch)
 
     def git_revert(
         revision: Annotated[str, Field(description="The commit to undo.")],
@@ -309,6 +331,7 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
                 "max_timeout_s": cfg.policy.max_timeout_s,
                 "restarts_per_event": cfg.policy.restarts_per_event,
                 "reverts_per_event": cfg.policy.reverts_per_event,
+                "approve": list(cfg.policy.approve),
             },
         }
 
@@ -326,6 +349,8 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         (git_show, READ),
         (git_commit, EDIT),
         (git_revert, EDIT),
+        (git_land_branch, EDIT),
+        (git_delete_branch, WRITE),
         (git_push, PUSH),
         (git_pull, PULL),
         (discard_changes, WRITE),

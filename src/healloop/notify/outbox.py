@@ -131,7 +131,7 @@ def notice_from(event: dict[str, Any], outcome: str, note: str | None, public_ur
         message=message[0][:500] if message else None,
         nodes=tuple(event.get("nodes") or ()),
         count=int(event.get("count") or 1),
-        diff=diff if outcome == "resolved" else None,
+        diff=diff if outcome in ("resolved", "proposed") else None,  # what was done, or what waits
         suspect=suspect if outcome != "resolved" else None,
         link=f"{public_url.rstrip('/')}/v1/events/{event['id']}" if public_url else None,
     )

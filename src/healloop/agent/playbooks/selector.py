@@ -24,8 +24,9 @@ def applies(ctx: Context) -> bool:
 
 
 def _tried(ctx: Context) -> list[str]:
-    """The elements earlier attempts healed to and whose verification failed, and those of a heal that
-    was committed and then reverted by a person (`healloop revert`): never chosen again. A heal undone
+    """The elements earlier attempts healed to and whose verification failed, those of a heal that was
+    committed and then reverted by a person (`healloop revert`), and those of a proposal a person
+    rejected (`healloop reject`): never chosen again. A heal undone
     before it was verified (its holder released the event or died, or the file was held) is not one."""
     out: list[str] = []
     healed = committed = None
@@ -37,10 +38,13 @@ def _tried(ctx: Context) -> list[str]:
         elif h.get("from") == "verifying" and h.get("to") == "analyzing" and "failure" in data and healed:
             out.append(str(healed))
             healed = None
-        elif h.get("to") == "resolved":
+        elif h.get("to") in ("resolved", "proposed"):
             committed, healed = healed, None
         elif h.get("from") == "resolved" and data.get("reverted") and committed:
             out.append(str(committed))
+            committed = None
+        elif h.get("from") == "proposed" and data.get("decision") == "rejected" and committed:
+            out.append(str(committed))  # a person rejected the proposal: not proposed again
             committed = None
     return out
 
