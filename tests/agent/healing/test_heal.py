@@ -1261,3 +1261,48 @@ def test_a_constant_named_on_the_failing_line_is_the_broken_locator_of_a_bare_ti
                              path="tests/ui/test_holds.py", stack=stack, source="pytest")).heal()
     assert outcome.status == HEALED, outcome.reason
     assert "Lift hold" in (outcome.new_locator or "") and "C1" in (outcome.new_locator or "")
+
+
+def test_the_option_a_selenium_select_wrapper_picks_tells_the_selects_apart() -> None:
+    """Select(driver.find_element(*PLAN)).select_by_visible_text('Premium'): the option is read past the
+    wrapper, so of two selects whose generated ids shifted, the one that offers it is meant; a select
+    that does not offer it would fail the test as surely as a button."""
+    spec = ("from selenium.webdriver.common.by import By\n"
+            "from selenium.webdriver.support.select import Select\n\n"
+            "PLAN = (By.ID, \"ember48\")\n\n\n"
+            "def test_upgrade(driver):\n"
+            "    Select(driver.find_element(*PLAN)).select_by_visible_text(\"Premium\")\n")
+    message = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to '
+               'locate element: {"method":"css selector","selector":"[id="ember48"]"}')
+    dom = ('<form><label>Plan <select id="ember53" class="ember-view" name="plan"><option>Basic</option>'
+           '<option>Premium</option></select></label>'
+           '<label>Billing <select id="ember64" class="ember-view" name="billing"><option>Monthly</option>'
+           '<option>Yearly</option></select></label></form>')
+    outcome = Healer(failure(spec, message, dom, path="tests/test_plan.py", source="selenium")).heal()
+    assert outcome.status == HEALED, outcome.reason
+    assert outcome.element_html and 'name="plan"' in outcome.element_html
+    assert "ember" not in (outcome.new_locator or "")  # a generated id is never written
+    wrong = Healer(failure(spec.replace('"Premium"', '"Weekly"'), message, dom, path="tests/test_plan.py",
+                           source="selenium")).heal()
+    assert wrong.status == ESCALATE, wrong.reason
+
+
+def test_the_parts_of_other_buttons_are_no_rivals_of_a_button_after_a_design_system_upgrade() -> None:
+    """Vuetify 2 → 3 renamed v-btn--contained; every button holds a <span class="v-btn__overlay">, which
+    shares the class word "v-btn". A click on such a part lands on its own button, so the parts of the
+    other button (which the spec finds by its text) are ranked as that button, not as rivals."""
+    spec = ("const confirmButton = () => cy.get('.booking-summary .v-btn--contained');\n"
+            "it('books', () => {\n  confirmButton().click();\n});\n"
+            "it('changes', () => {\n"
+            "  cy.get('.booking-summary').contains('button', 'Change slot').click();\n});\n")
+    message = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+               "`.booking-summary .v-btn--contained`, but never found it.")
+    button = ('<button type="button" class="v-btn v-btn--variant-{v} v-theme--light">'
+              '<span class="v-btn__overlay"></span><span class="v-btn__content">{t}</span></button>')
+    dom = ('<main><div class="v-card booking-summary"><div class="v-card-actions">'
+           + button.format(v="text", t="Change slot") + button.format(v="elevated", t="Confirm booking")
+           + '</div></div></main>')
+    outcome = Healer(failure(spec, message, dom, path="cypress/e2e/booking.cy.js", source="cypress")).heal()
+    assert outcome.status == HEALED, outcome.reason
+    elevated = '<button type="button" class="v-btn v-btn--variant-elevated'
+    assert (outcome.element_html or "").startswith(elevated)

@@ -380,6 +380,8 @@ class Healer:
             (scorer.score(el) for el in pool if self._short(el) not in self.exclude),
             key=lambda s: (-s.weight, -s.score),
         )
+        if clues.action in (None, "click", "check", "enable"):  # not "read": a part can show the text
+            ranked = self._parts_as_their_control(ranked, ranked[0].element if ranked else None)
         ranked = [s for s in ranked if s.score > 0]
         outcome = Outcome(
             ESCALATE,
@@ -677,6 +679,20 @@ class Healer:
                       and self.dom.tag(c) in ("legend", "caption", "h1", "h2", "h3", "h4", "h5", "h6")]
             for t in texts:
                 out |= content_stems(t)
+        return out
+
+    def _parts_as_their_control(self, ranked: list[Scored], best: Element | None) -> list[Scored]:
+        """A click on a part of a control (Vuetify's ``<span class="v-btn__overlay">`` inside its button)
+        lands on the control. So a part of another control than the leader is ranked as that control, by
+        the control's own score: a class word the parts share (``v-btn``) makes no rival of each button's
+        overlay. Parts of the leader itself are the same control (``_same_control``)."""
+        out = []
+        for s in ranked:
+            control = None if self.dom.clickable(s.element) else next(
+                (a for a in list(s.element.iterancestors())[:3] if self.dom.clickable(a)), None)
+            if control is not None and control is not best and best not in control.iterancestors():
+                continue  # the control it stands for is ranked by its own score
+            out.append(s)
         return out
 
     def _same_control(self, a: Element, b: Element) -> bool:

@@ -506,7 +506,7 @@ class SpecReader:
                         if m.group(2) in ("toHaveText", "to_have_text") and not m.group(1):
                             expects = _string_arg(text[close + m.end() : close + m.end() + 200])
             elif re.search(r"\bSelect\s*\(\s*[\w.]*(?:\(\s*\*?)?$", before):
-                action = "select"
+                action, typed = "select", _wrapped_select(after)
         if action is not None or not var:
             return action, typed, expects
         name = re.escape(var.split(".")[-1])
@@ -530,7 +530,7 @@ class SpecReader:
                     if m2 and m2.group(2) in ("toHaveText", "to_have_text") and not m2.group(1):
                         expects = _string_arg(text[pos + m2.end() : pos + m2.end() + 200])
                 elif re.search(r"Select\s*\(\s*(?:this\.|self\.)?$", before):
-                    action = "select"
+                    action, typed = "select", _wrapped_select(tail)
             if action is None:
                 # start = driver.find_element(*self.START_DATE), then start.send_keys(...)
                 line_start = text.rfind("\n", 0, end + m.start()) + 1
@@ -619,6 +619,13 @@ def _action_after(after: str) -> tuple[str | None, str | None]:
         end = rest.find(q)
         typed = rest[:end] if end >= 0 else None
     return action, typed
+
+
+def _wrapped_select(after: str) -> str | None:
+    """The option Selenium's ``Select(<element>).select_by_visible_text('Premium')`` picks, read past the
+    wrapper's closing parenthesis (``after`` starts there): what tells one <select> from another."""
+    action, typed = _action_after(re.sub(r"^\s*\)", "", after, count=1))
+    return typed if action == "select" else None
 
 
 def _string_arg(text: str) -> str | None:
