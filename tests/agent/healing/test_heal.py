@@ -1306,3 +1306,23 @@ def test_the_parts_of_other_buttons_are_no_rivals_of_a_button_after_a_design_sys
     assert outcome.status == HEALED, outcome.reason
     elevated = '<button type="button" class="v-btn v-btn--variant-elevated'
     assert (outcome.element_html or "").startswith(elevated)
+
+
+def test_an_xpath_exact_text_test_prefers_the_row_that_still_passes_it_exactly() -> None:
+    """//li[.//span[text()='Wonderwall']]//button[@title='Remove'] after the list became a table with
+    aria-labels: the row whose cell is exactly "Wonderwall" is meant, not "Wonderwall (acoustic)"."""
+    spec = ("const { By } = require('selenium-webdriver');\n"
+            "const REMOVE = By.xpath(\"//li[contains(@class,'song')][.//span[text()='Wonderwall']]"
+            "//button[@title='Remove']\");\n"
+            "it('removes a song', async function () {\n  await driver.findElement(REMOVE).click();\n});\n")
+    message = ("NoSuchElementError: no such element: Unable to locate element: {\"method\":\"xpath\","
+               "\"selector\":\"//li[contains(@class,'song')][.//span[text()='Wonderwall']]"
+               "//button[@title='Remove']\"}")
+    row = ('<tr class="setlist-row"><td class="title">{t}</td><td><button aria-label="Edit {t}">E</button>'
+           '<button aria-label="Remove {t}" class="danger">X</button></td></tr>')
+    dom = ("<main><table id='main-set'><tbody>" + row.format(t="Mr. Brightside") + row.format(t="Wonderwall")
+           + "</tbody></table><table id='encore'><tbody>" + row.format(t="Wonderwall (acoustic)")
+           + "</tbody></table></main>")
+    outcome = Healer(failure(spec, message, dom, path="test/setlist.test.js", source="selenium")).heal()
+    assert outcome.status == HEALED, outcome.reason
+    assert 'aria-label="Remove Wonderwall"' in (outcome.element_html or "")
