@@ -73,3 +73,15 @@ def test_react_ids_are_generated_inside_longer_ids_too() -> None:
 
     assert generated(":r5:-form-item") and generated("field-:rh:") and generated(":r3:")
     assert not generated("radio:red") and not generated("my:route:x")
+
+
+def test_a_rate_written_with_a_slash_is_the_rate_spelled_out() -> None:
+    from healloop.agent.healing.words import spell_rates, text_similarity
+
+    assert spell_rates("flow rate (l/min)") == "flow rate (litre per minute)"
+    assert spell_rates("speed (km/h)") == "speed (kilometre per hour)"
+    assert spell_rates("either/or") == "either/or"  # not units: left alone
+    assert text_similarity("Flow rate (L/min)", "Flow rate (litres per minute)") == 1.0
+    assert text_similarity("Speed (km/h)", "Speed (kilometers per hour)") > 0.9
+    # The same unit on another setting does not make it the same field.
+    assert text_similarity("Flow rate (L/min)", "Low-flow alarm (litres per minute)") < 0.5

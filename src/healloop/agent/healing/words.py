@@ -162,6 +162,7 @@ _SYNONYMS = [
     ("badge", "tag", "chip", "pill"),
     ("checkin", "arrival", "arrive"),
     ("release", "lift", "unblock"),  # a hold, a block: "Release hold" / "Lift hold"
+    ("litre", "liter"), ("metre", "meter"), ("kilometre", "kilometer"), ("millilitre", "milliliter"),
 ]
 _CANON: dict[str, str] = {}
 for _group in _SYNONYMS:
@@ -417,6 +418,25 @@ def _units(text: str) -> set[str]:
     return {"%" if u in ("pct", "percent", "percentage") else u for u in found}
 
 
+# A rate written with a slash spells out the same words as written in full: "Flow rate (L/min)" and
+# "Flow rate (litres per minute)" (a release that spells units out), "Speed (km/h)".
+_UNIT_ABBREVIATIONS = {
+    "l": "litre", "ml": "millilitre", "m": "metre", "km": "kilometre", "mi": "mile", "kg": "kilogram",
+    "g": "gram", "lb": "pound", "min": "minute", "h": "hour", "hr": "hour", "s": "second",
+    "sec": "second", "d": "day", "wk": "week", "mo": "month", "yr": "year",
+}
+_RATE = re.compile(r"\b([a-z]{1,3})\s*/\s*([a-z]{1,3})\b")
+
+
+def spell_rates(text: str) -> str:
+    """``l/min`` → ``litre per minute`` where both sides are units (lower-case text)."""
+    def spelled(m: re.Match[str]) -> str:
+        a, b = _UNIT_ABBREVIATIONS.get(m.group(1)), _UNIT_ABBREVIATIONS.get(m.group(2))
+        return f"{a} per {b}" if a and b else m.group(0)
+
+    return _RATE.sub(spelled, text) if "/" in text else text
+
+
 _QUANTIFIERS = frozenset({"all", "selected", "none", "every", "each", "some"})
 _NEAR_SAME_TEXT = 0.85
 
@@ -437,6 +457,7 @@ def text_similarity(a: str, b: str) -> float:
         return 0.0
     if na == nb:
         return 1.0
+    na, nb = spell_rates(na), spell_rates(nb)
     if _units(a) != _units(b):
         # "Down payment" / "Down payment (%)", "Weight (kg)" / "Weight (lb)": another quantity, and
         # what the test types was meant for the other one.
