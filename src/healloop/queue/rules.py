@@ -203,12 +203,16 @@ def check_budget(
     limit = policy.actions_per_hour_test
     if limit and spec and test and for_test >= limit:
         raise BudgetExhausted(
-            f"budget: {for_test} automatic fixes for {spec}::{test} in the past hour (limit {limit}, "
+            f"budget: {_fixes(for_test)} for {spec}::{test} in the past hour (limit {limit}, "
             "healloop serve --actions-per-hour-test); escalate it for a person instead of fixing it"
         )
     limit = policy.actions_per_hour_node
     if limit and node and on_node >= limit:
         raise BudgetExhausted(
-            f"budget: {on_node} automatic fixes on node {node} in the past hour (limit {limit}, "
+            f"budget: {_fixes(on_node)} on node {node} in the past hour (limit {limit}, "
             "healloop serve --actions-per-hour-node); escalate it for a person instead of fixing it"
         )
+
+
+def _fixes(n: int) -> str:
+    return f"{n} automatic fix" if n == 1 else f"{n} automatic fixes"
