@@ -11,9 +11,12 @@ from typing import Any
 import httpx
 
 from healloop.errors import (
+    BudgetExhausted,
     Conflict,
     HealloopError,
+    IllegalTransition,
     InvalidInput,
+    LeaseLost,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
@@ -22,6 +25,10 @@ from healloop.errors import (
 
 _BY_STATUS: dict[int, type[HealloopError]] = {
     400: InvalidInput, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+}
+# A 409's code says which conflict it is: an agent escalates on a spent budget, gives up on a lost lease.
+_CONFLICTS: dict[str, type[HealloopError]] = {
+    cls.code: cls for cls in (LeaseLost, IllegalTransition, BudgetExhausted)
 }
 
 
@@ -51,10 +58,12 @@ class QueueClient:
             try:
                 body = resp.json()
                 message = body.get("message") or resp.text
-                field = body.get("field")
+                field, code = body.get("field"), body.get("error")
             except ValueError:
-                message, field = resp.text or resp.reason_phrase, None
+                message, field, code = resp.text or resp.reason_phrase, None, None
             cls = _BY_STATUS.get(resp.status_code, HealloopError)
+            if resp.status_code == 409:
+                cls = _CONFLICTS.get(str(code), Conflict)
             if resp.status_code >= 500:
                 cls = Unavailable
             raise cls(f"{message} (HTTP {resp.status_code})", field=field)

@@ -168,8 +168,9 @@ class Demo:
     def start(self) -> None:
         settings = StackSettings(config=self.config, data_dir=self.data, node_name=NODE_NAME,
                                  node_env={"SHOP_URL": self.shop_url},
-                                 # The demo breaks the checkout test on purpose, again and again.
-                                 queue_args=("--flap-threshold", "20"))
+                                 # The demo breaks the checkout test on purpose, again and again,
+                                 # minutes after repairing it: neither flapping nor the cooldown.
+                                 queue_args=("--flap-threshold", "20", "--cooldown", "0"))
         self.say("starting the queue, the tool node and an agent ...")
         self.stack = Stack(settings).start()
         self.say(f"queue at {self.stack.queue_url}, node at {self.stack.node_url}")

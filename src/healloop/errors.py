@@ -71,6 +71,12 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
+class BudgetExhausted(Conflict):
+    """The budget of automatic fixes for this test or node is spent for now: escalate to a person."""
+
+    code = "budget_exhausted"
+
+
 class PayloadTooLarge(HealloopError):
     """The request body is too large."""
 

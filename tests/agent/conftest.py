@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -363,15 +363,31 @@ def make_workspace(root: Path, queue: QueueServer) -> Workspace:
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Workspace]:
-    queue = QueueServer(tmp_path / "events.db").start()
-    w = make_workspace(tmp_path, queue)
+def make_ws(tmp_path: Path) -> Iterator[Callable[..., Workspace]]:
+    """A workspace whose queue runs with these `healloop serve` options (``--cooldown 0``, say); one per
+    test."""
+    queues: list[QueueServer] = []
+    workspaces: list[Workspace] = []
+
+    def make(*queue_args: str) -> Workspace:
+        assert not queues, "one workspace per test: they share tmp_path"
+        queues.append(QueueServer(tmp_path / "events.db", *queue_args).start())
+        workspaces.append(make_workspace(tmp_path, queues[0]))
+        workspaces[0].start_node()
+        return workspaces[0]
+
     try:
-        w.start_node()
-        yield w
+        yield make
     finally:
-        w.stop()
-        queue.stop()
+        for w in workspaces:
+            w.stop()
+        for queue in queues:
+            queue.stop()
+
+
+@pytest.fixture
+def ws(make_ws: Callable[..., Workspace]) -> Workspace:
+    return make_ws()
 
 
 def history_data(event: dict[str, Any], to: str) -> list[dict[str, Any]]:

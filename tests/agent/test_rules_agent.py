@@ -220,9 +220,11 @@ def test_a_reverted_heal_is_undone_escalated_and_never_made_again(ws):
     assert '"[data-cy=submit]"' in (ws.repo / "tests/test_ui.py").read_text()
 
 
-def test_a_failure_at_a_line_healloop_just_wrote_is_escalated_with_its_undo_proposed(ws):
+def test_a_failure_at_a_line_healloop_just_wrote_is_escalated_with_its_undo_proposed(make_ws):
     """Loops start with a heal on top of a heal: a failure that first appears right after healloop's
-    own commit, at a line that commit wrote, is escalated naming the commit and `healloop revert`."""
+    own commit, at a line that commit wrote, is escalated naming the commit and `healloop revert`.
+    (The agent's check looks back a day; the queue's cooldown, off here, would escalate it sooner.)"""
+    ws = make_ws("--cooldown", "0")
     dom = [{"name": "dom", "content_type": "text/html", "path": "dom/test_submit.html"}]
     stack = "tests/test_ui.py:5: in test_submit\nE   AssertionError: Timed out retrying after 4000ms"
     ws.rename_submit_button()
@@ -242,3 +244,37 @@ def test_a_failure_at_a_line_healloop_just_wrote_is_escalated_with_its_undo_prop
     assert history_data(event, "escalated")[0]["caused_by"]["line"] == 5
     assert ws.commits_for(second) == []
     assert '"[data-cy=submit-order]"' in (ws.repo / "tests/test_ui.py").read_text()
+
+
+def test_a_fix_over_the_tests_budget_is_escalated_by_the_agent_with_nothing_changed(make_ws):
+    """The queue refuses a move to fixing over `--actions-per-hour-test`; the agent escalates with the
+    refusal and its plan, and commits nothing. (The cooldown, off here, would escalate the second
+    failure when it is reported, before any agent sees it.)"""
+    ws = make_ws("--actions-per-hour-test", "1", "--cooldown", "0")
+    dom = [{"name": "dom", "content_type": "text/html", "path": "dom/test_submit.html"}]
+    ws.rename_submit_button()
+    first = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=dom)
+    ws.start_agent()
+    fixed = ws.wait_final(first)
+    assert fixed["status"] == "resolved"
+    assert history_data(fixed, "fixing")[0]["node"] == "node-a"  # what the node's budget counts
+    healed = (ws.repo / "tests/test_ui.py").read_text()
+    html = (ws.repo / "app/index.html").read_text()
+    html = html.replace('data-cy="submit-order"', 'data-cy="submit-final"')
+    head = ws.commit("app: rename the submit button again", {"app/index.html": html})
+
+    second = ws.report_failure("tests/test_ui.py", "test_submit", artifacts=dom)
+    assert second != first
+    event = ws.wait_final(second)
+    assert event["status"] == "escalated", [(h["to"], h.get("note")) for h in event["history"]]
+    assert [h["to"] for h in event["history"]][-2:] == ["analyzing", "escalated"]  # never fixing
+    why = ("budget: 1 automatic fix for tests/test_ui.py::test_submit in the past hour (limit 1, healloop "
+           "serve --actions-per-hour-test); escalate it for a person instead of fixing it")
+    assert event["history"][-1]["note"] == f"escalated: {why}"
+    escalated = history_data(event, "escalated")[0]
+    assert escalated["budget"] == why and escalated["playbook"] == "selector"
+    assert escalated["plan"]["details"]["new_locator"] == "css=[data-cy=submit-final]"
+    assert escalated["report"]["why_failed"] == why
+    assert ws.commits_for(second) == [] and git(ws.repo, "rev-parse", "HEAD").strip() == head
+    assert (ws.repo / "tests/test_ui.py").read_text() == healed
+    assert git(ws.repo, "status", "--porcelain") == ""

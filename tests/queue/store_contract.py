@@ -241,3 +241,35 @@ class StoreContract:
         assert [m.test for m in await store.read(lambda tx: tx.mute_list(now))] == [test]
         assert await store.write(lambda tx: tx.mute_delete("a.cy.js", test)) is True
         assert await store.read(lambda tx: tx.mute_list(now)) == []
+
+    async def test_actions_are_counted_per_test_and_per_node_within_a_window_and_purged(self, store) -> None:
+        test = "登录 > «works»"
+
+        def op(tx):
+            tx.add_action(100, "evt_1", "a.cy.js", test, "ci-1")
+            tx.add_action(200, "evt_2", "a.cy.js", test, None)
+            tx.add_action(300, "evt_3", "b.cy.js", test, "ci-1")
+            tx.add_action(400, "evt_4", None, None, "ci-2")  # an alert: no spec and test
+        await store.write(op)
+        assert await store.read(lambda tx: tx.actions_for_test("a.cy.js", test, 0, 10)) == 2
+        assert await store.read(lambda tx: tx.actions_for_test("a.cy.js", test, 150, 10)) == 1
+        assert await store.read(lambda tx: tx.actions_for_test("a.cy.js", "other", 0, 10)) == 0
+        assert await store.read(lambda tx: tx.actions_on_node("ci-1", 0, 10)) == 2
+        assert await store.read(lambda tx: tx.actions_on_node("ci-1", 0, 1)) == 1  # stops at the limit
+        assert await store.read(lambda tx: tx.actions_on_node("ci-2", 0, 10)) == 1
+        assert await store.write(lambda tx: tx.purge_actions(250)) == 2
+        assert await store.read(lambda tx: tx.actions_for_test("a.cy.js", test, 0, 10)) == 0
+        assert await store.read(lambda tx: tx.actions_on_node("ci-1", 0, 10)) == 1
+
+    async def test_was_fixed_means_the_history_has_a_move_to_fixing(self, store) -> None:
+        fixed, rerun = await insert(store, make_event("a")), await insert(store, make_event("b"))
+
+        def op(tx):
+            for ev, steps in ((fixed, ("analyzing", "fixing", "verifying")),
+                              (rerun, ("analyzing", "verifying"))):
+                for i, to in enumerate(steps):
+                    tx.add_history(HistoryEntry(ev.id, i, None, to))
+        await store.write(op)
+        assert await store.read(lambda tx: tx.was_fixed(fixed.id)) is True
+        assert await store.read(lambda tx: tx.was_fixed(rerun.id)) is False
+        assert await store.read(lambda tx: tx.was_fixed("evt_missing")) is False

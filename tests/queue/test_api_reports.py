@@ -74,7 +74,9 @@ def test_late_report_merges_into_resolved_event_without_reopening(server: QueueS
         assert fresh.status_code == 201 and fresh.json()["id"] != eid
 
 
-def test_fourth_failure_within_the_hour_is_flapping_and_escalated(server: QueueServer) -> None:
+def test_fourth_failure_within_the_hour_is_flapping_and_escalated(make_server) -> None:  # type: ignore[no-untyped-def]
+    # Without the cooldown, which would escalate the second failure already (test_api_budgets.py).
+    server = make_server("--cooldown", "0")
     with server.client() as c:
         for _ in range(3):
             eid = c.post("/v1/events", json=failure(1)).json()["id"]
@@ -96,7 +98,7 @@ def test_fourth_failure_within_the_hour_is_flapping_and_escalated(server: QueueS
 
 
 def test_flap_threshold_is_configurable(make_server) -> None:
-    s = make_server("--flap-threshold", "1")
+    s = make_server("--flap-threshold", "1", "--cooldown", "0")
     with s.client() as c:
         eid = c.post("/v1/events", json=failure(1)).json()["id"]
         _resolve(c, eid)

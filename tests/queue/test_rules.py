@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from healloop.errors import Conflict, IllegalTransition, InvalidInput
+from healloop.errors import BudgetExhausted, Conflict, IllegalTransition, InvalidInput
 from healloop.queue import rules
 from healloop.queue.rules import QueuePolicy, decide_report, next_attempt
 
@@ -105,3 +105,60 @@ def test_only_a_proposal_can_be_decided_and_only_to_resolved_or_escalated(src: s
 
 def test_a_proposal_is_open_but_not_held() -> None:
     assert "proposed" in rules.OPEN and "proposed" not in rules.HELD and "proposed" not in rules.FINAL
+
+
+MIN = 60 * 1_000_000  # a minute in microseconds
+
+
+def test_a_new_failure_within_the_cooldown_of_a_repair_is_created_escalated() -> None:
+    d = decide_report(open_event_id=None, latest_resolved=("evt_0", 100 * MIN), occurred_at=103 * MIN,
+                      resolved_recently=1, policy=P, latest_fixed=True, now=103 * MIN)
+    assert d.action == "create" and d.initial_status == "escalated"
+    assert d.note == ("cooldown: this failure was repaired 3 min ago (event evt_0); escalated for a person "
+                      "instead of repairing it again so soon (healloop serve --cooldown 600)")
+    seconds = decide_report(open_event_id=None, latest_resolved=("evt_0", 100 * MIN),
+                            occurred_at=100 * MIN + 45_000_000, resolved_recently=1, policy=P,
+                            latest_fixed=True, now=100 * MIN + 45_000_000)
+    assert "repaired 45 s ago" in (seconds.note or "")
+
+
+def test_the_cooldown_needs_a_repair_a_recent_one_and_a_setting_above_zero() -> None:
+    def decide(**kw: object) -> rules.MergeDecision:
+        args: dict = dict(open_event_id=None, latest_resolved=("evt_0", 100 * MIN), occurred_at=105 * MIN,
+                          resolved_recently=1, policy=P, latest_fixed=True, now=105 * MIN) | kw
+        return decide_report(**args)
+
+    assert decide().initial_status == "escalated"
+    # Resolved without a fix (a flaky rerun, a pull from another node): nothing was repaired.
+    assert decide(latest_fixed=False).initial_status == "queued"
+    # The cooldown (10 minutes by default) has passed.
+    assert decide(occurred_at=110 * MIN, now=110 * MIN).initial_status == "queued"
+    assert decide(occurred_at=109 * MIN, now=109 * MIN).initial_status == "escalated"
+    assert decide(policy=QueuePolicy(cooldown_s=0)).initial_status == "queued"
+    assert decide(latest_resolved=None).initial_status == "queued"
+    # Merging comes first: an open event absorbs the report; a late report joins the resolved event.
+    assert decide(open_event_id="evt_1").target == "evt_1"
+    assert decide(occurred_at=99 * MIN).target == "evt_0"
+    # Flapping says more than the cooldown: it wins when both hold.
+    assert "flapping" in (decide(resolved_recently=3).note or "")
+
+
+def test_a_budget_refuses_the_fix_that_would_exceed_it_and_names_the_setting() -> None:
+    def check(**kw: object) -> None:
+        args: dict = dict(spec="tests/x.py", test="test_y", node="ci-1", for_test=0, on_node=0,
+                          policy=P) | kw
+        rules.check_budget(**args)
+
+    check(for_test=2, on_node=19)
+    with pytest.raises(BudgetExhausted) as per_test:
+        check(for_test=3)
+    assert per_test.value.message == (
+        "budget: 3 automatic fixes for tests/x.py::test_y in the past hour (limit 3, healloop serve "
+        "--actions-per-hour-test); escalate it for a person instead of fixing it")
+    assert per_test.value.status == 409 and per_test.value.code == "budget_exhausted"
+    with pytest.raises(BudgetExhausted, match=r"20 automatic fixes on node ci-1 .*--actions-per-hour-node"):
+        check(on_node=20)
+    # 0 turns a budget off; an alert (no spec and test) or a move naming no node is not counted there.
+    check(for_test=50, on_node=50, policy=QueuePolicy(actions_per_hour_test=0, actions_per_hour_node=0))
+    check(spec=None, test=None, for_test=50)
+    check(node=None, on_node=50)

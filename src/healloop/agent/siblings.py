@@ -21,7 +21,7 @@ from healloop.agent.healing.heal import flavor_of
 from healloop.agent.healing.locators import Locator, Step, same_target
 from healloop.agent.healing.messages import from_message
 from healloop.client import QueueClient
-from healloop.errors import Conflict, HealloopError
+from healloop.errors import BudgetExhausted, Conflict, HealloopError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,10 @@ class SiblingSet:
                 except HealloopError as exc:
                     log.warning("%s: heartbeat for sibling %s failed: %s", self.worker, sib.id, exc.message)
 
+    async def escalate(self, sib: Sibling, note: str, data: dict[str, Any]) -> None:
+        await self.move(sib, "escalated", note, data)
+        self.held.remove(sib)
+
     async def release(self, sib: Sibling, note: str) -> None:
         if sib in self.held:
             self.held.remove(sib)
@@ -175,8 +179,16 @@ async def repair(
                 await sset.release(sib, f"not healed with event {primary_id}: {why}")
                 continue
             data = {"with": primary_id, "plan": plan.to_dict(), "class": SELECTOR_NOT_FOUND,
-                    "analysis": sctx.summary()}
-            await sset.move(sib, "fixing", plan.why, data)
+                    "analysis": sctx.summary(), "node": node_name}
+            try:
+                await sset.move(sib, "fixing", plan.why, data)
+            except BudgetExhausted as spent:
+                # Its test or the node had its automatic fixes for the hour: a person's, as it would be
+                # if an agent had taken it up alone. Nothing was edited for it yet.
+                why = spent.message.removesuffix(" (HTTP 409)")
+                await sset.escalate(sib, f"escalated: {why}", {**data, "budget": why,
+                                                               "playbook": "selector"})
+                continue
             records = []
             try:
                 for action in plan.actions:

@@ -34,7 +34,7 @@ from healloop.agent.playbooks import Plan
 from healloop.agent.report import build_report
 from healloop.agent.siblings import Sibling, SiblingSet
 from healloop.client import QueueClient
-from healloop.errors import Conflict, FileOwned, HealloopError, Unavailable
+from healloop.errors import BudgetExhausted, Conflict, FileOwned, HealloopError, Unavailable
 
 log = logging.getLogger(__name__)
 # The agent is done with an event in these states: it no longer holds a lease on it.
@@ -432,11 +432,17 @@ class EventJob:
                 await self._dry_run(ctx, executor, plan, analysis)
                 return
             if plan.actions:
-                await self.move(
-                    "fixing",
-                    plan.why,
-                    {"analysis": analysis, "plan": plan.to_dict(), "class": ctx.classification.kind},
-                )
+                try:
+                    # `node` is what the queue counts against the node's budget of automatic fixes.
+                    await self.move(
+                        "fixing",
+                        plan.why,
+                        {"analysis": analysis, "plan": plan.to_dict(), "class": ctx.classification.kind,
+                         "node": ctx.info["name"]},
+                    )
+                except BudgetExhausted as spent:
+                    await self._over_budget(ctx, plan, analysis, tried, spent)
+                    return
                 try:
                     records = await executor.run(plan.actions)
                 except Refused as refused:
@@ -685,6 +691,27 @@ class EventJob:
     async def _owner_of(self, node: NodeSession, path: str) -> str | None:
         owner = rollback.owner_of(await rollback.pending(node), path)
         return str(owner["event_id"]) if owner else None
+
+    async def _over_budget(
+        self, ctx: Context, plan: Plan, analysis: dict[str, Any], tried: list[dict[str, Any]],
+        spent: BudgetExhausted,
+    ) -> None:
+        """The queue refused the move to fixing: this test or node had its automatic fixes for the hour.
+        Nothing is undone: this attempt changed nothing yet, and an earlier one was undone when its rerun
+        failed. The plan goes to a person with the event."""
+        why = spent.message.removesuffix(" (HTTP 409)")
+        await self.move(
+            "escalated",
+            f"escalated: {why}",
+            {
+                "budget": why,
+                "analysis": analysis,
+                "plan": plan.to_dict(),
+                "playbook": plan.playbook,
+                "class": ctx.classification.kind,
+                "report": build_report(ctx, tried, why),
+            },
+        )
 
     async def _refused(
         self,

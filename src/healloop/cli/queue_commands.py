@@ -38,6 +38,18 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               help="Resolutions of one failure within the window that make it flapping.")
 @click.option("--flap-window", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True,
               envvar="HEALLOOP_FLAP_WINDOW", show_envvar=True, help="Flapping window in seconds.")
+@click.option("--cooldown", type=click.IntRange(0, 7 * 86400), default=600, show_default=True,
+              envvar="HEALLOOP_COOLDOWN", show_envvar=True,
+              help="Seconds after a repair of a failure during which a new failure of it is escalated "
+                   "instead of repaired again (0: off).")
+@click.option("--actions-per-hour-test", type=click.IntRange(0, 100_000), default=3, show_default=True,
+              envvar="HEALLOOP_ACTIONS_PER_HOUR_TEST", show_envvar=True,
+              help="Automatic fixes (moves to fixing) per spec and test within an hour; the next one is "
+                   "refused and the agent escalates (0: no limit).")
+@click.option("--actions-per-hour-node", type=click.IntRange(0, 100_000), default=20, show_default=True,
+              envvar="HEALLOOP_ACTIONS_PER_HOUR_NODE", show_envvar=True,
+              help="Automatic fixes per node within an hour, as the agent names the node it acts on "
+                   "(0: no limit).")
 @click.option("--proposal-ttl", type=click.IntRange(1, 90 * 86400), default=3 * 86400, show_default=True,
               envvar="HEALLOOP_PROPOSAL_TTL", show_envvar=True,
               help="Seconds a proposed fix waits for `healloop approve|reject` before it is escalated.")
@@ -57,7 +69,8 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               help="healloop.toml whose [notify.*] channels the queue tells of outcomes "
                    "(with [queue] public_url, storm_events, storm_minutes).")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
-          flap_threshold: int, flap_window: int, proposal_ttl: int, synchronous: str,
+          flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
+          actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
           artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
     from healloop.notify.outbox import settings_from
@@ -65,7 +78,9 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
     from healloop.queue.server import serve as run_server
 
     policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
-                         flap_window_s=flap_window, proposal_ttl_s=proposal_ttl)
+                         flap_window_s=flap_window, proposal_ttl_s=proposal_ttl, cooldown_s=cooldown,
+                         actions_per_hour_test=actions_per_hour_test,
+                         actions_per_hour_node=actions_per_hour_node)
     try:
         notify = settings_from(config_path) if config_path else None
     except HealloopError as exc:

@@ -45,6 +45,7 @@ class Metrics:
     merges: int = 0
     claims: int = 0
     lapses: int = 0
+    budget_refusals: int = 0
     claim_wait: Histogram = field(default_factory=Histogram)
 
     def render(self, by_status: dict[str, int], states: tuple[str, ...], waiters: int) -> str:
@@ -61,6 +62,8 @@ class Metrics:
             ("merges", self.merges, "Reports merged into an existing event."),
             ("claims", self.claims, "Events handed to a worker."),
             ("lease_lapses", self.lapses, "Leases that expired without a heartbeat."),
+            ("budget_refusals", self.budget_refusals,
+             "Moves to fixing refused because a budget of automatic fixes was spent."),
         ):
             out += [
                 f"# HELP healloop_{name}_total {text}",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from healloop.errors import Conflict, IllegalTransition, InvalidInput
+from healloop.errors import BudgetExhausted, Conflict, IllegalTransition, InvalidInput
+from healloop.timeutil import US
 
 QUEUED = "queued"
 PROCESSING = "processing"
@@ -43,6 +44,8 @@ DECISIONS: dict[str, frozenset[str]] = {
 }
 
 KINDS = ("test_failure", "alert")
+# The budgets of automatic fixes count the moves to `fixing` within this window.
+ACTION_WINDOW_S = 3600
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,12 @@ class QueuePolicy:
     idempotency_window_s: int = 24 * 3600
     # A proposed fix not approved or rejected within this long is escalated ("proposal expired").
     proposal_ttl_s: int = 3 * 24 * 3600
+    # A new failure of a fingerprint within this long of a repair of it is escalated, not repaired
+    # again (a repair that did not hold is a person's to look at); 0 turns it off.
+    cooldown_s: int = 600
+    # Moves to `fixing` allowed within ACTION_WINDOW_S per spec+test and per node; 0 turns each off.
+    actions_per_hour_test: int = 3
+    actions_per_hour_node: int = 20
 
 
 def check_state_name(name: str, field: str = "to") -> str:
@@ -139,6 +148,8 @@ def decide_report(
     occurred_at: int,
     resolved_recently: int,
     policy: QueuePolicy,
+    latest_fixed: bool = False,
+    now: int = 0,
 ) -> MergeDecision:
     """Decide where a report goes.
 
@@ -146,7 +157,9 @@ def decide_report(
     2. Into the latest resolved event, without reopening it, if the report happened before that
        event was resolved (machines running the same suite report the same failure late).
     3. Otherwise a new event, created escalated if the fingerprint is flapping (resolved
-       ``flap_threshold`` times within the window), so no agent repairs the same thing in a loop.
+       ``flap_threshold`` times within the window), or if the latest resolved event was repaired
+       (``latest_fixed``: its history has a move to fixing) less than ``cooldown_s`` before ``now``,
+       so no agent repairs the same thing in a loop.
     """
     if open_event_id is not None:
         return MergeDecision("merge", open_event_id)
@@ -162,4 +175,44 @@ def decide_report(
                 f"{minutes} minutes; escalated for a person instead of repairing it again"
             ),
         )
+    if latest_resolved is not None and latest_fixed and policy.cooldown_s > 0:
+        event_id, resolved_at = latest_resolved
+        age_s = max(0, now - resolved_at) // US
+        if age_s < policy.cooldown_s:
+            ago = f"{age_s} s" if age_s < 60 else f"{age_s // 60} min"
+            return MergeDecision(
+                "create",
+                initial_status=ESCALATED,
+                note=(
+                    f"cooldown: this failure was repaired {ago} ago (event {event_id}); escalated for "
+                    f"a person instead of repairing it again so soon (healloop serve --cooldown "
+                    f"{policy.cooldown_s})"
+                ),
+            )
     return MergeDecision("create")
+
+
+def check_budget(
+    *, spec: str | None, test: str | None, node: str | None, for_test: int, on_node: int,
+    policy: QueuePolicy,
+) -> None:
+    """Refuse a move to fixing when the budget of automatic fixes is spent: ``for_test`` moves to fixing
+    for events of this spec and test, or ``on_node`` moves naming this node, within the past
+    ACTION_WINDOW_S. The agent escalates instead; a test (or alert) without a spec and test, or a move
+    that names no node, is not counted against that budget."""
+    limit = policy.actions_per_hour_test
+    if limit and spec and test and for_test >= limit:
+        raise BudgetExhausted(
+            f"budget: {_fixes(for_test)} for {spec}::{test} in the past hour (limit {limit}, "
+            "healloop serve --actions-per-hour-test); escalate it for a person instead of fixing it"
+        )
+    limit = policy.actions_per_hour_node
+    if limit and node and on_node >= limit:
+        raise BudgetExhausted(
+            f"budget: {_fixes(on_node)} on node {node} in the past hour (limit {limit}, "
+            "healloop serve --actions-per-hour-node); escalate it for a person instead of fixing it"
+        )
+
+
+def _fixes(n: int) -> str:
+    return f"{n} automatic fix" if n == 1 else f"{n} automatic fixes"

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from healloop.errors import Conflict, HealloopError, InvalidInput, LeaseLost, NotFound
+from healloop.errors import BudgetExhausted, Conflict, HealloopError, InvalidInput, LeaseLost, NotFound
 from healloop.ids import new_id
 from healloop.notify.outbox import Dispatcher, NotifySettings
 from healloop.queue import rules
@@ -164,12 +164,20 @@ class QueueService:
                     return ReportResult(ev, created=False, duplicate=True)
         occurred_at = occurred if occurred is not None else now
         open_ev, latest, recent = tx.fingerprint_state(fp, now - p.flap_window_s * US)
+        # Whether the latest resolution was a repair is read only inside the cooldown, so the
+        # common report (no resolved event, or an old one) costs no extra query.
+        fixed = bool(
+            open_ev is None and latest is not None and p.cooldown_s > 0
+            and (latest.resolved_at or 0) > now - p.cooldown_s * US and tx.was_fixed(latest.id)
+        )
         decision = rules.decide_report(
             open_event_id=open_ev.id if open_ev else None,
             latest_resolved=(latest.id, latest.resolved_at or 0) if latest else None,
             occurred_at=occurred_at,
             resolved_recently=recent,
             policy=p,
+            latest_fixed=fixed,
+            now=now,
         )
         if decision.action == "merge":
             ev = open_ev or latest
@@ -197,10 +205,13 @@ class QueueService:
             tx.insert_event(ev)
             # A plain report's first history entry is the event row itself (created_at, node), shown
             # by `get` (see _creation); writing it too cost every new failure ~6% of its rate. A report
-            # created escalated (flapping) keeps its entry, since its note says why.
+            # created escalated (flapping, or within the cooldown after a repair) keeps its entry, since
+            # its note says why.
             if decision.note:
                 tx.add_history(HistoryEntry(ev.id, now, None, ev.status, note=decision.note))
                 if ev.status == rules.ESCALATED:
+                    # A cooldown is told as flapping too: both are a repair that did not hold, stopped
+                    # before an agent loops on it; a later escalation of the event is then told apart.
                     self._tell(tx, ev, "flapping", now, decision.note)
             created = True
         if r.idempotency_key:
@@ -331,6 +342,8 @@ class QueueService:
             now = now_us()
             ev = self._held(tx, event_id, token, now)
             ev.attempt = rules.next_attempt(ev.status, to, ev.attempt, self.policy)
+            if to == rules.FIXING:
+                self._spend_action(tx, ev, data, now)
             tx.add_history(HistoryEntry(ev.id, now, ev.status, to, ev.lease_worker, note, data))
             if to in rules.FINAL:
                 _end_lease(ev, to, now)
@@ -346,12 +359,34 @@ class QueueService:
             tx.save_event(ev)
             return ev
 
-        ev = await self.store.write(op)
+        try:
+            ev = await self.store.write(op)
+        except BudgetExhausted:
+            self.metrics.budget_refusals += 1
+            raise
         if to in rules.FINAL or to == rules.PROPOSED:
             self._outbox_changed()
         if to == rules.PROPOSED:
             self._arm_lapse_timer(ev.lease_expires_at)
         return ev
+
+    def _spend_action(self, tx: WriteTx, ev: Event, data: dict[str, Any] | None, now: int) -> None:
+        """A move to fixing is where an agent is about to change something: here, in the move's own
+        transaction, whoever the agent is, the budgets per test and per node are checked (a refusal
+        writes nothing) and the action recorded. The node is the one the move names in ``data.node``;
+        a move that names none is counted against its test only."""
+        p = self.policy
+        node = (data or {}).get("node")
+        node = node if isinstance(node, str) and node else None
+        since = now - rules.ACTION_WINDOW_S * US
+        for_test = on_node = 0
+        if p.actions_per_hour_test and ev.spec and ev.test:
+            for_test = tx.actions_for_test(ev.spec, ev.test, since, p.actions_per_hour_test)
+        if p.actions_per_hour_node and node:
+            on_node = tx.actions_on_node(node, since, p.actions_per_hour_node)
+        rules.check_budget(spec=ev.spec, test=ev.test, node=node, for_test=for_test, on_node=on_node,
+                           policy=p)
+        tx.add_action(now, ev.id, ev.spec, ev.test, node)
 
     # -- what a person does with a proposed fix
     async def decide(self, event_id: str, approve: bool, d: DecisionIn) -> Event:
@@ -517,10 +552,12 @@ class QueueService:
     async def _purge_loop(self) -> None:
         while True:
             cutoff = now_us() - self.policy.idempotency_window_s * US
+            before = now_us() - rules.ACTION_WINDOW_S * US
             try:
                 await self.store.write(lambda tx, cutoff=cutoff: tx.purge_idempotency(cutoff))
+                await self.store.write(lambda tx, before=before: tx.purge_actions(before))
             except HealloopError as exc:  # housekeeping must never stop the server
-                log.warning("could not purge old idempotency keys: %s", exc)
+                log.warning("could not purge old idempotency keys and actions: %s", exc)
             await asyncio.sleep(600)
 
     # -- notifications

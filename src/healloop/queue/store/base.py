@@ -61,6 +61,19 @@ class ReadTx(Protocol):
 
     def mute_list(self, now: int) -> list[Mute]: ...
 
+    def was_fixed(self, event_id: str) -> bool:
+        """Whether the event's history has a move to ``fixing`` (an agent changed something for it)."""
+        ...
+
+    def actions_for_test(self, spec: str, test: str, since: int, limit: int) -> int:
+        """Automatic actions (recorded by ``add_action``) since ``since`` for events of this spec and
+        test; counting stops at ``limit``."""
+        ...
+
+    def actions_on_node(self, node: str, since: int, limit: int) -> int:
+        """Automatic actions since ``since`` that named this node; counting stops at ``limit``."""
+        ...
+
 
 class WriteTx(ReadTx, Protocol):
     def fingerprint_state(self, fingerprint: str, since: int) -> tuple[Event | None, Event | None, int]:
@@ -122,6 +135,15 @@ class WriteTx(ReadTx, Protocol):
         ...
 
     def outbox_update(self, delivery: Delivery) -> None: ...
+
+    def add_action(self, at: int, event_id: str, spec: str | None, test: str | None,
+                   node: str | None) -> None:
+        """Record an automatic action (a move to ``fixing``) for the budgets per test and per node."""
+        ...
+
+    def purge_actions(self, before: int) -> int:
+        """Forget actions older than ``before`` (the budgets look back one hour; the history keeps all)."""
+        ...
 
     def mute_put(self, mute: Mute) -> None: ...
 

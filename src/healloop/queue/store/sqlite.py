@@ -264,6 +264,23 @@ class SQLiteTx:
     def mute_delete(self, spec: str, test: str) -> bool:
         return self.c.execute(Q["mute_delete"], (spec, test)).rowcount == 1
 
+    # -- the budgets of automatic actions
+    def was_fixed(self, event_id: str) -> bool:
+        return bool(self.c.execute(Q["was_fixed"], (event_id,)).fetchone()[0])
+
+    def add_action(self, at: int, event_id: str, spec: str | None, test: str | None,
+                   node: str | None) -> None:
+        self.c.execute(Q["add_action"], (at, event_id, spec, test, node))
+
+    def actions_for_test(self, spec: str, test: str, since: int, limit: int) -> int:
+        return int(self.c.execute(Q["actions_for_test"], (spec, test, since, limit)).fetchone()[0])
+
+    def actions_on_node(self, node: str, since: int, limit: int) -> int:
+        return int(self.c.execute(Q["actions_on_node"], (node, since, limit)).fetchone()[0])
+
+    def purge_actions(self, before: int) -> int:
+        return self.c.execute(Q["purge_actions"], (before,)).rowcount
+
 
 @dataclass(slots=True)
 class _Op:
