@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,19 @@ _operator_command("requeue", "Requeue an escalated event with a fresh start (att
 _operator_command("close", "Close an escalated event as resolved.")
 
 
+def _through_node(queue_url: str, token: str | None,
+                  work: Callable[[QueueClient], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """Run a person's command that acts on a node and records it on the queue (revert, approve,
+    reject); its errors become one line for the person."""
+    import anyio
+
+    try:
+        with _client(queue_url, token) as q:
+            return anyio.run(lambda: work(q))
+    except HealloopError as exc:
+        raise click.ClickException(exc.message) from None
+
+
 @click.command("revert")
 @queue_options
 @click.argument("event_id")
@@ -199,16 +213,10 @@ def revert_cmd(queue_url: str, token: str | None, event_id: str, reason: str | N
                node: str | None, node_token: str | None) -> None:
     """Undo what healloop committed for EVENT_ID: revert its commit(s) through the node, push them
     under the node's policy, and escalate the event ("heal reverted by ...")."""
-    import anyio
-
     from healloop.undo import revert_fix
 
-    try:
-        with _client(queue_url, token) as q:
-            done = anyio.run(lambda: revert_fix(q, event_id, by=by, reason=reason, node=node,
-                                                node_token=node_token))
-    except HealloopError as exc:
-        _fail(exc)
+    done = _through_node(queue_url, token, lambda q: revert_fix(q, event_id, by=by, reason=reason, node=node,
+                                                                node_token=node_token))
     pairs = ", ".join(f"{a[:10]} by {b[:10]}" for a, b in zip(reversed(done["reverted"]), done["reverts"],
                                                              strict=True))
     click.echo(f"reverted {pairs} on node {done['node']}"
@@ -227,16 +235,10 @@ def _decision_command(name: str, approve: bool, help_text: str) -> click.Command
                   help="Bearer token of the tool node that holds the proposal.")
     def cmd(queue_url: str, token: str | None, event_id: str, reason: str | None, by: str,
             node_token: str | None) -> None:
-        import anyio
-
         from healloop.approval import decide
 
-        try:
-            with _client(queue_url, token) as q:
-                done = anyio.run(lambda: decide(q, event_id, approve=approve, by=by, reason=reason,
-                                                node_token=node_token))
-        except HealloopError as exc:
-            _fail(exc)
+        done = _through_node(queue_url, token, lambda q: decide(q, event_id, approve=approve, by=by,
+                                                                reason=reason, node_token=node_token))
         if approve:
             landed = done["landed"]
             how = ("already landed" if landed.get("already_landed")
