@@ -85,3 +85,10 @@ def test_a_rate_written_with_a_slash_is_the_rate_spelled_out() -> None:
     assert text_similarity("Speed (km/h)", "Speed (kilometers per hour)") > 0.9
     # The same unit on another setting does not make it the same field.
     assert text_similarity("Flow rate (L/min)", "Low-flow alarm (litres per minute)") < 0.5
+
+
+def test_ant_design_5s_dangerous_is_its_danger() -> None:
+    from healloop.agent.healing.words import tokens
+
+    # ant-btn-danger (Ant Design 3/4) became ant-btn-dangerous (5): the same button kind.
+    assert set(tokens("ant-btn-danger")) == set(tokens("ant-btn-dangerous"))

@@ -144,7 +144,7 @@ _SYNONYMS = [
     ("download", "export"),
     ("upload", "import", "attach"),
     ("description", "desc", "summary", "details"),
-    ("error", "err", "invalid", "warning", "danger"),
+    ("error", "err", "invalid", "warning", "danger", "dangerous"),  # antd 5: ant-btn-dangerous
     ("total", "sum", "grandtotal"),
     ("price", "cost", "amount"),
     ("country", "nation"),
