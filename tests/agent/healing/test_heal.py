@@ -1326,3 +1326,29 @@ def test_an_xpath_exact_text_test_prefers_the_row_that_still_passes_it_exactly()
     outcome = Healer(failure(spec, message, dom, path="test/setlist.test.js", source="selenium")).heal()
     assert outcome.status == HEALED, outcome.reason
     assert 'aria-label="Remove Wonderwall"' in (outcome.element_html or "")
+
+
+def test_a_page_objects_constant_on_a_short_traceback_line_and_a_button_moved_out_of_its_card() -> None:
+    """pytest --tb=short names the page object's line (self.wait.until(...(self.PLACE_ORDER))); the
+    bare TimeoutException names no locator. The button left the summary card's footer for an action
+    bar: the locator less its container finds it alone, and the spec calls it what it says."""
+    spec = ("from selenium.webdriver.common.by import By\n"
+            "from selenium.webdriver.support import expected_conditions as EC\n\n\n"
+            "class CheckoutPage:\n"
+            "    PLACE_ORDER = (By.CSS_SELECTOR, \"#summary .card-footer button.btn-primary\")\n\n"
+            "    def place_order(self):\n"
+            "        self.wait.until(EC.element_to_be_clickable(self.PLACE_ORDER)).click()\n\n\n"
+            "def test_order(checkout):\n"
+            "    checkout.place_order()\n")
+    stack = ("tests/ui/test_checkout.py:12: in test_order\n    checkout.place_order()\n"
+             "tests/ui/test_checkout.py:9: in place_order\n"
+             "    self.wait.until(EC.element_to_be_clickable(self.PLACE_ORDER)).click()\n"
+             "E   selenium.common.exceptions.TimeoutException: Message:\n")
+    dom = ('<nav><a class="btn btn-primary" href="/new">New request</a></nav><main>'
+           '<div id="summary" class="card"><div class="card-body">Total $40</div></div>'
+           '<div class="action-bar"><button class="btn btn-outline-secondary">Save quote</button>'
+           '<button type="submit" class="btn btn-primary">Place order</button></div></main>')
+    outcome = Healer(failure(spec, "selenium.common.exceptions.TimeoutException: Message: \n", dom,
+                             path="tests/ui/test_checkout.py", stack=stack, source="pytest")).heal()
+    assert outcome.status == HEALED, outcome.reason
+    assert "Place order" in (outcome.element_html or "")

@@ -227,9 +227,10 @@ class Healer:
             # A locator kept in a named constant is used where the line names it
             # (WebDriverWait(...).until(EC.element_to_be_clickable(RELEASE_HOLD)), a bare TimeoutException).
             text = source_lines[line - 1] if 0 < line <= len(source_lines) else ""
+            # Named bare or as a page object's attribute: self.PLACE_ORDER, CheckoutPage.PLACE_ORDER.
             on_line = [u for u in self.uses if not u.literal_only and (
-                u.line == line or (u.variable and u.line != line
-                                   and re.search(rf"(?<![\w.]){re.escape(u.variable)}\b", text)))]
+                u.line == line or (u.variable and u.line != line and re.search(
+                    rf"(?:^|[^\w.]|\b(?:self|this|cls|[A-Z]\w*)\.){re.escape(u.variable)}\b", text)))]
             missing = [u for u in on_line if self.resolver.resolve(u.locator) == []]
             if len(missing) == 1:
                 loc = missing[0].locator

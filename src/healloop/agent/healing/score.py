@@ -596,8 +596,9 @@ class Scorer:
             named.append(self._class_signal(classes, el, attrs, ident))
         for kind, value in clues.texts:
             named.append(self._text_signal(kind, value, el, ident))
-        for attr, value, op in clues.ancestors:
-            named.append(self._ancestor_signal(attr, value, op, el))
+        if not self._moved_here(el, ident):
+            for attr, value, op in clues.ancestors:
+                named.append(self._ancestor_signal(attr, value, op, el))
         if clues.tag in _TELLING_TAGS:
             # The locator named a tag that says what the element is (a <nav>, a <form>, a <select>).
             same = dom.tag(el) == clues.tag
@@ -743,6 +744,16 @@ class Scorer:
             strength = 1 - (1 - weight * primary) * (1 - weight * support)
             return strength, why + (f", and {cross_why}" if support else "")
         return weight * cross_weight * cross, f"{attr} {value!r} ~ {cross_why}"
+
+    def _moved_here(self, el: Element, ident: list[tuple[str, str]]) -> bool:
+        """The element moved out of the container the locator named (a "Place order" button from the
+        order summary's footer to an action bar): the locator less its container finds it alone, and
+        the spec's own name for it (PLACE_ORDER) is its name. Then where it was says nothing of it."""
+        found_alone = self.relaxed.get(el, (0.0, ""))[0] >= 0.7
+        if not (found_alone and self.clues.ancestors and self.clues.words):
+            return False
+        own = [v for k, v in ident if k in ("name", "label", "text", "aria-label", "value", "title")]
+        return any(similarity(word, v) >= 0.9 for word in self.clues.words for v in own)
 
     def _commented(
         self, el: Element, ident: list[tuple[str, str]], wrapper: list[str]
