@@ -96,3 +96,10 @@ class Unavailable(HealloopError):
 
     status = 503
     code = "unavailable"
+
+
+class ForgeError(HealloopError):
+    """The forge (GitHub, GitLab) refused or failed a request."""
+
+    status = 502
+    code = "forge_error"

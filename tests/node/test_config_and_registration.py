@@ -235,3 +235,55 @@ def test_check_writes_nothing_anywhere(tmp_path, monkeypatch):
                          capture_output=True, text=True, env=env, cwd=project)
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+_GIT = '[node.git]\nremote = "origin"\nbranch = "main"\n'
+_APPROVE = '[node.policy]\napprove = ["edit"]\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (_GIT + 'pull_requests = "bitbucket"\n' + _APPROVE,
+         "`node.git.pull_requests` must be one of 'github', 'gitlab', got 'bitbucket'"),
+        (_GIT + 'pull_requests = "github"\nrepository = "acme/shop"\ntoken_env = "GH_TOKEN"\n',
+         "`node.git.pull_requests` = 'github' needs `node.policy.approve = [\"edit\"]`"),
+        ('[node.git]\npull_requests = "github"\nrepository = "acme/shop"\ntoken_env = "T"\n' + _APPROVE,
+         "needs `node.git.remote` (where the proposal's branch is pushed)"),
+        (_GIT + 'pull_requests = "github"\ntoken_env = "GH_TOKEN"\n' + _APPROVE,
+         "`node.git.repository` is required with pull_requests = 'github'"),
+        (_GIT + 'pull_requests = "github"\nrepository = "shop"\ntoken_env = "T"\n' + _APPROVE,
+         "`node.git.repository` must be owner/name"),
+        (_GIT + 'pull_requests = "gitlab"\nrepository = "shop"\ntoken_env = "T"\n' + _APPROVE,
+         "`node.git.repository` must be the project's path (group/name, subgroups allowed)"),
+        (_GIT + 'pull_requests = "github"\nrepository = "acme/shop"\n' + _APPROVE,
+         "`node.git.token_env` is required with pull_requests = 'github': the NAME of the environment"),
+        (_GIT + 'pull_requests = "github"\nrepository = "a/b"\ntoken_env = "ghp_abcdef123456"\n' + _APPROVE,
+         "the token itself never goes in the file"),
+        (_GIT + 'pull_requests = "gitlab"\nrepository = "a/b"\ntoken_env = "glpat-xyz"\n' + _APPROVE,
+         "`node.git.token_env` must be the NAME of an environment variable"),
+        (_GIT + 'pull_requests = "github"\napi_url = "api.github.com"\nrepository = "a/b"\ntoken_env = "T"\n'
+         + _APPROVE, "`node.git.api_url` must be the forge's API as an http(s) URL"),
+        (_GIT + 'repository = "acme/shop"\n', "`node.git.repository` is set but `node.git.pull_requests` is"),
+    ],
+)
+def test_pull_request_config_errors_say_what_is_needed(tmp_path, body, names):
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config(tmp_path, body))
+    assert names in caught.value.message
+    assert "abcdef123456" not in caught.value.message and "xyz" not in caught.value.message
+
+
+def test_pull_request_config_is_parsed_with_the_forges_default_api(tmp_path):
+    assert load_config(_config(tmp_path, _GIT)).forge is None
+    body = _GIT + 'pull_requests = "github"\nrepository = "acme/shop"\ntoken_env = "GH_TOKEN"\n' + _APPROVE
+    forge = load_config(_config(tmp_path, body)).forge
+    assert forge is not None
+    assert (forge.kind, forge.api_url, forge.repository, forge.token_env) == (
+        "github", "https://api.github.com", "acme/shop", "GH_TOKEN")
+    body = (_GIT + 'pull_requests = "gitlab"\napi_url = "https://gitlab.example.com/api/v4/"\n'
+            'repository = "acme/web/shop"\ntoken_env = "GL_TOKEN"\n' + _APPROVE
+            + '[queue]\npublic_url = "http://queue.example:8787"\n')
+    config = load_config(_config(tmp_path, body))
+    assert config.forge is not None and config.forge.api_url == "https://gitlab.example.com/api/v4"
+    assert config.public_url == "http://queue.example:8787"

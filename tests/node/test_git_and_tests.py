@@ -151,6 +151,28 @@ async def test_a_proposal_waits_on_its_branch_then_lands_or_is_deleted(node):
             c, "git_land_branch", branch="healloop/evt_p9", event_id="evt_p9")
 
 
+async def test_a_proposal_branch_is_pushed_under_its_name_and_nothing_else_is(node):
+    remote = node.repo.parent / "remote.git"
+    before = set(git(remote, "branch", "--list", "--format=%(refname:short)").split())
+    async with node.http_client() as c:
+        await ok(c, "write_file", path="proposal.txt", content="fix\n", event_id="evt_pr1")
+        made = await ok(c, "git_commit", message="Heal", event_id="evt_pr1", branch="healloop/evt_pr1")
+        await ok(c, "discard_changes", event_id="evt_pr1")
+        pushed = await ok(c, "git_push_branch", branch="healloop/evt_pr1")
+        assert pushed == {"remote": "origin", "branch": "healloop/evt_pr1", "sha": made["sha"]}
+        assert git(remote, "rev-parse", "refs/heads/healloop/evt_pr1").strip() == made["sha"]
+        assert (await ok(c, "git_push_branch", branch="healloop/evt_pr1"))["sha"] == made["sha"]
+        assert "must start with 'healloop/'" in await refused(c, "git_push_branch", branch="main")
+        missing = await refused(c, "git_push_branch", branch="healloop/evt_none")
+        assert "no branch healloop/evt_none" in missing
+        after = set(git(remote, "branch", "--list", "--format=%(refname:short)").split())
+        assert after - before == {"healloop/evt_pr1"}
+        # This node has no [node.git] pull_requests: the tool says how to turn it on.
+        off = await refused(c, "forge_open_pull_request", event_id="evt_pr1", branch="healloop/evt_pr1",
+                            title="t", body="b")
+        assert "pull requests are off on this node: set `node.git.pull_requests`" in off
+
+
 async def test_run_test_pass_fail_timeout(node):
     async with node.http_client() as c:
         passed = await ok(c, "run_test", spec="tests/test_sample.py", test="test_passes")

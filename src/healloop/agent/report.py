@@ -75,3 +75,45 @@ def build_report(ctx: Context, tried: list[dict[str, Any]], why_failed: str) -> 
         "suspect_file": (suspect or {}).get("file")
         or (ctx.spec if ctx.classification.kind in (SELECTOR_NOT_FOUND, ELEMENT_DETACHED) else None),
     }
+
+
+# A pull request's body holds at most 65,536 characters on GitHub; the diff gets what is left of this.
+MAX_BODY_DIFF = 40_000
+
+
+def pull_request_body(ctx: Context, plan: Any, proposal: dict[str, Any], run: dict[str, Any]) -> str:
+    """The pull request's description (Markdown): what failed, the change, how it was verified. The node
+    adds the link back to the event."""
+    test = str(ctx.event.get("test") or "")
+    nodes = ", ".join(f"`{n}`" for n in ctx.event.get("nodes") or [ctx.info.get("name")])
+    diff = str(proposal.get("diff") or "")
+    cut = len(diff) > MAX_BODY_DIFF or proposal.get("diff_truncated")
+    files = "\n".join(f"- `{f}`" for f in proposal.get("files") or [])
+    duration = run.get("duration_s")
+    took = f", {duration:.1f} s" if isinstance(duration, int | float) else ""
+    return "\n".join([
+        "healloop repaired a failing end-to-end test and verified the repair by rerunning it.",
+        "",
+        "### What failed",
+        f"`{ctx.spec}::{test}` on {nodes} ({ctx.event.get('count', 1)} report(s)), "
+        f"classified as {ctx.classification.kind}:",
+        "",
+        "```",
+        ctx.message[:2000].replace("```", "'''"),
+        "```",
+        "",
+        "### The change",
+        f"{plan.why} ({plan.playbook} playbook)",
+        "",
+        files,
+        "",
+        "```diff",
+        diff[:MAX_BODY_DIFF].replace("```", "'''"),
+        "```",
+        *(["", f"(the diff is cut short here; the whole change is on `{proposal.get('branch')}`)"]
+          if cut else []),
+        "",
+        "### Verification",
+        f"`{ctx.spec}::{test}` rerun on `{ctx.info.get('name')}` with the change: "
+        f"{run.get('status') or 'passed'} (exit code {run.get('exit_code')}{took}).",
+    ])

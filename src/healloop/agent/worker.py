@@ -31,7 +31,7 @@ from healloop.agent.healing.heal import MARGIN, THRESHOLD, Settings
 from healloop.agent.mcpclient import NodeSession, NodeUnavailable
 from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Plan
-from healloop.agent.report import build_report
+from healloop.agent.report import build_report, pull_request_body
 from healloop.agent.siblings import Sibling, SiblingSet
 from healloop.client import QueueClient
 from healloop.errors import BudgetExhausted, Conflict, FileOwned, HealloopError, Unavailable
@@ -834,7 +834,27 @@ class EventJob:
         note = (f"verified: {spec}::{test} passes on {name} with the fix, proposed on {branch} "
                 f"({commit['sha'][:10]}); approve with `healloop approve {self.id}`, or "
                 f"`healloop reject {self.id} --reason TEXT`")
+        if (ctx.info.get("git") or {}).get("pull_requests"):
+            proposal["pull_request"] = await self._pull_request(node, ctx, plan, commit, proposal, data)
+            if proposal["pull_request"].get("url"):
+                note = f"{note}; or merge or close {proposal['pull_request']['url']}"
         await self.move("proposed", note, {**data, "proposal": proposal})
+
+    async def _pull_request(self, node: NodeSession, ctx: Context, plan: Plan, commit: dict[str, Any],
+                            proposal: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """``[node.git] pull_requests``: the node pushes the proposal's branch and opens a pull request
+        from it (the node holds the token). A forge that refuses does not lose the proposal: the error is
+        recorded and `healloop approve|reject` still decides it."""
+        branch = proposal["branch"]
+        try:
+            await node.call("git_push_branch", branch=branch)
+            pr = await node.call("forge_open_pull_request", event_id=self.id, branch=branch,
+                                 title=str(commit.get("subject") or f"healloop: fix for {ctx.spec}"),
+                                 body=pull_request_body(ctx, plan, proposal, data.get("run") or {}))
+        except HealloopError as exc:
+            log.warning("pull request for %s not opened: %s", self.id, exc.message, extra={"event": self.id})
+            return {"error": exc.message}
+        return {k: pr.get(k) for k in ("url", "number", "forge", "existing")}
 
     def _message(self, ctx: Context, plan: Plan, fixed: list[Sibling]) -> str:
         """The commit message: what was healed and verified, and one trailer per event it resolves."""

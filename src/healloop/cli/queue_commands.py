@@ -69,10 +69,15 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               envvar="HEALLOOP_CONFIG", show_envvar=True,
               help="healloop.toml whose [notify.*] channels the queue tells of outcomes "
                    "(with [queue] public_url, storm_events, storm_minutes).")
+@click.option("--forge-secret", envvar="HEALLOOP_FORGE_SECRET", show_envvar=True,
+              help="The secret set on the GitHub or GitLab webhook that posts to /v1/ingest/github or "
+                   "/v1/ingest/gitlab: deliveries not signed with it are refused (401), and with it those "
+                   "two routes need no bearer token.")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
-          artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None) -> None:
+          artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None,
+          forge_secret: str | None) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
     from healloop.notify.outbox import settings_from
     from healloop.queue.server import ServeSettings
@@ -88,7 +93,8 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
         _fail(exc)
     run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
                              synchronous=synchronous, artifacts_dir=artifacts_dir,
-                             max_artifact_mb=max_artifact_mb, notify=notify))
+                             max_artifact_mb=max_artifact_mb, notify=notify,
+                             forge_secret=forge_secret or None))
 
 
 def queue_options(fn: Any) -> Any:

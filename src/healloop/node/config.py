@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from healloop.errors import ConfigError
+from healloop.forge import FORGES
+from healloop.forge.model import ForgeSettings
 
 RUNNER_KINDS = ("pytest", "playwright", "cypress", "command")
 SERVICE_BACKENDS = ("command", "systemd", "docker")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# How GitHub's and GitLab's tokens begin: a token_env that starts so is a token pasted in by mistake.
+_TOKEN_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ class NodeConfig:
     restarts_per_hour: int = 3
     max_file_bytes: int = 1_000_000
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    forge: ForgeSettings | None = None   # [node.git] pull_requests: proposals become pull requests
+    public_url: str | None = None        # [queue] public_url: pull requests link back to their event
 
 
 def default_state_dir(workspace: Path) -> Path:
@@ -341,7 +347,8 @@ def load_config(
     # Paths below are relative to the workspace, which is what users write in the file.
     r.base = ws
     git = _Reader(r.table_of("git"), "node.git", ws)
-    git.only({"remote", "branch"})
+    git.only({"remote", "branch", "pull_requests", "api_url", "repository", "token_env"})
+    policy = _policy(_Reader(r.table_of("policy"), "node.policy", ws))
     svc = _Reader(r.table_of("services"), "node.services", ws)
     services = {
         name: _service(name, _Reader(svc.table_of(name), f"node.services.{name}", ws), ws)
@@ -365,8 +372,62 @@ def load_config(
         git_branch=git.str("branch"),
         restarts_per_hour=int(r.number("restarts_per_hour", 3, integer=True)),
         max_file_bytes=int(r.number("max_file_bytes", 1_000_000, integer=True)),
-        policy=_policy(_Reader(r.table_of("policy"), "node.policy", ws)),
+        policy=policy,
+        forge=_forge(git, policy),
+        public_url=_public_url(data),
     )
+
+
+def _forge(git: _Reader, policy: PolicyConfig) -> ForgeSettings | None:
+    """``[node.git] pull_requests``: which forge proposals go to as pull requests, and how to reach it."""
+    kind = git.str("pull_requests")
+    if kind is None:
+        extra = sorted({"api_url", "repository", "token_env"} & set(git.table))
+        if extra:
+            raise ConfigError(f"`{git.key(extra[0])}` is set but `{git.key('pull_requests')}` is not; set it "
+                              "to " + " or ".join(repr(k) for k in FORGES), field=git.key("pull_requests"))
+        return None
+    if kind not in FORGES:
+        raise git.fail("pull_requests", "one of " + ", ".join(repr(k) for k in FORGES))
+    module = FORGES[kind]
+    if "edit" not in policy.approve:
+        raise ConfigError(f"`{git.key('pull_requests')}` = {kind!r} needs "
+                          "`node.policy.approve = [\"edit\"]`: a pull request carries a proposed fix, and "
+                          "without approval fixes land at once",
+                          field=git.key("pull_requests"))
+    if not git.str("remote") or not git.str("branch"):
+        raise ConfigError(f"`{git.key('pull_requests')}` = {kind!r} needs `node.git.remote` (where the "
+                          "proposal's branch is pushed) and `node.git.branch` (the branch the pull request "
+                          "targets)", field=git.key("remote"))
+    api_url = git.str("api_url", module.DEFAULT_API_URL) or module.DEFAULT_API_URL
+    if not api_url.startswith(("http://", "https://")):
+        raise git.fail("api_url", f"the forge's API as an http(s) URL, e.g. {module.DEFAULT_API_URL!r}")
+    repository = git.str("repository")
+    if repository is None:
+        raise ConfigError(f"`{git.key('repository')}` is required with pull_requests = {kind!r}",
+                          field=git.key("repository"))
+    why = module.check_repository(repository)
+    if why:
+        raise git.fail("repository", why)
+    token_env = git.str("token_env")
+    example = f"e.g. \"{kind.upper()}_TOKEN\""
+    if token_env is None:
+        raise ConfigError(f"`{git.key('token_env')}` is required with pull_requests = {kind!r}: the NAME of "
+                          f"the environment variable holding the token, {example}",
+                          field=git.key("token_env"))
+    if not _ENV_NAME.match(token_env) or token_env.startswith(_TOKEN_PREFIXES):
+        # Not echoed: it may be the token itself.
+        raise ConfigError(f"`{git.key('token_env')}` must be the NAME of an environment variable (letters, "
+                          f"digits, '_'), {example}; the token itself never goes in the file",
+                          field=git.key("token_env"))
+    return ForgeSettings(kind=kind, api_url=api_url.rstrip("/"), repository=repository, token_env=token_env)
+
+
+def _public_url(data: dict[str, Any]) -> str | None:
+    """``[queue] public_url`` of the same file, when there is one (the notifications' key)."""
+    queue = data.get("queue")
+    url = queue.get("public_url") if isinstance(queue, dict) else None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
 
 
 def artifacts_folder(path: Path) -> Path | None:

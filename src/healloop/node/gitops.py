@@ -181,7 +181,7 @@ class GitOps:
         check_event_id(event_id, required=True)
         rels = self._paths(paths)
         if branch is not None:
-            return self._commit_on_branch(message, event_id, rels, self._check_branch(branch))
+            return self._commit_on_branch(message, event_id, rels, self.check_branch(branch))
         with self.ws.lock("git"):
             pending = self._git("status", "--porcelain=v1", "-z", "--", *rels).strip("\0")
             existing = self.find_event_commit(event_id)
@@ -245,7 +245,7 @@ class GitOps:
         does not apply cleanly or would overwrite uncommitted changes. Safe to retry: once landed, the
         event's commit on HEAD is returned (already_landed: true)."""
         check_event_id(event_id, required=True)
-        self._check_branch(branch)
+        self.check_branch(branch)
         with self.ws.lock("git"):
             if not self._branch_exists(branch):
                 existing = self.find_event_commit(event_id)
@@ -286,7 +286,7 @@ class GitOps:
 
     def delete_branch(self, branch: str) -> dict[str, Any]:
         """Delete a healloop/ branch (a rejected proposal). Safe to retry: a missing one is not an error."""
-        self._check_branch(branch)
+        self.check_branch(branch)
         with self.ws.lock("git"):
             if self._head() == branch:
                 raise Conflict(f"HEAD is on {branch}; switch away from it before deleting it")
@@ -300,7 +300,7 @@ class GitOps:
         if self.journal is not None:
             self.journal.forget_files(event_id, rels)
 
-    def _check_branch(self, branch: str) -> str:
+    def check_branch(self, branch: str) -> str:
         if not branch.startswith(REVERT_BRANCH_PREFIX) or branch == REVERT_BRANCH_PREFIX:
             raise InvalidInput(
                 f"`branch` must start with {REVERT_BRANCH_PREFIX!r} (e.g. 'healloop/revert-evt_1'), "
@@ -367,7 +367,7 @@ class GitOps:
     def revert(self, revision: str, event_id: str, branch: str | None = None) -> dict[str, Any]:
         check_event_id(event_id, required=True)
         if branch is not None:
-            self._check_branch(branch)
+            self.check_branch(branch)
         with self.ws.lock("git"):
             sha = self._resolve_commit(revision)
             on_branch: dict[str, Any] = {}
@@ -435,6 +435,19 @@ class GitOps:
                 head = self._git("rev-parse", "HEAD").strip()
                 self._git("push", "--porcelain", remote, f"HEAD:refs/heads/{branch}")
                 return {"remote": remote, "branch": branch, "sha": head, "rebased": True, "onto": upstream}
+
+    def push_branch(self, branch: str) -> dict[str, Any]:
+        """Push a healloop/ branch (a proposal) to the configured remote under the same name, for a pull
+        request. Forced: the branch belongs to one event, and a new proposal for it (after a rejection
+        and a requeue) replaces the old one. Nothing outside healloop/ can be pushed this way."""
+        remote, _ = self._target("git_push_branch")
+        self.check_branch(branch)
+        with self.ws.lock("git"):
+            if not self._branch_exists(branch):
+                raise NotFound(f"no branch {branch} on this node to push", field="branch")
+            sha = self._git("rev-parse", f"refs/heads/{branch}").strip()
+            self._git("push", "--porcelain", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        return {"remote": remote, "branch": branch, "sha": sha}
 
     def _is_ancestor(self, ancestor: str, rev: str) -> bool:
         proc = subprocess.run(

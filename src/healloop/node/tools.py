@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
+from healloop import forge
+from healloop.errors import ConfigError
 from healloop.node import artifacts, diagnostics, files, undo
 from healloop.node.config import NodeConfig
 from healloop.node.gitops import GitOps, check_event_id, head_content
@@ -228,6 +230,40 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         a rebase that does not apply cleanly is undone and refused."""
         return git.push()
 
+    def git_push_branch(
+        branch: Annotated[str, Field(description="A proposal's branch under 'healloop/', e.g. "
+                                     "'healloop/<event id>'.")],
+    ) -> dict[str, Any]:
+        """Push a healloop/ branch (a proposal) to this node's configured remote under the same name, so a
+        pull request can be opened from it. No other branch can be pushed this way. Safe to retry."""
+        return git.push_branch(branch)
+
+    def forge_open_pull_request(
+        event_id: RequiredEventId,
+        branch: Annotated[str, Field(description="The pushed proposal branch, 'healloop/<event id>'.")],
+        title: Annotated[str, Field(description="The pull request's title (the commit's subject).",
+                                    min_length=1, max_length=250)],
+        body: Annotated[str, Field(description="Markdown: what failed, the change, the verification.",
+                                   max_length=60_000)],
+    ) -> dict[str, Any]:
+        """Open a pull request (GitLab: merge request) on this node's forge from a pushed healloop/ branch
+        into the branch the node follows; a link back to the event is added to the body. Safe to retry: an
+        open one for the same branch is returned (existing: true), never a second. Off unless
+        [node.git] pull_requests is set."""
+        check_event_id(event_id, required=True)
+        settings = node.config.forge
+        if settings is None:
+            raise ConfigError("pull requests are off on this node: set `node.git.pull_requests` (with "
+                              "repository and token_env) in healloop.toml", field="node.git.pull_requests")
+        git.check_branch(branch)
+        link = (f"{node.config.public_url.rstrip('/')}/v1/events/{event_id}" if node.config.public_url
+                else f"`{event_id}` (`healloop events show {event_id}`)")
+        footer = (f"\n\n---\nhealloop event: {link}. Merging this resolves the event; closing it without "
+                  "merging rejects the fix.")
+        pr = forge.client(settings).open_pull_request(branch, str(node.config.git_branch), title,
+                                                       body + footer)
+        return pr.to_dict()
+
     def git_pull() -> dict[str, Any]:
         """Fast-forward the workspace to the remote branch configured for this node (another node's pushed
         fix, say). Never merges or rewrites: refused when this node has commits the remote lacks, is on
@@ -321,7 +357,8 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
             "services": {
                 name: {"backend": s.backend, "health_url": s.health_url} for name, s in cfg.services.items()
             },
-            "git": {"remote": cfg.git_remote, "branch": cfg.git_branch},
+            "git": {"remote": cfg.git_remote, "branch": cfg.git_branch,
+                    "pull_requests": cfg.forge.kind if cfg.forge else None},
             "policy": {
                 "test_paths": list(cfg.policy.test_paths),
                 "app_edits": cfg.policy.app_edits,
@@ -352,7 +389,9 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         (git_land_branch, EDIT),
         (git_delete_branch, WRITE),
         (git_push, PUSH),
+        (git_push_branch, PUSH),
         (git_pull, PULL),
+        (forge_open_pull_request, PUSH),
         (discard_changes, WRITE),
         (pending_changes, READ),
         (keep_changes, EDIT),

@@ -240,6 +240,24 @@ async def ingest_alertmanager(request: Request) -> Response:
     return JSON(await _service(request).ingest_alerts(hook, source=source, node=node))
 
 
+FORGE_HOOKS = ("github", "gitlab")
+
+
+async def ingest_forge(request: Request) -> Response:
+    """A forge's webhook: a merged healloop/<event id> pull request approves its proposal, one closed
+    unmerged rejects it. Other events and actions (a ping, an opened pull request) are answered 200 and
+    ignored, so the forge shows the hook as working."""
+    from healloop.forge import FORGES
+
+    kind = request.url.path.rsplit("/", 1)[-1]
+    body = await _body(request)
+    news = FORGES[kind].parse_hook(request.headers, body, request.app.state.forge_secret)
+    if isinstance(news, str):
+        return JSON({"ignored": news})
+    ev = await _service(request).pull_request_closed(news)
+    return JSON(ev.to_json())
+
+
 async def healthz(request: Request) -> Response:
     return JSON({"status": "ok"})
 
@@ -262,14 +280,18 @@ async def docs(request: Request) -> Response:
 
 # -- edges: auth and errors
 class BearerAuth:
-    """Every ``/v1`` route needs ``Authorization: Bearer <token>`` once a token is set."""
+    """Every ``/v1`` route needs ``Authorization: Bearer <token>`` once a token is set, except the paths
+    in ``signed``: forges cannot send a bearer token, so their webhooks prove themselves with the forge
+    secret instead (checked by the handler)."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, signed: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode() if token else None
+        self.signed = signed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.expected and scope["type"] == "http" and scope["path"].startswith("/v1"):
+        if (self.expected and scope["type"] == "http" and scope["path"].startswith("/v1")
+                and scope["path"] not in self.signed):
             given = b""
             for name, value in scope["headers"]:
                 if name == b"authorization":
@@ -304,7 +326,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
                 status_code=500)
 
 
-def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None) -> ASGIApp:
+def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None,
+               forge_secret: str | None = None) -> ASGIApp:
     v1 = "/v1/events/{event_id}"
     routes = [
         Route("/v1/events", list_events, methods=["GET"]),
@@ -319,6 +342,7 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
         Route(v1 + "/artifacts", upload_artifacts, methods=["POST"]),
         Route("/v1/artifacts/{digest}", get_artifact, methods=["GET"]),
         Route("/v1/ingest/alertmanager", ingest_alertmanager, methods=["POST"]),
+        *(Route(f"/v1/ingest/{kind}", ingest_forge, methods=["POST"]) for kind in FORGE_HOOKS),
         Route("/v1/nodes", register_node, methods=["POST"]),
         Route("/v1/nodes", list_nodes, methods=["GET"]),
         Route("/v1/mutes", add_mute, methods=["POST"]),
@@ -350,4 +374,7 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
     )
     app.state.service = service
     app.state.blobs = blobs
-    return BearerAuth(HotPath(app, service), token)
+    app.state.forge_secret = forge_secret
+    # Without a forge secret the webhooks need the bearer token like every other route.
+    signed = frozenset(f"/v1/ingest/{kind}" for kind in FORGE_HOOKS) if forge_secret else frozenset()
+    return BearerAuth(HotPath(app, service), token, signed)

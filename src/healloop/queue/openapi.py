@@ -162,6 +162,12 @@ def openapi_document() -> dict[str, Any]:
             "Record that a person rejected a proposed fix (`healloop reject` deletes its branch first): "
             "the event is escalated, and agents never propose the same element again", "DecisionIn",
             {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+        **{f"/v1/ingest/{forge}": {"post": _op(
+            f"{forge} webhook ({header}): a merged healloop/<event id> pull request approves its "
+            "proposal, one closed unmerged rejects it; other deliveries are answered `{ignored}`. With "
+            "`serve --forge-secret` the signature is checked instead of the bearer token", None,
+            {"200": _reply("The event, or {ignored: why}", _EVENT)}, 400, 401, 404, 409)}
+           for forge, header in (("github", "X-Hub-Signature-256"), ("gitlab", "X-Gitlab-Token"))},
         "/v1/nodes": {
             "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, 400),
             "get": _op("List tool nodes with their last-seen time", None, {"200": _reply("Nodes")}),

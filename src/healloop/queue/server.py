@@ -34,6 +34,7 @@ class ServeSettings:
     artifacts_dir: Path | None = None  # default: "artifacts" beside the database
     max_artifact_mb: int = 20
     notify: NotifySettings | None = None  # channels to tell of outcomes ([notify.*] of healloop.toml)
+    forge_secret: str | None = None  # the forges' webhook secret (/v1/ingest/github, /v1/ingest/gitlab)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -86,7 +87,7 @@ def serve(settings: ServeSettings) -> None:
     service = QueueService(store, settings.policy, settings.notify)
     blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
                       settings.max_artifact_mb * 1024 * 1024)
-    app = create_app(service, blobs, token=settings.token)
+    app = create_app(service, blobs, token=settings.token, forge_secret=settings.forge_secret)
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host

@@ -11,12 +11,14 @@ import collections
 import contextlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from healloop.errors import BudgetExhausted, Conflict, HealloopError, InvalidInput, LeaseLost, NotFound
+from healloop.forge.model import Closed
 from healloop.ids import new_id
 from healloop.notify.outbox import Dispatcher, NotifySettings
 from healloop.queue import rules
@@ -40,6 +42,10 @@ from healloop.queue.store.base import EventStore, WriteTx
 from healloop.timeutil import US, now_us, parse_rfc3339, span, to_rfc3339
 
 log = logging.getLogger(__name__)
+# A proposal's branch is healloop/<event id> (the agent names it so); its pull request's head says which
+# event a forge's webhook is about.
+PROPOSAL_PREFIX = "healloop/"
+_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 
 @dataclass
@@ -415,6 +421,28 @@ class QueueService:
         ev = await self.store.write(op)
         self._outbox_changed()
         return ev
+
+    async def pull_request_closed(self, news: Closed) -> Event:
+        """A forge's webhook: the pull request from ``healloop/<event id>`` was merged (the proposal is
+        approved, by who merged it, with the merge commit) or closed unmerged (rejected)."""
+        event_id = news.branch.removeprefix(PROPOSAL_PREFIX)
+        if not news.branch.startswith(PROPOSAL_PREFIX) or not event_id:
+            raise InvalidInput(f"the pull request's branch {news.branch!r} is not a healloop proposal "
+                               f"({PROPOSAL_PREFIX}<event id>); nothing was changed", field="branch")
+        pr = {"forge": news.forge, "number": news.number, "url": news.url}
+        by = news.by or f"{news.forge} webhook"
+        if news.merged:
+            reason = f"pull request #{news.number} merged on {news.forge}"
+            sha = news.sha if news.sha and _SHA.match(news.sha) else None
+            d = DecisionIn(by=by, reason=reason, commit=sha, data={"pull_request": pr, "merged": True})
+        else:
+            d = DecisionIn(by=by, reason="pull request closed without merging",
+                           data={"pull_request": pr, "merged": False})
+        try:
+            return await self.decide(event_id, news.merged, d)
+        except NotFound:
+            raise NotFound(f"the pull request's branch {news.branch} names no event here ({event_id!r}); "
+                           "nothing was changed") from None
 
     # -- what a person does with an escalated event
     async def requeue(self, event_id: str, note: str | None) -> Event:

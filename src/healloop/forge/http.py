@@ -1,0 +1,48 @@
+"""One HTTP call to a forge's API, with every failure turned into a sentence that says what to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from healloop.errors import ForgeError, Unavailable
+
+TIMEOUT_S = 30.0
+
+
+def call(forge: str, method: str, url: str, *, headers: dict[str, str], token_env: str,
+         ok: tuple[int, ...] = (200, 201), accept: tuple[int, ...] = (),
+         json: dict[str, Any] | None = None, params: dict[str, str] | None = None) -> tuple[int, Any]:
+    """(status, decoded JSON body). A status in ``ok`` or ``accept`` is returned (``accept``: ones the
+    caller handles, such as "already exists"); any other is a ForgeError naming the forge, the call and
+    the forge's own message; no answer at all is Unavailable."""
+    try:
+        r = httpx.request(method, url, headers=headers, json=json, params=params, timeout=TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        raise Unavailable(f"cannot reach {forge} at {url}: {exc}") from None
+    try:
+        body: Any = r.json() if r.content else None
+    except ValueError:
+        body = None
+    if r.status_code in ok or r.status_code in accept:
+        return r.status_code, body
+    said = message(body) or r.text[:300] or r.reason_phrase
+    where = f"{method} {url}"
+    if r.status_code in (401, 403):
+        raise ForgeError(f"{forge} refused the token in ${token_env} ({r.status_code}: {said}) on {where}; "
+                         "check that it is set, not expired, and may write pull requests to the repository")
+    if r.status_code == 404:
+        raise ForgeError(f"{forge} answered 404 on {where}: the repository does not exist or the token in "
+                         f"${token_env} cannot see it; check [node.git] repository and api_url ({said})")
+    raise ForgeError(f"{forge} answered {r.status_code} on {where}: {said}")
+
+
+def message(body: Any) -> str:
+    """The forge's own explanation: GitHub's ``message`` and ``errors``, GitLab's ``message``/``error``."""
+    if not isinstance(body, dict):
+        return ""
+    parts = [str(body.get("message") or body.get("error") or "")]
+    for e in body.get("errors") or []:
+        parts.append(str(e.get("message") or e) if isinstance(e, dict) else str(e))
+    return "; ".join(p for p in parts if p)
