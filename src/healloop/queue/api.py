@@ -43,7 +43,7 @@ from healloop.queue.model import (
     decode,
 )
 from healloop.queue.openapi import openapi_document, swagger_html, swagger_static_dir
-from healloop.queue.service import QueueService
+from healloop.queue.service import PROPOSAL_PREFIX, QueueService
 
 MAX_LIST = 1000
 MAX_FILES_PER_UPLOAD = 5
@@ -254,6 +254,11 @@ async def ingest_forge(request: Request) -> Response:
     news = FORGES[kind].parse_hook(request.headers, body, request.app.state.forge_secret)
     if isinstance(news, str):
         return JSON({"ignored": news})
+    if not news.branch.startswith(PROPOSAL_PREFIX):
+        # A repository-wide hook fires for people's own pull requests too: not ours, and not an error
+        # the forge should show as a failed delivery.
+        return JSON({"ignored": f"the pull request's branch {news.branch!r} is not a healloop proposal "
+                                f"({PROPOSAL_PREFIX}<event id>)"})
     ev = await _service(request).pull_request_closed(news)
     return JSON(ev.to_json())
 
