@@ -162,3 +162,15 @@ def test_a_budget_refuses_the_fix_that_would_exceed_it_and_names_the_setting() -
     check(for_test=50, on_node=50, policy=QueuePolicy(actions_per_hour_test=0, actions_per_hour_node=0))
     check(spec=None, test=None, for_test=50)
     check(node=None, on_node=50)
+
+
+def test_only_a_node_that_runs_the_fix_is_held_to_the_cooldown() -> None:
+    steps = [("analyzing", None), ("fixing", {"node": "ci-1"}), ("analyzing", {"unreachable": {"ci-1": "x"}}),
+             ("fixing", {"node": "ci-2"}), ("verifying", None),
+             ("resolved", {"other_nodes": {"ci-3": {"passed": True}, "ci-4": {"error": "unreachable"}}})]
+    assert rules.has_the_fix("ci-2", steps)  # it made the fix
+    assert rules.has_the_fix("ci-3", steps)  # it pulled and verified it
+    assert not rules.has_the_fix("ci-4", steps)  # down when the fix was pushed: it reports the old failure
+    assert not rules.has_the_fix("ci-1", steps)  # its fix was handed over when it died, never held
+    # An agent that names no node: every node is held to it, as before nodes were named.
+    assert rules.has_the_fix("ci-1", [("fixing", {}), ("resolved", {})])

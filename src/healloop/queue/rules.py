@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from healloop.errors import BudgetExhausted, Conflict, IllegalTransition, InvalidInput
 from healloop.timeutil import US
@@ -190,6 +191,24 @@ def decide_report(
                 ),
             )
     return MergeDecision("create")
+
+
+def has_the_fix(node: str, steps: list[tuple[str, dict[str, Any] | None]]) -> bool:
+    """Whether ``node`` already runs the repair recorded in ``steps`` (a resolved event's history as
+    (to_state, data)): it made the fix (the last fixing move names it) or verified it after pulling
+    (``other_nodes``). Only then is its new report of the failure a repair that did not hold, for the
+    cooldown; a node that was down when the fix was pushed reports the old failure, and its agent pulls
+    and reruns. Moves that name no node (older agents) leave the cooldown applying to every node."""
+    holders: set[str] = set()
+    for to, data in steps:
+        data = data or {}
+        if to == FIXING:
+            # Only the last fix is the one that held: an earlier one was undone (its rerun failed, or
+            # its node died and the repair was handed over to another).
+            holders = {data["node"]} if isinstance(data.get("node"), str) else set()
+        if to == RESOLVED and isinstance(data.get("other_nodes"), dict):
+            holders |= {n for n, r in data["other_nodes"].items() if isinstance(r, dict) and r.get("passed")}
+    return not holders or node in holders
 
 
 def check_budget(

@@ -175,6 +175,7 @@ class QueueService:
         fixed = bool(
             open_ev is None and latest is not None and p.cooldown_s > 0
             and (latest.resolved_at or 0) > now - p.cooldown_s * US and tx.was_fixed(latest.id)
+            and rules.has_the_fix(r.node, [(h.to_state, h.data) for h in tx.history(latest.id)])
         )
         decision = rules.decide_report(
             open_event_id=open_ev.id if open_ev else None,
