@@ -9,8 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from healloop.errors import ForgeError, InvalidInput, Unauthorized
-from healloop.forge.http import call, message
+from healloop.errors import InvalidInput, Unauthorized
+from healloop.forge.http import call, open_once
 from healloop.forge.model import Closed, ForgeSettings, PullRequest
 
 KIND = "github"
@@ -41,22 +41,14 @@ class Client:
         return _pull(found[0], existing=True) if found else None
 
     def open_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
-        """Open a pull request from ``head`` into ``base``; an open one for the same branches is returned
-        instead (``existing``), so a retried proposal never opens a second."""
-        found = self.find_open(head, base)
-        if found:
-            return found
-        status, made = self._call("POST", accept=(422,),
-                                  json={"title": title, "head": head, "base": base, "body": body})
-        if status == 422:
-            # "A pull request already exists": opened by a concurrent call between the look-up and now.
-            found = self.find_open(head, base)
-            if found:
-                return found
-            # "No commits between", "head: invalid" (the branch is not on GitHub): GitHub's own words.
-            raise ForgeError(f"github refused to open a pull request from {head} into {base} of "
-                             f"{self.settings.repository}: {message(made)}")
-        return _pull(made)
+        """Open a pull request from ``head`` into ``base``, once (see ``open_once``). GitHub answers 422
+        both for "a pull request already exists" and for its other refusals."""
+        return open_once(
+            KIND, "pull request", self.settings.repository, head, base,
+            find=lambda: self.find_open(head, base),
+            post=lambda: self._call("POST", accept=(422,),
+                                    json={"title": title, "head": head, "base": base, "body": body}),
+            refused=(422,), made=_pull)
 
 
 def _pull(p: dict[str, Any], existing: bool = False) -> PullRequest:

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from healloop.errors import ForgeError, InvalidInput, Unauthorized
-from healloop.forge.http import call, message
+from healloop.errors import InvalidInput, Unauthorized
+from healloop.forge.http import call, open_once
 from healloop.forge.model import Closed, ForgeSettings, PullRequest
 
 KIND = "gitlab"
@@ -42,24 +42,17 @@ class Client:
         return _merge_request(found[0], existing=True) if found else None
 
     def open_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
-        """Open a merge request from ``head`` into ``base``; an open one for the same branches is returned
-        instead (``existing``), so a retried proposal never opens a second."""
-        found = self.find_open(head, base)
-        if found:
-            return found
-        status, made = self._call("POST", accept=(409, 422), json={
-            "source_branch": head, "target_branch": base, "title": title, "description": body,
-            # The proposal's branch has served its purpose once merged.
-            "remove_source_branch": True,
-        })
-        if status in (409, 422):
-            # 409 "Another open merge request already exists": opened concurrently since the look-up.
-            found = self.find_open(head, base)
-            if found:
-                return found
-            raise ForgeError(f"gitlab refused to open a merge request from {head} into {base} of "
-                             f"{self.settings.repository}: {message(made)}")
-        return _merge_request(made)
+        """Open a merge request from ``head`` into ``base``, once (see ``open_once``): 409 is "another
+        open merge request already exists", 422 GitLab's other refusals."""
+        return open_once(
+            KIND, "merge request", self.settings.repository, head, base,
+            find=lambda: self.find_open(head, base),
+            post=lambda: self._call("POST", accept=(409, 422), json={
+                "source_branch": head, "target_branch": base, "title": title, "description": body,
+                # The proposal's branch has served its purpose once merged.
+                "remove_source_branch": True,
+            }),
+            refused=(409, 422), made=_merge_request)
 
 
 def _merge_request(m: dict[str, Any], existing: bool = False) -> PullRequest:

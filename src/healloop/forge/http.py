@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from healloop.errors import ForgeError, Unavailable
+from healloop.forge.model import PullRequest
 
 TIMEOUT_S = 30.0
 
@@ -46,3 +48,23 @@ def message(body: Any) -> str:
     for e in body.get("errors") or []:
         parts.append(str(e.get("message") or e) if isinstance(e, dict) else str(e))
     return "; ".join(p for p in parts if p)
+
+
+def open_once(forge: str, what: str, repository: str, head: str, base: str, *,
+              find: Callable[[], PullRequest | None], post: Callable[[], tuple[int, Any]],
+              refused: tuple[int, ...], made: Callable[[Any], PullRequest]) -> PullRequest:
+    """Open a pull (merge) request from ``head`` into ``base`` once: an open one for the same branches is
+    returned instead (``existing``), so a retried proposal never opens a second. A status in ``refused``
+    ("already exists") is looked up again, since a concurrent call may have opened it since the look-up;
+    otherwise it is the forge's own reason ("no commits between", a branch it does not have)."""
+    found = find()
+    if found:
+        return found
+    status, body = post()
+    if status in refused:
+        found = find()
+        if found:
+            return found
+        raise ForgeError(f"{forge} refused to open a {what} from {head} into {base} of {repository}: "
+                         f"{message(body)}")
+    return made(body)
