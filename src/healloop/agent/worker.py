@@ -852,7 +852,8 @@ class EventJob:
                                  title=str(commit.get("subject") or f"healloop: fix for {ctx.spec}"),
                                  body=pull_request_body(ctx, plan, proposal, data.get("run") or {}))
         except HealloopError as exc:
-            log.warning("pull request for %s not opened: %s", self.id, exc.message, extra={"event": self.id})
+            log.warning("pull request for %s not opened: %s", self.id, exc.message,
+                        extra={"event_id": self.id})
             return {"error": exc.message}
         return {k: pr.get(k) for k in ("url", "number", "forge", "existing")}
 
