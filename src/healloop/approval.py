@@ -8,6 +8,11 @@ resolves the event with the landed commit (so ``healloop revert`` can undo it). 
 branch and escalates the event; agents never propose the same element for it again. Both are safe to
 run again after an interruption: landing and deleting are idempotent on the node, and the queue
 refuses a second decision.
+
+With ``approve = ["restart"]`` or ``["rerun"]`` the proposal is a plan not yet carried out (``kind =
+"plan"``): nothing waits on a branch, so deciding needs no node. Approving puts the event back in the
+queue with the approved plan in its history, and the agent that claims it carries out that plan and
+verifies it; rejecting escalates it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ async def decide(queue: QueueClient, event_id: str, *, approve: bool, by: str, r
         raise Conflict(f"event {event_id} is {event['status']}; only a proposed fix can be approved or "
                        "rejected")
     proposal = proposal_of(event)
+    if proposal.get("kind") == "plan":
+        updated = queue.decide(event_id, approve, by, reason, data={"node": proposal.get("node")})
+        return {"plan": proposal.get("plan") or {}, "classes": proposal.get("classes") or [],
+                "node": proposal.get("node"), "event": updated}
     branch, name = proposal.get("branch"), proposal.get("node")
     if not branch or not name:
         raise Conflict(f"event {event_id} is proposed but its history names no branch and node; "

@@ -104,7 +104,7 @@ class QueueClient:
 
     def decide(self, event_id: str, approve: bool, by: str, reason: str | None = None,
                commit: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Record a person's approval (resolved) or rejection (escalated) of a proposed fix."""
+        """Record a person's approval or rejection of a proposal (see QueueService.decide)."""
         body = {"by": by, "reason": reason, "commit": commit, "data": data}
         verb = "approve" if approve else "reject"
         return self._call("POST", f"/v1/events/{event_id}/{verb}", json=body).json()

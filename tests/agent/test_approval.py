@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from tests.agent.conftest import NODE_TOKEN, PY, Workspace, git
+from tests.agent.conftest import NODE_TOKEN, PY, Workspace, get, git, history_data
 from tests.support import wait_until
 
 APPROVE = """
@@ -15,6 +15,15 @@ APPROVE = """
     approve = ["edit"]
     """
 DOM = [{"name": "dom", "content_type": "text/html", "path": "dom/test_submit.html"}]
+
+
+def _wait_proposed(ws: Workspace, event_id: str) -> dict[str, Any]:
+    with ws.client() as q:
+        wait_until(lambda: q.get(event_id)["status"] in ("proposed", "resolved", "escalated"), timeout=90,
+                   what="the agent to finish")
+        event = q.get(event_id)
+    assert event["status"] == "proposed", [(h["to"], h.get("note")) for h in event["history"]]
+    return event
 
 
 def _proposed(ws: Workspace) -> tuple[str, dict[str, Any], str]:
@@ -92,3 +101,94 @@ def test_a_rejected_proposal_leaves_the_branch_untouched_and_is_not_proposed_aga
     assert git(ws.repo, "rev-parse", "HEAD").strip() == head
     assert git(ws.repo, "branch", "--list", "healloop/*").strip() == ""
     assert git(ws.repo, "status", "--porcelain") == ""
+
+
+def test_an_approved_restart_waits_for_a_person_then_is_carried_out_and_verified(ws: Workspace) -> None:
+    ws.restart_node("""
+        [node.policy]
+        approve = ["restart"]
+        """)
+    server = ws.start_web()
+    server.kill()
+    server.wait(10)
+    health = f"http://127.0.0.1:{ws.web_port}/health"
+    event_id = ws.report_failure("tests/test_service.py", "test_health")
+    ws.start_agent()
+    event = _wait_proposed(ws, event_id)
+    step = event["history"][-1]
+    assert step["from"] == "analyzing" and "planned service_restart name=web on " in step["note"]
+    assert f"healloop approve {event_id}" in step["note"]
+    assert step["data"]["proposal"]["kind"] == "plan" and step["data"]["proposal"]["classes"] == ["restart"]
+    assert history_data(event, "fixing") == [] and get(health) == 0  # nothing was restarted
+
+    run = _cli(ws, "approve", event_id, "--by", "ops")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "plan approved (service_restart(name=web) on node" in run.stdout
+    assert f"{event_id} is back in the queue" in run.stdout
+    event = ws.wait_final(event_id)  # the running agent claims it again and carries the plan out
+    assert event["status"] == "resolved", [(h["to"], h.get("note")) for h in event["history"]]
+    [approved] = [h for h in event["history"] if (h["data"] or {}).get("decision") == "approved"]
+    assert approved["note"].startswith("plan approved by ops") and approved["to"] == "queued"
+    [actions] = [d["actions"] for d in history_data(event, "verifying") if "actions" in d]
+    assert [(a["tool"], a["args"], a["ok"]) for a in actions] == [("service_restart", {"name": "web"}, True)]
+    assert get(health) == 200
+    assert [h["to"] for h in event["history"]].count("proposed") == 1  # approved once, not proposed again
+
+
+def test_a_rejected_rerun_is_never_run_and_the_event_is_escalated(ws: Workspace) -> None:
+    ws.restart_node("""
+        [node.policy]
+        approve = ["rerun"]
+        """)
+    event_id = ws.report_failure("tests/test_flaky.py", "test_eventually")
+    ws.start_agent()
+    event = _wait_proposed(ws, event_id)
+    step = event["history"][-1]
+    assert "planned rerun tests/test_flaky.py::test_eventually unchanged" in step["note"]
+    assert step["data"]["proposal"]["classes"] == ["rerun"]
+    assert [h["to"] for h in event["history"]] == ["queued", "processing", "analyzing", "proposed"]
+
+    run = _cli(ws, "reject", event_id, "--by", "qa", "--reason", "it books real flights")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "plan rejected (a rerun on node" in run.stdout and f"{event_id} is escalated" in run.stdout
+    with ws.client() as q:
+        event = q.get(event_id)
+    assert event["status"] == "escalated"
+    assert event["history"][-1]["note"] == "plan rejected by qa: it books real flights"
+    assert history_data(event, "verifying") == []  # never rerun
+
+
+def test_an_approved_revert_is_verified_on_its_branch_then_lands_on_main(ws: Workspace) -> None:
+    ws.restart_node("""
+        [node.policy]
+        revert = true
+        approve = ["revert"]
+        """)
+    suspect = ws.break_pricing()
+    event_id = ws.report_failure("tests/test_pricing.py", "test_total")
+    ws.start_agent()
+    event = _wait_proposed(ws, event_id)
+    branch = f"healloop/revert-{event_id}"
+    # Verified on its branch; the node is back on main, untouched, and the branch waits.
+    assert git(ws.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert git(ws.repo, "rev-parse", "HEAD").strip() == suspect
+    assert git(ws.repo, "status", "--porcelain") == ""
+    tip = git(ws.repo, "rev-parse", branch).strip()
+    assert git(ws.repo, "rev-parse", f"{tip}~1").strip() == suspect
+    step = event["history"][-1]
+    assert step["from"] == "verifying" and f"proposed on {branch}" in step["note"]
+    proposal = step["data"]["proposal"]
+    assert (proposal["kind"], proposal["branch"], proposal["sha"], proposal["reverts"]) == (
+        "branch", branch, tip, suspect)
+    assert "-    return sum(prices) + 1" in proposal["diff"] and proposal["files"] == ["app/pricing.py"]
+
+    run = _cli(ws, "approve", event_id, "--by", "qa-lead")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "fast-forwarded" in run.stdout
+    assert git(ws.repo, "rev-parse", "main").strip() == tip
+    assert git(ws.repo, "branch", "--list", branch).strip() == ""
+    passed, message = ws.run_test("tests/test_pricing.py", "test_total")
+    assert passed, message
+    with ws.client() as q:
+        event = q.get(event_id)
+    assert event["status"] == "resolved" and event["history"][-1]["data"]["commit"] == {"sha": tip}

@@ -65,9 +65,8 @@ def _config(tmp_path: Path, body: str) -> Path:
         ("[node.policy]\nreverts_per_event = true", "`node.policy.reverts_per_event` must be a positive"),
         ("[node.policy]\nrevrt = true", "unknown key `node.policy.revrt`; allowed keys in [node.policy]"),
         ('[node.policy]\napprove = "edit"', "`node.policy.approve` must be a list of action classes"),
-        ('[node.policy]\napprove = ["edits"]', "`node.policy.approve` has 'edits'; the classes are edit"),
-        ('[node.policy]\napprove = ["restart"]', "`node.policy.approve` has 'restart': approval is built for "
-         "edits so far; restart actions still run without it"),
+        ('[node.policy]\napprove = ["edits"]', "`node.policy.approve` has 'edits'; the classes are edit, "
+         "revert, restart, rerun"),
         ('policy = "strict"', "`node.policy` must be a table"),
         ('[node.runner]\npython = ".venv/bin/python"', "`node.runner.python` must be the project's Python"),
         ('[node.runner]\ncwd = "apps/web"', "`node.runner.cwd` must be a folder in the workspace"),

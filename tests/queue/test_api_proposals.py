@@ -97,3 +97,43 @@ def test_an_unanswered_proposal_expires_to_escalated_even_across_a_restart(make_
     with restarted.client() as c:
         wait_until(lambda: c.get(f"/v1/events/{second}").json()["status"] == "escalated", timeout=20,
                    what="the proposal to expire after the restart")
+
+
+def test_an_approved_plan_goes_back_to_the_queue_with_the_plan_and_a_rejected_one_escalates(
+    server: QueueServer,
+) -> None:
+    plan = {"playbook": "service_restart", "label": None,
+            "actions": [{"tool": "service_restart", "args": {"name": "web"}, "why": "web is down"}]}
+    with server.client() as c:
+        ids = []
+        for n in (1, 2):
+            eid = c.post("/v1/events", json=failure(n)).json()["id"]
+            tok = c.post("/v1/events/next", json={"worker": "agent-1"}).json()["lease"]["token"]
+            r = c.post(f"/v1/events/{eid}/transition", json={"token": tok, "to": "analyzing"})
+            assert r.status_code == 200, r.text
+            # analyzing -> proposed: a plan, not yet carried out, waits for a person.
+            proposal = {"kind": "plan", "classes": ["restart"], "node": "node-a", "plan": plan}
+            r = c.post(f"/v1/events/{eid}/transition", json={
+                "token": tok, "to": "proposed", "note": "planned service_restart name=web waits for approval",
+                "data": {"proposal": proposal}})
+            assert r.status_code == 200, r.text
+            ids.append(eid)
+        # Not carried out yet: no agent gets it while it waits.
+        assert c.post("/v1/events/next", json={"worker": "agent-2"}).status_code == 204
+
+        r = c.post(f"/v1/events/{ids[0]}/approve", json={"by": "ops", "data": {"node": "node-a"}})
+        assert r.status_code == 200, r.text
+        ev = c.get(f"/v1/events/{ids[0]}").json()
+        assert ev["status"] == "queued" and ev["attempt"] == 0 and ev["proposal_expires_at"] is None
+        step = _last(ev)
+        assert (step["from"], step["to"]) == ("proposed", "queued")
+        assert step["note"] == "plan approved by ops; back in the queue for an agent to carry it out"
+        assert step["data"]["approved"] == {"plan": plan, "classes": ["restart"]}
+        # Carried out by whoever claims it next.
+        claimed = c.post("/v1/events/next", json={"worker": "agent-2"})
+        assert claimed.status_code == 200 and claimed.json()["event"]["id"] == ids[0]
+
+        r = c.post(f"/v1/events/{ids[1]}/reject", json={"by": "ops", "reason": "not in business hours"})
+        assert r.status_code == 200 and r.json()["status"] == "escalated"
+        assert _last(c.get(f"/v1/events/{ids[1]}").json())["note"] == (
+            "plan rejected by ops: not in business hours")

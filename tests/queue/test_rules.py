@@ -12,7 +12,8 @@ P = QueuePolicy()
 
 LEGAL = {
     ("processing", "analyzing"), ("processing", "escalated"),
-    ("analyzing", "fixing"), ("analyzing", "verifying"), ("analyzing", "escalated"),
+    ("analyzing", "fixing"), ("analyzing", "verifying"), ("analyzing", "proposed"),
+    ("analyzing", "escalated"),
     ("fixing", "verifying"), ("fixing", "analyzing"), ("fixing", "escalated"),
     ("verifying", "resolved"), ("verifying", "proposed"), ("verifying", "analyzing"),
     ("verifying", "escalated"),
@@ -94,9 +95,9 @@ def test_flapping_fingerprint_is_created_escalated() -> None:
 
 
 @pytest.mark.parametrize("src", rules.STATES)
-def test_only_a_proposal_can_be_decided_and_only_to_resolved_or_escalated(src: str) -> None:
+def test_only_a_proposal_can_be_decided_and_only_to_resolved_queued_or_escalated(src: str) -> None:
     for dst in rules.STATES:
-        if src == "proposed" and dst in ("resolved", "escalated"):
+        if src == "proposed" and dst in ("resolved", "queued", "escalated"):
             rules.check_decision(src, dst, "evt_1")
         else:
             with pytest.raises(Conflict, match="only a proposed fix can be approved or rejected"):

@@ -30,12 +30,14 @@ async def supported(node: NodeSession) -> bool:
     return any(t.name == "discard_changes" for t in await node.tools())
 
 
-async def discard(node: NodeSession, node_name: str, event_id: str) -> dict[str, Any] | None:
+async def discard(node: NodeSession, node_name: str, event_id: str,
+                  keep_branch: bool = False) -> dict[str, Any] | None:
     """Undo ``event_id``'s uncommitted changes on ``node``; what was undone, or None when there was
-    nothing to undo."""
+    nothing to undo. ``keep_branch``: HEAD goes back, a revert's branch stays (it is proposed)."""
     if not await supported(node):
         return None
-    result = await node.call("discard_changes", event_id=event_id)
+    result = await node.call("discard_changes", event_id=event_id,
+                             **({"keep_branch": True} if keep_branch else {}))
     if not result.get("discarded"):
         return None
     return {
@@ -47,11 +49,12 @@ async def discard(node: NodeSession, node_name: str, event_id: str) -> dict[str,
     }
 
 
-async def discard_or_say_why(node: NodeSession, node_name: str, event_id: str) -> dict[str, Any] | None:
+async def discard_or_say_why(node: NodeSession, node_name: str, event_id: str,
+                             keep_branch: bool = False) -> dict[str, Any] | None:
     """``discard``, with a failure (the node died, say) returned as an entry saying why instead of
     raised: the event goes on to its next step either way, and its history shows what stayed."""
     try:
-        return await discard(node, node_name, event_id)
+        return await discard(node, node_name, event_id, keep_branch)
     except HealloopError as exc:
         log.warning("could not undo %s's changes on %s: %s", event_id, node_name, exc.message)
         return {"event_id": event_id, "node": node_name, "error": exc.message}

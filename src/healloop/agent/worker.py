@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from healloop.agent import own_commit, rollback, siblings
+from healloop.agent import own_commit, plan_approval, rollback, siblings
 from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
@@ -212,7 +212,7 @@ class EventJob:
             raise _Stop(f"agent stopping (SIGTERM) after finishing the {self.state} step")
 
     # -- undoing this event's changes (see rollback.py)
-    async def undo(self, node: NodeSession | None = None, name: str = "") -> None:
+    async def undo(self, node: NodeSession | None = None, name: str = "", keep_branch: bool = False) -> None:
         """Undo this event's uncommitted changes: on ``node`` (a live session), else on every node this
         job worked on, each through a session of its own. Never when the lease is lost: the event's
         next holder owns its changes now and undoes them itself. A node that cannot undo is recorded
@@ -220,7 +220,7 @@ class EventJob:
         if self.lost or self.agent.config.dry_run:  # a dry run changes nothing, undoing included
             return
         if node is not None:
-            done = [await rollback.discard_or_say_why(node, name, self.id)]
+            done = [await rollback.discard_or_say_why(node, name, self.id, keep_branch)]
         else:
             done = await rollback.discard_everywhere(self.touched, self.agent.config.node_token, self.id)
         for d in filter(None, done):
@@ -430,6 +430,10 @@ class EventJob:
                 return
             if self.agent.config.dry_run:
                 await self._dry_run(ctx, executor, plan, analysis)
+                return
+            waiting = plan_approval.waiting_for(plan, ctx.policy.approve, event.get("history") or [])
+            if waiting:
+                await self._propose_plan(ctx, plan, analysis, waiting)
                 return
             if plan.actions:
                 try:
@@ -743,6 +747,10 @@ class EventJob:
         if executor.edited_paths() and "edit" in ctx.policy.approve:
             await self._propose(node, ctx, plan, executor, data)
             return
+        reverts = [r for r in executor.records if r["tool"] == "git_revert" and r.get("ok")]
+        if reverts and "revert" in ctx.policy.approve:
+            await self._propose(node, ctx, plan, executor, data, revert=reverts[-1]["result"])
+            return
         fixed: list[Sibling] = []
         if plan.playbook == "selector" and executor.edited_paths():
             fixed = await siblings.repair(self.siblings, node, executor, ctx, plan.details)
@@ -761,7 +769,6 @@ class EventJob:
             unverified = await siblings.other_uses(node, details, paths)
             if unverified:
                 data["also_used_in"] = unverified  # no failure reported there: not edited
-        reverts = [r for r in executor.records if r["tool"] == "git_revert" and r.get("ok")]
         if reverts:
             data["revert"] = reverts[-1]["result"]
         # A revert stays on its healloop/ branch for a person to merge: git_push would send HEAD to the
@@ -813,25 +820,37 @@ class EventJob:
         await self.siblings.resolve(fixed, data.get("commit") or {}, self.id, ctx.classification.kind)
 
     async def _propose(
-        self, node: NodeSession, ctx: Context, plan: Plan, executor: Executor, data: dict[str, Any]
+        self, node: NodeSession, ctx: Context, plan: Plan, executor: Executor, data: dict[str, Any],
+        revert: dict[str, Any] | None = None,
     ) -> None:
         """``[node.policy] approve = ["edit"]``: the verified edit is committed on ``healloop/<event id>``
         (HEAD and the followed branch do not move), the working tree is put back as it was, and the event
         waits in ``proposed`` with the diff until a person runs ``healloop approve`` or ``reject``.
-        Siblings are not repaired along: each proposal holds one event's verified fix."""
-        name, branch = ctx.info["name"], f"{PROPOSAL_PREFIX}{self.id}"
-        commit = await node.call("git_commit", message=self._message(ctx, plan, []), event_id=self.id,
-                                 paths=executor.edited_paths(), branch=branch)
+        Siblings are not repaired along: each proposal holds one event's verified fix. With ``approve =
+        ["revert"]`` a verified ``revert`` (already a commit on its ``healloop/revert-<id>`` branch) is
+        proposed the same way: HEAD goes back to the followed branch and the branch stays."""
+        name = ctx.info["name"]
+        if revert is None:
+            branch = f"{PROPOSAL_PREFIX}{self.id}"
+            commit = await node.call("git_commit", message=self._message(ctx, plan, []), event_id=self.id,
+                                     paths=executor.edited_paths(), branch=branch)
+        else:
+            branch, commit = str(revert["branch"]), revert
         shown = await node.call("git_show", revision=commit["sha"])
-        await self.undo(node, name)
+        await self.undo(node, name, keep_branch=revert is not None)
         diff = str(shown.get("diff") or "")
         proposal = {
-            "branch": branch, "sha": commit["sha"], "base": commit.get("base"), "node": name,
-            "files": commit.get("files") or [], "diff": diff[:MAX_PROPOSAL_DIFF],
+            "kind": "branch", "branch": branch, "sha": commit["sha"], "base": commit.get("base"),
+            "node": name, "files": commit.get("files") or shown.get("files") or [],
+            "diff": diff[:MAX_PROPOSAL_DIFF],
             "diff_truncated": len(diff) > MAX_PROPOSAL_DIFF or bool(shown.get("truncated")),
         }
+        if revert is not None:
+            proposal["reverts"] = (plan.details.get("suspect") or {}).get("sha")
+            data["revert"] = revert
         spec, test = ctx.spec, str(ctx.event.get("test") or "")
-        note = (f"verified: {spec}::{test} passes on {name} with the fix, proposed on {branch} "
+        what = "the revert" if revert is not None else "the fix"
+        note = (f"verified: {spec}::{test} passes on {name} with {what}, proposed on {branch} "
                 f"({commit['sha'][:10]}); approve with `healloop approve {self.id}`, or "
                 f"`healloop reject {self.id} --reason TEXT`")
         if (ctx.info.get("git") or {}).get("pull_requests"):
@@ -839,6 +858,24 @@ class EventJob:
             if proposal["pull_request"].get("url"):
                 note = f"{note}; or merge or close {proposal['pull_request']['url']}"
         await self.move("proposed", note, {**data, "proposal": proposal})
+
+    async def _propose_plan(
+        self, ctx: Context, plan: Plan, analysis: dict[str, Any], classes: list[str]
+    ) -> None:
+        """``[node.policy] approve = ["restart"]`` or ``["rerun"]``: the plan waits for a person before any
+        of it is carried out (see ``plan_approval``). Nothing was changed by this attempt."""
+        spec, test = ctx.spec, str(ctx.event.get("test") or "")
+        steps = [f"{a.tool} " + ", ".join(f"{k}={v}" for k, v in a.args.items()) for a in plan.actions]
+        what = "; ".join(steps) if steps else f"rerun {spec}::{test} unchanged"
+        note = (f"planned {what} on {ctx.info['name']} waits for approval ([node.policy] approve has "
+                f"{', '.join(classes)}): {plan.why}; approve with `healloop approve {self.id}`, or "
+                f"`healloop reject {self.id} --reason TEXT`")
+        await self.move("proposed", note, {
+            "analysis": analysis, "plan": plan.to_dict(), "class": ctx.classification.kind,
+            "playbook": plan.playbook,
+            "proposal": {"kind": "plan", "classes": classes, "node": ctx.info["name"],
+                         "plan": plan.to_dict()},
+        })
 
     async def _pull_request(self, node: NodeSession, ctx: Context, plan: Plan, commit: dict[str, Any],
                             proposal: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:

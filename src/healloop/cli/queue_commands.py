@@ -245,7 +245,12 @@ def _decision_command(name: str, approve: bool, help_text: str) -> click.Command
 
         done = _through_node(queue_url, token, lambda q: decide(q, event_id, approve=approve, by=by,
                                                                 reason=reason, node_token=node_token))
-        if approve:
+        if "plan" in done:
+            actions = ", ".join(_action_text(a) for a in done["plan"].get("actions") or []) or "a rerun"
+            click.echo(f"plan {'approved' if approve else 'rejected'} ({actions} on node {done['node']}); "
+                       + (f"{event_id} is back in the queue for an agent to carry it out" if approve
+                          else f"{event_id} is escalated"))
+        elif approve:
             landed = done["landed"]
             how = ("already landed" if landed.get("already_landed")
                    else "fast-forwarded" if landed.get("fast_forward") else "cherry-picked")
@@ -258,12 +263,19 @@ def _decision_command(name: str, approve: bool, help_text: str) -> click.Command
     return cmd
 
 
+def _action_text(action: dict[str, Any]) -> str:
+    args = action.get("args") or {}
+    return f"{action.get('tool')}(" + ", ".join(f"{k}={v}" for k, v in args.items()) + ")"
+
+
 approve_cmd = _decision_command(
-    "approve", True, "Approve EVENT_ID's proposed fix: land its healloop/<id> branch on the node's branch "
-    "(fast-forward or cherry-pick), push it under the node's policy, and resolve the event.")
+    "approve", True, "Approve EVENT_ID's proposal. A fix made on a branch (an edit or a revert): land its "
+    "healloop/ branch on the node's branch (fast-forward or cherry-pick), push it under the node's "
+    "policy, and resolve the event. A planned restart or rerun: put the event back in the queue for an "
+    "agent to carry out exactly that plan and verify it.")
 reject_cmd = _decision_command(
-    "reject", False, "Reject EVENT_ID's proposed fix: delete its healloop/<id> branch and escalate the "
-    "event; agents never propose the same element for it again.")
+    "reject", False, "Reject EVENT_ID's proposal: delete its healloop/ branch (if it has one) and escalate "
+    "the event; agents never propose the same element for it again.")
 
 
 def register(cli: click.Group) -> None:

@@ -69,10 +69,9 @@ DEFAULT_TEST_PATHS = (
 )
 
 
-# What `[node.policy] approve` may list. Only edits are built: a restart, revert or rerun proposed for
-# approval needs the action itself to wait for a person, which is not built yet (issue 12).
-APPROVAL_CLASSES = ("edit",)
-LATER_APPROVAL_CLASSES = ("restart", "revert", "rerun")
+# What `[node.policy] approve` may list: an edit or a revert is made and verified on a healloop/ branch
+# and proposed with its diff; a restart or a rerun is proposed as a plan before it is carried out.
+APPROVAL_CLASSES = ("edit", "revert", "restart", "rerun")
 
 
 @dataclass(frozen=True)
@@ -237,11 +236,6 @@ def _policy(r: _Reader) -> PolicyConfig:
     if not isinstance(approve, list) or not all(isinstance(a, str) for a in approve):
         raise r.fail("approve", "a list of action classes, e.g. [\"edit\"]")
     for a in approve:
-        if a in LATER_APPROVAL_CLASSES:
-            raise ConfigError(
-                f"`{r.key('approve')}` has {a!r}: approval is built for edits so far; {a} actions still "
-                "run without it. Remove it, or leave the class out of the agent's reach instead "
-                "(restarts_per_event = 0, revert = false)", field=r.key("approve"))
         if a not in APPROVAL_CLASSES:
             raise ConfigError(f"`{r.key('approve')}` has {a!r}; the classes are "
                               + ", ".join(APPROVAL_CLASSES), field=r.key("approve"))

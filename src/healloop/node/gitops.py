@@ -338,9 +338,10 @@ class GitOps:
     def _switch(self, target: str) -> None:
         self._git("switch", "--detach" if re.fullmatch(r"[0-9a-f]{40,64}", target) else "--no-guess", target)
 
-    def switch_back(self, head: HeadSwitch) -> dict[str, Any]:
+    def switch_back(self, head: HeadSwitch, keep_branch: bool = False) -> dict[str, Any]:
         """Undo a journaled branch switch: HEAD back where it was, the branch deleted if the switch
-        created it. A HEAD someone moved elsewhere since is left alone and said so (``left``)."""
+        created it (unless ``keep_branch``: a verified revert proposed for approval). A HEAD someone moved
+        elsewhere since is left alone and said so (``left``)."""
         result: dict[str, Any] = {"branch": head.branch, "back_to": head.before, "switched": False,
                                   "deleted": False}
         with self.ws.lock("git"):
@@ -359,7 +360,7 @@ class GitOps:
                     f"HEAD is on {current!r}, moved there after the event's switch; left as it is"
                 )
                 return result
-            if head.created and self._branch_exists(head.branch):
+            if head.created and not keep_branch and self._branch_exists(head.branch):
                 self._git("branch", "-D", head.branch)
                 result["deleted"] = True
         return result

@@ -271,14 +271,21 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         changes identical to what arrives are dropped, since the commit brings them). Safe to retry."""
         return git.pull()
 
-    def discard_changes(event_id: RequiredEventId) -> dict[str, Any]:
+    def discard_changes(
+        event_id: RequiredEventId,
+        keep_branch: Annotated[
+            bool, Field(description="After a revert on a healloop/ branch: put HEAD back but keep the "
+                        "branch and its commit (a proposal waiting for git_land_branch).")
+        ] = False,
+    ) -> dict[str, Any]:
         """Undo every uncommitted change made on this node for an event: files it edited get their
         original content back, files it created are removed, and after a revert on a healloop/ branch
-        HEAD goes back to the branch it was on and the branch the event created is deleted. A file
-        someone else changed after the event's last write is left as it is and listed under `left`.
-        Committed changes are not undone. Safe to retry: a second call finds nothing to undo."""
+        HEAD goes back to the branch it was on and the branch the event created is deleted (kept with
+        keep_branch). A file someone else changed after the event's last write is left as it is and
+        listed under `left`. Committed changes are not undone. Safe to retry: a second call finds nothing
+        to undo."""
         check_event_id(event_id, required=True)
-        return undo.discard(ws, journal, git, str(event_id))
+        return undo.discard(ws, journal, git, str(event_id), keep_branch=keep_branch)
 
     def pending_changes() -> dict[str, Any]:
         """List the events with uncommitted changes on this node that discard_changes can undo: event id,

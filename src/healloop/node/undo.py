@@ -66,7 +66,8 @@ def _discard_file(ws: Workspace, journal: Journal, event_id: str, rel: str) -> t
     return outcome, WHY_LEFT.get(outcome)
 
 
-def discard(ws: Workspace, journal: Journal, git: GitOps, event_id: str) -> dict[str, Any]:
+def discard(ws: Workspace, journal: Journal, git: GitOps, event_id: str, *,
+            keep_branch: bool = False) -> dict[str, Any]:
     changes = journal.load(event_id)
     if changes is None:
         return {
@@ -84,7 +85,7 @@ def discard(ws: Workspace, journal: Journal, git: GitOps, event_id: str) -> dict
             left.append({"path": rel, "why": why})
         else:
             files.append({"path": rel, "action": outcome})
-    head = git.switch_back(changes.head) if changes.head else None
+    head = git.switch_back(changes.head, keep_branch=keep_branch) if changes.head else None
     if head and head.get("left"):
         left.append({"path": None, "why": head["left"]})
     journal.forget(event_id)

@@ -33,16 +33,21 @@ FINAL = frozenset({RESOLVED, ESCALATED})
 # The moves an agent may make with its lease token. One table, one place.
 TRANSITIONS: dict[str, frozenset[str]] = {
     PROCESSING: frozenset({ANALYZING, ESCALATED}),
-    ANALYZING: frozenset({FIXING, VERIFYING, ESCALATED}),
+    # analyzing -> proposed: a planned restart or rerun waits for a person before it is carried out.
+    ANALYZING: frozenset({FIXING, VERIFYING, PROPOSED, ESCALATED}),
     FIXING: frozenset({VERIFYING, ANALYZING, ESCALATED}),
     # proposed: verified on a branch, waiting for a person ([node.policy] approve); the lease ends there.
     VERIFYING: frozenset({RESOLVED, PROPOSED, ANALYZING, ESCALATED}),
 }
-# What a person (or the proposal's expiry) does with a proposed fix: approve it (resolved) or reject it
+# What a person (or the proposal's expiry) does with a proposal: approve a fix made on a branch
+# (resolved), approve a planned action so that an agent carries it out (queued), or reject either
 # (escalated). These moves need no lease; they are the only ways out of `proposed`.
 DECISIONS: dict[str, frozenset[str]] = {
-    PROPOSED: frozenset({RESOLVED, ESCALATED}),
+    PROPOSED: frozenset({RESOLVED, QUEUED, ESCALATED}),
 }
+# A proposal's kind (its history's data.proposal.kind): a fix made and verified on a branch, or a plan
+# of actions not yet taken ([node.policy] approve = ["restart"] or ["rerun"]).
+BRANCH_PROPOSAL, PLAN_PROPOSAL = "branch", "plan"
 
 KINDS = ("test_failure", "alert")
 # The budgets of automatic fixes count the moves to `fixing` within this window.
@@ -102,7 +107,7 @@ def next_attempt(current: str, target: str, attempt: int, policy: QueuePolicy) -
 
 
 def check_decision(current: str, target: str, event_id: str) -> None:
-    """A person's decision on a proposal: only from ``proposed``, only to resolved or escalated."""
+    """A person's decision on a proposal: only from ``proposed``, to resolved, queued or escalated."""
     if target not in DECISIONS.get(current, frozenset()):
         raise Conflict(
             f"event {event_id} is {current}; only a proposed fix can be approved or rejected"

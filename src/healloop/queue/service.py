@@ -38,7 +38,7 @@ from healloop.queue.model import (
     RevertIn,
 )
 from healloop.queue.rules import QueuePolicy
-from healloop.queue.store.base import EventStore, WriteTx
+from healloop.queue.store.base import EventStore, ReadTx, WriteTx
 from healloop.timeutil import US, now_us, parse_rfc3339, span, to_rfc3339
 
 log = logging.getLogger(__name__)
@@ -397,36 +397,54 @@ class QueueService:
 
     # -- what a person does with a proposed fix
     async def decide(self, event_id: str, approve: bool, d: DecisionIn) -> Event:
-        """Approve (resolved) or reject (escalated) a proposed fix, recording who and why. The git side
-        (landing or deleting the proposal's branch on its node) is done by ``healloop approve|reject``
-        before this records it; ``commit`` is what approval landed, so ``healloop revert`` can undo it."""
-        to = rules.RESOLVED if approve else rules.ESCALATED
+        """Approve or reject a proposal, recording who and why. An approved fix (made on a branch) is
+        resolved: the git side (landing or deleting the proposal's branch on its node) is done by
+        ``healloop approve|reject`` before this records it, and ``commit`` is what approval landed, so
+        ``healloop revert`` can undo it. An approved plan (a restart or rerun not yet carried out) goes
+        back to the queue with the approval in its history, for an agent to carry out and verify.
+        A rejected one of either kind is escalated."""
 
         def op(tx: WriteTx) -> Event:
             now = now_us()
             ev = tx.get_event(event_id)
             if ev is None:
                 raise NotFound(f"no event with id {event_id!r}")
+            proposal = _proposal(tx, ev.id)
+            plan = proposal.get("kind") == rules.PLAN_PROPOSAL
+            to = (rules.QUEUED if plan else rules.RESOLVED) if approve else rules.ESCALATED
             rules.check_decision(ev.status, to, event_id)
             verb = "approved" if approve else "rejected"
-            note = f"fix {verb} by {d.by}" + (f": {d.reason}" if d.reason else "")
+            what = "plan" if plan else "fix"
+            note = f"{what} {verb} by {d.by}" + (f": {d.reason}" if d.reason else "")
             data: dict[str, Any] = {**(d.data or {}), "by": d.by, "decision": verb}
             if d.commit:
                 data["commit"] = {"sha": d.commit}
+            if plan and approve:
+                # What was approved, exactly: the agent that claims the event carries out this plan and
+                # no other (a different plan is proposed again).
+                data["approved"] = {"plan": proposal.get("plan"), "classes": proposal.get("classes")}
+                note += "; back in the queue for an agent to carry it out"
             tx.add_history(HistoryEntry(ev.id, now, ev.status, to, None, note, data))
             _end_lease(ev, to, now)
+            if to == rules.QUEUED:
+                ev.attempt, ev.lapses = 0, 0
+            else:
+                self._tell(tx, ev, to, now, note)
             tx.save_event(ev)
-            self._tell(tx, ev, to, now, note)
             return ev
 
         ev = await self.store.write(op)
-        self._outbox_changed()
+        if ev.status == rules.QUEUED:
+            self._work_arrived(1)
+        else:
+            self._outbox_changed()
         return ev
 
     async def pull_request_closed(self, news: Closed) -> Event:
         """A forge's webhook: the pull request from ``healloop/<event id>`` was merged (the proposal is
         approved, by who merged it, with the merge commit) or closed unmerged (rejected)."""
-        event_id = news.branch.removeprefix(PROPOSAL_PREFIX)
+        # healloop/<id> holds a proposed edit, healloop/revert-<id> a proposed revert.
+        event_id = news.branch.removeprefix(PROPOSAL_PREFIX).removeprefix("revert-")
         if not news.branch.startswith(PROPOSAL_PREFIX) or not event_id:
             raise InvalidInput(f"the pull request's branch {news.branch!r} is not a healloop proposal "
                                f"({PROPOSAL_PREFIX}<event id>); nothing was changed", field="branch")
@@ -566,8 +584,7 @@ class QueueService:
         return requeued
 
     def _expire_proposal(self, tx: WriteTx, ev: Event, now: int) -> None:
-        proposal = next((h.data or {} for h in reversed(tx.history(ev.id)) if h.to_state == rules.PROPOSED),
-                        {}).get("proposal") or {}
+        proposal = _proposal(tx, ev.id)
         where = (f"; its branch {proposal['branch']} is left on node {proposal.get('node')}"
                  if proposal.get("branch") else "")
         within = span(self.policy.proposal_ttl_s)
@@ -719,6 +736,14 @@ class QueueService:
 def _creation(ev: Event) -> HistoryEntry:
     """The first history entry of an event created queued, which is not stored (see _report_op)."""
     return HistoryEntry(ev.id, ev.created_at, None, rules.QUEUED, note=f"reported by {ev.node}")
+
+
+def _proposal(tx: ReadTx, event_id: str) -> dict[str, Any]:
+    """The proposal of the event's latest move to ``proposed`` (its history's ``data.proposal``)."""
+    for h in reversed(tx.history(event_id)):
+        if h.to_state == rules.PROPOSED:
+            return dict((h.data or {}).get("proposal") or {})
+    return {}
 
 
 def _end_lease(ev: Event, to: str, now: int) -> None:
