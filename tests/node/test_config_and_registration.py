@@ -245,7 +245,7 @@ _APPROVE = '[node.policy]\napprove = ["edit"]\n'
     ("body", "names"),
     [
         (_GIT + 'pull_requests = "bitbucket"\n' + _APPROVE,
-         "`node.git.pull_requests` must be one of 'github', 'gitlab', got 'bitbucket'"),
+         "`node.git.pull_requests` must be one of 'github', 'gitlab', 'gitea', got 'bitbucket'"),
         (_GIT + 'pull_requests = "github"\nrepository = "acme/shop"\ntoken_env = "GH_TOKEN"\n',
          "`node.git.pull_requests` = 'github' needs `node.policy.approve = [\"edit\"]`"),
         ('[node.git]\npull_requests = "github"\nrepository = "acme/shop"\ntoken_env = "T"\n' + _APPROVE,

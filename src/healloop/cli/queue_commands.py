@@ -70,9 +70,9 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               help="healloop.toml whose [notify.*] channels the queue tells of outcomes "
                    "(with [queue] public_url, storm_events, storm_minutes).")
 @click.option("--forge-secret", envvar="HEALLOOP_FORGE_SECRET", show_envvar=True,
-              help="The secret set on the GitHub or GitLab webhook that posts to /v1/ingest/github or "
-                   "/v1/ingest/gitlab: deliveries not signed with it are refused (401), and with it those "
-                   "two routes need no bearer token.")
+              help="The secret set on the GitHub, GitLab or Gitea webhook that posts to "
+                   "/v1/ingest/github, /v1/ingest/gitlab or /v1/ingest/gitea: deliveries not signed with it "
+                   "are refused (401), and with it those routes need no bearer token.")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
