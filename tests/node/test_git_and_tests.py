@@ -170,7 +170,7 @@ async def test_a_proposal_branch_is_pushed_under_its_name_and_nothing_else_is(no
         # This node has no [node.git] pull_requests: the tool says how to turn it on.
         off = await refused(c, "forge_open_pull_request", event_id="evt_pr1", branch="healloop/evt_pr1",
                             title="t", body="b")
-        assert "pull requests are off on this node: set `node.git.pull_requests`" in off
+        assert "pull requests are off on this node: set `node.git.forge`" in off
 
 
 async def test_run_test_pass_fail_timeout(node):

@@ -249,12 +249,13 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         """Open a pull request (GitLab: merge request) on this node's forge from a pushed healloop/ branch
         into the branch the node follows; a link back to the event is added to the body. Safe to retry: an
         open one for the same branch is returned (existing: true), never a second. Off unless
-        [node.git] pull_requests is set."""
+        [node.git] pull_requests is on."""
         check_event_id(event_id, required=True)
         settings = node.config.forge
-        if settings is None:
-            raise ConfigError("pull requests are off on this node: set `node.git.pull_requests` (with "
-                              "repository and token_env) in healloop.toml", field="node.git.pull_requests")
+        if settings is None or not node.config.pull_requests:
+            raise ConfigError("pull requests are off on this node: set `node.git.forge` (with repository "
+                              "and token_env) and `node.git.pull_requests = true` in healloop.toml",
+                              field="node.git.pull_requests")
         git.check_branch(branch)
         link = (f"{node.config.public_url.rstrip('/')}/v1/events/{event_id}" if node.config.public_url
                 else f"`{event_id}` (`healloop events show {event_id}`)")
@@ -357,8 +358,11 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
             "services": {
                 name: {"backend": s.backend, "health_url": s.health_url} for name, s in cfg.services.items()
             },
+            # pull_requests names the forge when they are on (what agents before `forge` existed read).
             "git": {"remote": cfg.git_remote, "branch": cfg.git_branch,
-                    "pull_requests": cfg.forge.kind if cfg.forge else None},
+                    "forge": cfg.forge.kind if cfg.forge else None,
+                    "pull_requests": cfg.forge.kind if cfg.forge and cfg.pull_requests else None,
+                    "issues": bool(cfg.forge and cfg.issues)},
             "policy": {
                 "test_paths": list(cfg.policy.test_paths),
                 "app_edits": cfg.policy.app_edits,
