@@ -229,6 +229,22 @@ def revert_cmd(queue_url: str, token: str | None, event_id: str, reason: str | N
                + (" and pushed" if done["pushed"] else "") + f"; {event_id} is escalated")
 
 
+def _pull_request_line(pr: dict[str, Any]) -> str:
+    """What became of the proposal's pull request and its pushed branch (the decision stands either way)."""
+    if pr.get("number") is None:
+        said = "no pull request was opened"
+    elif pr.get("error"):
+        said = f"pull request #{pr['number']} was not closed: {pr['error']}; close it by hand"
+    else:
+        said = str(pr.get("message") or f"pull request #{pr['number']}: {pr.get('state')}")
+    remote = pr.get("remote_branch") or {}
+    if remote.get("error"):
+        said += f"; its branch was not deleted on the remote: {remote['error']}"
+    elif remote.get("deleted"):
+        said += f"; its branch was deleted on {remote.get('remote')}"
+    return said
+
+
 def _decision_command(name: str, approve: bool, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @queue_options
@@ -258,22 +274,6 @@ def _decision_command(name: str, approve: bool, help_text: str) -> click.Command
             click.echo(_pull_request_line(done["pull_request"]))
 
     return cmd
-
-
-def _pull_request_line(pr: dict[str, Any]) -> str:
-    """What became of the proposal's pull request and its pushed branch (the decision stands either way)."""
-    if pr.get("number") is None:
-        said = "no pull request was opened"
-    elif pr.get("error"):
-        said = f"pull request #{pr['number']} was not closed: {pr['error']}; close it by hand"
-    else:
-        said = str(pr.get("message") or f"pull request #{pr['number']}: {pr.get('state')}")
-    remote = pr.get("remote_branch") or {}
-    if remote.get("error"):
-        said += f"; its branch was not deleted on the remote: {remote['error']}"
-    elif remote.get("deleted"):
-        said += f"; its branch was deleted on {remote.get('remote')}"
-    return said
 
 
 approve_cmd = _decision_command(
