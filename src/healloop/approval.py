@@ -17,10 +17,13 @@ verifies it; rejecting escalates it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healloop.client import QueueClient
 from healloop.errors import Conflict, HealloopError, NotFound
+
+if TYPE_CHECKING:
+    from healloop.agent.mcpclient import NodeSession
 
 
 def proposal_of(event: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +59,11 @@ async def decide(queue: QueueClient, event_id: str, *, approve: bool, by: str, r
     async with NodeSession(urls[name], node_token) as session:
         if not approve:
             done["deleted"] = await session.call("git_delete_branch", branch=branch)
-            updated = queue.decide(event_id, False, by, reason, data={"branch": branch, "node": name})
+            forge = await pull_request_before(session, proposal)
+            recorded = {"branch": branch, "node": name, **forge}
+            updated = queue.decide(event_id, False, by, reason, data=recorded)
+            done["pull_request"] = await close_pull_request(urls[name], node_token, event_id, proposal, forge,
+                                                            rejected_comment(by, reason))
             return {**done, "event": updated}
         info = await session.call("node_info")
         landed = await session.call("git_land_branch", branch=branch, event_id=event_id)
@@ -67,13 +74,16 @@ async def decide(queue: QueueClient, event_id: str, *, approve: bool, by: str, r
             done["push"] = pushed
             if pushed.get("rebased"):
                 sha = str(pushed["sha"])  # rebased onto another node's push: that is the commit in force
+        forge = await pull_request_before(session, proposal)
     if done.get("push"):
         done["pulled"] = await _pull_elsewhere(queue, urls, name, node_token)
     data = {k: v for k, v in {
         "branch": branch, "node": name, "landed": landed.get("landed"),
         "fast_forward": landed.get("fast_forward"), "push": done.get("push"), "pulled": done.get("pulled"),
     }.items() if v is not None}
-    updated = queue.decide(event_id, True, by, reason, commit=sha, data=data)
+    updated = queue.decide(event_id, True, by, reason, commit=sha, data={**data, **forge})
+    done["pull_request"] = await close_pull_request(urls[name], node_token, event_id, proposal, forge,
+                                                    approved_comment(by, reason, sha, name, done.get("push")))
     return {**done, "commit": sha, "event": updated}
 
 
@@ -96,3 +106,73 @@ async def _pull_elsewhere(queue: QueueClient, urls: dict[str, str], origin: str,
         except HealloopError as exc:
             pulled[name] = {"error": exc.message}
     return pulled
+
+
+# -- the proposal's pull request, when it has one ([node.git] pull_requests)
+#
+# The decision is recorded first and the pull request closed after it: closing it first would make the
+# forge's webhook tell the queue "closed without merging", which could reach the queue before this
+# approval and reject the fix that was just landed. The forge is asked where the pull request stands
+# before the decision is recorded, so a forge that is down is in the decision's data; the decision
+# itself never waits on the forge.
+
+def _pull_request(proposal: dict[str, Any]) -> dict[str, Any] | None:
+    pr = proposal.get("pull_request") or {}
+    return pr if pr.get("number") else None
+
+
+async def pull_request_before(session: NodeSession, proposal: dict[str, Any]) -> dict[str, Any]:
+    """``{"pull_request": {forge, number, url, state}}`` for the decision's data (``error`` in place of
+    ``state`` when the forge cannot be asked); nothing for a proposal without a pull request."""
+    pr = _pull_request(proposal)
+    if pr is None:
+        return {}
+    about = {"forge": pr.get("forge"), "number": pr["number"], "url": pr.get("url")}
+    try:
+        status = await session.call("forge_pull_request_status", number=pr["number"])
+        about["state"] = status.get("state")
+    except HealloopError as exc:
+        about["error"] = exc.message
+    return {"pull_request": about}
+
+
+async def close_pull_request(url: str, node_token: str | None, event_id: str, proposal: dict[str, Any],
+                             before: dict[str, Any], comment: str) -> dict[str, Any] | None:
+    """After the decision: through the node that holds the proposal, close its pull request with
+    ``comment`` (what was decided, by whom) and delete its branch on the node's remote. What the node,
+    the forge or the remote refuses is said in the result, never raised: the decision stands."""
+    from healloop.agent.mcpclient import NodeSession
+
+    if "pull_request" not in proposal:
+        return None
+    pr = _pull_request(proposal)
+    done: dict[str, Any] = {"number": pr["number"]} if pr else {}
+    try:
+        async with NodeSession(url, node_token) as session:
+            if pr is not None and "error" in before["pull_request"]:
+                done["error"] = before["pull_request"]["error"]  # not asked twice: the forge was down
+            elif pr is not None:
+                try:
+                    done.update(await session.call("forge_close_pull_request", event_id=event_id,
+                                                   number=pr["number"], comment=comment))
+                except HealloopError as exc:
+                    done["error"] = exc.message
+            try:
+                deleted = await session.call("git_delete_branch", branch=proposal["branch"], remote=True)
+                done["remote_branch"] = deleted.get("remote")
+            except HealloopError as exc:
+                done["remote_branch"] = {"error": exc.message}
+    except HealloopError as exc:  # the node itself went away after the decision
+        done["error"] = exc.message
+    return done
+
+
+def approved_comment(by: str, reason: str | None, sha: str, node: str, pushed: dict[str, Any] | None) -> str:
+    where = "and pushed" if pushed and "error" not in pushed else f"on node `{node}` (not pushed)"
+    return (f"healloop: approved by {by} with `healloop approve`, landed as {sha} {where}"
+            + (f": {reason}" if reason else "") + ". The fix is in; this pull request is closed unmerged.")
+
+
+def rejected_comment(by: str, reason: str | None) -> str:
+    return (f"healloop: rejected by {by} with `healloop reject`" + (f": {reason}" if reason else "")
+            + ". The fix is not landed; the event is escalated.")

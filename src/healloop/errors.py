@@ -99,7 +99,7 @@ class Unavailable(HealloopError):
 
 
 class ForgeError(HealloopError):
-    """The forge (GitHub, GitLab) refused or failed a request."""
+    """The forge (GitHub, GitLab, Gitea) refused or failed a request."""
 
     status = 502
     code = "forge_error"

@@ -20,7 +20,9 @@ import pytest
 
 from healloop.agent.mcpclient import NodeSession
 from healloop.client import QueueClient
+from tests.forge.fake import GITEA_REPO, GITHUB_REPO, GITLAB_PROJECT, FakeForge
 from tests.node.conftest import free_port, git, port_open
+from tests.queue.test_api_forge_hooks import SECRET
 from tests.support import QueueServer, wait_final, wait_until
 
 NODE_TOKEN = "node-token-xyz"
@@ -399,3 +401,72 @@ def get(url: str) -> int:
         return httpx.get(url, timeout=2).status_code
     except httpx.TransportError:
         return 0
+
+
+# -- a node whose proposals go to a fake forge as pull requests
+TOKEN_ENV = "HEALLOOP_TEST_FORGE_TOKEN"
+REPOSITORY = {"github": GITHUB_REPO, "gitlab": GITLAB_PROJECT, "gitea": GITEA_REPO}
+Made = tuple[Workspace, FakeForge, Path]
+
+
+@pytest.fixture
+def forge_ws(make_ws: Callable[..., Workspace], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+             ) -> Iterator[Callable[..., Made]]:
+    """A workspace whose node opens pull requests on a fake forge of ``kind``, with a bare remote the
+    forge sees (``extra`` goes into [node.git]); returns (workspace, forge, remote)."""
+    with contextlib.ExitStack() as stack:
+
+        def make(kind: str, extra: str = "") -> Made:
+            ws: Workspace = make_ws("--forge-secret", SECRET)
+            remote = tmp_path / "remote.git"
+            subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+            git(ws.repo, "remote", "add", "origin", str(remote))
+            forge = stack.enter_context(FakeForge(remote=remote))
+            monkeypatch.setenv(TOKEN_ENV, forge.token)  # the node's environment holds the token
+            ws.restart_node(f"""
+                [node.git]
+                remote = "origin"
+                branch = "main"
+                forge = "{kind}"
+                pull_requests = true
+                api_url = "{forge.api(kind)}"
+                repository = "{REPOSITORY[kind]}"
+                token_env = "{TOKEN_ENV}"
+                {extra}
+
+                [node.policy]
+                approve = ["edit"]
+                """)
+            git(ws.repo, "push", "-q", "origin", "main")
+            return ws, forge, remote
+
+        yield make
+
+
+def rename(ws: Workspace, fruit: str) -> None:
+    """A UI change the selector playbook heals: the fruit's data-cy renamed, committed and pushed."""
+    html = (ws.repo / "app/index.html").read_text().replace(f'data-cy="{fruit}"', f'data-cy="{fruit}-item"')
+    ws.commit(f"app: rename the {fruit} button", {"app/index.html": html})
+    git(ws.repo, "push", "-q", "origin", "main")
+
+
+def proposed(ws: Workspace, *fruits: str) -> list[str]:
+    """Each fruit's test reported failing after its rename; waits until every one is proposed."""
+    ids = [ws.report_failure(f"tests/many/test_{f}.py", f"test_{f}",
+                             artifacts=[{"name": "dom", "content_type": "text/html",
+                                         "path": f"dom/test_{f}.html"}]) for f in fruits]
+    if not any("agent" in p.args for p in ws.procs if p.poll() is None):
+        ws.start_agent()
+    with ws.client() as q:
+        for event_id in ids:
+            wait_until(lambda e=event_id: q.get(e)["status"] in ("proposed", "resolved", "escalated"),
+                       timeout=90, what=f"the agent to propose {event_id}")
+            event = q.get(event_id)
+            assert event["status"] == "proposed", [(h["to"], h.get("note")) for h in event["history"]]
+    return ids
+
+
+def last_step(ws: Workspace, event_id: str) -> dict[str, Any]:
+    with ws.client() as q:
+        event = q.get(event_id)
+    return {"status": event["status"], **event["history"][-1]}

@@ -1,22 +1,22 @@
 """`[node.git] pull_requests` end to end with a real queue, node, agent, a bare git remote and a fake
 forge: a verified heal is proposed, its branch pushed, one pull request opened with the report, and the
-forge's "merged" webhook resolves the event (issue 12)."""
+forge's "merged" webhook resolves the event; deciding on the CLI closes the pull request with a comment
+and deletes its pushed branch, and a forge that is down does not lose the decision (issue 12)."""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.agent.conftest import Workspace, git
-from tests.agent.test_approval import DOM
+from tests.agent.conftest import TOKEN_ENV, Made, Workspace, git, last_step, proposed, rename
+from tests.agent.test_approval import DOM, _cli
 from tests.forge.fake import GITHUB_REPO, FakeForge
 from tests.queue.test_api_forge_hooks import SECRET, github_closed, send_github
 from tests.support import wait_until
-
-TOKEN_ENV = "HEALLOOP_TEST_FORGE_TOKEN"
 
 
 def test_a_proposal_becomes_a_pull_request_whose_merge_resolves_the_event(
@@ -83,3 +83,66 @@ def test_a_proposal_becomes_a_pull_request_whose_merge_resolves_the_event(
         last = event["history"][-1]
         assert last["note"] == "fix approved by octocat: pull request #1 merged on github"
         assert last["data"]["commit"] == {"sha": tip}
+
+
+def test_approving_on_the_cli_closes_the_pull_request_with_a_comment_and_deletes_its_branch(
+    forge_ws: Callable[..., Made]
+) -> None:
+    ws, forge, remote = forge_ws("gitea")
+    rename(ws, "apple")
+    [event_id] = proposed(ws, "apple")
+    branch = f"healloop/{event_id}"
+    [pr] = forge.pulls["gitea"]
+    assert pr["head"]["ref"] == branch and git(remote, "branch", "--list", branch).strip() == branch
+
+    run = _cli(ws, "approve", event_id, "--by", "qa-lead")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "pull request #1 closed on gitea with a comment; its branch was deleted on origin" in run.stdout
+    landed = git(ws.repo, "rev-parse", "main").strip()
+    # The forge: one comment saying who decided what, the pull request closed, its branch gone.
+    said = (f"healloop: approved by qa-lead with `healloop approve`, landed as {landed} on node `node-a` "
+            "(not pushed). The fix is in; this pull request is closed unmerged.")
+    assert forge.comments["gitea"] == [(1, said)]
+    assert pr["state"] == "closed" and git(remote, "branch", "--list", "healloop/*").strip() == ""
+    step = last_step(ws, event_id)
+    assert step["status"] == "resolved" and step["data"]["commit"] == {"sha": landed}
+    assert step["data"]["pull_request"] == {"forge": "gitea", "number": 1, "url": pr["html_url"],
+                                            "state": "open"}
+
+
+def test_rejecting_closes_the_pull_request_and_a_forge_that_is_down_loses_no_decision(
+    forge_ws: Callable[..., Made]
+) -> None:
+    ws, forge, remote = forge_ws("gitlab")
+    rename(ws, "banana")
+    rename(ws, "cherry")
+    rejected, approved = proposed(ws, "banana", "cherry")
+    mrs = {m["source_branch"]: m for m in forge.pulls["gitlab"]}
+    assert set(mrs) == {f"healloop/{rejected}", f"healloop/{approved}"}
+
+    run = _cli(ws, "reject", rejected, "--by", "qa-lead", "--reason", "wrong button")
+    assert run.returncode == 0, run.stdout + run.stderr
+    number = mrs[f"healloop/{rejected}"]["iid"]
+    said = ("healloop: rejected by qa-lead with `healloop reject`: wrong button. The fix is not landed; the "
+            "event is escalated.")
+    assert forge.comments["gitlab"] == [(number, said)]
+    assert mrs[f"healloop/{rejected}"]["state"] == "closed"
+    assert git(remote, "branch", "--list", f"healloop/{rejected}").strip() == ""
+    assert last_step(ws, rejected)["status"] == "escalated"
+
+    # The forge goes down: the approval is landed and recorded all the same, with what the forge said.
+    forge.stop()
+    head = git(ws.repo, "rev-parse", "main").strip()
+    run = _cli(ws, "approve", approved, "--by", "qa-lead")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert git(ws.repo, "rev-list", "--count", f"{head}..main").strip() == "1"
+    assert f"{approved} is resolved" in run.stdout
+    assert "was not closed: forge_pull_request_status: cannot reach gitlab at" in run.stdout
+    assert "close it by hand" in run.stdout
+    step = last_step(ws, approved)
+    assert step["status"] == "resolved" and step["note"] == "fix approved by qa-lead"
+    about = step["data"]["pull_request"]
+    assert about["number"] == mrs[f"healloop/{approved}"]["iid"] and "state" not in about
+    assert about["error"].startswith("forge_pull_request_status: cannot reach gitlab at http://127.0.0.1:")
+    # The pushed branch is git's, not the forge's API's: it is deleted all the same.
+    assert git(remote, "branch", "--list", "healloop/*").strip() == ""

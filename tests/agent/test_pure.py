@@ -283,3 +283,29 @@ def test_replaced_literals_are_what_a_heal_took_out_and_did_not_write_again() ->
             "+    page.get_by_label(\"Two-factor authentication\").check()\n")
     assert replaced_literals(diff, "tests/t.py") == {"checkbox"}
     assert replaced_literals(diff, "other.py") == set()
+
+
+def test_an_issues_title_is_the_test_and_one_line_of_reason_and_its_body_the_report() -> None:
+    from healloop.agent import forge_issue
+
+    event = {"id": "evt_1", "spec": "tests/t.py", "test": "test_total", "nodes": ["ci-1"], "count": 2,
+             "message": "AssertionError: ```6 == 5```"}
+    report = {"why_failed": "the app's behaviour changed\nsecond line", "likely_cause": "a new fee",
+              "observed": {"class": "assertion_mismatch", "message": "AssertionError: ```6 == 5```"},
+              "suspect_commit": {"sha": "ab" * 20, "subject": "pricing: add a fee", "file": "app/pricing.py",
+                                 "why": "newest commit touching app/pricing.py"},
+              "tried": [{"verification": {"status": "failed", "failure_message": "assert 6 == 5\nmore"},
+                         "playbook": "regression"},
+                        {"tool": "edit_file", "ok": False, "error": "refused", "why": "heal"}]}
+    assert forge_issue.title(event, report) == "tests/t.py::test_total: the app's behaviour changed"
+    long = forge_issue.title(event, {"why_failed": "x" * 500})
+    assert len(long) == forge_issue.MAX_TITLE and long.endswith("…")
+    alert = forge_issue.title({"id": "evt_2", "message": "HighErrorRate on web\ndetails"}, {})
+    assert alert == "HighErrorRate on web: escalated"
+    body = forge_issue.body(event, report, "ci-1")
+    assert "`tests/t.py::test_total` on `ci-1` (2 report(s)), classified as assertion_mismatch:" in body
+    assert "AssertionError: '''6 == 5'''" in body  # a fence in the message cannot end the code block
+    assert f"`{'ab' * 5}` pricing: add a fee (newest commit touching app/pricing.py)" in body
+    assert "File: `app/pricing.py`" in body and "a new fee" in body
+    assert "- rerun after the regression fix: failed (assert 6 == 5)" in body
+    assert "- `edit_file` failed: refused — heal" in body

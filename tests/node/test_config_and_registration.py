@@ -238,13 +238,15 @@ def test_check_writes_nothing_anywhere(tmp_path, monkeypatch):
 
 _GIT = '[node.git]\nremote = "origin"\nbranch = "main"\n'
 _APPROVE = '[node.policy]\napprove = ["edit"]\n'
+_REPO = 'repository = "a/b"\ntoken_env = "T"\n'
 
 
 @pytest.mark.parametrize(
     ("body", "names"),
     [
         (_GIT + 'pull_requests = "bitbucket"\n' + _APPROVE,
-         "`node.git.pull_requests` must be one of 'github', 'gitlab', got 'bitbucket'"),
+         "`node.git.pull_requests` must be true, false or, naming the forge as well, one of 'github', "
+         "'gitlab', 'gitea', got 'bitbucket'"),
         (_GIT + 'pull_requests = "github"\nrepository = "acme/shop"\ntoken_env = "GH_TOKEN"\n',
          "`node.git.pull_requests` = 'github' needs `node.policy.approve = [\"edit\"]`"),
         ('[node.git]\npull_requests = "github"\nrepository = "acme/shop"\ntoken_env = "T"\n' + _APPROVE,
@@ -263,7 +265,29 @@ _APPROVE = '[node.policy]\napprove = ["edit"]\n'
          "`node.git.token_env` must be the NAME of an environment variable"),
         (_GIT + 'pull_requests = "github"\napi_url = "api.github.com"\nrepository = "a/b"\ntoken_env = "T"\n'
          + _APPROVE, "`node.git.api_url` must be the forge's API as an http(s) URL"),
-        (_GIT + 'repository = "acme/shop"\n', "`node.git.repository` is set but `node.git.pull_requests` is"),
+        (_GIT + 'repository = "acme/shop"\n', "`node.git.repository` is set but `node.git.forge` is not"),
+        # `forge` names the forge; pull_requests and issues are switches.
+        (_GIT + 'forge = "bitbucket"\nrepository = "a/b"\ntoken_env = "T"\n',
+         "`node.git.forge` must be one of 'github', 'gitlab', 'gitea', got 'bitbucket'"),
+        (_GIT + 'pull_requests = true\n' + _APPROVE,
+         "`node.git.pull_requests` = true needs `node.git.forge`: the forge they go to, 'github' or"),
+        (_GIT + 'issues = true\n', "`node.git.issues` = true needs `node.git.forge`"),
+        (_GIT + 'issues = "yes"\nforge = "github"\nrepository = "a/b"\ntoken_env = "T"\n',
+         "`node.git.issues` must be true or false, got 'yes'"),
+        (_GIT + 'pull_requests = 1\nforge = "github"\nrepository = "a/b"\ntoken_env = "T"\n' + _APPROVE,
+         "`node.git.pull_requests` must be true or false (or the forge's name"),
+        (_GIT + 'forge = "github"\npull_requests = "gitlab"\n' + _REPO + _APPROVE,
+         "`node.git.pull_requests` = 'gitlab' names another forge than `node.git.forge` = 'github'"),
+        (_GIT + 'forge = "gitea"\npull_requests = true\nrepository = "a/b"\ntoken_env = "T"\n',
+         "`node.git.pull_requests` = true needs `node.policy.approve = [\"edit\"]`"),
+        ('[node.git]\nforge = "gitea"\npull_requests = true\n' + _REPO + _APPROVE,
+         "`node.git.pull_requests` = true needs `node.git.remote`"),
+        ('[node.git]\nforge = "gitea"\nissues = true\ntoken_env = "T"\n',
+         "`node.git.repository` is required with forge = 'gitea'"),
+        ('[node.git]\nforge = "gitlab"\nissues = true\nrepository = "a/b"\n',
+         "`node.git.token_env` is required with forge = 'gitlab'"),
+        ('[node.git]\nforge = "gitea"\nissues = true\nrepository = "shop"\ntoken_env = "T"\n',
+         "`node.git.repository` must be owner/name"),
     ],
 )
 def test_pull_request_config_errors_say_what_is_needed(tmp_path, body, names):
@@ -286,3 +310,23 @@ def test_pull_request_config_is_parsed_with_the_forges_default_api(tmp_path):
     config = load_config(_config(tmp_path, body))
     assert config.forge is not None and config.forge.api_url == "https://gitlab.example.com/api/v4"
     assert config.public_url == "http://queue.example:8787"
+    assert (config.pull_requests, config.issues) == (True, False)
+
+
+def test_forge_names_the_forge_and_pull_requests_and_issues_are_switches(tmp_path):
+    base = 'forge = "gitea"\napi_url = "https://git.example/api/v1"\n' + _REPO
+    # Issues need the forge, not approvals, nor a remote to push to.
+    config = load_config(_config(tmp_path, "[node.git]\n" + base + "issues = true\n"))
+    assert config.forge is not None and (config.forge.kind, config.forge.api_url) == (
+        "gitea", "https://git.example/api/v1")
+    assert (config.pull_requests, config.issues) == (False, True)
+    config = load_config(_config(tmp_path, _GIT + base + "pull_requests = true\nissues = true\n" + _APPROVE))
+    assert (config.pull_requests, config.issues) == (True, True)
+    # Named with nothing switched on: nothing is opened, open pull requests can still be closed and read.
+    config = load_config(_config(tmp_path, _GIT + base))
+    assert config.forge is not None and (config.pull_requests, config.issues) == (False, False)
+    # The old spelling names the forge and turns pull requests on; the same name twice is no conflict.
+    old = _GIT + 'pull_requests = "github"\nforge = "github"\n' + _REPO + _APPROVE
+    config = load_config(_config(tmp_path, old))
+    assert config.forge is not None and (config.forge.kind, config.pull_requests) == ("github", True)
+    assert config.forge.api_url == "https://api.github.com"

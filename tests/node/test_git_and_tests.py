@@ -170,7 +170,34 @@ async def test_a_proposal_branch_is_pushed_under_its_name_and_nothing_else_is(no
         # This node has no [node.git] pull_requests: the tool says how to turn it on.
         off = await refused(c, "forge_open_pull_request", event_id="evt_pr1", branch="healloop/evt_pr1",
                             title="t", body="b")
-        assert "pull requests are off on this node: set `node.git.pull_requests`" in off
+        assert "pull requests are off on this node: set `node.git.forge`" in off
+
+
+async def test_a_decided_proposal_branch_is_deleted_here_and_on_the_remote(node):
+    remote = node.repo.parent / "remote.git"
+    async with node.http_client() as c:
+        await ok(c, "write_file", path="decided.txt", content="fix\n", event_id="evt_rm1")
+        made = await ok(c, "git_commit", message="Heal", event_id="evt_rm1", branch="healloop/evt_rm1")
+        await ok(c, "discard_changes", event_id="evt_rm1")
+        await ok(c, "git_push_branch", branch="healloop/evt_rm1")
+        listed = (await ok(c, "git_branches"))["branches"]
+        assert {"name": "healloop/evt_rm1", "sha": made["sha"]} in listed
+        assert all(b["name"].startswith("healloop/") for b in listed)
+        done = await ok(c, "git_delete_branch", branch="healloop/evt_rm1", remote=True)
+        assert done == {"branch": "healloop/evt_rm1", "deleted": True, "sha": made["sha"],
+                        "remote": {"remote": "origin", "deleted": True, "sha": made["sha"]}}
+        assert git(remote, "branch", "--list", "healloop/evt_rm1").strip() == ""
+        assert "healloop/evt_rm1" not in [b["name"] for b in (await ok(c, "git_branches"))["branches"]]
+        again = await ok(c, "git_delete_branch", branch="healloop/evt_rm1", remote=True)
+        assert again["deleted"] is False and again["remote"]["deleted"] is False
+        assert "must start with 'healloop/'" in await refused(c, "git_delete_branch", branch="healed",
+                                                              remote=True)
+        # This node names no forge: the forge tools say how to name one.
+        for tool, args in (("forge_pull_request_status", {"number": 1}),
+                           ("forge_close_pull_request", {"event_id": "evt_rm1", "number": 1, "comment": "c"}),
+                           ("forge_open_issue", {"event_id": "evt_rm1", "title": "t", "body": "b",
+                                                 "suspect_sha": made["sha"]})):
+            assert "no forge on this node" in await refused(c, tool, **args), tool
 
 
 async def test_run_test_pass_fail_timeout(node):

@@ -140,7 +140,7 @@ def _open_dicts(schema, path="$"):
 async def test_tool_schemas_fit_function_calling(node):
     async with node.http_client() as c:
         tools = (await c.list_tools()).tools
-    assert len(tools) == 27
+    assert len(tools) == 31
     for tool in tools:
         assert (
             tool.name.isidentifier() and tool.name.islower() and len(tool.name) <= 64 and "." not in tool.name

@@ -1,6 +1,7 @@
-"""Forge webhooks against a real server process: a merged healloop/<event id> pull request approves its
-proposal (by who merged it, with the merge commit), one closed unmerged rejects it, and a bad signature,
-a branch that is not a proposal or an event that is not proposed change nothing (issue 12)."""
+"""Forge webhooks (GitHub, GitLab, Gitea/Forgejo) against a real server process: a merged healloop/<event
+id> pull request approves its proposal (by who merged it, with the merge commit), one closed unmerged
+rejects it, and a bad signature, a branch that is not a proposal or an event that is not proposed change
+nothing (issue 12)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,18 @@ def send_gitlab(c: httpx.Client, branch: str, action: str, *, token: str = SECRE
     }
     return c.post("/v1/ingest/gitlab", json=payload,
                   headers={"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": token})
+
+
+def send_gitea(c: httpx.Client, payload: dict[str, Any], *, secret: str | None = SECRET,
+               event: str = "pull_request", forgejo: bool = False) -> httpx.Response:
+    """As Gitea delivers it: X-Gitea-Event, and the hex HMAC-SHA256 of the body (no prefix); Forgejo
+    names both headers X-Forgejo-*."""
+    body = json.dumps(payload).encode()
+    name = "Forgejo" if forgejo else "Gitea"
+    headers = {f"X-{name}-Event": event, "Content-Type": "application/json"}
+    if secret is not None:
+        headers[f"X-{name}-Signature"] = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return c.post("/v1/ingest/gitea", content=body, headers=headers)
 
 
 def test_a_merged_pull_request_resolves_its_proposal_with_who_and_the_merge_commit(make_server) -> None:  # type: ignore[no-untyped-def]
@@ -146,3 +159,31 @@ def test_without_a_forge_secret_the_hooks_need_the_bearer_token(make_server) -> 
         assert send_github(hook, payload, secret=None).status_code == 401
         r = send_github(c, payload, secret=None)
         assert r.status_code == 200 and r.json()["status"] == "resolved"
+
+
+def test_gitea_and_forgejo_merge_and_close_decide_proposals(make_server) -> None:  # type: ignore[no-untyped-def]
+    server: QueueServer = make_server("--forge-secret", SECRET, token="queue-token")
+    with server.client() as c, httpx.Client(base_url=server.url, timeout=30) as hook:
+        merged, _ = _propose(c, 1)
+        closed, _ = _propose(c, 2)
+        # Gitea's payload has GitHub's shape; its sender, merged_by and merge_commit_sha are the same keys.
+        payload = github_closed(f"healloop/{merged}", merged=True, number=3, by="gitea-admin",
+                                sha="ef56" * 10)
+        for secret in (None, "another-secret"):
+            r = send_gitea(hook, payload, secret=secret)
+            assert r.status_code == 401 and "X-Gitea-Signature" in r.json()["message"]
+        assert c.get(f"/v1/events/{merged}").json()["status"] == "proposed"
+        r = send_gitea(hook, payload)
+        assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
+        step = c.get(f"/v1/events/{merged}").json()["history"][-1]
+        assert step["note"] == "fix approved by gitea-admin: pull request #3 merged on gitea"
+        assert step["data"]["commit"] == {"sha": "ef56" * 10}
+        assert step["data"]["pull_request"]["forge"] == "gitea"
+        r = send_gitea(hook, github_closed(f"healloop/{closed}", merged=False, by="lee"), forgejo=True)
+        assert r.status_code == 200 and r.json()["status"] == "escalated"
+        assert c.get(f"/v1/events/{closed}").json()["history"][-1]["note"] == (
+            "fix rejected by lee: pull request closed without merging")
+        opened = send_gitea(hook, {**payload, "action": "opened"})
+        assert opened.status_code == 200 and "only closed ones" in opened.json()["ignored"]
+        pushed = send_gitea(hook, {"ref": "refs/heads/main"}, event="push")
+        assert pushed.status_code == 200 and "only pull_request events" in pushed.json()["ignored"]

@@ -141,8 +141,8 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return env | {"HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", **extra}
 
 
-def doctor(proj: Path, infra: Infra, *args: str) -> tuple[int, str]:
-    env = _env(proj.parent / "home", PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH=str(infra.chromium))
+def doctor(proj: Path, infra: Infra, *args: str, **env_extra: str) -> tuple[int, str]:
+    env = _env(proj.parent / "home", PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH=str(infra.chromium), **env_extra)
     done = subprocess.run([sys.executable, "-m", "healloop", "doctor", *args], cwd=proj, env=env,
                           capture_output=True, text=True, timeout=120)
     assert not done.stderr, done.stderr
@@ -189,7 +189,8 @@ def test_a_sound_setup_is_all_ok_and_doctor_changes_nothing(tmp_path: Path, infr
         "ok   git identity: doctor test <doctor@test.invalid>",
     ):
         assert any(ln.startswith(expected) for ln in lines), f"{expected!r} not in:\n{out}"
-    assert lines[-1].startswith("doctor: 17 ok, 0 warnings, 0 failures; ready"), out
+    assert "ok   forge: no [node.git] forge: proposals and escalations stay in healloop" in out
+    assert lines[-1].startswith("doctor: 18 ok, 0 warnings, 0 failures; ready"), out
     # No side effects: the project, its .git and the user's HOME are as they were, to the mtime.
     assert snapshot(tmp_path) == before
     assert git(proj, "status", "--porcelain") == status
@@ -269,7 +270,7 @@ def test_an_invalid_config_fails_naming_the_key_and_skips_the_rest(tmp_path: Pat
     skipped = lines[1:-1]
     assert skipped and all(ln.startswith("skip ") and ln.endswith("not checked: no valid config")
                            for ln in skipped), out
-    assert lines[-1].startswith("doctor: 0 ok, 0 warnings, 1 failure, 13 not checked")
+    assert lines[-1].startswith("doctor: 0 ok, 0 warnings, 1 failure, 14 not checked")
 
 
 def test_warnings_do_not_fail_an_unignored_data_dir_an_unused_venv_no_plugin(
@@ -340,3 +341,54 @@ def test_notify_channels_are_checked_without_sending(tmp_path: Path, infra: Infr
     config.write_text(base + '\n[notify.team]\nkind = "pager"\nurl = "http://127.0.0.1:9/"\n')
     code, out = doctor(proj, infra)
     assert code == 1 and "FAIL notify: `notify.team.kind`" in out, out
+
+
+def test_the_forge_token_is_checked_read_only_for_pull_requests_and_issues(tmp_path: Path,
+                                                                           infra: Infra) -> None:
+    from tests.forge.fake import GITEA_REPO, FakeForge
+
+    proj = make_project(tmp_path)
+    config = write_config(proj, infra)
+    base = config.read_text()
+    with FakeForge() as forge:
+        config.write_text(base + textwrap.dedent(f"""
+            [node.git]
+            remote = "origin"
+            branch = "main"
+            forge = "gitea"
+            pull_requests = true
+            issues = true
+            api_url = "{forge.gitea_api}"
+            repository = "{GITEA_REPO}"
+            token_env = "SHOP_GITEA_TOKEN"
+            [node.policy]
+            approve = ["edit"]
+            """))
+        git(proj, "remote", "add", "origin", str(tmp_path / "remote.git"))
+        code, out = doctor(proj, infra, SHOP_GITEA_TOKEN=forge.token)
+        assert code == 0, out
+        where = f"gitea {GITEA_REPO} at {forge.gitea_api}: {GITEA_REPO}; the token may push; the token in " \
+                "$SHOP_GITEA_TOKEN is accepted"
+        assert f"ok   forge pull requests: proposals become pull requests into main: {where}" in out, out
+        assert f"ok   forge issues: an escalation naming a suspect commit opens an issue: {where}" in out
+        assert [r.method for r in forge.requests] == ["GET"]  # asked once, never written to
+        code, out = doctor(proj, infra, SHOP_GITEA_TOKEN="wrong")
+        assert "WARN forge pull requests: on, but gitea cannot be used: gitea refused the token in " \
+               "$SHOP_GITEA_TOKEN (401" in out, out
+        assert "WARN forge issues: on, but gitea cannot be used:" in out
+        assert "wrong" not in out
+        code, out = doctor(proj, infra)
+        assert "WARN forge issues: on, but gitea cannot be used: $SHOP_GITEA_TOKEN is not set" in out, out
+        assert "fix: export SHOP_GITEA_TOKEN=..." in out
+    config.write_text(base + textwrap.dedent(f"""
+        [node.git]
+        forge = "gitea"
+        issues = true
+        api_url = "http://127.0.0.1:{free_port()}/api/v1"
+        repository = "{GITEA_REPO}"
+        token_env = "SHOP_GITEA_TOKEN"
+        """))
+    code, out = doctor(proj, infra, SHOP_GITEA_TOKEN="t")
+    assert code == 0  # a forge that cannot be used is a warning: the loop works without it
+    assert "ok   forge pull requests: off ([node.git] pull_requests)" in out, out
+    assert "WARN forge issues: on, but gitea cannot be used: cannot reach gitea at http://127.0.0.1:" in out

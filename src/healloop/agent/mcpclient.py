@@ -31,6 +31,7 @@ _BY_CODE: dict[str, type[HealloopError]] = {
         errors.PayloadTooLarge,
         errors.ConfigError,
         errors.Unavailable,
+        errors.ForgeError,
     )
 }
 

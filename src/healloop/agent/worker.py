@@ -26,6 +26,7 @@ from healloop.agent import own_commit, plan_approval, rollback, siblings
 from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
+from healloop.agent.forge_issue import after_escalation
 from healloop.agent.guardrails import Refused
 from healloop.agent.healing.heal import MARGIN, THRESHOLD, Settings
 from healloop.agent.mcpclient import NodeSession, NodeUnavailable
@@ -203,6 +204,8 @@ class EventJob:
         self.discarded = []
         self.state = to
         log.info("%s: %s -> %s (%s)", self.worker, self.id, to, note[:200], extra={"event_id": self.id})
+        if to == "escalated" and not self.agent.config.dry_run:
+            await after_escalation(self.event, body, self.touched, self.agent.config.node_token)
 
     async def checkpoint(self) -> None:
         """Between steps: give the event back if the agent is stopping or the lease is gone."""

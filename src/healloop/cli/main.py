@@ -42,6 +42,7 @@ COMMAND_MODULES = [
     "healloop.cli.stack_commands",
     "healloop.cli.doctor_commands",
     "healloop.cli.notify_commands",
+    "healloop.cli.forge_commands",
 ]
 
 

@@ -70,9 +70,9 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               help="healloop.toml whose [notify.*] channels the queue tells of outcomes "
                    "(with [queue] public_url, storm_events, storm_minutes).")
 @click.option("--forge-secret", envvar="HEALLOOP_FORGE_SECRET", show_envvar=True,
-              help="The secret set on the GitHub or GitLab webhook that posts to /v1/ingest/github or "
-                   "/v1/ingest/gitlab: deliveries not signed with it are refused (401), and with it those "
-                   "two routes need no bearer token.")
+              help="The secret set on the GitHub, GitLab or Gitea webhook that posts to "
+                   "/v1/ingest/github, /v1/ingest/gitlab or /v1/ingest/gitea: deliveries not signed with it "
+                   "are refused (401), and with it those routes need no bearer token.")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
@@ -229,6 +229,22 @@ def revert_cmd(queue_url: str, token: str | None, event_id: str, reason: str | N
                + (" and pushed" if done["pushed"] else "") + f"; {event_id} is escalated")
 
 
+def _pull_request_line(pr: dict[str, Any]) -> str:
+    """What became of the proposal's pull request and its pushed branch (the decision stands either way)."""
+    if pr.get("number") is None:
+        said = "no pull request was opened"
+    elif pr.get("error"):
+        said = f"pull request #{pr['number']} was not closed: {pr['error']}; close it by hand"
+    else:
+        said = str(pr.get("message") or f"pull request #{pr['number']}: {pr.get('state')}")
+    remote = pr.get("remote_branch") or {}
+    if remote.get("error"):
+        said += f"; its branch was not deleted on the remote: {remote['error']}"
+    elif remote.get("deleted"):
+        said += f"; its branch was deleted on {remote.get('remote')}"
+    return said
+
+
 def _decision_command(name: str, approve: bool, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @queue_options
@@ -259,6 +275,8 @@ def _decision_command(name: str, approve: bool, help_text: str) -> click.Command
         else:
             gone = "deleted" if done["deleted"]["deleted"] else "already gone"
             click.echo(f"{done['branch']} on node {done['node']} {gone}; {event_id} is escalated")
+        if done.get("pull_request"):
+            click.echo(_pull_request_line(done["pull_request"]))
 
     return cmd
 

@@ -31,6 +31,6 @@ __all__ = ["CHECKS", "Finding", "Setup", "as_json", "blocks_the_loop", "check", 
            "summary"]
 
 # Each module registers its checks with @check when imported; this is the order they run in.
-CHECK_MODULES = ("project", "machine", "git", "notify")
+CHECK_MODULES = ("project", "machine", "git", "forge", "notify")
 for _name in CHECK_MODULES:
     importlib.import_module(f"healloop.doctor.{_name}")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from healloop.errors import ForgeError, Unavailable
-from healloop.forge.model import PullRequest
+from healloop.forge.model import PullRequest, PullStatus
 
 TIMEOUT_S = 30.0
 
@@ -33,15 +33,22 @@ def call(forge: str, method: str, url: str, *, headers: dict[str, str], token_en
     where = f"{method} {url}"
     if r.status_code in (401, 403):
         raise ForgeError(f"{forge} refused the token in ${token_env} ({r.status_code}: {said}) on {where}; "
-                         "check that it is set, not expired, and may write pull requests to the repository")
+                         "check that it is set, not expired, and may write the repository's pull requests "
+                         "(and issues, with [node.git] issues)")
     if r.status_code == 404:
         raise ForgeError(f"{forge} answered 404 on {where}: the repository does not exist or the token in "
                          f"${token_env} cannot see it; check [node.git] repository and api_url ({said})")
     raise ForgeError(f"{forge} answered {r.status_code} on {where}: {said}")
 
 
+def missing(forge: str, what: str, number: int, settings: Any) -> ForgeError:
+    return ForgeError(f"{forge} has no {what} #{number} in {settings.repository} (404), or the token in "
+                      f"${settings.token_env} cannot see it")
+
+
 def message(body: Any) -> str:
-    """The forge's own explanation: GitHub's ``message`` and ``errors``, GitLab's ``message``/``error``."""
+    """The forge's own explanation: GitHub's and Gitea's ``message`` and ``errors``, GitLab's
+    ``message``/``error``."""
     if not isinstance(body, dict):
         return ""
     parts = [str(body.get("message") or body.get("error") or "")]
@@ -68,3 +75,18 @@ def open_once(forge: str, what: str, repository: str, head: str, base: str, *,
         raise ForgeError(f"{forge} refused to open a {what} from {head} into {base} of {repository}: "
                          f"{message(body)}")
     return made(body)
+
+
+def close_once(forge: str, what: str, number: int, *, status: Callable[[], PullStatus],
+               comment: Callable[[], object], close: Callable[[], object]) -> dict[str, Any]:
+    """Close pull (merge) request ``number`` with a comment saying why, once: one already merged or
+    closed is left as it is and said so (``closed: false``), so deciding again never fails on it. The
+    comment goes first: a request closed without it would leave people guessing."""
+    now = status()
+    if now.state != "open":
+        return {"forge": forge, "number": number, "url": now.url, "state": now.state, "closed": False,
+                "message": f"{what} #{number} was already {now.state} on {forge}; nothing to close"}
+    comment()
+    close()
+    return {"forge": forge, "number": number, "url": now.url, "state": "closed", "closed": True,
+            "message": f"{what} #{number} closed on {forge} with a comment"}

@@ -104,8 +104,10 @@ class NodeConfig:
     restarts_per_hour: int = 3
     max_file_bytes: int = 1_000_000
     policy: PolicyConfig = field(default_factory=PolicyConfig)
-    forge: ForgeSettings | None = None   # [node.git] pull_requests: proposals become pull requests
-    public_url: str | None = None        # [queue] public_url: pull requests link back to their event
+    forge: ForgeSettings | None = None   # [node.git] forge: where pull requests and issues go
+    pull_requests: bool = False          # [node.git] pull_requests: proposals become pull requests
+    issues: bool = False                 # [node.git] issues: escalations naming a suspect commit open one
+    public_url: str | None = None        # [queue] public_url: pull requests and issues link to their event
 
 
 def default_state_dir(workspace: Path) -> Path:
@@ -341,7 +343,7 @@ def load_config(
     # Paths below are relative to the workspace, which is what users write in the file.
     r.base = ws
     git = _Reader(r.table_of("git"), "node.git", ws)
-    git.only({"remote", "branch", "pull_requests", "api_url", "repository", "token_env"})
+    git.only({"remote", "branch", "forge", "pull_requests", "issues", "api_url", "repository", "token_env"})
     policy = _policy(_Reader(r.table_of("policy"), "node.policy", ws))
     svc = _Reader(r.table_of("services"), "node.services", ws)
     services = {
@@ -355,6 +357,7 @@ def load_config(
         if not d.argv("command"):
             raise ConfigError(f"`{d.key('command')}` is required", field=d.key("command"))
         diagnostics[name] = DiagnosticConfig(name, d.argv("command"), float(d.number("timeout", 60)))
+    forge, pull_requests, issues = _forge(git, policy)
     return NodeConfig(
         workspace=ws,
         state_dir=(state_dir.resolve() if state_dir else r.path("state_dir") or default_state_dir(ws)),
@@ -367,38 +370,70 @@ def load_config(
         restarts_per_hour=int(r.number("restarts_per_hour", 3, integer=True)),
         max_file_bytes=int(r.number("max_file_bytes", 1_000_000, integer=True)),
         policy=policy,
-        forge=_forge(git, policy),
+        forge=forge,
+        pull_requests=pull_requests,
+        issues=issues,
         public_url=_public_url(data),
     )
 
 
-def _forge(git: _Reader, policy: PolicyConfig) -> ForgeSettings | None:
-    """``[node.git] pull_requests``: which forge proposals go to as pull requests, and how to reach it."""
-    kind = git.str("pull_requests")
+def _forge(git: _Reader, policy: PolicyConfig) -> tuple[ForgeSettings | None, bool, bool]:
+    """``[node.git]``: the forge (``forge``, how to reach it) and what goes there: ``pull_requests``
+    (proposals) and ``issues`` (escalations). ``pull_requests = "<kind>"`` both names the forge and turns
+    pull requests on, as before ``forge`` existed."""
+    kind, prs, issues = git.str("forge"), git.table.get("pull_requests", False), git.flag("issues", False)
+    if isinstance(prs, str):
+        if prs not in FORGES:
+            raise git.fail("pull_requests", "true, false or, naming the forge as well, one of "
+                           + ", ".join(repr(k) for k in FORGES))
+        if kind is not None and kind != prs:
+            raise ConfigError(f"`{git.key('pull_requests')}` = {prs!r} names another forge than "
+                              f"`{git.key('forge')}` = {kind!r}; with forge set, write pull_requests = true",
+                              field=git.key("pull_requests"))
+        kind, named, prs = prs, f"pull_requests = {prs!r}", True
+    elif isinstance(prs, bool):
+        named = f"forge = {kind!r}"
+    else:
+        raise git.fail("pull_requests", "true or false (or the forge's name, e.g. \"github\")")
+    choices = " or ".join(repr(k) for k in FORGES)
     if kind is None:
+        for key, on in (("pull_requests", prs), ("issues", issues)):
+            if on:
+                raise ConfigError(f"`{git.key(key)}` = true needs `{git.key('forge')}`: the forge they go "
+                                  f"to, {choices} (with repository and token_env)", field=git.key("forge"))
         extra = sorted({"api_url", "repository", "token_env"} & set(git.table))
         if extra:
-            raise ConfigError(f"`{git.key(extra[0])}` is set but `{git.key('pull_requests')}` is not; set it "
-                              "to " + " or ".join(repr(k) for k in FORGES), field=git.key("pull_requests"))
-        return None
+            raise ConfigError(f"`{git.key(extra[0])}` is set but `{git.key('forge')}` is not; set it to "
+                              + choices, field=git.key("forge"))
+        return None, False, False
     if kind not in FORGES:
-        raise git.fail("pull_requests", "one of " + ", ".join(repr(k) for k in FORGES))
-    module = FORGES[kind]
-    if "edit" not in policy.approve:
-        raise ConfigError(f"`{git.key('pull_requests')}` = {kind!r} needs "
+        raise git.fail("forge", "one of " + ", ".join(repr(k) for k in FORGES))
+    if prs and "edit" not in policy.approve:
+        raise ConfigError(f"`{git.key('pull_requests')}` = {_toml(git.table['pull_requests'])} needs "
                           "`node.policy.approve = [\"edit\"]`: a pull request carries a proposed fix, and "
                           "without approval fixes land at once",
                           field=git.key("pull_requests"))
-    if not git.str("remote") or not git.str("branch"):
-        raise ConfigError(f"`{git.key('pull_requests')}` = {kind!r} needs `node.git.remote` (where the "
-                          "proposal's branch is pushed) and `node.git.branch` (the branch the pull request "
-                          "targets)", field=git.key("remote"))
+    if prs and (not git.str("remote") or not git.str("branch")):
+        raise ConfigError(f"`{git.key('pull_requests')}` = {_toml(git.table['pull_requests'])} needs "
+                          "`node.git.remote` (where the proposal's branch is pushed) and `node.git.branch` "
+                          "(the branch the pull request targets)", field=git.key("remote"))
+    return _forge_settings(git, kind, named), prs, issues
+
+
+def _toml(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
+
+
+def _forge_settings(git: _Reader, kind: str, named: str) -> ForgeSettings:
+    """How to reach the forge ``named`` (the key that names it, as the user wrote it): its API, the
+    repository and the NAME of the variable holding the token."""
+    module = FORGES[kind]
     api_url = git.str("api_url", module.DEFAULT_API_URL) or module.DEFAULT_API_URL
     if not api_url.startswith(("http://", "https://")):
         raise git.fail("api_url", f"the forge's API as an http(s) URL, e.g. {module.DEFAULT_API_URL!r}")
     repository = git.str("repository")
     if repository is None:
-        raise ConfigError(f"`{git.key('repository')}` is required with pull_requests = {kind!r}",
+        raise ConfigError(f"`{git.key('repository')}` is required with {named}",
                           field=git.key("repository"))
     why = module.check_repository(repository)
     if why:
@@ -406,7 +441,7 @@ def _forge(git: _Reader, policy: PolicyConfig) -> ForgeSettings | None:
     token_env = git.str("token_env")
     example = f"e.g. \"{kind.upper()}_TOKEN\""
     if token_env is None:
-        raise ConfigError(f"`{git.key('token_env')}` is required with pull_requests = {kind!r}: the NAME of "
+        raise ConfigError(f"`{git.key('token_env')}` is required with {named}: the NAME of "
                           f"the environment variable holding the token, {example}",
                           field=git.key("token_env"))
     if not _ENV_NAME.match(token_env) or token_env.startswith(_TOKEN_PREFIXES):

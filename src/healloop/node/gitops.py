@@ -284,17 +284,48 @@ class GitOps:
                               capture_output=True, timeout=60)
         return proc.returncode == 0
 
-    def delete_branch(self, branch: str) -> dict[str, Any]:
-        """Delete a healloop/ branch (a rejected proposal). Safe to retry: a missing one is not an error."""
+    def delete_branch(self, branch: str, remote: bool = False) -> dict[str, Any]:
+        """Delete a healloop/ branch (a decided proposal) here and, with ``remote``, on the configured
+        remote too (the branch a pull request was opened from). Safe to retry: a branch already gone here
+        or there is not an error (deleted: false)."""
         self.check_branch(branch)
+        target = self._target("git_delete_branch with remote")[0] if remote else None
         with self.ws.lock("git"):
             if self._head() == branch:
                 raise Conflict(f"HEAD is on {branch}; switch away from it before deleting it")
-            if not self._branch_exists(branch):
-                return {"branch": branch, "deleted": False, "sha": None}
-            tip = self._git("rev-parse", f"refs/heads/{branch}").strip()
-            self._git("branch", "-D", branch)
-        return {"branch": branch, "deleted": True, "sha": tip}
+            result: dict[str, Any] = {"branch": branch, "deleted": False, "sha": None}
+            if self._branch_exists(branch):
+                tip = self._git("rev-parse", f"refs/heads/{branch}").strip()
+                self._git("branch", "-D", branch)
+                result.update(deleted=True, sha=tip)
+        if target is not None:
+            result["remote"] = self._delete_remote_branch(target, branch)
+        return result
+
+    def _delete_remote_branch(self, remote: str, branch: str) -> dict[str, Any]:
+        ref = f"refs/heads/{branch}"
+        # Asked first: pushing the deletion of a ref the remote lacks is an error, and a retry is not.
+        found = self._git("ls-remote", "--heads", remote, ref).split()
+        if not found:
+            return {"remote": remote, "deleted": False, "sha": None}
+        self._git("push", "--porcelain", "--delete", remote, ref)
+        return {"remote": remote, "deleted": True, "sha": found[0]}
+
+    def branches(self) -> dict[str, Any]:
+        """This repository's healloop/ branches (proposals and reverts) and their tips; no others."""
+        out = self._git("for-each-ref", f"--format=%(refname:short){_US}%(objectname)",
+                        f"refs/heads/{REVERT_BRANCH_PREFIX}")
+        found = [line.split(_US, 1) for line in out.splitlines() if line]
+        return {"branches": [{"name": name, "sha": sha} for name, sha in found]}
+
+    def author(self, revision: str) -> dict[str, str] | None:
+        """The full sha and git's author (name, e-mail) of a commit; None when this repository lacks it."""
+        try:
+            sha = self._resolve_commit(revision)
+        except (NotFound, InvalidInput):
+            return None
+        name, email = self._git("show", "-s", f"--format=%an{_US}%ae", sha).strip().split(_US, 1)
+        return {"sha": sha, "name": name, "email": email}
 
     def _forget(self, event_id: str, rels: list[str] | None) -> None:
         if self.journal is not None:

@@ -84,6 +84,9 @@ PUSH = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
 PULL = PUSH
+FORGE_READ = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
 
 
 def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
@@ -205,9 +208,18 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
 
     def git_delete_branch(
         branch: Annotated[str, Field(description="A branch under 'healloop/', e.g. a rejected proposal.")],
+        remote: Annotated[bool, Field(description="Also delete it on this node's configured remote (the "
+                                      "branch a pull request was opened from).")] = False,
     ) -> dict[str, Any]:
-        """Delete a healloop/ branch (a rejected proposal). Safe to retry (deleted: false when it is gone)."""
-        return git.delete_branch(branch)
+        """Delete a healloop/ branch (a decided proposal) here and, with remote, on the node's configured
+        remote. No branch outside healloop/ can be deleted. Safe to retry (deleted: false when it is
+        gone)."""
+        return git.delete_branch(branch, remote)
+
+    def git_branches() -> dict[str, Any]:
+        """List this node's healloop/ branches (proposals waiting for a decision, reverts left for a
+        person) with their tip commits; other branches are not listed."""
+        return git.branches()
 
     def git_revert(
         revision: Annotated[str, Field(description="The commit to undo.")],
@@ -249,20 +261,78 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         """Open a pull request (GitLab: merge request) on this node's forge from a pushed healloop/ branch
         into the branch the node follows; a link back to the event is added to the body. Safe to retry: an
         open one for the same branch is returned (existing: true), never a second. Off unless
-        [node.git] pull_requests is set."""
+        [node.git] pull_requests is on."""
         check_event_id(event_id, required=True)
         settings = node.config.forge
-        if settings is None:
-            raise ConfigError("pull requests are off on this node: set `node.git.pull_requests` (with "
-                              "repository and token_env) in healloop.toml", field="node.git.pull_requests")
+        if settings is None or not node.config.pull_requests:
+            raise ConfigError("pull requests are off on this node: set `node.git.forge` (with repository "
+                              "and token_env) and `node.git.pull_requests = true` in healloop.toml",
+                              field="node.git.pull_requests")
         git.check_branch(branch)
-        link = (f"{node.config.public_url.rstrip('/')}/v1/events/{event_id}" if node.config.public_url
-                else f"`{event_id}` (`healloop events show {event_id}`)")
-        footer = (f"\n\n---\nhealloop event: {link}. Merging this resolves the event; closing it without "
-                  "merging rejects the fix.")
+        footer = (f"\n\n---\nhealloop event: {_event_link(event_id)}. Merging this resolves the event; "
+                  "closing it without merging rejects the fix.")
         pr = forge.client(settings).open_pull_request(branch, str(node.config.git_branch), title,
                                                        body + footer)
         return pr.to_dict()
+
+    def forge_pull_request_status(
+        number: Annotated[int, Field(description="The pull request's number (GitLab: the merge request's "
+                                     "iid), as its proposal recorded it.", ge=1)],
+    ) -> dict[str, Any]:
+        """Ask this node's forge where a pull request stands: state open, merged or closed (without
+        merging), who merged (or closed) it, the merge commit and its page. Changes nothing."""
+        return forge.client(_forge_settings("reading pull requests")).pull_request_status(number).to_dict()
+
+    def forge_close_pull_request(
+        event_id: RequiredEventId,
+        number: Annotated[int, Field(description="The pull request's number (GitLab: iid).", ge=1)],
+        comment: Annotated[str, Field(description="Markdown: why it is closed (who decided what).",
+                                      min_length=1, max_length=60_000)],
+    ) -> dict[str, Any]:
+        """Close a proposal's pull request (GitLab: merge request) on this node's forge with a comment
+        saying why, after the proposal was decided by `healloop approve` or `reject`. Safe to retry: one
+        already closed or merged is left as it is and said so (closed: false), not an error."""
+        check_event_id(event_id, required=True)
+        return forge.client(_forge_settings("closing pull requests")).close_pull_request(number, comment)
+
+    def forge_open_issue(
+        event_id: RequiredEventId,
+        title: Annotated[str, Field(description="The issue's title: the test and a one-line reason.",
+                                    min_length=1, max_length=250)],
+        body: Annotated[str, Field(description="Markdown: the escalation's root-cause report.",
+                                   max_length=60_000)],
+        suspect_sha: Annotated[str, Field(description="The suspect commit the report names (full or "
+                                          "abbreviated sha).", pattern=r"^[0-9a-fA-F]{7,64}$")],
+    ) -> dict[str, Any]:
+        """Open an issue on this node's forge for an escalated event, assigned to the suspect commit's
+        author where the forge knows them (else unassigned, with the author's name and e-mail in the
+        body); a link back to the event is added. Safe to retry: the event's open issue is returned
+        (existing: true), never a second. Off unless [node.git] issues is on."""
+        check_event_id(event_id, required=True)
+        settings = _forge_settings("issues")
+        if not node.config.issues:
+            raise ConfigError("issues are off on this node: set `node.git.issues = true` in healloop.toml",
+                              field="node.git.issues")
+        local = git.author(suspect_sha)
+        sha = local["sha"] if local else suspect_sha.lower()
+        client = forge.client(settings)
+        author = client.commit_author(sha, forge.Author(name=(local or {}).get("name"),
+                                                         email=(local or {}).get("email")))
+        footer = (f"\n\n---\nhealloop event: {_event_link(event_id)}, escalated. Once the cause is "
+                  f"fixed, `healloop events requeue {event_id}` lets an agent verify it.")
+        issue = client.open_issue(event_id, title, body + footer, sha, author)
+        return {**issue.to_dict(), "suspect_sha": sha,
+                "author": {"name": author.name, "email": author.email, "login": author.login}}
+
+    def _forge_settings(what: str) -> forge.ForgeSettings:
+        if node.config.forge is None:
+            raise ConfigError(f"no forge on this node for {what}: set `node.git.forge` (with repository and "
+                              "token_env) in healloop.toml", field="node.git.forge")
+        return node.config.forge
+
+    def _event_link(event_id: str) -> str:
+        return (f"{node.config.public_url.rstrip('/')}/v1/events/{event_id}" if node.config.public_url
+                else f"`{event_id}` (`healloop events show {event_id}`)")
 
     def git_pull() -> dict[str, Any]:
         """Fast-forward the workspace to the remote branch configured for this node (another node's pushed
@@ -364,8 +434,11 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
             "services": {
                 name: {"backend": s.backend, "health_url": s.health_url} for name, s in cfg.services.items()
             },
+            # pull_requests names the forge when they are on (what agents before `forge` existed read).
             "git": {"remote": cfg.git_remote, "branch": cfg.git_branch,
-                    "pull_requests": cfg.forge.kind if cfg.forge else None},
+                    "forge": cfg.forge.kind if cfg.forge else None,
+                    "pull_requests": cfg.forge.kind if cfg.forge and cfg.pull_requests else None,
+                    "issues": bool(cfg.forge and cfg.issues)},
             "policy": {
                 "test_paths": list(cfg.policy.test_paths),
                 "app_edits": cfg.policy.app_edits,
@@ -395,10 +468,14 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         (git_revert, EDIT),
         (git_land_branch, EDIT),
         (git_delete_branch, WRITE),
+        (git_branches, READ),
         (git_push, PUSH),
         (git_push_branch, PUSH),
         (git_pull, PULL),
         (forge_open_pull_request, PUSH),
+        (forge_pull_request_status, FORGE_READ),
+        (forge_close_pull_request, PUSH),
+        (forge_open_issue, PUSH),
         (discard_changes, WRITE),
         (pending_changes, READ),
         (keep_changes, EDIT),

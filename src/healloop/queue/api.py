@@ -240,7 +240,7 @@ async def ingest_alertmanager(request: Request) -> Response:
     return JSON(await _service(request).ingest_alerts(hook, source=source, node=node))
 
 
-FORGE_HOOKS = ("github", "gitlab")
+FORGE_HOOKS = ("github", "gitlab", "gitea")
 
 
 async def ingest_forge(request: Request) -> Response:

@@ -167,7 +167,8 @@ def openapi_document() -> dict[str, Any]:
             "proposal, one closed unmerged rejects it; other deliveries are answered `{ignored}`. With "
             "`serve --forge-secret` the signature is checked instead of the bearer token", None,
             {"200": _reply("The event, or {ignored: why}", _EVENT)}, 400, 401, 404, 409)}
-           for forge, header in (("github", "X-Hub-Signature-256"), ("gitlab", "X-Gitlab-Token"))},
+           for forge, header in (("github", "X-Hub-Signature-256"), ("gitlab", "X-Gitlab-Token"),
+                                 ("gitea", "X-Gitea-Signature"))},
         "/v1/nodes": {
             "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, 400),
             "get": _op("List tool nodes with their last-seen time", None, {"200": _reply("Nodes")}),

@@ -34,7 +34,7 @@ class ServeSettings:
     artifacts_dir: Path | None = None  # default: "artifacts" beside the database
     max_artifact_mb: int = 20
     notify: NotifySettings | None = None  # channels to tell of outcomes ([notify.*] of healloop.toml)
-    forge_secret: str | None = None  # the forges' webhook secret (/v1/ingest/github, /v1/ingest/gitlab)
+    forge_secret: str | None = None  # the forges' webhook secret (/v1/ingest/github, gitlab, gitea)
 
 
 def bind(host: str, port: int) -> socket.socket:
