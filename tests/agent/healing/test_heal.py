@@ -473,6 +473,30 @@ def test_an_xpath_from_a_label_to_its_sibling_field_reads_the_label() -> None:
     assert "//input[@id='zip']" in (out.new_text or "")
 
 
+def test_an_xpath_from_a_label_to_its_sibling_field_finds_it_inside_a_new_input_group() -> None:
+    # The label stays; its field moved into a wrapper beside it. The first field, still a bare sibling
+    # of its label, is what the XPath finds once the label's text is dropped: not the field meant.
+    spec = """const { By } = require('selenium-webdriver');
+
+it('adds a field', async () => {
+  const area = By.xpath("//label[normalize-space()='Area']/following-sibling::input");
+  await driver.findElement(area).sendKeys('12.5');
+});
+"""
+    dom = """<html><body><form>
+<div><label for="name">Name</label><input id="name" name="name"></div>
+<div><label for="area">Area</label><div class="input-group"><input type="number" id="area" name="area_ha">
+<span class="input-group-text">ha</span></div></div>
+<div><label for="irr">Irrigated area</label><div class="input-group"><input type="number" id="irr">
+<span class="input-group-text">ha</span></div></div>
+</form></body></html>"""
+    msg = ("NoSuchElementError: no such element: Unable to locate element: "
+           "{\"method\":\"xpath\",\"selector\":\"//label[normalize-space()='Area']/following-sibling::input\"}")
+    out = heal(failure(spec, msg, dom, path="test/fields.spec.js", source="mocha"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "xpath=//label[normalize-space()='Area']/following-sibling::*//input"
+
+
 def test_a_button_in_the_row_the_xpath_still_finds_approve_became_accept() -> None:
     spec = """from selenium.webdriver.common.by import By
 

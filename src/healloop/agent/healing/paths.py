@@ -112,12 +112,22 @@ def xpath_relaxed(expr: str) -> Iterator[tuple[str, float]]:
     deep = [_PREDICATE_CHILD.sub("[.//", s) for s in loose]
     if deep != loose:
         out.append(("".join(deep), 0.8))
+    sideways = len(steps) > 1 and bool(_SIDEWAYS.match(steps[-1]))
+    if sideways:
+        # //label[.='Area']/following-sibling::input once the input sits in a wrapper beside the label
+        # (a Bootstrap input-group): the sibling holds it.
+        held = re.sub(r"^(/+(?:following|preceding)-sibling::)", r"\1*//", steps[-1])
+        if held != steps[-1]:
+            out.append(("".join([*steps[:-1], held]), 0.9))
     for i, s in enumerate(steps[:-1]):
         bare = re.sub(r"\[.*\]$", "", s)
         if bare != s:
-            out.append(("".join([*steps[:i], bare, *steps[i + 1 :]]), 0.8))
+            # The step a sideways last step hangs off names the element (the label of
+            # //label[.='Area']/following-sibling::input): without its predicate, little is left.
+            named = sideways and i == len(steps) - 2
+            out.append(("".join([*steps[:i], bare, *steps[i + 1 :]]), 0.4 if named else 0.8))
     for i in range(1, len(steps)):
-        out.append(("//" + "".join(steps[i:]).lstrip("/"), 0.7))
+        out.append(("//" + "".join(steps[i:]).lstrip("/"), 0.4 if sideways and i == len(steps) - 1 else 0.7))
     last_bare = re.sub(r"\[.*\]$", "", steps[-1]) if steps else ""
     if steps and last_bare != steps[-1]:
         out.append(("".join([*steps[:-1], last_bare]), 0.4))
