@@ -11,7 +11,6 @@ import collections
 import contextlib
 import hmac
 import logging
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 # A proposal's branch is healloop/<event id> (the agent names it so); its pull request's head says which
 # event a forge's webhook is about.
 PROPOSAL_PREFIX = "healloop/"
-_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 
 @dataclass
@@ -448,17 +446,11 @@ class QueueService:
         if not news.branch.startswith(PROPOSAL_PREFIX) or not event_id:
             raise InvalidInput(f"the pull request's branch {news.branch!r} is not a healloop proposal "
                                f"({PROPOSAL_PREFIX}<event id>); nothing was changed", field="branch")
-        pr = {"forge": news.forge, "number": news.number, "url": news.url}
-        by = news.by or f"{news.forge} webhook"
-        if news.merged:
-            reason = f"pull request #{news.number} merged on {news.forge}"
-            sha = news.sha if news.sha and _SHA.match(news.sha) else None
-            d = DecisionIn(by=by, reason=reason, commit=sha, data={"pull_request": pr, "merged": True})
-        else:
-            d = DecisionIn(by=by, reason="pull request closed without merging",
-                           data={"pull_request": pr, "merged": False})
+        # The same decision `healloop forge sync` records when it polls instead.
+        decided = news.decision()
+        d = DecisionIn(by=decided.by, reason=decided.reason, commit=decided.commit, data=decided.data)
         try:
-            return await self.decide(event_id, news.merged, d)
+            return await self.decide(event_id, decided.approve, d)
         except NotFound:
             raise NotFound(f"the pull request's branch {news.branch} names no event here ({event_id!r}); "
                            "nothing was changed") from None
