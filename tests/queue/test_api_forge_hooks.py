@@ -187,3 +187,14 @@ def test_gitea_and_forgejo_merge_and_close_decide_proposals(make_server) -> None
         assert opened.status_code == 200 and "only closed ones" in opened.json()["ignored"]
         pushed = send_gitea(hook, {"ref": "refs/heads/main"}, event="push")
         assert pushed.status_code == 200 and "only pull_request events" in pushed.json()["ignored"]
+
+
+def test_a_webhook_body_nested_thousands_deep_gets_400(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server()
+    deep = b'{"action": "closed", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with server.client() as c:
+        for forge, event in (("github", {"x-github-event": "pull_request"}),
+                             ("gitlab", {"x-gitlab-event": "Merge Request Hook"})):
+            r = c.post(f"/v1/ingest/{forge}", content=deep,
+                       headers={"content-type": "application/json", **event})
+            assert r.status_code == 400 and "too deeply" in r.json()["message"], (forge, r.text)

@@ -282,3 +282,15 @@ def test_nodes_register_refresh_and_list(server) -> None:
         bad = c.post("/v1/nodes", json={"name": "x", "mcp_url": "ftp://x"})
         assert bad.status_code == 400 and bad.json()["field"] == "mcp_url"
         assert c.post("/v1/nodes", json={"mcp_url": "http://x"}).json()["field"] == "name"
+
+
+def test_json_nested_thousands_deep_or_with_invalid_utf8_in_a_string_gets_400(server) -> None:
+    deep = b'{"token": "t", "to": "analyzing", "data": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    with server.client() as c:
+        eid = c.post("/v1/events", json=failure(1)).json()["id"]
+        r = c.post(f"/v1/events/{eid}/transition", content=deep, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "nests arrays or objects too deeply" in r.json()["message"], r.text
+        r = c.post("/v1/events", content=b'{"node": "a\xff", "source": "x", "spec": "s", "test": "t", '
+                   b'"message": "m"}', headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "UTF-8" in r.json()["message"], r.text
+        assert [e["id"] for e in c.get("/v1/events").json()["events"]] == [eid]

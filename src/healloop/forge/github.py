@@ -170,6 +170,8 @@ def json_object(body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except ValueError as exc:
         raise InvalidInput(f"the webhook body is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("the webhook body nests arrays or objects too deeply to be read") from None
     if not isinstance(payload, dict):
         raise InvalidInput("the webhook body must be a JSON object")
     return payload

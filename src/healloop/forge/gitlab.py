@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from healloop.errors import InvalidInput, Unauthorized
 from healloop.forge import issues
+from healloop.forge.github import json_object
 from healloop.forge.http import call, close_once, missing, open_once
 from healloop.forge.model import Author, Closed, ForgeSettings, Issue, PullRequest, PullStatus
 
@@ -143,11 +143,8 @@ def parse_hook(headers: Mapping[str, str], body: bytes, secret: str | None) -> C
     event = headers.get("x-gitlab-event", "")
     if event != "Merge Request Hook":
         return f"{event or 'an unnamed'} event: only Merge Request Hook events are used"
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise InvalidInput(f"the webhook body is not JSON: {exc}") from None
-    attrs = payload.get("object_attributes") if isinstance(payload, dict) else None
+    payload = json_object(body)
+    attrs = payload.get("object_attributes")
     if not isinstance(attrs, dict):
         raise InvalidInput("the Merge Request Hook has no object_attributes", field="object_attributes")
     action = attrs.get("action")

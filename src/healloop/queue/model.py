@@ -134,6 +134,10 @@ def decode(body: bytes, kind: type[T]) -> T:
         raise InvalidInput(f"invalid body: {detail}") from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        # Free-form `data` nested thousands deep: msgspec recurses once per level.
+        raise InvalidInput("the request body nests arrays or objects too deeply (over a few hundred "
+                           "levels): send flatter JSON") from None
 
 
 @dataclass
