@@ -1376,3 +1376,28 @@ def test_a_page_objects_constant_on_a_short_traceback_line_and_a_button_moved_ou
                              path="tests/ui/test_checkout.py", stack=stack, source="pytest")).heal()
     assert outcome.status == HEALED, outcome.reason
     assert "Place order" in (outcome.element_html or "")
+
+
+def test_a_renumbered_generated_id_heals_to_the_angular_component_around_the_field() -> None:
+    # Angular Material renumbered every input; the field sits five boxes deep inside its own
+    # component, whose tag names it as the app's source does. The new generated id is never written.
+    spec = """describe('donor check', () => {
+  it('flags low haemoglobin', () => {
+    cy.get('app-pulse input').type('72');
+    cy.get('#mat-input-3').type('11.9');
+  });
+});
+"""
+    field = ("<mat-form-field><div class='wrap'><div class='flex'><div class='infix'>"
+             "<label for='mat-input-{n}'>{label}</label><input matinput type='number' id='mat-input-{n}'>"
+             "</div></div></div></mat-form-field>")
+    dom = ("<html><body><form>"
+           f"<app-pulse>{field.format(n=13, label='Pulse (bpm)')}</app-pulse>"
+           f"<app-hb-reading>{field.format(n=14, label='Haemoglobin (g/dL)')}</app-hb-reading>"
+           "</form></body></html>")
+    msg = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+           "`#mat-input-3`, but never found it.")
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/donor.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "css=app-hb-reading input"
+    assert "mat-input-14" not in (out.new_text or "")

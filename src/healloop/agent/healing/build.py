@@ -207,10 +207,17 @@ class Builder:
         # that has something (div.summary__row--total dd).
         tag = self.dom.tag(el)
         for depth, box in enumerate(el.iterancestors()):
-            if depth >= 3 or self.dom.tag(box) in ("body", "html"):
+            if depth >= 8 or self.dom.tag(box) in ("body", "html"):
                 break
+            component = bool(_COMPONENT.match(self.dom.tag(box)))
+            if depth >= 3 and not component:
+                continue  # a plain box this far up names a region, not the element
             for compound in self._stable_compounds(box, quote):
                 yield f"{compound} {tag}"
+            if component:
+                # A component's own tag (Angular's app-hb-reading, a web component) names it as the
+                # app's source does, and survives every rebuild that renumbers the ids inside it.
+                yield f"{self.dom.tag(box)} {tag}"
         # Last, a modifier class (ant-tag-orange, card--active): it names the element's state as
         # often as the element, and a test reading "In maintenance" through the orange of that
         # state, or the other rows' tests through the same helper, would break with the state.
@@ -470,6 +477,10 @@ def _modifier(cls: str) -> bool:
     """A class that says which state the element is in (``ant-tag-orange`` for "In maintenance",
     ``card--active``, ``is-selected``) rather than what the element is."""
     return bool(_STATE_CLASS.search(cls))
+
+
+# A custom element's tag: a component's name (app-hb-reading, sl-input), never a built-in element's.
+_COMPONENT = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$")
 
 
 def _own_text(el: Element) -> str:
