@@ -1401,3 +1401,37 @@ def test_a_renumbered_generated_id_heals_to_the_angular_component_around_the_fie
     assert out.status == HEALED, out.reason
     assert out.new_locator == "css=app-hb-reading input"
     assert "mat-input-14" not in (out.new_text or "")
+
+
+_VUETIFY_FIELD = ("<div class='v-input'><div class='v-field v-field--prepended'><div class='v-field__field'>"
+                  "<label class='v-label' for='input-{n}'>{label}</label>"
+                  "<input size='1' type='text' id='input-{n}' class='v-field__input' value='{value}'>"
+                  "</div><div class='v-field__outline'><label class='v-label' aria-hidden='true' "
+                  "for='input-{n}'>{label}</label></div></div></div>")
+
+
+def test_the_pages_subject_in_a_variable_name_does_not_pick_the_field_that_says_it_too() -> None:
+    # Every Vuetify id moved. "episodeTitle" on a page headed "Edit episode": the subject is every
+    # field's, so the name says Title; "Search episodes" saying "episode" is no reason to type there.
+    spec = """const { test, expect } = require('@playwright/test');
+
+test('renames a draft episode', async ({ page }) => {
+  const episodeTitle = page.locator('#input-14');
+  await episodeTitle.fill('Ep. 42: Shipping on Fridays');
+  await expect(episodeTitle).toHaveValue('Ep. 42: Shipping on Fridays');
+});
+"""
+    dom = ("<html><head><title>Edit episode</title></head><body><header>"
+           + _VUETIFY_FIELD.format(n=19, label="Search episodes", value="")
+           + "</header><main><h1>Edit episode</h1><form>"
+           + _VUETIFY_FIELD.format(n=25, label="Title", value="Ep. 42 (working title)")
+           + _VUETIFY_FIELD.format(n=29, label="Guests", value="")
+           + "</form></main></body></html>")
+    msg = ("Error: locator.fill: Test timeout of 30000ms exceeded.\nCall log:\n"
+           "  - waiting for locator('#input-14')\n")
+    out = heal(failure(spec, msg, dom, path="e2e/episode.spec.js", source="playwright"))
+    assert out.status == HEALED, out.reason
+    # Nothing in CSS names the field alone (generated ids, shared classes): the locator() call
+    # becomes the label Playwright advises for a field, not its doubled accessible name.
+    assert out.new_locator == "label=Title"
+    assert "page.getByLabel('Title')" in (out.new_text or "")

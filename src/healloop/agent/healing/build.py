@@ -167,12 +167,17 @@ class Builder:
         if skip != TESTID and value and not generated(value):
             yield Step(TESTID, value, exact=exact)
         role, name = dom.role(el), dom.name(el)
+        by_label = [Step(LABEL, label, exact=exact) for label in dom.labels(el, terms=False)] \
+            if skip != LABEL else []
+        if dom.editable(el):
+            # A field by its label, as Playwright advises for form fields; its accessible name may
+            # join two labels ("Title Title" for Vuetify's floating copy) that no one would write.
+            yield from by_label
         if skip != ROLE and role and name and role not in ("generic", "paragraph", "presentation"):
             yield Step(ROLE, role, name, exact)
             yield Step(ROLE, role, name, True)
-        if skip != LABEL:
-            for label in dom.labels(el, terms=False):
-                yield Step(LABEL, label, exact=exact)
+        if not dom.editable(el):
+            yield from by_label
         if skip != PLACEHOLDER and el.get("placeholder"):
             yield Step(PLACEHOLDER, el.get("placeholder"), exact=exact)
         text = _own_text(el) if self.tl else dom.text(el)

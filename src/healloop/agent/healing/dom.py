@@ -234,6 +234,14 @@ class Dom:
         return out
 
     @cached_property
+    def subject(self) -> str:
+        """What the whole page is about, as its <title> and top heading say ("Edit episode"): words
+        every control on it shares, so they never tell one control from another."""
+        texts = [self.text(el) for el in self.elements if el.tag in ("title", "h1")
+                 or (el.get("role") == "heading" and el.get("aria-level") == "1")]
+        return " ".join(texts)
+
+    @cached_property
     def _ids(self) -> dict[str, Element]:
         ids: dict[str, Element] = {}
         for el in self.elements:

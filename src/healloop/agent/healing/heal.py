@@ -873,7 +873,14 @@ class Healer:
             tl=tl,
             reads=use.action == "read" and k == len(steps) - 1,
         )
-        return builder.build(steps[k], el)
+        built = builder.build(steps[k], el)
+        if built is None and _whole_locator_call(use, call_i, part):
+            # page.locator('#input-14') with nothing stable left for CSS to name (a Vuetify field is
+            # all generated ids and shared classes): the selector is the call's whole argument, so
+            # the call itself may become the getByLabel('Title') Playwright recommends.
+            builder.call_based = True
+            built = builder.build(steps[k], el)
+        return built
 
 
 def heal(failure: Failure, settings: Settings | None = None) -> Outcome:
@@ -894,6 +901,16 @@ __all__ = [
     "heal",
     "test_id_attribute",
 ]
+
+
+def _whole_locator_call(use: Use, call_i: int, part: int | None) -> bool:
+    """The step is the whole of a Playwright ``locator('<one selector>')`` call with no options."""
+    call = use.calls[call_i] if call_i < len(use.calls) else None
+    return (
+        use.locator.flavor == PLAYWRIGHT and part == 0 and not use.literal_only and use.template is None
+        and call is not None and call.name == "locator" and len(call.args) == 1
+        and sum(1 for i, _ in use.origins if i == call_i) == 1
+    )
 
 
 def _extends(longer: str, value: str) -> bool:

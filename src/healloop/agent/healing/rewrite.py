@@ -179,7 +179,7 @@ class Writer:
         if part is not None and new.kind == CONTAINS and call.name in ("get", "find"):
             # cy.get('[data-cy=add-ingredient]') with nothing stable left: cy.contains('button', ...)
             return self._call(call, old, new)
-        if part is not None:
+        if part is not None and not (new.kind not in (CSS, XPATH) and call.name == "locator"):
             return self._in_selector_string(use, call, index, part, new)
         if use.locator.flavor == SELENIUM and call.name in {*_BY_JS.values(), "className", "tagName"}:
             return self._selenium_js(call, new)

@@ -625,14 +625,18 @@ class Scorer:
             weight = sum(logit(_FLOOR + (1 - _FLOOR) * min(strength, 1.0)) for strength, _ in named)
         support: list[tuple[float, str]] = []
         wrapper = self._wrapper_names(el) if clues.words or clues.comment else []
+        subject = set(words(dom.subject))
         for word in clues.words:
-            best = max((similarity(word, v) for _, v in ident), default=0.0)
+            # episodeTitle on a page headed "Edit episode": the page's subject is every field's, so
+            # the name says Title; the search field's "Search episodes" is no closer for "episode".
+            own = "-".join(w for w in words(word) if w not in subject) or word
+            best = max((max(similarity(word, v), similarity(own, v)) for _, v in ident), default=0.0)
             if best >= 0.5:
                 support.append((0.4 * best, f"the spec calls it {word!r}"))
                 continue
             # START_DATE for an input whose label says "First day off", in div.form-field.start-date:
             # the field's own wrapper is named for it.
-            best = max((similarity(word, v) for v in wrapper), default=0.0)
+            best = max((max(similarity(word, v), similarity(own, v)) for v in wrapper), default=0.0)
             if best >= 0.8:
                 support.append((0.4 * best, f"the spec calls it {word!r}, as the field around it is named"))
         if clues.typed:
