@@ -120,6 +120,16 @@ from healloop.agent.worker import Agent, AgentConfig
     show_envvar=True,
     help="Selector healing: how far the chosen element must beat the runner-up; closer, escalate.",
 )
+@click.option(
+    "--max-data-kb",
+    type=click.IntRange(64, 4096),
+    default=256,
+    show_default=True,
+    envvar="HEALLOOP_AGENT_MAX_DATA_KB",
+    show_envvar=True,
+    help="The most data (report, analysis) one state move sends; longer parts are cut with a marker. "
+    "Lower it when a proxy in front of the queue allows less than the queue's 1 MiB.",
+)
 def agent_command(
     queue_url: str,
     token: str | None,
@@ -137,6 +147,7 @@ def agent_command(
     llm_token_budget: int,
     heal_threshold: float,
     heal_margin: float,
+    max_data_kb: int,
 ) -> None:
     """Claim failure events and repair them through the reporting machine's tool node."""
     config = AgentConfig(
@@ -150,6 +161,7 @@ def agent_command(
         wait_s=wait_s,
         heal_threshold=heal_threshold,
         heal_margin=heal_margin,
+        max_data_kb=max_data_kb,
     )
     if name:
         config.name = name
