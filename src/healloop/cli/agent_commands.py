@@ -103,6 +103,33 @@ from healloop.agent.worker import Agent, AgentConfig
     help="Tokens per event.",
 )
 @click.option(
+    "--llm-retries",
+    type=click.IntRange(0, 20),
+    default=4,
+    show_default=True,
+    envvar="HEALLOOP_LLM_RETRIES",
+    show_envvar=True,
+    help="Retries of one completion the endpoint rate limited (HTTP 429); then the rules planner runs.",
+)
+@click.option(
+    "--llm-retry-base",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    envvar="HEALLOOP_LLM_RETRY_BASE",
+    show_envvar=True,
+    help="Seconds before the first retry after a 429 without Retry-After; doubled each retry.",
+)
+@click.option(
+    "--llm-retry-wait",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    envvar="HEALLOOP_LLM_RETRY_WAIT",
+    show_envvar=True,
+    help="Most seconds one event waits on rate limits in all; a longer Retry-After runs the rules planner.",
+)
+@click.option(
     "--heal-threshold",
     type=click.FloatRange(0, 1),
     default=0.5,
@@ -145,6 +172,9 @@ def agent_command(
     llm_api_key_env: str,
     llm_max_steps: int,
     llm_token_budget: int,
+    llm_retries: int,
+    llm_retry_base: float,
+    llm_retry_wait: float,
     heal_threshold: float,
     heal_margin: float,
     max_data_kb: int,
@@ -179,6 +209,9 @@ def agent_command(
             api_key_env=llm_api_key_env,
             max_steps=llm_max_steps,
             token_budget=llm_token_budget,
+            retries=llm_retries,
+            retry_base_s=llm_retry_base,
+            retry_max_wait_s=llm_retry_wait,
         )
     click.echo(
         f"healloop agent {config.name}: {concurrency} worker(s), planner {planner}, queue {queue_url}"
