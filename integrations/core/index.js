@@ -12,6 +12,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { isLocal } = require('./locality');
 const { RunFolder } = require('./artifacts');
+const claims = require('./claims');
 
 const FORMAT = 1;
 const MAX_MESSAGE = 64 * 1024;
@@ -149,15 +150,22 @@ class Spool {
   pending() {
     let names;
     try { names = fs.readdirSync(this.dir); } catch { return []; }
-    const alive = (pid) => { try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; } };
-    return names.filter((n) => n.endsWith('.json') || (n.includes(SENDING) && !alive(Number(n.split(SENDING).pop()))))
+    const now = Date.now();
+    const stale = (n) => {
+      let mtime;
+      try { mtime = fs.statSync(path.join(this.dir, n)).mtimeMs; } catch { return false; } // gone meanwhile
+      return claims.isStale(n.split(SENDING).pop(), now - mtime); // claim() stamps the claim's time
+    };
+    return names.filter((n) => n.endsWith('.json') || (n.includes(SENDING) && stale(n)))
       .map((n) => path.join(this.dir, n));
   }
 
   claim(file) {
     const stem = path.basename(file).split(SENDING)[0];
-    const claimed = path.join(this.dir, `${stem}${SENDING}${process.pid}`);
+    const claimed = path.join(this.dir, `${stem}${SENDING}${claims.holder()}`);
     try { fs.renameSync(file, claimed); } catch { return null; }
+    // A claim whose holder cannot be checked is judged by its age (./claims.js).
+    try { const now = new Date(); fs.utimesSync(claimed, now, now); } catch { /* judged by the entry's age */ }
     let data;
     try {
       data = JSON.parse(fs.readFileSync(claimed, 'utf8'));

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
+
 import pytest
 
 from healloop.agent import classify as c
 from healloop.agent.guardrails import Policy, check_patch, check_path, check_restart, check_revert
+from healloop.agent.ratelimit import delay_s, retry_after_s
 
 
 @pytest.mark.parametrize(
@@ -309,3 +312,15 @@ def test_an_issues_title_is_the_test_and_one_line_of_reason_and_its_body_the_rep
     assert "File: `app/pricing.py`" in body and "a new fee" in body
     assert "- rerun after the regression fix: failed (assert 6 == 5)" in body
     assert "- `edit_file` failed: refused — heal" in body
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    now = 1_700_000_000.0
+    assert retry_after_s("120", now) == 120
+    assert retry_after_s(email.utils.formatdate(now + 30, usegmt=True), now) == 30
+    assert retry_after_s(email.utils.formatdate(now - 30, usegmt=True), now) == 0  # already past
+    assert retry_after_s("soon", now) is None and retry_after_s("-5", now) is None
+    assert retry_after_s(None, now) is None
+    # No usable Retry-After: exponential backoff from the base.
+    assert [delay_s(None, n, 0.5, now) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert delay_s("7", 3, 0.5, now) == 7

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from healloop.agent.bounds import MAX_SUBJECT, bound, clip
 from healloop.agent.classify import Classification, classify
 from healloop.agent.guardrails import Policy, is_test_path
 from healloop.agent.healing.heal import test_id_attribute
@@ -60,8 +61,9 @@ class Context:
         return str(self.event.get("spec") or "")
 
     def summary(self) -> dict[str, Any]:
-        """What goes into the history: enough for a person to follow the analysis, no bulk text."""
-        return {
+        """What goes into the history: enough for a person to follow the analysis, no bulk text (every
+        string and list bounded, cuts marked: see bounds.py)."""
+        return bound({
             "class": self.classification.kind,
             "evidence": self.classification.evidence,
             "attempt": self.attempt,
@@ -69,9 +71,9 @@ class Context:
             "dom_snapshot": bool(self.dom),
             "passing_dom_snapshot": bool(self.passing_dom),
             "screenshot": self.screenshot,
-            "spec_commits": [f"{c['sha'][:10]} {c['subject']}" for c in self.spec_log[:5]],
-            "recent_commits": [f"{c['sha'][:10]} {c['subject']}" for c in self.repo_log[:5]],
-            "app_commits": [f"{c['sha'][:10]} {c['file']}: {c['subject']}" for c in self.app_log[:5]],
+            "spec_commits": [_commit_line(c) for c in self.spec_log[:5]],
+            "recent_commits": [_commit_line(c) for c in self.repo_log[:5]],
+            "app_commits": [_commit_line(c, c["file"]) for c in self.app_log[:5]],
             "services": {
                 n: {k: s.get(k) for k in ("running", "healthy", "detail")} for n, s in self.services.items()
             },
@@ -79,7 +81,12 @@ class Context:
             "class_past_outcomes": self.class_past,
             "previous_failures": self.previous_failures,
             "missing": self.missing,
-        }
+        }, text=2000, items=20)
+
+
+def _commit_line(c: dict[str, Any], file: str | None = None) -> str:
+    subject = clip(str(c["subject"]), MAX_SUBJECT)
+    return f"{c['sha'][:10]} {file}: {subject}" if file else f"{c['sha'][:10]} {subject}"
 
 
 def _history_facts(event: dict[str, Any]) -> tuple[list[str], dict[str, int], int]:

@@ -8,6 +8,9 @@ LM Studio, OpenAI, DeepSeek, Qwen) proposes the repair through the node's MCP to
 * Text from the event, logs, pages and tool results is untrusted: it goes into user and tool messages
   between explicit delimiters, as JSON-quoted data, and never into the system prompt.
 * A step limit and a token budget per event bound the conversation.
+* A rate limit (HTTP 429) is waited out, as the server's ``Retry-After`` asks or with exponential
+  backoff, within a number of retries and a total wait per event; past those the endpoint counts as
+  unreachable.
 * When the endpoint cannot be reached the rules planner runs instead and the plan says so.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,7 @@ from healloop.agent.executor import Executor
 from healloop.agent.guardrails import Refused
 from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Action, Plan
+from healloop.agent.ratelimit import delay_s
 from healloop.errors import ConfigError, HealloopError
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,11 @@ class LLMConfig:
     max_steps: int = 12
     token_budget: int = 60_000
     timeout_s: float = 120.0
+    # HTTP 429: retries of one completion, the first backoff when the server sends no Retry-After
+    # (doubled each time), and the most seconds one event's plan waits on rate limits in all.
+    retries: int = 4
+    retry_base_s: float = 1.0
+    retry_max_wait_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -108,23 +118,56 @@ def functions(tools: list[Any], names: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 class ChatClient:
+    """One event's conversation with the endpoint; it keeps count of the time spent on rate limits."""
+
     def __init__(self, config: LLMConfig) -> None:
         key = os.environ.get(config.api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.config = config
+        self.waited_s = 0.0
         self.http = httpx.Client(
             base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout_s
         )
 
-    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.config.model, "messages": messages, "temperature": 0}
         if tools:
             body["tools"] = tools
             body["tool_choice"] = "auto"
+        attempt = 0
+        while True:
+            resp = await anyio.to_thread.run_sync(self._post, body)
+            if resp.status_code != 429:
+                return self._reply(resp)
+            # Rate limited: a busy or metered endpoint, not a refusal of this request. The wait happens
+            # here, off the worker thread, so a stopping agent is not held by it; heartbeats go on.
+            wait = delay_s(resp.headers.get("retry-after"), attempt, self.config.retry_base_s, time.time())
+            left = self.config.retry_max_wait_s - self.waited_s
+            if attempt >= self.config.retries:
+                raise Unreachable(
+                    f"the model endpoint still answered HTTP 429 (rate limited) after {attempt + 1} "
+                    f"requests and {self.waited_s:.1f} s of waiting; raise --llm-retries or the endpoint's "
+                    "rate limit"
+                )
+            if wait > left:
+                raise Unreachable(
+                    f"the model endpoint answered HTTP 429 (rate limited) and asked to wait {wait:.1f} s, "
+                    f"more than the {left:.1f} s left of --llm-retry-wait; raise it, or the endpoint's "
+                    "rate limit"
+                )
+            log.warning("model endpoint rate limited (HTTP 429); retry %d of %d in %.2f s",
+                        attempt + 1, self.config.retries, wait)
+            await anyio.sleep(wait)
+            self.waited_s += wait
+            attempt += 1
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
         try:
-            resp = self.http.post("/chat/completions", json=body)
+            return self.http.post("/chat/completions", json=body)
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach the model at {self.config.base_url}: {exc}") from exc
+
+    def _reply(self, resp: httpx.Response) -> dict[str, Any]:
         if resp.status_code >= 500 or resp.status_code in (404, 401, 403):
             raise Unreachable(f"the model endpoint answered HTTP {resp.status_code}: {resp.text[:300]}")
         if resp.status_code >= 400:
@@ -173,7 +216,7 @@ class LLMPlanner:
         transcript: list[dict[str, Any]] = []
         used = 0
         for step in range(self.config.max_steps):
-            reply = await anyio.to_thread.run_sync(chat.complete, messages, offered)
+            reply = await chat.complete(messages, offered)
             used += int((reply.get("usage") or {}).get("total_tokens") or 0)
             message = (reply.get("choices") or [{}])[0].get("message") or {}
             calls = message.get("tool_calls") or []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from healloop.agent.bounds import MAX_SUBJECT, bound, clip, fit
 from healloop.agent.classify import (
     ASSERTION_MISMATCH,
     ASSERTION_TIMEOUT,
@@ -34,6 +35,14 @@ _CAUSES = {
 }
 
 
+# What one report may hold (see bounds.py): an earlier failure, one of the things tried, and the whole
+# report, well below the queue's 1 MiB body limit beside the rest of the move.
+MAX_FAILURE = 500
+MAX_TRIED_TEXT = 2000
+MAX_TRIED = 20
+MAX_REPORT_BYTES = 96 * 1024
+
+
 def suspect_commit(ctx: Context) -> dict[str, Any] | None:
     """The newest commit touching app code named in the stack; else the newest commit that did not
     touch the spec (the spec's own commits are the test, not the app)."""
@@ -41,7 +50,7 @@ def suspect_commit(ctx: Context) -> dict[str, Any] | None:
         c = ctx.app_log[0]
         return {
             "sha": c["sha"],
-            "subject": c["subject"],
+            "subject": clip(str(c["subject"]), MAX_SUBJECT),
             "file": c["file"],
             "why": f"newest commit touching {c['file']}, which is in the failure's stack",
         }
@@ -50,7 +59,7 @@ def suspect_commit(ctx: Context) -> dict[str, Any] | None:
         if c["sha"] not in spec_shas and "Healloop-Event" not in c.get("subject", ""):
             return {
                 "sha": c["sha"],
-                "subject": c["subject"],
+                "subject": clip(str(c["subject"]), MAX_SUBJECT),
                 "file": None,
                 "why": "newest commit that did not touch the spec",
             }
@@ -58,23 +67,25 @@ def suspect_commit(ctx: Context) -> dict[str, Any] | None:
 
 
 def build_report(ctx: Context, tried: list[dict[str, Any]], why_failed: str) -> dict[str, Any]:
+    """The report, each part bounded and the whole within ``MAX_REPORT_BYTES`` (cuts are marked)."""
     suspect = suspect_commit(ctx)
-    return {
+    report = {
         "observed": {
-            "message": ctx.message[:2000],
+            "message": clip(ctx.message, 2000),
             "class": ctx.classification.kind,
-            "evidence": ctx.classification.evidence,
-            "previous_failures": [f[:500] for f in ctx.previous_failures],
-            "services": {n: s.get("detail") for n, s in ctx.services.items()},
+            "evidence": bound(ctx.classification.evidence, MAX_FAILURE, 10),
+            "previous_failures": bound(ctx.previous_failures, MAX_FAILURE, 10),
+            "services": bound({n: s.get("detail") for n, s in ctx.services.items()}, MAX_FAILURE, 20),
         },
-        "tried": tried,
-        "why_failed": why_failed,
+        "tried": bound(tried, MAX_TRIED_TEXT, MAX_TRIED),
+        "why_failed": clip(why_failed, 2000),
         "likely_cause": _CAUSES.get(ctx.classification.kind, "unknown: no known failure pattern matched"),
         "suspect_commit": suspect,
-        "past_outcomes_same_class": ctx.class_past,
+        "past_outcomes_same_class": bound(ctx.class_past, MAX_FAILURE, 10),
         "suspect_file": (suspect or {}).get("file")
         or (ctx.spec if ctx.classification.kind in (SELECTOR_NOT_FOUND, ELEMENT_DETACHED) else None),
     }
+    return fit(report, MAX_REPORT_BYTES)
 
 
 # A pull request's body holds at most 65,536 characters on GitHub; the diff gets what is left of this.

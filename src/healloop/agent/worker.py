@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 
 from healloop.agent import own_commit, plan_approval, rollback, siblings
+from healloop.agent.bounds import clip, fit, size
 from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
 from healloop.agent.executor import Executor
@@ -35,7 +36,7 @@ from healloop.agent.playbooks import Plan
 from healloop.agent.report import build_report, pull_request_body
 from healloop.agent.siblings import Sibling, SiblingSet
 from healloop.client import QueueClient
-from healloop.errors import BudgetExhausted, Conflict, FileOwned, HealloopError, Unavailable
+from healloop.errors import BudgetExhausted, Conflict, FileOwned, HealloopError, PayloadTooLarge, Unavailable
 
 log = logging.getLogger(__name__)
 # The agent is done with an event in these states: it no longer holds a lease on it.
@@ -44,6 +45,9 @@ DONE = ("resolved", "escalated", "proposed")
 PROPOSAL_PREFIX = "healloop/"
 # The proposal's diff kept in the event's history (the whole diff stays on the branch).
 MAX_PROPOSAL_DIFF = 20_000
+# A move's data when the queue refused it as too large (413) even within max_data_kb: a proxy in front of
+# the queue may allow much less than the queue's own 1 MiB.
+FALLBACK_DATA_BYTES = 48 * 1024
 
 # Fault injection for tests only, read from the environment at the point it applies:
 # * "after_fix": the worker stops dead after applying its fix and before verifying (heartbeats go on), so
@@ -92,6 +96,9 @@ class AgentConfig:
     llm: Any = None  # healloop.agent.llm.LLMConfig when planner == "llm"
     heal_threshold: float = THRESHOLD  # selector healing: least evidence for the chosen element
     heal_margin: float = MARGIN  # selector healing: lead over the runner-up
+    # The most data one state move carries (bounds.fit): well below the queue's 1 MiB body limit; lower
+    # it when a proxy in front of the queue allows less.
+    max_data_kb: int = 256
 
 
 class _Stop(Exception):
@@ -200,7 +207,21 @@ class EventJob:
         body = {"worker": self.worker, "planner": self.agent.planner.name, **(data or {})}
         if self.discarded:
             body["discarded"] = self.discarded
-        self.event = await self._q(self.queue.transition, self.id, self.token, to, note[:2000], body)
+        note = clip(note, 2000)
+        body = fit(body, self.agent.config.max_data_kb * 1024)
+        try:
+            self.event = await self._q(self.queue.transition, self.id, self.token, to, note, body)
+        except PayloadTooLarge as exc:
+            # Something in front of the queue (a proxy) or the queue itself allows less than we sent: the
+            # move and the report matter more than their detail, so they go again, cut much harder.
+            sent = size(body)
+            log.warning("%s: the queue refused %d bytes of data for %s -> %s (%s); sending it cut to %d",
+                        self.worker, sent, self.id, to, exc.message, FALLBACK_DATA_BYTES,
+                        extra={"event_id": self.id})
+            body = {**fit(body, FALLBACK_DATA_BYTES), "trimmed": (
+                f"the queue refused this data at {sent} bytes ({clip(exc.message, 200)}); it was cut to "
+                f"{FALLBACK_DATA_BYTES} bytes: see the agent's log for the rest")}
+            self.event = await self._q(self.queue.transition, self.id, self.token, to, note, body)
         self.discarded = []
         self.state = to
         log.info("%s: %s -> %s (%s)", self.worker, self.id, to, note[:200], extra={"event_id": self.id})

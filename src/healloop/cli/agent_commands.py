@@ -103,6 +103,33 @@ from healloop.agent.worker import Agent, AgentConfig
     help="Tokens per event.",
 )
 @click.option(
+    "--llm-retries",
+    type=click.IntRange(0, 20),
+    default=4,
+    show_default=True,
+    envvar="HEALLOOP_LLM_RETRIES",
+    show_envvar=True,
+    help="Retries of one completion the endpoint rate limited (HTTP 429); then the rules planner runs.",
+)
+@click.option(
+    "--llm-retry-base",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    envvar="HEALLOOP_LLM_RETRY_BASE",
+    show_envvar=True,
+    help="Seconds before the first retry after a 429 without Retry-After; doubled each retry.",
+)
+@click.option(
+    "--llm-retry-wait",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    envvar="HEALLOOP_LLM_RETRY_WAIT",
+    show_envvar=True,
+    help="Most seconds one event waits on rate limits in all; a longer Retry-After runs the rules planner.",
+)
+@click.option(
     "--heal-threshold",
     type=click.FloatRange(0, 1),
     default=0.5,
@@ -120,6 +147,16 @@ from healloop.agent.worker import Agent, AgentConfig
     show_envvar=True,
     help="Selector healing: how far the chosen element must beat the runner-up; closer, escalate.",
 )
+@click.option(
+    "--max-data-kb",
+    type=click.IntRange(64, 4096),
+    default=256,
+    show_default=True,
+    envvar="HEALLOOP_AGENT_MAX_DATA_KB",
+    show_envvar=True,
+    help="The most data (report, analysis) one state move sends; longer parts are cut with a marker. "
+    "Lower it when a proxy in front of the queue allows less than the queue's 1 MiB.",
+)
 def agent_command(
     queue_url: str,
     token: str | None,
@@ -135,8 +172,12 @@ def agent_command(
     llm_api_key_env: str,
     llm_max_steps: int,
     llm_token_budget: int,
+    llm_retries: int,
+    llm_retry_base: float,
+    llm_retry_wait: float,
     heal_threshold: float,
     heal_margin: float,
+    max_data_kb: int,
 ) -> None:
     """Claim failure events and repair them through the reporting machine's tool node."""
     config = AgentConfig(
@@ -150,6 +191,7 @@ def agent_command(
         wait_s=wait_s,
         heal_threshold=heal_threshold,
         heal_margin=heal_margin,
+        max_data_kb=max_data_kb,
     )
     if name:
         config.name = name
@@ -167,6 +209,9 @@ def agent_command(
             api_key_env=llm_api_key_env,
             max_steps=llm_max_steps,
             token_budget=llm_token_budget,
+            retries=llm_retries,
+            retry_base_s=llm_retry_base,
+            retry_max_wait_s=llm_retry_wait,
         )
     click.echo(
         f"healloop agent {config.name}: {concurrency} worker(s), planner {planner}, queue {queue_url}"

@@ -10,8 +10,9 @@ Format 1 (the JavaScript reporters in ``integrations/core`` write the same; see 
 
 ``<name>`` is derived from the report's idempotency key, so spooling the same report twice keeps
 one file. Writes go to a temporary name and are renamed into place, so a reader never sees half an
-entry. A flusher claims an entry by renaming it to ``<name>.json.sending-<pid>``; a claim whose
-process is gone is taken over, so a killed flush loses nothing.
+entry. A flusher claims an entry by renaming it to ``<name>.json.sending-<pid>-<start>`` (its pid and
+start time, see claims.py); a claim whose process is gone is taken over, so a killed flush loses
+nothing, even when the pid now belongs to another process.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from healloop.errors import InvalidInput
+from healloop.sources.claims import holder, is_stale
 from healloop.sources.failure import Artifact
 
 log = logging.getLogger(__name__)
@@ -49,16 +52,6 @@ class SpoolEntry:
 
 def entry_name(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Spool:
@@ -106,23 +99,30 @@ class Spool:
         if not self.dir.is_dir():
             return []
         found = []
+        now = time.time()
         for p in self.dir.iterdir():
             if p.name.endswith(".json"):
                 found.append(p)
             elif _SENDING in p.name:
-                pid = p.name.rsplit(_SENDING, 1)[1]
-                if pid.isdigit() and not _pid_alive(int(pid)):
+                try:
+                    age = now - p.stat().st_mtime  # claim() stamps the claim's time
+                except FileNotFoundError:
+                    continue  # delivered or released meanwhile
+                if is_stale(p.name.rsplit(_SENDING, 1)[1], age):
                     found.append(p)
         return sorted(found, key=lambda p: (p.stat().st_mtime if p.exists() else 0, p.name))
 
     def claim(self, path: Path) -> SpoolEntry | None:
         """Take ``path`` for delivery; None when another flusher took it first."""
         stem = path.name.split(_SENDING)[0]
-        claimed = path.with_name(f"{stem}{_SENDING}{os.getpid()}")
+        claimed = path.with_name(f"{stem}{_SENDING}{holder()}")
         try:
             os.rename(path, claimed)
         except FileNotFoundError:
             return None
+        # A claim whose holder cannot be checked is judged by its age, from its mtime (claims.py).
+        with contextlib.suppress(OSError):
+            os.utime(claimed)
         try:
             entry = self.load(claimed)
         except InvalidInput as exc:

@@ -1,12 +1,14 @@
 """The embedded SQLite backend: one WAL file, one write connection, group commit.
 
-Writes run on the event loop's own thread, on one connection: SQLite allows one writer at a time
-anyway, and handing each operation to a writer thread cost more in GIL hand-offs than the SQL itself
-(measured with py-spy under load: both threads half idle). The first write of a loop iteration opens
-a transaction and schedules its commit at the end of the iteration; every write made meanwhile
-joins it inside its own SAVEPOINT (so one failing operation rolls back alone). Each caller is
-answered only after the COMMIT: a 2xx is never sent before its commit. Reads use separate
-connections on worker threads and see committed data only (WAL snapshots).
+Writes run on the event loop's own thread, on one connection, with no writer thread: SQLite allows
+one writer at a time anyway, and handing each operation to a thread cost more in GIL hand-offs than
+the SQL itself (measured with py-spy under load). The first write of a batch opens a transaction
+(``BEGIN IMMEDIATE``) and schedules its commit: on the loop's next turn, or 1 ms later while writes
+keep coming (``GROUP_COMMIT_S``); every write made meanwhile joins it, up to ``MAX_BATCH``. There is
+no savepoint per operation: one that fails before writing leaves nothing to undo, and one that fails
+after writing makes the batch roll back and the other operations run again. Each caller is answered
+only after the COMMIT: a 2xx is never sent before its commit. Reads use separate connections on two
+worker threads and see committed data only (WAL snapshots); checkpoints run in a thread of their own.
 
 One server process per file: a lock file beside the database refuses a second one with a clear
 error. Several servers on one queue need the PostgreSQL backend.
