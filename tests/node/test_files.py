@@ -120,6 +120,42 @@ async def test_sandbox_refuses_escapes(node, tmp_path):
     assert not (tmp_path / "new.txt").exists()
 
 
+async def test_a_hard_link_to_a_file_outside_is_neither_read_nor_written(node, tmp_path):
+    """A hard link passes every path check (its path is inside); its link count gives it away."""
+    outside = tmp_path / "id_rsa"
+    outside.write_text("PRIVATE KEY\n")
+    links = [node.repo / "notes.txt", node.repo / "src" / "key.txt"]
+    for link in links:
+        os.link(outside, link)
+    (node.repo / "plain.txt").write_text("PRIVATE plain\n")
+    try:
+        async with node.http_client() as c:
+            for tool, args in (
+                ("read_file", {"path": "notes.txt"}),
+                ("write_file", {"path": "notes.txt", "content": "pwned\n"}),
+                ("edit_file", {"path": "src/key.txt", "edits": [{"old_text": "KEY", "new_text": "x"}]}),
+                ("search_text", {"pattern": "PRIVATE", "path": "notes.txt"}),
+            ):
+                msg = await refused(c, tool, **args)
+                assert "3 hard links" in msg and "outside the workspace" in msg, (tool, msg)
+                assert "PRIVATE KEY" not in msg
+            # A search of the whole workspace passes over them, as over symlinks.
+            found = await ok(c, "search_text", pattern="PRIVATE")
+            assert [m["path"] for m in found["matches"]] == ["plain.txt"]
+            # Ordinary files and git's own operations go on as before.
+            assert (await ok(c, "read_file", path="plain.txt"))["content"] == "PRIVATE plain\n"
+            edit = [{"old_text": "PRIVATE plain", "new_text": "public plain"}]
+            await ok(c, "edit_file", path="plain.txt", edits=edit, event_id="evt_hardlink")
+            assert "notes.txt" in str(await ok(c, "git_status"))
+            committed = await ok(c, "git_commit", message="plain: made public", event_id="evt_hardlink",
+                                 paths=["plain.txt"])
+            assert committed["sha"]
+    finally:
+        for link in links:
+            link.unlink()
+    assert outside.read_text() == "PRIVATE KEY\n" and outside.stat().st_nlink == 1
+
+
 async def test_size_limit(node):
     (node.repo / "big.txt").write_text("x" * 200_000)
     async with node.http_client() as c:

@@ -20,7 +20,7 @@ from typing import Any
 
 from healloop.errors import Conflict, InvalidInput
 from healloop.node.journal import Journal
-from healloop.node.workspace import Workspace
+from healloop.node.workspace import Workspace, refuse_hard_link
 
 MAX_LIST = 2000
 MAX_MATCHES = 200
@@ -91,11 +91,15 @@ def search_text(ws: Workspace, pattern: str, path: str = ".") -> dict[str, Any]:
             f"`pattern` {pattern!r} is not a valid regular expression: {exc}", field="pattern"
         ) from None
     base = ws.resolve(path)
+    if base.is_file():
+        refuse_hard_link(base.lstat(), repr(ws.relative(base)))  # named outright: say why, find nothing
     files = [base] if base.is_file() else _walk(ws, base)
     matches: list[dict[str, Any]] = []
     for file in files:
         if file.is_symlink() or not file.is_file() or file.stat().st_size > ws.max_file_bytes:
             continue
+        if file.lstat().st_nlink > 1:
+            continue  # a hard link may lead outside the workspace (workspace.refuse_hard_link)
         try:
             text = file.read_text("utf-8")
         except (UnicodeDecodeError, OSError):
