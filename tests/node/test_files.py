@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from pathlib import Path
 
 import anyio
 import pytest
 
+from tests.node.conftest import make_node
 from tests.node.helpers import ok, refused
 
 pytestmark = pytest.mark.anyio
@@ -24,6 +27,39 @@ async def test_read_list_search(node):
         assert [(m["path"], m["line"]) for m in found["matches"]] == [("src/app.py", 1), ("src/app.py", 5)]
         assert "not a valid regular expression" in await refused(c, "search_text", pattern="(")
         assert "does not exist" in await refused(c, "read_file", path="nope.txt")
+
+
+def _children(pid: int) -> list[str]:
+    """Command lines of the live child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                found.append(Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found
+
+
+async def test_a_pattern_that_backtracks_for_hours_is_stopped_at_the_limit(tmp_path):
+    """`(a+)+$` on a line of 40 a's and a '!' backtracks 2^40 times: hours in `re`. The node's search
+    is stopped at `search_timeout`, said so, and the node goes on answering."""
+    node = make_node(tmp_path, token=None)
+    node.config.write_text(node.config.read_text().replace("[node]\n", "[node]\nsearch_timeout = 1\n", 1))
+    (node.repo / "src" / "aaa.txt").write_text("a" * 40 + "!\n")
+    node.start()
+    try:
+        async with node.http_client() as c:
+            msg = await refused(c, "search_text", pattern="(a+)+$", path="src")
+            assert msg.startswith(
+                "invalid_input: `pattern` '(a+)+$' did not finish within the node's limit of 1 s per search;"
+            ), msg
+            assert "simplify the pattern, or search a narrower `path`" in msg
+            assert not [p for p in _children(node.proc.pid) if "search_child" in p]  # killed, not left
+            found = await ok(c, "search_text", pattern=r"GREETING\b", path="src")
+            assert [m["line"] for m in found["matches"]] == [1, 5]
+            too_long = await refused(c, "search_text", pattern="a" * 1001)
+            assert "`pattern` is 1001 characters, over the limit of 1000" in too_long
+    finally:
+        node.stop()
 
 
 async def test_edit_file_diff_dry_run_and_idempotent(node):
