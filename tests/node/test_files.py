@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 import anyio
@@ -25,6 +26,9 @@ async def test_read_list_search(node):
         assert not any(f.startswith(".git/") for f in (await ok(c, "list_files"))["files"])
         found = await ok(c, "search_text", pattern=r"GREETING\b", path="src")
         assert [(m["path"], m["line"]) for m in found["matches"]] == [("src/app.py", 1), ("src/app.py", 5)]
+        # A literal (what re.escape makes) is searched in the node's process; the same matches.
+        literal = await ok(c, "search_text", pattern=re.escape('f"{GREETING} {name}"'), path="src")
+        assert [(m["path"], m["line"]) for m in literal["matches"]] == [("src/app.py", 5)]
         assert "not a valid regular expression" in await refused(c, "search_text", pattern="(")
         assert "does not exist" in await refused(c, "read_file", path="nope.txt")
 
