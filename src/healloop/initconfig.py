@@ -46,6 +46,7 @@ concurrency = 1
 # enabled = false       # several machines: agents run elsewhere
 # heal_threshold = 0.5  # selector healing: least evidence for the element chosen (higher: fewer heals)
 # heal_margin = 0.2     # selector healing: lead it needs over the runner-up (higher: fewer heals)
+# node_setup_timeout = 30   # seconds to open a session to a tool node; slower counts as unreachable
 
 [node]
 workspace = "."         # the repository agents read and repair

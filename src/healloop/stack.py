@@ -110,7 +110,8 @@ def load_settings(config: Path) -> StackSettings:
     queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url", "public_url", "storm_events",
                                    "storm_minutes", "storm_hold_s", "notify_retry_s"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
-    agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin"})
+    agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin",
+                                   "node_setup_timeout"})
     join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
     public_url = _typed(mcp, "mcp", "public_url", str, None, "the node's MCP URL")
     for key, url in (("queue.url", join), ("mcp.public_url", public_url)):
@@ -126,7 +127,7 @@ def load_settings(config: Path) -> StackSettings:
     if concurrency < 1:
         raise ConfigError(f"`agent.concurrency` must be a positive integer, got {concurrency}",
                           field="agent.concurrency")
-    heal_args: list[str] = []
+    agent_args: list[str] = []
     for key in ("heal_threshold", "heal_margin"):
         value = agent.get(key)
         if value is None:
@@ -134,7 +135,13 @@ def load_settings(config: Path) -> StackSettings:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise ConfigError(f"`agent.{key}` must be a number from 0 to 1, got {value!r}",
                               field=f"agent.{key}")
-        heal_args += [f"--{key.replace('_', '-')}", str(value)]
+        agent_args += [f"--{key.replace('_', '-')}", str(value)]
+    setup = agent.get("node_setup_timeout")
+    if setup is not None:
+        if isinstance(setup, bool) or not isinstance(setup, int | float) or not 0.1 <= setup <= 600:
+            raise ConfigError(f"`agent.node_setup_timeout` must be a number of seconds from 0.1 to 600, got"
+                              f" {setup!r}", field="agent.node_setup_timeout")
+        agent_args += ["--node-setup-timeout", str(setup)]
     data_dir = _typed(queue, "queue", "data_dir", str, "data", "a folder path")
     return StackSettings(
         config=config.resolve(),
@@ -151,7 +158,7 @@ def load_settings(config: Path) -> StackSettings:
         concurrency=concurrency,
         token=_typed(queue, "queue", "token", str, None, "a string") or os.environ.get("HEALLOOP_TOKEN"),
         node_token=_typed(mcp, "mcp", "token", str, None, "a string"),
-        agent_args=tuple(heal_args),
+        agent_args=tuple(agent_args),
     )
 
 

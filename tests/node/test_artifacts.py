@@ -3,6 +3,7 @@ and a missing file named in the error."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -57,3 +58,17 @@ def test_read_artifact_refuses_escapes_and_names_a_folder_it_cannot_make(tmp_pat
     (tmp_path / "a-file").write_text("")
     with pytest.raises(ConfigError, match=r"cannot be created: .*`node.artifacts`"):
         read_artifact(tmp_path / "a-file" / "artifacts", "x.png", 1000)
+
+
+def test_read_artifact_refuses_a_hard_link(tmp_path: Path):
+    """The artifacts folder is often inside the workspace: a hard link in it could lead anywhere."""
+    root = tmp_path / "artifacts"
+    (root / "run-1").mkdir(parents=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PRIVATE KEY")
+    os.link(secret, root / "run-1" / "log.txt")
+    with pytest.raises(InvalidInput, match=r"'run-1/log\.txt' is a file with 2 hard links") as refused_:
+        read_artifact(root, "run-1/log.txt", 1000)
+    assert "PRIVATE" not in refused_.value.message
+    (root / "run-1" / "own.txt").write_text("ok")
+    assert read_artifact(root, "run-1/own.txt", 1000)["text"] == "ok"

@@ -48,6 +48,7 @@ def _config(tmp_path: Path, body: str) -> Path:
         ('[node.services.db]\nbackend = "systemd"', "`node.services.db.unit` is required"),
         ("restarts_per_hour = 0", "`node.restarts_per_hour` must be a positive integer, got 0"),
         ("restart_per_hour = 3", "unknown key `node.restart_per_hour`"),
+        ("search_timeout = 0", "`node.search_timeout` must be a positive number, got 0"),
         (
             '[node.diagnostics.disk]\ncommand = "df \'unclosed"',
             "`node.diagnostics.disk.command` must be a command",
@@ -114,6 +115,8 @@ def test_config_defaults_and_paths(tmp_path, monkeypatch):
     assert cfg.state_dir.is_relative_to(tmp_path / "xdg" / "healloop")  # outside the repository
     assert cfg.diagnostics["disk"].command == ("df", "-h")
     assert cfg.runner.kind == "playwright" and cfg.restarts_per_hour == 3
+    assert cfg.search_timeout == 10
+    assert load_config(_config(tmp_path, "search_timeout = 2.5")).search_timeout == 2.5
 
 
 def test_serve_reports_bad_config(tmp_path):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from pathlib import Path
 
 import anyio
 import pytest
 
+from tests.node.conftest import make_node
 from tests.node.helpers import ok, refused
 
 pytestmark = pytest.mark.anyio
@@ -22,8 +26,44 @@ async def test_read_list_search(node):
         assert not any(f.startswith(".git/") for f in (await ok(c, "list_files"))["files"])
         found = await ok(c, "search_text", pattern=r"GREETING\b", path="src")
         assert [(m["path"], m["line"]) for m in found["matches"]] == [("src/app.py", 1), ("src/app.py", 5)]
+        # A literal (what re.escape makes) is searched in the node's process; the same matches.
+        literal = await ok(c, "search_text", pattern=re.escape('f"{GREETING} {name}"'), path="src")
+        assert [(m["path"], m["line"]) for m in literal["matches"]] == [("src/app.py", 5)]
         assert "not a valid regular expression" in await refused(c, "search_text", pattern="(")
         assert "does not exist" in await refused(c, "read_file", path="nope.txt")
+
+
+def _children(pid: int) -> list[str]:
+    """Command lines of the live child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                found.append(Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found
+
+
+async def test_a_pattern_that_backtracks_for_hours_is_stopped_at_the_limit(tmp_path):
+    """`(a+)+$` on a line of 40 a's and a '!' backtracks 2^40 times: hours in `re`. The node's search
+    is stopped at `search_timeout`, said so, and the node goes on answering."""
+    node = make_node(tmp_path, token=None)
+    node.config.write_text(node.config.read_text().replace("[node]\n", "[node]\nsearch_timeout = 1\n", 1))
+    (node.repo / "src" / "aaa.txt").write_text("a" * 40 + "!\n")
+    node.start()
+    try:
+        async with node.http_client() as c:
+            msg = await refused(c, "search_text", pattern="(a+)+$", path="src")
+            assert msg.startswith(
+                "invalid_input: `pattern` '(a+)+$' did not finish within the node's limit of 1 s per search;"
+            ), msg
+            assert "simplify the pattern, or search a narrower `path`" in msg
+            assert not [p for p in _children(node.proc.pid) if "search_child" in p]  # killed, not left
+            found = await ok(c, "search_text", pattern=r"GREETING\b", path="src")
+            assert [m["line"] for m in found["matches"]] == [1, 5]
+            too_long = await refused(c, "search_text", pattern="a" * 1001)
+            assert "`pattern` is 1001 characters, over the limit of 1000" in too_long
+    finally:
+        node.stop()
 
 
 async def test_edit_file_diff_dry_run_and_idempotent(node):
@@ -118,6 +158,42 @@ async def test_sandbox_refuses_escapes(node, tmp_path):
         assert not any("secret.txt" in f for f in (await ok(c, "list_files"))["files"])
     assert outside.read_text() == "top secret\n"
     assert not (tmp_path / "new.txt").exists()
+
+
+async def test_a_hard_link_to_a_file_outside_is_neither_read_nor_written(node, tmp_path):
+    """A hard link passes every path check (its path is inside); its link count gives it away."""
+    outside = tmp_path / "id_rsa"
+    outside.write_text("PRIVATE KEY\n")
+    links = [node.repo / "notes.txt", node.repo / "src" / "key.txt"]
+    for link in links:
+        os.link(outside, link)
+    (node.repo / "plain.txt").write_text("PRIVATE plain\n")
+    try:
+        async with node.http_client() as c:
+            for tool, args in (
+                ("read_file", {"path": "notes.txt"}),
+                ("write_file", {"path": "notes.txt", "content": "pwned\n"}),
+                ("edit_file", {"path": "src/key.txt", "edits": [{"old_text": "KEY", "new_text": "x"}]}),
+                ("search_text", {"pattern": "PRIVATE", "path": "notes.txt"}),
+            ):
+                msg = await refused(c, tool, **args)
+                assert "3 hard links" in msg and "outside the workspace" in msg, (tool, msg)
+                assert "PRIVATE KEY" not in msg
+            # A search of the whole workspace passes over them, as over symlinks.
+            found = await ok(c, "search_text", pattern="PRIVATE")
+            assert [m["path"] for m in found["matches"]] == ["plain.txt"]
+            # Ordinary files and git's own operations go on as before.
+            assert (await ok(c, "read_file", path="plain.txt"))["content"] == "PRIVATE plain\n"
+            edit = [{"old_text": "PRIVATE plain", "new_text": "public plain"}]
+            await ok(c, "edit_file", path="plain.txt", edits=edit, event_id="evt_hardlink")
+            assert "notes.txt" in str(await ok(c, "git_status"))
+            committed = await ok(c, "git_commit", message="plain: made public", event_id="evt_hardlink",
+                                 paths=["plain.txt"])
+            assert committed["sha"]
+    finally:
+        for link in links:
+            link.unlink()
+    assert outside.read_text() == "PRIVATE KEY\n" and outside.stat().st_nlink == 1
 
 
 async def test_size_limit(node):

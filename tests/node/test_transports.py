@@ -30,12 +30,15 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 
 async def test_token_required(node):
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": node.token}):
-        response = httpx.post(node.url, json=INIT, headers=HEADERS | headers)
-        assert response.status_code == 401, headers
+    for auth in ("", "Bearer wrong", node.token, f"Basic {node.token}", f"Bearer{node.token}",
+                 f"bearer {node.token}x"):
+        response = httpx.post(node.url, json=INIT, headers=HEADERS | {"Authorization": auth})
+        assert response.status_code == 401, auth
         assert response.json()["error"] == "unauthorized"
-    good = httpx.post(node.url, json=INIT, headers=HEADERS | {"Authorization": f"Bearer {node.token}"})
-    assert good.status_code == 200
+    # RFC 7235: the scheme is case-insensitive.
+    for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+        good = httpx.post(node.url, json=INIT, headers=HEADERS | {"Authorization": f"{scheme} {node.token}"})
+        assert good.status_code == 200, scheme
     # The SDK client reports the 401 as an MCPError (wrapped in its task group's exception group).
     with pytest.RaisesGroup(MCPError, flatten_subgroups=True):
         async with node.http_client(token="wrong") as c:

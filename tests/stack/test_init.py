@@ -125,6 +125,16 @@ def test_a_bad_stack_setting_is_named(tmp_path: Path) -> None:
         load_settings(config)
 
 
+def test_the_node_setup_timeout_goes_to_the_agent_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "healloop.toml"
+    config.write_text("[agent]\nnode_setup_timeout = 5\n")
+    assert load_settings(config).agent_args == ("--node-setup-timeout", "5")
+    for bad in ("0", '"30s"', "true", "601"):
+        config.write_text(f"[agent]\nnode_setup_timeout = {bad}\n")
+        with pytest.raises(ConfigError, match=r"`agent\.node_setup_timeout` must be a number of seconds"):
+            load_settings(config)
+
+
 def test_a_conftest_under_tests_and_the_projects_venv(tmp_path: Path, init) -> None:
     """The issue's case: tests/conftest.py only; init used to print `from nothing`."""
     _tree(tmp_path, {"tests/conftest.py": "", **{f"tests/test_{n}.py": "" for n in ("a", "b", "c", "d")},

@@ -7,9 +7,11 @@ Tool results come back as dicts (the node's ``structuredContent``); an ``isError
 from __future__ import annotations
 
 import json
+import math
 from contextlib import AsyncExitStack
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -54,32 +56,66 @@ def error_from_result(tool: str, result: Any) -> HealloopError:
     return cls(f"{tool}: {message}", field=data.get("field"))
 
 
-class NodeSession:
-    """One MCP session to a node; use ``async with NodeSession(url, token) as node``."""
+# Connect, initialize and list tools take milliseconds on a live node. A node that accepts the
+# connection and never answers used to hold the worker for the tool-call timeout (600 s) while its
+# heartbeats kept the event from everyone else.
+SETUP_TIMEOUT_S = 30.0
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 600.0) -> None:
+
+class NodeSession:
+    """One MCP session to a node; use ``async with NodeSession(url, token) as node``.
+
+    ``setup_timeout`` bounds opening the session (connect, the MCP handshake) and listing the tools;
+    ``timeout`` bounds each tool call (a test rerun can take minutes).
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 600.0,
+                 setup_timeout: float = SETUP_TIMEOUT_S) -> None:
         self.url = url
         self.token = token
         self.timeout = timeout
+        self.setup_timeout = setup_timeout
         self._stack = AsyncExitStack()
         self._client: Client | None = None
         self._tools: list[Tool] | None = None
 
     async def __aenter__(self) -> NodeSession:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        # The deadline is a cancel scope entered first on the session's own stack, so it encloses the
+        # SDK's task groups (which must be left in the order they were entered, in __aexit__) and
+        # is lifted, not left, once the session is open.
+        deadline = self._stack.enter_context(
+            anyio.CancelScope(deadline=anyio.current_time() + self.setup_timeout)
+        )
         try:
-            http = await self._stack.enter_async_context(
-                httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=self.timeout))
-            )
-            self._client = await self._stack.enter_async_context(
-                Client(streamable_http_client(self.url, http_client=http))
-            )
-        except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds (groups, httpx, MCPError)
-            await self._stack.aclose()
-            raise NodeUnavailable(
-                f"cannot open an MCP session to the node at {self.url}: {exc!r}"
-            ) from None
+            await self._open()
+        except BaseException as exc:
+            # Unwound with the exception, so the deadline's scope absorbs its own cancellation.
+            await self._stack.__aexit__(type(exc), exc, exc.__traceback__)
+            if deadline.cancelled_caught:
+                raise NodeUnavailable(self._setup_timed_out("open an MCP session")) from None
+            if isinstance(exc, Exception):  # the SDK raises many kinds (groups, httpx, MCPError)
+                raise NodeUnavailable(
+                    f"cannot open an MCP session to the node at {self.url}: {exc!r}"
+                ) from None
+            raise
+        deadline.deadline = math.inf
         return self
+
+    async def _open(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        http = await self._stack.enter_async_context(
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=self.timeout))
+        )
+        self._client = await self._stack.enter_async_context(
+            Client(streamable_http_client(self.url, http_client=http))
+        )
+
+    def _setup_timed_out(self, what: str) -> str:
+        return (
+            f"the node at {self.url} did not {what} within {self.setup_timeout:g} s (the agent's"
+            " --node-setup-timeout): it is hung, overloaded or unreachable; check the node's process and"
+            " log on that machine"
+        )
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         # When the node dies mid-call, the SDK's transport task fails and cancels the call in flight;
@@ -113,5 +149,13 @@ class NodeSession:
     async def tools(self) -> list[Tool]:
         assert self._client is not None
         if self._tools is None:
-            self._tools = list((await self._client.list_tools()).tools)
+            # Part of the setup, under its timeout; fail_after is safe here: no task group is entered.
+            try:
+                with anyio.fail_after(self.setup_timeout):
+                    listed = await self._client.list_tools()
+            except TimeoutError:
+                raise NodeUnavailable(self._setup_timed_out("list its tools")) from None
+            except Exception as exc:  # noqa: BLE001 - transport failures surface as httpx, anyio or MCP errors
+                raise NodeUnavailable(f"list_tools: the node at {self.url} did not answer: {exc!r}") from None
+            self._tools = list(listed.tools)
         return self._tools

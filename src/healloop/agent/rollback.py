@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from healloop.agent.mcpclient import NodeSession
+from healloop.agent.mcpclient import SETUP_TIMEOUT_S, NodeSession
 from healloop.errors import HealloopError
 from healloop.timeutil import parse_rfc3339
 
@@ -61,7 +61,7 @@ async def discard_or_say_why(node: NodeSession, node_name: str, event_id: str,
 
 
 async def discard_everywhere(
-    nodes: dict[str, str], token: str | None, event_id: str
+    nodes: dict[str, str], token: str | None, event_id: str, *, setup_timeout: float = SETUP_TIMEOUT_S
 ) -> list[dict[str, Any] | None]:
     """``discard_or_say_why`` on each node (name -> MCP URL), each through a session of its own: for
     exit paths taken after the session in hand is gone (an unexpected error, SIGTERM)."""
@@ -69,7 +69,7 @@ async def discard_everywhere(
     for name, url in nodes.items():
         result: dict[str, Any] | None = None
         try:
-            async with NodeSession(url, token) as node:
+            async with NodeSession(url, token, setup_timeout=setup_timeout) as node:
                 result = await discard_or_say_why(node, name, event_id)
         except HealloopError as exc:  # could not connect, or the session broke on closing
             result = result or {"event_id": event_id, "node": name, "error": exc.message}

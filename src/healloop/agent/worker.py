@@ -30,7 +30,7 @@ from healloop.agent.executor import Executor
 from healloop.agent.forge_issue import after_escalation
 from healloop.agent.guardrails import Refused
 from healloop.agent.healing.heal import MARGIN, THRESHOLD, Settings
-from healloop.agent.mcpclient import NodeSession, NodeUnavailable
+from healloop.agent.mcpclient import SETUP_TIMEOUT_S, NodeSession, NodeUnavailable
 from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Plan
 from healloop.agent.report import build_report, pull_request_body
@@ -99,6 +99,7 @@ class AgentConfig:
     # The most data one state move carries (bounds.fit): well below the queue's 1 MiB body limit; lower
     # it when a proxy in front of the queue allows less.
     max_data_kb: int = 256
+    node_setup_s: float = SETUP_TIMEOUT_S  # opening a session to a node: connect, handshake, tool list
 
 
 class _Stop(Exception):
@@ -246,7 +247,8 @@ class EventJob:
         if node is not None:
             done = [await rollback.discard_or_say_why(node, name, self.id, keep_branch)]
         else:
-            done = await rollback.discard_everywhere(self.touched, self.agent.config.node_token, self.id)
+            done = await rollback.discard_everywhere(self.touched, self.agent.config.node_token, self.id,
+                                                     setup_timeout=self.agent.config.node_setup_s)
         for d in filter(None, done):
             log.info("%s: %s", self.worker, rollback.describe([d]), extra={"event_id": self.id})
             self.discarded.append(d)
@@ -352,6 +354,10 @@ class EventJob:
                                                 f"{self.state} without committing the shared fix")
                 tg.cancel_scope.cancel()
 
+    def _session(self, url: str) -> NodeSession:
+        config = self.agent.config
+        return NodeSession(url, config.node_token, setup_timeout=config.node_setup_s)
+
     async def _node_urls(self) -> list[tuple[str, str]]:
         """(name, mcp_url) of the registered nodes that reported this event, its first reporter first."""
         registered = {n["name"]: n["mcp_url"] for n in await self._q(self.queue.nodes)}
@@ -375,7 +381,7 @@ class EventJob:
         for i, (name, url) in enumerate(nodes):
             self.touched[name] = url
             try:
-                async with NodeSession(url, self.agent.config.node_token) as node:
+                async with self._session(url) as node:
                     await self._with_node(node, name)
                 return
             except NodeUnavailable as exc:
@@ -643,7 +649,7 @@ class EventJob:
         if url is None:
             return {"error": "not registered with the queue"}
         try:
-            async with NodeSession(url, self.agent.config.node_token) as other:
+            async with self._session(url) as other:
                 info = await other.call("node_info")
                 if not (info.get("policy") or {}).get("pull"):
                     return {"skipped": "node.policy.pull is off on this node"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import click
 
+from healloop.agent.mcpclient import SETUP_TIMEOUT_S
 from healloop.agent.worker import Agent, AgentConfig
 
 
@@ -68,6 +69,17 @@ from healloop.agent.worker import Agent, AgentConfig
     envvar="HEALLOOP_AGENT_WAIT",
     show_envvar=True,
     help="Long-poll seconds per claim.",
+)
+@click.option(
+    "--node-setup-timeout",
+    "node_setup_s",
+    type=click.FloatRange(0.1, 600),
+    default=SETUP_TIMEOUT_S,
+    show_default=True,
+    envvar="HEALLOOP_AGENT_NODE_SETUP_TIMEOUT",
+    show_envvar=True,
+    help="Seconds to open an MCP session to a node (connect, handshake, tool list); a node that takes "
+    "longer counts as unreachable.",
 )
 @click.option("--name", envvar="HEALLOOP_AGENT_NAME", show_envvar=True, help="Worker name prefix.")
 @click.option(
@@ -166,6 +178,7 @@ def agent_command(
     dry_run: bool,
     lease_s: float,
     wait_s: float,
+    node_setup_s: float,
     name: str | None,
     llm_base_url: str | None,
     llm_model: str | None,
@@ -189,6 +202,7 @@ def agent_command(
         dry_run=dry_run,
         lease_s=lease_s,
         wait_s=wait_s,
+        node_setup_s=node_setup_s,
         heal_threshold=heal_threshold,
         heal_margin=heal_margin,
         max_data_kb=max_data_kb,

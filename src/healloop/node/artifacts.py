@@ -15,7 +15,7 @@ from typing import Any
 from mcp.server.mcpserver import Image
 
 from healloop.errors import ConfigError, InvalidInput, NotFound, PayloadTooLarge
-from healloop.node.workspace import resolve_inside
+from healloop.node.workspace import refuse_hard_link, resolve_inside
 
 IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif", ".webp": "webp"}
 MAX_IMAGE_BYTES = 10_000_000
@@ -53,7 +53,9 @@ def read_artifact(root: Path, path: str, max_text_bytes: int) -> dict[str, Any] 
             "(written on another machine, or removed since); read the queue's uploaded copy instead",
             field="path",
         )
-    size = target.stat().st_size
+    st = target.lstat()
+    refuse_hard_link(st, repr(path))  # the folder is often inside the workspace; the same rule applies
+    size = st.st_size
     fmt = IMAGE_FORMATS.get(target.suffix.lower())
     if fmt:
         if size > MAX_IMAGE_BYTES:

@@ -19,6 +19,7 @@ from typing import Any
 from healloop.errors import ConfigError
 from healloop.forge import FORGES
 from healloop.forge.model import ForgeSettings
+from healloop.node.files import SEARCH_TIMEOUT_S
 
 RUNNER_KINDS = ("pytest", "playwright", "cypress", "command")
 SERVICE_BACKENDS = ("command", "systemd", "docker")
@@ -103,6 +104,7 @@ class NodeConfig:
     git_branch: str | None = None
     restarts_per_hour: int = 3
     max_file_bytes: int = 1_000_000
+    search_timeout: float = SEARCH_TIMEOUT_S  # seconds one search_text call may take
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     forge: ForgeSettings | None = None   # [node.git] forge: where pull requests and issues go
     pull_requests: bool = False          # [node.git] pull_requests: proposals become pull requests
@@ -330,6 +332,7 @@ def load_config(
             "git",
             "restarts_per_hour",
             "max_file_bytes",
+            "search_timeout",
             "policy",
         }
     )
@@ -369,6 +372,7 @@ def load_config(
         git_branch=git.str("branch"),
         restarts_per_hour=int(r.number("restarts_per_hour", 3, integer=True)),
         max_file_bytes=int(r.number("max_file_bytes", 1_000_000, integer=True)),
+        search_timeout=float(r.number("search_timeout", SEARCH_TIMEOUT_S)),
         policy=policy,
         forge=forge,
         pull_requests=pull_requests,

@@ -121,23 +121,31 @@ def build_server(node: Node) -> MCPServer:
 
 
 class BearerAuth:
-    """Refuses HTTP requests without ``Authorization: Bearer <token>`` (compared in constant time)."""
+    """Refuses HTTP requests without ``Authorization: Bearer <token>``.
+
+    The scheme is matched in any case (RFC 7235: ``bearer`` and ``BEARER`` are the same scheme); the
+    token is compared in constant time.
+    """
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
+
+    def _allows(self, header: str) -> bool:
+        scheme, _, credentials = header.partition(" ")
+        # Compared even when the scheme is wrong, so the time taken says nothing about the token.
+        token_ok = hmac.compare_digest(credentials.strip(" ").encode(), self.expected)
+        return token_ok and scheme.lower() == "bearer"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            got = Headers(scope=scope).get("authorization", "").encode()
-            if not hmac.compare_digest(got, self.expected):
-                response = JSONResponse(
-                    Unauthorized().to_dict(),
-                    status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer realm="healloop-node"'},
-                )
-                await response(scope, receive, send)
-                return
+        if scope["type"] == "http" and not self._allows(Headers(scope=scope).get("authorization", "")):
+            response = JSONResponse(
+                Unauthorized().to_dict(),
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="healloop-node"'},
+            )
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 

@@ -121,7 +121,7 @@ def node_tools(node: Node) -> list[tuple[Callable[..., Any], ToolAnnotations]]:
         """Search workspace text files for a regular expression.
 
         Returns path, line number and line of each match."""
-        return files.search_text(ws, pattern, path)
+        return files.search_text(ws, pattern, path, timeout_s=node.config.search_timeout)
 
     def edit_file(
         path: Path_,

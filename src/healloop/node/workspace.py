@@ -2,8 +2,10 @@
 
 A client only ever names paths relative to the workspace. ``resolve`` refuses absolute paths, ``..``
 escapes and symlinks that lead outside (checked on the fully resolved path, and for a new file on its
-parent), and ``resolve_for_write`` also refuses ``.git`` internals and symlinked targets. Lock files
-live in the node's state directory, never in the repository, so they cannot be committed.
+parent), and ``resolve_for_write`` also refuses ``.git`` internals and symlinked targets. A regular
+file with more than one hard link is neither read nor written: the other link can be anywhere on the
+same file system, and no path check can see where. Lock files live in the node's state directory,
+never in the repository, so they cannot be committed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +39,22 @@ def resolve_inside(root: Path, rel: str, *, what: str = "path") -> Path:
             field=what,
         )
     return resolved
+
+
+def refuse_hard_link(st: os.stat_result, shown: str, *, what: str = "path") -> None:
+    """Refuse a regular file with more than one hard link (``shown`` names it in the message).
+
+    A hard link made inside the workspace to, say, ~/.ssh/id_rsa passes every path check, since its
+    path is inside; the only sign is the link count. Git never makes one in a work tree (it writes
+    files afresh), and neither does healloop.
+    """
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        raise InvalidInput(
+            f"`{what}` {shown} is a file with {st.st_nlink} hard links, and another link may lie outside"
+            " the workspace, so it is neither read nor written here; if it belongs in the workspace, replace"
+            " it with a copy of its own (cp FILE FILE.copy && mv FILE.copy FILE)",
+            field=what,
+        )
 
 
 class Workspace:
@@ -71,6 +90,8 @@ class Workspace:
             raise InvalidInput(f"`{what}` {rel!r} is a symlink; write to its target instead", field=what)
         if path.is_dir():
             raise InvalidInput(f"`{what}` {rel!r} is a directory, not a file", field=what)
+        with contextlib.suppress(FileNotFoundError):
+            refuse_hard_link(path.lstat(), repr(rel), what=what)
         parent = path.parent.resolve()
         if parent != self.root and self.root not in parent.parents:
             raise InvalidInput(f"`{what}` {rel!r} has a parent outside the workspace; refused", field=what)
@@ -80,16 +101,26 @@ class Workspace:
         return path.relative_to(self.root).as_posix() or "."
 
     def read_bytes(self, path: Path, *, what: str = "path") -> bytes:
-        if not path.is_file():
-            raise InvalidInput(f"`{what}` {self.relative(path)!r} is not a regular file", field=what)
-        size = path.stat().st_size
-        if size > self.max_file_bytes:
-            raise PayloadTooLarge(
-                f"{self.relative(path)!r} is {size} bytes, over the node's limit of {self.max_file_bytes};"
-                " read a line range or search instead",
-                field=what,
-            )
-        return path.read_bytes()
+        """The file's bytes, checked on the open file: what is read is what was checked, even if the
+        path is swapped meanwhile. O_NOFOLLOW: a symlink swapped in is refused; O_NONBLOCK: a FIFO
+        does not hang the open."""
+        not_regular = InvalidInput(f"`{what}` {self.relative(path)!r} is not a regular file", field=what)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            raise not_regular from None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise not_regular
+            refuse_hard_link(st, repr(self.relative(path)), what=what)
+            if st.st_size > self.max_file_bytes:
+                raise PayloadTooLarge(
+                    f"{self.relative(path)!r} is {st.st_size} bytes, over the node's limit of"
+                    f" {self.max_file_bytes}; read a line range or search instead",
+                    field=what,
+                )
+            return fh.read()
 
     def check_size(self, data: bytes, *, what: str = "content") -> None:
         if len(data) > self.max_file_bytes:
