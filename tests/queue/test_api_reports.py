@@ -168,6 +168,8 @@ BAD = [
     (failure(kind="crash"), "kind", "Invalid enum value 'crash'"),
     (failure(occurred_at="yesterday"), "occurred_at", "RFC 3339"),
     (failure(occurred_at="2026-01-01T00:00:00"), "occurred_at", "time zone"),
+    # Valid as a datetime, but year 0 in UTC: it used to be stored and returned as "0-12-31T10:00:00Z".
+    (failure(occurred_at="0001-01-01T00:00:00+14:00"), "occurred_at", "outside years 0001 to 9999"),
     (failure(labels={"a": 1}), "labels", "Expected `str`"),
     (failure(labels=["a"]), "labels", "Expected `object`"),
     (failure(artifacts=[{"name": "x"}]), "artifacts[0]", "`url` or a `path`"),
