@@ -35,6 +35,7 @@ from healloop.queue.model import (
     NodeIn,
     ReportIn,
     RevertIn,
+    revalidate,
 )
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.store.base import EventStore, ReadTx, WriteTx
@@ -667,9 +668,10 @@ class QueueService:
         self, hook: AlertWebhook, *, source: str, node: str | None
     ) -> dict[str, Any]:
         results, notes = [], 0
-        for alert in hook.alerts:
+        reports = self._alert_reports(hook, source=source, node=node)
+        for i, alert in enumerate(hook.alerts):
             if alert.status == "firing":
-                r = await self.report(to_report(alert, source=source, node=node, receiver=hook.receiver))
+                r = await self.report(reports[i])
                 results.append(r.to_json())
             elif alert.status == "resolved":
                 fp = alert_fingerprint(alert)[:256]
@@ -689,6 +691,24 @@ class QueueService:
                     field="alerts.status",
                 )
         return {"events": results, "notes": notes}
+
+    @staticmethod
+    def _alert_reports(hook: AlertWebhook, *, source: str, node: str | None) -> dict[int, ReportIn]:
+        """The reports of the firing alerts, each checked before any is stored: a report built from an
+        alert's labels (a NUL or blank `node` label) passes no decoder's checks by itself."""
+        reports = {}
+        for i, alert in enumerate(hook.alerts):
+            if alert.status != "firing":
+                continue
+            try:
+                r = revalidate(to_report(alert, source=source, node=node, receiver=hook.receiver))
+                if r.occurred_at:
+                    parse_rfc3339(r.occurred_at, "occurred_at")
+            except InvalidInput as exc:
+                raise InvalidInput(f"alerts[{i}] cannot become a report: {exc.message}",
+                                   field=f"alerts[{i}]") from None
+            reports[i] = r
+        return reports
 
     # -- artifacts
     async def add_artifacts(self, event_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
