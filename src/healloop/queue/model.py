@@ -25,7 +25,10 @@ NAME_PATTERN = r"^(?!\s*$)[^\x00]*$"
 # (/…, \…, C:…) and with no `..` segment. Backslashes count as separators: reporters on Windows send
 # e2e\login.spec.ts, and that is kept as sent (the fingerprint is made of it).
 SPEC_PATTERN = r"^(?!\s*$)(?![\\/]|[A-Za-z]:)(?!(?:[\s\S]*[\\/])?\.\.(?:[\\/]|$))[^\x00]*$"
+# Where a tool node's MCP server is: streamable HTTP, or stdio for a node on the queue's own machine.
+MCP_URL_PATTERN = r"^(https?://|stdio:)"
 _PATTERN_RULES = {
+    MCP_URL_PATTERN: "must be an http(s) URL such as http://host:8788/mcp (or stdio:…)",
     NAME_PATTERN: "must hold visible text and no NUL (\\u0000) character",
     SPEC_PATTERN: "must be a path relative to the repository, such as cypress/e2e/login.cy.js: not "
                   "blank, not absolute (/…, C:\\…), with no `..` segment and no NUL (\\u0000) character",
@@ -53,8 +56,13 @@ class ArtifactRef(msgspec.Struct, forbid_unknown_fields=True):
     path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
 
 
+# The kind of report that names its spec and test (an alert names neither); the default kind.
+NEEDS_SPEC_AND_TEST = "test_failure"
+
+
 class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A failure report: ``POST /v1/events``."""
+    """A failure report: ``POST /v1/events``. ``spec`` and ``test`` are required when ``kind`` is
+    test_failure (the service checks it; the OpenAPI document says it with if/then)."""
 
     node: Name
     source: Source
@@ -125,7 +133,7 @@ class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class NodeIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    mcp_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    mcp_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern=MCP_URL_PATTERN)]
     labels: dict[Annotated[str, msgspec.Meta(max_length=256)], ShortText] = {}
 
 
