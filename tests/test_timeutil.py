@@ -27,3 +27,23 @@ def test_bad_timestamps_name_the_field(text: str, why: str) -> None:
     with pytest.raises(InvalidInput, match=why) as info:
         parse_rfc3339(text, "occurred_at")
     assert info.value.field == "occurred_at"
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "0001-01-01T13:59:59+14:00",
+                                  "9999-12-31T23:59:59-00:01", "9999-12-31T20:00:00-12:00"])
+def test_times_outside_years_1_to_9999_in_utc_are_refused(text: str) -> None:
+    # Each is a valid datetime; in UTC it falls in year 0 or 10000, which RFC 3339 cannot write.
+    with pytest.raises(InvalidInput, match="outside years 0001 to 9999") as info:
+        parse_rfc3339(text, "occurred_at")
+    assert info.value.field == "occurred_at"
+
+
+@pytest.mark.parametrize(("text", "back"), [
+    ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z"),
+    ("0001-01-01T14:00:00+14:00", "0001-01-01T00:00:00.000Z"),
+    ("0999-05-01T00:00:00Z", "0999-05-01T00:00:00.000Z"),
+    ("1969-12-31T23:59:59.5Z", "1969-12-31T23:59:59.500Z"),
+    ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999Z"),
+])
+def test_times_in_range_come_back_as_rfc_3339_with_a_four_digit_year(text: str, back: str) -> None:
+    assert to_rfc3339(parse_rfc3339(text, "at")) == back

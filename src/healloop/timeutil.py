@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from healloop.errors import InvalidInput
 
 US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# RFC 3339 writes the year in four digits: in UTC, times from year 1 to year 9999 can be written back.
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 
 
 def now_us() -> int:
@@ -21,7 +25,10 @@ def now_us() -> int:
 
 @functools.lru_cache(maxsize=4096)
 def _second(s: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
+    t = time.gmtime(s)
+    # Not strftime's %Y: glibc writes year 999 as "999", which is not RFC 3339.
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}")
 
 
 def to_rfc3339(us: int | None) -> str | None:
@@ -46,7 +53,16 @@ def parse_rfc3339(text: str, field: str) -> int:
         raise InvalidInput(
             f"`{field}` must carry a time zone offset ('Z' or '+08:00'), got {text!r}", field=field
         )
-    return int(dt.timestamp()) * US + dt.microsecond
+    # Compared as datetimes, not timestamps: 0001-01-01T00:00:00+14:00 is a valid datetime whose UTC
+    # time falls in year 0, which nothing downstream can write back as RFC 3339.
+    if not EARLIEST <= dt <= LATEST:
+        raise InvalidInput(
+            f"`{field}` is {text!r}, which in UTC falls outside years 0001 to 9999; send a time in that "
+            "range, such as 2026-11-25T08:30:00Z", field=field,
+        )
+    # Exact integer arithmetic: int(dt.timestamp()) rounds toward zero, which put times before 1970
+    # half a second late or more.
+    return (dt - _EPOCH) // timedelta(microseconds=1)
 
 
 def span(seconds: float) -> str:

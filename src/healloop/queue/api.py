@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -22,15 +22,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
-from healloop.queue import rules
-from healloop.queue.blobs import BlobStore
+from healloop.queue import hotpath, rules
+from healloop.queue.blobs import MAX_FILES_PER_UPLOAD, BlobStore
 from healloop.queue.hotpath import MAX_BODY, HotPath, check_declared_length, check_read_length
-from healloop.queue.ingest import AlertWebhook
+from healloop.queue.ingest import ALERT_SOURCES, AlertWebhook
 from healloop.queue.metrics import notify_metrics
 from healloop.queue.model import (
     ClaimOneIn,
@@ -46,7 +46,6 @@ from healloop.queue.openapi import openapi_document, swagger_html, swagger_stati
 from healloop.queue.service import PROPOSAL_PREFIX, QueueService
 
 MAX_LIST = 1000
-MAX_FILES_PER_UPLOAD = 5
 _enc = msgspec.json.Encoder()
 
 
@@ -77,6 +76,18 @@ def _service(request: Request) -> QueueService:
 
 
 # -- handlers (reports, claims, heartbeats and transitions are in hotpath.py)
+def _hot(handler: Callable[[QueueService, bytes, str], Awaitable[hotpath.Reply]]) -> Callable[..., Any]:
+    """A hot route as Starlette serves it: reached only when HotPath is not in front, and routed so
+    that the router knows its method."""
+
+    async def endpoint(request: Request) -> Response:
+        status, reply = await handler(_service(request), await _body(request),
+                                      request.path_params.get("event_id", ""))
+        return Response(status_code=204) if status == 204 else JSON(reply, status_code=status)
+
+    return endpoint
+
+
 async def release(request: Request) -> Response:
     r = decode(await _body(request), ReleaseIn)
     ev = await _service(request).release(request.path_params["event_id"], r.token, r.note)
@@ -152,12 +163,7 @@ async def list_events(request: Request) -> Response:
 
 
 async def register_node(request: Request) -> Response:
-    n = decode(await _body(request), NodeIn)
-    if not n.mcp_url.startswith(("http://", "https://", "stdio:")):
-        raise InvalidInput(
-            f"`mcp_url` must be an http(s) URL such as http://host:8788/mcp, got {n.mcp_url!r}",
-            field="mcp_url",
-        )
+    n = decode(await _body(request), NodeIn)  # mcp_url's scheme is checked by its pattern
     node = await _service(request).register_node(n)
     return JSON(node.to_json())
 
@@ -234,8 +240,8 @@ async def get_artifact(request: Request) -> Response:
 async def ingest_alertmanager(request: Request) -> Response:
     hook = decode(await _body(request), AlertWebhook)
     source = request.query_params.get("source") or ("grafana" if hook.orgId is not None else "alertmanager")
-    if source not in ("alertmanager", "grafana"):
-        raise InvalidInput(f"`source` must be alertmanager or grafana, got {source!r}", field="source")
+    if source not in ALERT_SOURCES:
+        raise InvalidInput(f"`source` must be {' or '.join(ALERT_SOURCES)}, got {source!r}", field="source")
     node = request.query_params.get("node") or None
     return JSON(await _service(request).ingest_alerts(hook, source=source, node=node))
 
@@ -313,16 +319,39 @@ async def _on_healloop_error(request: Request, exc: Exception) -> Response:
     return _error(exc)
 
 
+def _allow(request: Request) -> str:
+    """The methods of every route on this path. Starlette's own Allow names only the first route that
+    matched the path (POST alone on /v1/nodes, which also answers GET), and its static files none."""
+    methods = {"OPTIONS"}
+    # The path as the app saw it: within the static Mount the request's scope is the Mount's child's.
+    scope = {"type": "http", "path": request.url.path, "root_path": "", "method": request.method}
+    for route in request.app.router.routes:
+        if route.matches(scope)[0] is Match.NONE:
+            continue
+        if isinstance(route, Route):
+            methods |= route.methods or set()
+        else:  # the Mount of the Swagger UI's static files
+            methods |= {"GET", "HEAD"}
+    return ", ".join(sorted(methods))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # RFC 9110: OPTIONS answers with the methods the path allows, and every 405 lists them.
+        headers["Allow"] = _allow(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=headers)
     if exc.status_code == 404:
         message = f"no route {request.method} {request.url.path}; see /docs for the API"
     elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}; see /docs for the API"
+        message = (f"{request.method} is not allowed on {request.url.path}; it allows {headers['Allow']} "
+                   "(see /docs for the API)")
     else:
         message = str(exc.detail)
     return JSON({"error": "http_error", "message": message}, status_code=exc.status_code,
-                headers=exc.headers)
+                headers=headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -331,10 +360,11 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
                 status_code=500)
 
 
-def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None,
-               forge_secret: str | None = None) -> ASGIApp:
+def routes() -> list[BaseRoute]:
+    """Every route and method the API answers (the hot ones first, as HotPath answers them ahead)."""
     v1 = "/v1/events/{event_id}"
-    routes = [
+    return [
+        *(Route(path, _hot(handler), methods=["POST"]) for path, handler in hotpath.ROUTES.items()),
         Route("/v1/events", list_events, methods=["GET"]),
         Route(v1, get_event, methods=["GET"]),
         Route(v1 + "/release", release, methods=["POST"]),
@@ -360,6 +390,9 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
         Mount("/docs/static", StaticFiles(directory=swagger_static_dir()), name="docs-static"),
     ]
 
+
+def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None,
+               forge_secret: str | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
@@ -369,7 +402,7 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
             await service.close()
 
     app = Starlette(
-        routes=routes,
+        routes=routes(),
         exception_handlers={
             HealloopError: _on_healloop_error,
             StarletteHTTPException: _on_http_error,

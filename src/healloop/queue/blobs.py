@@ -17,8 +17,11 @@ from typing import BinaryIO
 
 from healloop.errors import InvalidInput, NotFound, PayloadTooLarge
 
-_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+DIGEST_PATTERN = r"^sha256:([0-9a-f]{64})$"
+_DIGEST = re.compile(DIGEST_PATTERN)
 CHUNK = 1024 * 1024
+# Files in one upload request (POST /v1/events/{id}/artifacts).
+MAX_FILES_PER_UPLOAD = 5
 
 
 class BlobStore:

@@ -15,6 +15,9 @@ import msgspec
 from healloop.queue.model import ReportIn
 from healloop.queue.rules import fingerprint
 
+ALERT_STATUSES = ("firing", "resolved")
+# Who sent the webhook (the events' `source`): ?source=, else grafana when the body has an orgId.
+ALERT_SOURCES = ("alertmanager", "grafana")
 _SEVERITY = {"critical": 1, "page": 1, "high": 2, "error": 2, "major": 2, "warning": 3,
              "minor": 4, "info": 4, "none": 5}
 

@@ -13,12 +13,39 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from healloop.errors import InvalidInput
+from healloop.queue import surrogates
 from healloop.timeutil import to_rfc3339
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Names identify things: a report's kind, spec and test (or its node) are joined with NUL and hashed
+# into its fingerprint, so a NUL inside one would let two different failures hash alike; and a blank
+# name names nothing. Patterns (not checks in code) so that /openapi.json says the same; both are
+# linear-time for Python's re, and valid ECMA-262 for JSON Schema.
+NAME_PATTERN = r"^(?!\s*$)[^\x00]*$"
+# A spec is a test file's path relative to the repository, where agents read and fix it: not absolute
+# (/…, \…, C:…) and with no `..` segment. Backslashes count as separators: reporters on Windows send
+# e2e\login.spec.ts, and that is kept as sent (the fingerprint is made of it).
+SPEC_PATTERN = r"^(?!\s*$)(?![\\/]|[A-Za-z]:)(?!(?:[\s\S]*[\\/])?\.\.(?:[\\/]|$))[^\x00]*$"
+# Where a tool node's MCP server is: streamable HTTP, or stdio for a node on the queue's own machine.
+MCP_URL_PATTERN = r"^(https?://|stdio:)"
+_PATTERN_RULES = {
+    MCP_URL_PATTERN: "must be an http(s) URL such as http://host:8788/mcp (or stdio:…)",
+    NAME_PATTERN: "must hold visible text and no NUL (\\u0000) character",
+    SPEC_PATTERN: "must be a path relative to the repository, such as cypress/e2e/login.cy.js: not "
+                  "blank, not absolute (/…, C:\\…), with no `..` segment and no NUL (\\u0000) character",
+}
+
+
+def _name(max_length: int) -> Any:
+    return Annotated[str, msgspec.Meta(min_length=1, max_length=max_length, pattern=NAME_PATTERN)]
+
+
+Name = _name(200)
 ShortText = Annotated[str, msgspec.Meta(max_length=1024)]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
-Key = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Title = _name(4096)
+Spec = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=SPEC_PATTERN)]
+Key = _name(256)
+Source = _name(64)
+MuteName = _name(1024)
 Priority = Annotated[int, msgspec.Meta(ge=1, le=5)]
 
 
@@ -29,14 +56,19 @@ class ArtifactRef(msgspec.Struct, forbid_unknown_fields=True):
     path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
 
 
+# The kind of report that names its spec and test (an alert names neither); the default kind.
+NEEDS_SPEC_AND_TEST = "test_failure"
+
+
 class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A failure report: ``POST /v1/events``."""
+    """A failure report: ``POST /v1/events``. ``spec`` and ``test`` are required when ``kind`` is
+    test_failure (the service checks it; the OpenAPI document says it with if/then)."""
 
     node: Name
-    source: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    source: Source
     message: Annotated[str, msgspec.Meta(min_length=1)]
     kind: Literal["test_failure", "alert"] = "test_failure"
-    spec: Title | None = None
+    spec: Spec | None = None
     test: Title | None = None
     stack: str | None = None
     priority: Priority = 3
@@ -83,7 +115,7 @@ class NoteIn(msgspec.Struct, forbid_unknown_fields=True):
 class RevertIn(msgspec.Struct, forbid_unknown_fields=True):
     """A person undid a resolved event's fix: who, why, and the commits that undid it."""
 
-    by: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    by: Name
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     reverted: list[Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{7,64}$")]] = []
     reverts: list[Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{7,64}$")]] = []
@@ -93,7 +125,7 @@ class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
     """A person's decision on a proposed fix (``/approve`` or ``/reject``): who, why, and what the node
     did (``healloop approve`` lands the branch and records the commit it landed as ``commit``)."""
 
-    by: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    by: Name
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     commit: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{7,64}$")] | None = None
     data: dict[str, Any] | None = None
@@ -101,7 +133,7 @@ class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class NodeIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    mcp_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    mcp_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern=MCP_URL_PATTERN)]
     labels: dict[Annotated[str, msgspec.Meta(max_length=256)], ShortText] = {}
 
 
@@ -116,28 +148,59 @@ def decode(body: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        m = _PATH.search(text)
-        where = m.group(1) if m else None
-        detail = text[: m.start()] if m else text
-        missing = re.match(r"Object missing required field `([^`]+)`", detail)
-        unknown = re.match(r"Object contains unknown field `([^`]+)`", detail)
-        prefix = f"{where}." if where else ""
-        if missing:
-            name = prefix + missing.group(1)
-            raise InvalidInput(f"`{name}` is required", field=name) from None
-        if unknown:
-            name = prefix + unknown.group(1)
-            raise InvalidInput(f"`{name}` is not a known field", field=name) from None
-        if where:
-            raise InvalidInput(f"invalid `{where}`: {detail}", field=where.removesuffix("[...]")) from None
-        raise InvalidInput(f"invalid body: {detail}") from None
+        raise _invalid(exc) from None
     except msgspec.DecodeError as exc:
+        # msgspec says "surrogate" in most cases, but "truncated" when a lone high surrogate is within
+        # six bytes of the end; then only a body that reads without it proves that it was the fault.
+        found = surrogates.locate(body)
+        if found and (found[1] is not None or "surrogate" in str(exc)):
+            raise _lone_surrogate(*found) from None
         raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
         # Free-form `data` nested thousands deep: msgspec recurses once per level.
         raise InvalidInput("the request body nests arrays or objects too deeply (over a few hundred "
                            "levels): send flatter JSON") from None
+
+
+def revalidate(obj: T) -> T:
+    """Check a struct built in code, not decoded, against its type's limits (an alert's labels become
+    a report's node): the constructor checks none of them."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(obj), type(obj))
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def _lone_surrogate(escape: str, where: str | None, is_key: bool) -> InvalidInput:
+    what = ("a key of the body" if is_key and not where else f"a key in `{where}`" if is_key
+            else f"`{where}`" if where else "a string in the body")
+    return InvalidInput(
+        f"{what} holds an unpaired UTF-16 surrogate ({escape}), which is not Unicode text: send the "
+        "character's whole surrogate pair (such as \\ud83d\\ude80 for 🚀) or leave it out",
+        field=where or None,
+    )
+
+
+def _invalid(exc: msgspec.ValidationError) -> InvalidInput:
+    text = str(exc)
+    m = _PATH.search(text)
+    where = m.group(1) if m else None
+    detail = text[: m.start()] if m else text
+    missing = re.match(r"Object missing required field `([^`]+)`", detail)
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", detail)
+    prefix = f"{where}." if where else ""
+    if missing:
+        name = prefix + missing.group(1)
+        return InvalidInput(f"`{name}` is required", field=name)
+    if unknown:
+        name = prefix + unknown.group(1)
+        return InvalidInput(f"`{name}` is not a known field", field=name)
+    rule = next((r for p, r in _PATTERN_RULES.items() if f"matching regex {p!r}" in detail), None)
+    if where and rule:
+        return InvalidInput(f"`{where}` {rule}", field=where.removesuffix("[...]"))
+    if where:
+        return InvalidInput(f"invalid `{where}`: {detail}", field=where.removesuffix("[...]"))
+    return InvalidInput(f"invalid body: {detail}")
 
 
 @dataclass
@@ -282,8 +345,8 @@ class Delivery:
 
 
 class MuteIn(msgspec.Struct, forbid_unknown_fields=True):
-    spec: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-    test: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    spec: MuteName
+    test: MuteName
     # How long: seconds from now (at most 90 days).
     seconds: Annotated[int, msgspec.Meta(gt=0, le=90 * 86400)]
     reason: Annotated[str, msgspec.Meta(max_length=1024)] | None = None

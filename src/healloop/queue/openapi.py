@@ -13,7 +13,10 @@ from typing import Any
 import msgspec
 
 from healloop import __version__
+from healloop.queue.blobs import DIGEST_PATTERN, MAX_FILES_PER_UPLOAD
+from healloop.queue.ingest import ALERT_SOURCES, ALERT_STATUSES, AlertWebhook
 from healloop.queue.model import (
+    NEEDS_SPEC_AND_TEST,
     ClaimIn,
     ClaimOneIn,
     DecisionIn,
@@ -51,16 +54,22 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Bad input: the message names the field.",
         401: "Missing or wrong bearer token.",
         404: "Unknown event id.",
-        409: "Lease lost, illegal move, or attempts exhausted.",
+        409: "Lease lost, illegal move, attempts or a budget of fixes exhausted, or the event is in the "
+             "wrong state.",
         413: "Body over 1 MiB.",
     }
     return {str(c): _reply(text[c], _ERROR) for c in (401, *codes)}
 
 
-def _op(summary: str, body: str | None, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
+# Every route that reads a body answers 400 for a bad one and 413 for one over 1 MiB.
+_BODY = (400, 413)
+
+
+def _op(summary: str, body: str | None, ok: dict[str, Any], *errors: int, body_required: bool = True,
+        **extra: Any) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*errors)}}
     if body:
-        op["requestBody"] = _body(body)
+        op["requestBody"] = {**_body(body), "required": body_required}
     op.update(extra)
     return op
 
@@ -68,13 +77,33 @@ def _op(summary: str, body: str | None, ok: dict[str, Any], *errors: int, **extr
 _ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
+def _as_strict_as_the_service(components: dict[str, Any]) -> None:
+    """What the service checks beyond the msgspec types, said in JSON Schema from the same constants."""
+    report = components["ReportIn"]
+    # spec and test are required (and not null) for the kind that names them; kind defaults to it, so
+    # the `if` holds when kind is absent too.
+    report["if"] = {"properties": {"kind": {"const": NEEDS_SPEC_AND_TEST}}}
+    report["then"] = {"required": ["spec", "test"],
+                      "properties": {"spec": {"type": "string"}, "test": {"type": "string"}}}
+    # An artifact gives a `url` or a `path`, not empty.
+    components["ArtifactRef"]["anyOf"] = [
+        {"required": [key], "properties": {key: {"type": "string", "minLength": 1}}}
+        for key in ("url", "path")
+    ]
+    components["TransitionIn"]["properties"]["to"]["enum"] = list(STATES)
+    components["AlertWebhook"]["properties"]["alerts"]["items"] = {"allOf": [
+        components["AlertWebhook"]["properties"]["alerts"]["items"],
+        {"properties": {"status": {"enum": list(ALERT_STATUSES)}}}]}
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn, MuteIn, RevertIn,
-         DecisionIn],
+         DecisionIn, AlertWebhook],
         ref_template="#/components/schemas/{name}",
     )
+    _as_strict_as_the_service(components)
     components["Error"] = {
         "type": "object",
         "properties": {"error": {"type": "string"}, "message": {"type": "string"},
@@ -108,7 +137,7 @@ def openapi_document() -> dict[str, Any]:
                 "201": _reply("A new event", report_reply),
                 "200": _reply("Merged into an existing event (or a repeated idempotency key)",
                               report_reply),
-            }, 400, 413),
+            }, *_BODY),
             "get": _op("List events, newest first", None, {
                 "200": _reply("Events", {"type": "object", "properties": {
                     "events": {"type": "array", "items": _EVENT}}}),
@@ -124,58 +153,85 @@ def openapi_document() -> dict[str, Any]:
             "Claim the most urgent, oldest queued event under a lease (long-poll with `wait`)",
             "ClaimIn",
             {"200": _reply("Claimed: the event and its lease {token, fencing, expires_at}"),
-             "204": _reply("Nothing to claim within `wait`")}, 400)},
+             "204": _reply("Nothing to claim within `wait`")}, *_BODY)},
         "/v1/events/{event_id}": {"get": _op(
             "An event with its history", None, {"200": _reply("The event", _EVENT)}, 404,
             parameters=_ID)},
         "/v1/events/{event_id}/claim": {"post": _op(
             "Claim this queued event under a lease (an agent taking the events its repair also resolves)",
             "ClaimOneIn",
-            {"200": _reply("Claimed: the event and its lease {token, fencing, expires_at}")}, 400, 404, 409,
-            parameters=_ID)},
+            {"200": _reply("Claimed: the event and its lease {token, fencing, expires_at}")}, *_BODY, 404,
+            409, parameters=_ID)},
         "/v1/events/{event_id}/heartbeat": {"post": _op(
             "Extend the lease by the lease length given at claim", "TokenIn",
-            {"200": _reply("New expires_at")}, 400, 404, 409, parameters=_ID)},
+            {"200": _reply("New expires_at")}, *_BODY, 404, 409, parameters=_ID)},
         "/v1/events/{event_id}/release": {"post": _op(
             "Give the event back to the queue", "ReleaseIn",
-            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+            {"200": _reply("The event", _EVENT)}, *_BODY, 404, 409, parameters=_ID)},
         "/v1/events/{event_id}/transition": {"post": _op(
             "Move a held event: processing→analyzing|escalated; analyzing→fixing|verifying|"
             "escalated; fixing→verifying|analyzing|escalated; verifying→resolved|proposed|analyzing|"
             "escalated",
-            "TransitionIn", {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+            "TransitionIn", {"200": _reply("The event", _EVENT)}, *_BODY, 404, 409, parameters=_ID)},
         "/v1/events/{event_id}/requeue": {"post": _op(
-            "Requeue an escalated event with a fresh start", "NoteIn",
-            {"200": _reply("The event", _EVENT)}, 404, 409, parameters=_ID)},
+            "Requeue an escalated event with a fresh start (the body may be empty)", "NoteIn",
+            {"200": _reply("The event", _EVENT)}, *_BODY, 404, 409, parameters=_ID, body_required=False)},
         "/v1/events/{event_id}/close": {"post": _op(
-            "Close an escalated event as resolved", "NoteIn",
-            {"200": _reply("The event", _EVENT)}, 404, 409, parameters=_ID)},
+            "Close an escalated event as resolved (the body may be empty)", "NoteIn",
+            {"200": _reply("The event", _EVENT)}, *_BODY, 404, 409, parameters=_ID, body_required=False)},
         "/v1/events/{event_id}/revert": {"post": _op(
             "Record that a person undid a resolved event's fix (`healloop revert` does the git side): "
             "the event is escalated again", "RevertIn",
-            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+            {"200": _reply("The event", _EVENT)}, *_BODY, 404, 409, parameters=_ID)},
         "/v1/events/{event_id}/approve": {"post": _op(
             "Record that a person approved a proposed fix (`healloop approve` lands its branch on the node "
             "first and passes the landed `commit`): the event is resolved", "DecisionIn",
-            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+            {"200": _reply("The event", _EVENT)}, *_BODY, 404, 409, parameters=_ID)},
         "/v1/events/{event_id}/reject": {"post": _op(
             "Record that a person rejected a proposed fix (`healloop reject` deletes its branch first): "
             "the event is escalated, and agents never propose the same element again", "DecisionIn",
-            {"200": _reply("The event", _EVENT)}, 400, 404, 409, parameters=_ID)},
+            {"200": _reply("The event", _EVENT)}, *_BODY, 404, 409, parameters=_ID)},
         **{f"/v1/ingest/{forge}": {"post": _op(
             f"{forge} webhook ({header}): a merged healloop/<event id> pull request approves its "
             "proposal, one closed unmerged rejects it; other deliveries are answered `{ignored}`. With "
             "`serve --forge-secret` the signature is checked instead of the bearer token", None,
-            {"200": _reply("The event, or {ignored: why}", _EVENT)}, 400, 401, 404, 409)}
+            {"200": _reply("The event, or {ignored: why}", _EVENT)}, *_BODY, 404, 409)}
            for forge, header in (("github", "X-Hub-Signature-256"), ("gitlab", "X-Gitlab-Token"),
                                  ("gitea", "X-Gitea-Signature"))},
+        "/v1/events/{event_id}/artifacts": {"post": _op(
+            f"Upload screenshots, DOM snapshots or logs (up to {MAX_FILES_PER_UPLOAD} parts named `file`); "
+            "each is stored once by its digest and added to the event's `artifacts`", None,
+            {"201": _reply("The stored files", {"type": "object", "properties": {
+                "artifacts": {"type": "array", "items": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "content_type": {"type": "string"},
+                    "digest": {"type": "string"}, "size": {"type": "integer"},
+                    "url": {"type": "string"}}}}}})},
+            400, 404, 413, parameters=_ID,
+            requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"], "properties": {"file": {
+                    "type": "array", "maxItems": MAX_FILES_PER_UPLOAD,
+                    "items": {"type": "string", "format": "binary"}}}}}}})},
+        "/v1/artifacts/{digest}": {"get": _op(
+            "A stored file, with its content type (served with nosniff and a sandboxing CSP)", None,
+            {"200": {"description": "The file's bytes", "content": {"*/*": {"schema": {
+                "type": "string", "format": "binary"}}}}}, 400, 404,
+            parameters=[{"name": "digest", "in": "path", "required": True,
+                         "schema": {"type": "string", "pattern": DIGEST_PATTERN}}])},
+        "/v1/ingest/alertmanager": {"post": _op(
+            "Alertmanager (webhook version 4) or Grafana webhook: each firing alert is reported as a "
+            "`kind: alert` event, each resolved one adds a note to its event", "AlertWebhook",
+            {"200": _reply("The reports and notes", {"type": "object", "properties": {
+                "events": {"type": "array", "items": report_reply}, "notes": {"type": "integer"}}})},
+            *_BODY, parameters=[
+                {"name": "source", "in": "query", "schema": {"type": "string", "enum": list(ALERT_SOURCES)}},
+                {"name": "node", "in": "query", "schema": {"type": "string"}}])},
         "/v1/nodes": {
-            "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, 400),
+            "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, *_BODY),
             "get": _op("List tool nodes with their last-seen time", None, {"200": _reply("Nodes")}),
         },
         "/v1/mutes": {
             "post": _op("Mute a test's notifications for `seconds`", "MuteIn", {"201": _reply("The mute")},
-                        400),
+                        *_BODY),
             "get": _op("Mutes in force", None, {"200": _reply("Mutes")}),
             "delete": _op("Lift a mute", None, {"204": _reply("Lifted")}, 400, 404, parameters=[
                 {"name": "spec", "in": "query", "required": True, "schema": {"type": "string"}},
@@ -183,6 +239,8 @@ def openapi_document() -> dict[str, Any]:
         },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _reply("ok")}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": _reply("text")}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _reply("OpenAPI 3.1")}}},
+        "/docs": {"get": {"summary": "Swagger UI for this document", "responses": {"200": _reply("HTML")}}},
     }
     return {
         "openapi": "3.1.0",

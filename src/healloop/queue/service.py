@@ -21,9 +21,10 @@ from healloop.forge.model import Closed
 from healloop.ids import new_id
 from healloop.notify.outbox import Dispatcher, NotifySettings
 from healloop.queue import rules
-from healloop.queue.ingest import AlertWebhook, alert_fingerprint, to_report
+from healloop.queue.ingest import ALERT_STATUSES, AlertWebhook, alert_fingerprint, to_report
 from healloop.queue.metrics import Metrics
 from healloop.queue.model import (
+    NEEDS_SPEC_AND_TEST,
     ArtifactMeta,
     DecisionIn,
     Delivery,
@@ -35,6 +36,7 @@ from healloop.queue.model import (
     NodeIn,
     ReportIn,
     RevertIn,
+    revalidate,
 )
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.store.base import EventStore, ReadTx, WriteTx
@@ -132,7 +134,7 @@ class QueueService:
 
     # -- reports
     async def report(self, r: ReportIn) -> ReportResult:
-        if r.kind == "test_failure":
+        if r.kind == NEEDS_SPEC_AND_TEST:
             for name in ("spec", "test"):
                 if not getattr(r, name):
                     raise InvalidInput(
@@ -667,9 +669,10 @@ class QueueService:
         self, hook: AlertWebhook, *, source: str, node: str | None
     ) -> dict[str, Any]:
         results, notes = [], 0
-        for alert in hook.alerts:
+        reports = self._alert_reports(hook, source=source, node=node)
+        for i, alert in enumerate(hook.alerts):
             if alert.status == "firing":
-                r = await self.report(to_report(alert, source=source, node=node, receiver=hook.receiver))
+                r = await self.report(reports[i])
                 results.append(r.to_json())
             elif alert.status == "resolved":
                 fp = alert_fingerprint(alert)[:256]
@@ -683,12 +686,29 @@ class QueueService:
                     return True
 
                 notes += await self.store.write(op)
-            else:
-                raise InvalidInput(
-                    f"alert status must be 'firing' or 'resolved', got {alert.status!r}",
-                    field="alerts.status",
-                )
         return {"events": results, "notes": notes}
+
+    @staticmethod
+    def _alert_reports(hook: AlertWebhook, *, source: str, node: str | None) -> dict[int, ReportIn]:
+        """The reports of the firing alerts, each checked (with every alert's status) before any is
+        stored: a report built from an alert's labels (a NUL or blank `node` label) passes no decoder's
+        checks by itself."""
+        reports = {}
+        for i, alert in enumerate(hook.alerts):
+            if alert.status not in ALERT_STATUSES:
+                raise InvalidInput(f"alert status must be {' or '.join(ALERT_STATUSES)}, got "
+                                   f"{alert.status!r}", field="alerts.status")
+            if alert.status != "firing":
+                continue
+            try:
+                r = revalidate(to_report(alert, source=source, node=node, receiver=hook.receiver))
+                if r.occurred_at:
+                    parse_rfc3339(r.occurred_at, "occurred_at")
+            except InvalidInput as exc:
+                raise InvalidInput(f"alerts[{i}] cannot become a report: {exc.message}",
+                                   field=f"alerts[{i}]") from None
+            reports[i] = r
+        return reports
 
     # -- artifacts
     async def add_artifacts(self, event_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
