@@ -108,7 +108,8 @@ def load_settings(config: Path) -> StackSettings:
         raise ConfigError(f"config file {str(config)!r} is not valid TOML: {exc}", field="config") from None
     base = config.resolve().parent
     queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url", "public_url", "storm_events",
-                                   "storm_minutes", "storm_hold_s", "notify_retry_s"})
+                                   "storm_minutes", "storm_hold_s", "notify_retry_s", "allowed_hosts",
+                                   "cors_origins"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
     agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin"})
     join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
