@@ -30,9 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
+from healloop.agent.nodetrust import check_pattern
 from healloop.errors import ConfigError, HealloopError
 from healloop.node.autostart import Autostart
 from healloop.node.proc import die_with_parent
@@ -111,7 +113,8 @@ def load_settings(config: Path) -> StackSettings:
                                    "storm_minutes", "storm_hold_s", "notify_retry_s", "allowed_hosts",
                                    "cors_origins"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
-    agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin"})
+    agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin",
+                                   "node_hosts"})
     join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
     public_url = _typed(mcp, "mcp", "public_url", str, None, "the node's MCP URL")
     for key, url in (("queue.url", join), ("mcp.public_url", public_url)):
@@ -127,7 +130,7 @@ def load_settings(config: Path) -> StackSettings:
     if concurrency < 1:
         raise ConfigError(f"`agent.concurrency` must be a positive integer, got {concurrency}",
                           field="agent.concurrency")
-    heal_args: list[str] = []
+    agent_args: list[str] = []
     for key in ("heal_threshold", "heal_margin"):
         value = agent.get(key)
         if value is None:
@@ -135,7 +138,17 @@ def load_settings(config: Path) -> StackSettings:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise ConfigError(f"`agent.{key}` must be a number from 0 to 1, got {value!r}",
                               field=f"agent.{key}")
-        heal_args += [f"--{key.replace('_', '-')}", str(value)]
+        agent_args += [f"--{key.replace('_', '-')}", str(value)]
+    node_hosts = agent.get("node_hosts", [])
+    if not isinstance(node_hosts, list) or not all(isinstance(h, str) for h in node_hosts):
+        raise ConfigError(f"`agent.node_hosts` must be a list of host names, got {node_hosts!r}",
+                          field="agent.node_hosts")
+    # The agent sends the node token to loopback and these hosts only: the ones named here, and this
+    # machine's node as [mcp] public_url names it.
+    if public_url and urlsplit(public_url).hostname:
+        node_hosts = [*node_hosts, str(urlsplit(public_url).hostname)]
+    for host in node_hosts:
+        agent_args += ["--node-host", check_pattern(host)]
     data_dir = _typed(queue, "queue", "data_dir", str, "data", "a folder path")
     return StackSettings(
         config=config.resolve(),
@@ -152,7 +165,7 @@ def load_settings(config: Path) -> StackSettings:
         concurrency=concurrency,
         token=_typed(queue, "queue", "token", str, None, "a string") or os.environ.get("HEALLOOP_TOKEN"),
         node_token=_typed(mcp, "mcp", "token", str, None, "a string"),
-        agent_args=tuple(heal_args),
+        agent_args=tuple(agent_args),
     )
 
 
