@@ -80,3 +80,17 @@ def test_every_service_sets_the_tokens() -> None:
         assert "HEALLOOP_TOKEN" in services[name]["environment"]
     assert services["node"]["environment"]["HEALLOOP_NODE_TOKEN"] == "${HEALLOOP_TOKEN}"
     assert services["agent"]["environment"]["HEALLOOP_AGENT_NODE_TOKEN"] == "${HEALLOOP_TOKEN}"
+
+
+def test_the_queue_answers_to_the_name_the_services_use_and_the_agents_trust_the_node() -> None:
+    """The queue refuses Host names it was not told, and agents send the node token to no host they
+    were not told: in compose the services reach each other by service name."""
+    from urllib.parse import urlsplit
+
+    services = _services()
+    node = _parse(services["node"]["command"])
+    allowed = services["queue"]["environment"]["HEALLOOP_ALLOWED_HOSTS"].split()
+    assert urlsplit(node.params["queue"]).hostname in allowed
+    assert urlsplit(_parse(services["agent"]["command"]).params["queue_url"]).hostname in allowed
+    trusted = services["agent"]["environment"]["HEALLOOP_AGENT_NODE_HOSTS"].split()
+    assert urlsplit(node.params["public_url"]).hostname in trusted

@@ -14,6 +14,7 @@ from healloop.errors import (
     BudgetExhausted,
     Conflict,
     HealloopError,
+    HostNotAllowed,
     IllegalTransition,
     InvalidInput,
     LeaseLost,
@@ -21,10 +22,12 @@ from healloop.errors import (
     PayloadTooLarge,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
 )
 
 _BY_STATUS: dict[int, type[HealloopError]] = {
     400: InvalidInput, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    415: UnsupportedMediaType, 421: HostNotAllowed,
 }
 # A 409's code says which conflict it is: an agent escalates on a spent budget, gives up on a lost lease.
 _CONFLICTS: dict[str, type[HealloopError]] = {

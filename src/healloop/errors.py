@@ -84,6 +84,27 @@ class PayloadTooLarge(HealloopError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(HealloopError):
+    """The body must be JSON: send it with 'Content-Type: application/json'."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class HostNotAllowed(HealloopError):
+    """The request names a host this server does not answer to (DNS-rebinding protection)."""
+
+    status = 421
+    code = "host_not_allowed"
+
+
+class OriginNotAllowed(HealloopError):
+    """A web page from another origin may not call this server."""
+
+    status = 403
+    code = "origin_not_allowed"
+
+
 class ConfigError(HealloopError):
     """The configuration is not valid."""
 

@@ -30,9 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
+from healloop.agent.nodetrust import check_pattern
 from healloop.errors import ConfigError, HealloopError
 from healloop.node.autostart import Autostart
 from healloop.node.proc import die_with_parent
@@ -108,10 +110,11 @@ def load_settings(config: Path) -> StackSettings:
         raise ConfigError(f"config file {str(config)!r} is not valid TOML: {exc}", field="config") from None
     base = config.resolve().parent
     queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url", "public_url", "storm_events",
-                                   "storm_minutes", "storm_hold_s", "notify_retry_s"})
+                                   "storm_minutes", "storm_hold_s", "notify_retry_s", "allowed_hosts",
+                                   "cors_origins"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
     agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin",
-                                   "node_setup_timeout"})
+                                   "node_setup_timeout", "node_hosts"})
     join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
     public_url = _typed(mcp, "mcp", "public_url", str, None, "the node's MCP URL")
     for key, url in (("queue.url", join), ("mcp.public_url", public_url)):
@@ -142,6 +145,16 @@ def load_settings(config: Path) -> StackSettings:
             raise ConfigError(f"`agent.node_setup_timeout` must be a number of seconds from 0.1 to 600, got"
                               f" {setup!r}", field="agent.node_setup_timeout")
         agent_args += ["--node-setup-timeout", str(setup)]
+    node_hosts = agent.get("node_hosts", [])
+    if not isinstance(node_hosts, list) or not all(isinstance(h, str) for h in node_hosts):
+        raise ConfigError(f"`agent.node_hosts` must be a list of host names, got {node_hosts!r}",
+                          field="agent.node_hosts")
+    # The agent sends the node token to loopback and these hosts only: the ones named here, and this
+    # machine's node as [mcp] public_url names it.
+    if public_url and urlsplit(public_url).hostname:
+        node_hosts = [*node_hosts, str(urlsplit(public_url).hostname)]
+    for host in node_hosts:
+        agent_args += ["--node-host", check_pattern(host)]
     data_dir = _typed(queue, "queue", "data_dir", str, "data", "a folder path")
     return StackSettings(
         config=config.resolve(),

@@ -11,7 +11,7 @@ import pytest
 
 from healloop.errors import NotFound
 from healloop.ids import new_id
-from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node
+from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 from healloop.timeutil import US, now_us
 
 
@@ -187,6 +187,16 @@ class StoreContract:
         nodes = await store.read(lambda tx: tx.list_nodes())
         assert [(n.name, n.mcp_url, n.last_seen) for n in nodes] == [
             ("a", "http://a/mcp", 2), ("b", "http://b2/mcp", 3)]
+
+    async def test_node_moves_are_kept_newest_first(self, store) -> None:
+        await store.write(lambda tx: tx.upsert_node(Node("a", "http://a/mcp", {}, 1)))
+        await store.write(lambda tx: tx.add_node_move("a", NodeMove(2, "http://a/mcp", "http://evil/mcp")))
+        await store.write(lambda tx: tx.add_node_move("a", NodeMove(3, "http://evil/mcp", "http://a/mcp")))
+        node = await store.read(lambda tx: tx.get_node("a"))
+        assert node is not None and [(m.at, m.old_url, m.new_url) for m in node.moves] == [
+            (3, "http://evil/mcp", "http://a/mcp"), (2, "http://a/mcp", "http://evil/mcp")]
+        assert [n.moves for n in await store.read(lambda tx: tx.list_nodes())] == [node.moves]
+        assert await store.read(lambda tx: tx.get_node("b")) is None
 
     async def test_count_by_status(self, store) -> None:
         await insert(store, make_event("a"))

@@ -206,7 +206,8 @@ def test_body_over_one_mebibyte_is_413_and_nothing_stored(server) -> None:
         def chunks():
             for _ in range(20):
                 yield b"x" * 65536
-        r = c.post("/v1/events", content=chunks())  # chunked: no content-length to check
+        r = c.post("/v1/events", content=chunks(),  # chunked: no content-length to check
+                   headers={"content-type": "application/json"})
         assert r.status_code == 413
         assert c.get("/v1/events").json() == {"events": []}
 

@@ -281,9 +281,11 @@ class Cluster:
         path = self.root / f"agent-{len(self.agent_logs)}.log"
         self.agent_logs.append(path)
         log = open(path, "ab")  # noqa: SIM115 - closed with the process
+        # The nodes' own hosts on the bridge: an agent sends the node token to no other (loopback aside).
+        trust = ["--node-host", f"{self.network.subnet}.0/24"] if self.network else []
         proc = subprocess.Popen(
             [PY, "-m", "healloop", "-v", "agent", "--queue", self.queue.url, "--node-token", NODE_TOKEN,
-             "--wait", "1", *args],
+             "--wait", "1", *trust, *args],
             stdout=log, stderr=subprocess.STDOUT, env=_without_healloop_env() | (env or {}),
         )
         self.agents.append(proc)

@@ -31,6 +31,7 @@ from healloop.agent.forge_issue import after_escalation
 from healloop.agent.guardrails import Refused
 from healloop.agent.healing.heal import MARGIN, THRESHOLD, Settings
 from healloop.agent.mcpclient import SETUP_TIMEOUT_S, NodeSession, NodeUnavailable
+from healloop.agent.nodetrust import NodeHosts
 from healloop.agent.planner import RulesPlanner
 from healloop.agent.playbooks import Plan
 from healloop.agent.report import build_report, pull_request_body
@@ -87,6 +88,7 @@ class AgentConfig:
     queue_url: str
     token: str | None = None
     node_token: str | None = None
+    node_hosts: tuple[str, ...] = ()  # hosts beyond loopback whose node URLs get the node token
     planner: str = "rules"
     concurrency: int = 1
     dry_run: bool = False
@@ -109,6 +111,7 @@ class _Stop(Exception):
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
+        self.node_hosts = NodeHosts.of(config.node_hosts)
         self.stopping = False
         if config.planner == "llm":
             from healloop.agent.llm import LLMPlanner
@@ -358,16 +361,27 @@ class EventJob:
         config = self.agent.config
         return NodeSession(url, config.node_token, setup_timeout=config.node_setup_s)
 
-    async def _node_urls(self) -> list[tuple[str, str]]:
-        """(name, mcp_url) of the registered nodes that reported this event, its first reporter first."""
-        registered = {n["name"]: n["mcp_url"] for n in await self._q(self.queue.nodes)}
+    async def _registered(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The registered nodes whose URL may get the node token, and why each other may not."""
+        return self.agent.node_hosts.split(await self._q(self.queue.nodes))
+
+    async def _node_urls(self) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """(name, mcp_url) of the registered nodes that reported this event, its first reporter first,
+        and why each of its nodes on a host not trusted is left out."""
+        registered, refused = await self._registered()
         first = str(self.event.get("node"))
         names = [first, *(n for n in self.event.get("nodes") or [] if n != first)]
-        return [(name, registered[name]) for name in names if name in registered]
+        left_out = {name: refused[name] for name in names if name in refused}
+        for why in left_out.values():
+            log.warning("%s: %s", self.worker, why, extra={"event_id": self.id})
+        return [(name, registered[name]) for name in names if name in registered], left_out
 
     async def _process(self) -> None:
         await _pause_at("pause_after_claim")
-        nodes = await self._node_urls()
+        nodes, untrusted = await self._node_urls()
+        if not nodes and untrusted:
+            await self.move("escalated", "; ".join(untrusted.values()), {"untrusted_nodes": untrusted})
+            return
         if not nodes:
             await self.move(
                 "escalated",
@@ -632,8 +646,9 @@ class EventJob:
 
     async def _verify_elsewhere(self, names: list[str], spec: str, test: str) -> dict[str, dict[str, Any]]:
         """After a pushed fix: every other node that reported the failure pulls it and reruns the test."""
-        registered = {n["name"]: n["mcp_url"] for n in await self._q(self.queue.nodes)}
-        results: dict[str, dict[str, Any]] = {}
+        registered, refused = await self._registered()
+        # A node on a host not trusted is not asked (it would get the node token): its entry says why.
+        results: dict[str, dict[str, Any]] = {n: {"error": refused[n]} for n in names if n in refused}
         limiter = anyio.CapacityLimiter(4)
 
         async def one(name: str) -> None:
@@ -642,7 +657,8 @@ class EventJob:
 
         async with anyio.create_task_group() as tg:
             for name in names:
-                tg.start_soon(one, name)
+                if name not in refused:
+                    tg.start_soon(one, name)
         return {name: results[name] for name in names}
 
     async def _pull_and_rerun(self, name: str, url: str | None, spec: str, test: str) -> dict[str, Any]:

@@ -73,13 +73,24 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               help="The secret set on the GitHub, GitLab or Gitea webhook that posts to "
                    "/v1/ingest/github, /v1/ingest/gitlab or /v1/ingest/gitea: deliveries not signed with it "
                    "are refused (401), and with it those routes need no bearer token.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="HEALLOOP_ALLOWED_HOSTS",
+              show_envvar=True,
+              help="A host name machines use to reach the queue (repeat for more). Requests naming "
+                   "any other name in their Host header are refused (DNS-rebinding protection); IP "
+                   "addresses, localhost and the bound name (with --host 0.0.0.0, this machine's "
+                   "names) are always accepted. Also [queue] allowed_hosts in --config.")
+@click.option("--cors-origin", "cors_origins", multiple=True, envvar="HEALLOOP_CORS_ORIGINS",
+              show_envvar=True,
+              help="A web origin (https://dashboard.example) whose pages may call the API; CORS is off "
+                   "without one. Also [queue] cors_origins in --config.")
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
           artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None,
-          forge_secret: str | None) -> None:
+          forge_secret: str | None, allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...]) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
     from healloop.notify.outbox import settings_from
+    from healloop.queue.guard import check_host_name, check_origin, from_config
     from healloop.queue.server import ServeSettings
     from healloop.queue.server import serve as run_server
 
@@ -89,12 +100,18 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
                          actions_per_hour_node=actions_per_hour_node)
     try:
         notify = settings_from(config_path) if config_path else None
+        hosts = tuple(check_host_name(h) for h in allowed_hosts)
+        origins = tuple(check_origin(o) for o in cors_origins)
+        if config_path:
+            more_hosts, more_origins = from_config(config_path)
+            hosts, origins = hosts + more_hosts, origins + more_origins
     except HealloopError as exc:
         _fail(exc)
     run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
                              synchronous=synchronous, artifacts_dir=artifacts_dir,
                              max_artifact_mb=max_artifact_mb, notify=notify,
-                             forge_secret=forge_secret or None))
+                             forge_secret=forge_secret or None, allowed_hosts=hosts,
+                             cors_origins=origins))
 
 
 def queue_options(fn: Any) -> Any:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 OUTCOMES = ("escalated", "resolved", "proposed", "flapping", "reverted")
-ALWAYS = ("digest", "test")    # sent to every channel, whatever its `on` says
+NODE_MOVED = "node_moved"      # a node re-registered with another MCP URL: maybe someone took its place
+ALWAYS = ("digest", "test", NODE_MOVED)    # sent to every channel, whatever its `on` says
 
 
 @dataclass(frozen=True)
 class Notice:
     event_id: str
-    outcome: str                 # escalated | resolved | proposed | flapping | reverted | digest | test
+    outcome: str                 # escalated | resolved | ... | digest | test | node_moved (no event)
     reason: str                  # one line: the history note of the move
     spec: str | None = None
     test: str | None = None

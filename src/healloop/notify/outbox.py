@@ -26,7 +26,7 @@ import httpx
 
 from healloop.errors import ConfigError
 from healloop.notify.config import ChannelConfig
-from healloop.notify.model import Notice
+from healloop.notify.model import NODE_MOVED, Notice
 from healloop.notify.send import SendResult, send
 from healloop.queue.model import Delivery
 from healloop.timeutil import US, now_us
@@ -137,6 +137,18 @@ def notice_from(event: dict[str, Any], outcome: str, note: str | None, public_ur
     )
 
 
+def node_moved_key(name: str, at: int) -> str:
+    """The outbox's ``event_id`` of a node-moved notice: there is no event, and each move is told once."""
+    return f"node:{name}@{at}"
+
+
+def node_notice(d: Delivery, public_url: str | None) -> Notice:
+    """A node-moved notice, from its delivery alone: the note says what changed."""
+    name = d.event_id.removeprefix("node:").rsplit("@", 1)[0]
+    return Notice(event_id=d.event_id, outcome=NODE_MOVED, reason=d.note or f"node {name} moved",
+                  nodes=(name,), link=f"{public_url.rstrip('/')}/v1/nodes" if public_url else None)
+
+
 class Dispatcher:
     def __init__(self, service: QueueService, settings: NotifySettings, *, sender: Sender = send,
                  rng: random.Random | None = None) -> None:
@@ -205,6 +217,9 @@ class Dispatcher:
             await self._send_one(channel, d)
 
     async def _send_one(self, channel: ChannelConfig, d: Delivery) -> None:
+        if d.outcome == NODE_MOVED:
+            await self._record([d], await self._deliver(channel, node_notice(d, self.settings.public_url)))
+            return
         try:
             event = await self.service.get(d.event_id)
         except Exception as exc:  # noqa: BLE001 - an event that cannot be read is a failed delivery
@@ -236,6 +251,9 @@ class Dispatcher:
     async def _digest(self, channel: ChannelConfig, pending: list[Delivery]) -> None:
         notices = []
         for d in pending:
+            if d.outcome == NODE_MOVED:
+                notices.append(node_notice(d, self.settings.public_url))
+                continue
             try:
                 event = await self.service.get(d.event_id)
             except Exception:  # noqa: BLE001 - a digest lists what it can read

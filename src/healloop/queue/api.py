@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
 from healloop.queue import hotpath, rules
 from healloop.queue.blobs import MAX_FILES_PER_UPLOAD, BlobStore
+from healloop.queue.guard import RequestGuard, allowed_hosts
 from healloop.queue.hotpath import MAX_BODY, HotPath, check_declared_length, check_read_length
 from healloop.queue.ingest import ALERT_SOURCES, AlertWebhook
 from healloop.queue.metrics import notify_metrics
@@ -392,7 +393,11 @@ def routes() -> list[BaseRoute]:
 
 
 def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None,
-               forge_secret: str | None = None) -> ASGIApp:
+               forge_secret: str | None = None, hosts: Iterable[str] | None = None,
+               cors_origins: Iterable[str] = ()) -> ASGIApp:
+    """The whole app; ``hosts`` are the Host names it answers to (``guard.allowed_hosts``, by default
+    those of a queue bound to 127.0.0.1) and ``cors_origins`` the web origins allowed to call it."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
@@ -415,4 +420,6 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
     app.state.forge_secret = forge_secret
     # Without a forge secret the webhooks need the bearer token like every other route.
     signed = frozenset(f"/v1/ingest/{kind}" for kind in FORGE_HOOKS) if forge_secret else frozenset()
-    return BearerAuth(HotPath(app, service), token, signed)
+    # The guard is outermost: a cross-site or rebound request is refused before auth or any route.
+    return RequestGuard(BearerAuth(HotPath(app, service), token, signed),
+                        allowed_hosts("127.0.0.1") if hosts is None else hosts, cors_origins)

@@ -290,12 +290,25 @@ class HistoryEntry:
         }
 
 
+@dataclass(frozen=True)
+class NodeMove:
+    """A registration that changed a node's ``mcp_url``: kept, since agents send that URL the node token."""
+
+    at: int
+    old_url: str
+    new_url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": to_rfc3339(self.at), "from": self.old_url, "to": self.new_url}
+
+
 @dataclass
 class Node:
     name: str
     mcp_url: str
     labels: dict[str, str]
     last_seen: int
+    moves: list[NodeMove] = field(default_factory=list)  # the latest URL changes, newest first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -303,6 +316,7 @@ class Node:
             "mcp_url": self.mcp_url,
             "labels": self.labels,
             "last_seen": to_rfc3339(self.last_seen),
+            "moves": [m.to_json() for m in self.moves],
         }
 
 

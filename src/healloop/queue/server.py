@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from healloop.notify.outbox import NotifySettings
 from healloop.queue.api import create_app
 from healloop.queue.blobs import BlobStore
+from healloop.queue.guard import allowed_hosts
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.service import QueueService
 from healloop.queue.store.sqlite import SQLiteStore
@@ -35,6 +36,8 @@ class ServeSettings:
     max_artifact_mb: int = 20
     notify: NotifySettings | None = None  # channels to tell of outcomes ([notify.*] of healloop.toml)
     forge_secret: str | None = None  # the forges' webhook secret (/v1/ingest/github, gitlab, gitea)
+    allowed_hosts: tuple[str, ...] = ()  # Host names to answer to beyond the bound and local ones
+    cors_origins: tuple[str, ...] = ()  # web origins whose pages may call the API (CORS)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -87,7 +90,9 @@ def serve(settings: ServeSettings) -> None:
     service = QueueService(store, settings.policy, settings.notify)
     blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
                       settings.max_artifact_mb * 1024 * 1024)
-    app = create_app(service, blobs, token=settings.token, forge_secret=settings.forge_secret)
+    app = create_app(service, blobs, token=settings.token, forge_secret=settings.forge_secret,
+                     hosts=allowed_hosts(settings.host, settings.allowed_hosts),
+                     cors_origins=settings.cors_origins)
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host

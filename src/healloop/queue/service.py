@@ -19,7 +19,8 @@ from typing import Any
 from healloop.errors import BudgetExhausted, Conflict, HealloopError, InvalidInput, LeaseLost, NotFound
 from healloop.forge.model import Closed
 from healloop.ids import new_id
-from healloop.notify.outbox import Dispatcher, NotifySettings
+from healloop.notify.model import NODE_MOVED
+from healloop.notify.outbox import Dispatcher, NotifySettings, node_moved_key
 from healloop.queue import rules
 from healloop.queue.ingest import ALERT_STATUSES, AlertWebhook, alert_fingerprint, to_report
 from healloop.queue.metrics import Metrics
@@ -34,6 +35,7 @@ from healloop.queue.model import (
     MuteIn,
     Node,
     NodeIn,
+    NodeMove,
     ReportIn,
     RevertIn,
     revalidate,
@@ -613,6 +615,18 @@ class QueueService:
                 tx.outbox_add(Delivery(ev.id, outcome, name, now, (note or "")[:1000] or None,
                                        "muted" if muted else "pending", next_at=now))
 
+    def _tell_node_moved(self, tx: WriteTx, name: str, move: NodeMove) -> None:
+        """In the registration's transaction: one delivery per channel (every channel: see
+        notify.model.ALWAYS), keyed by the node and the time, since there is no event to tell of."""
+        if self.notify is None:
+            return
+        note = (f"node {name} re-registered with MCP URL {move.new_url} (was {move.old_url}). If no one "
+                "moved it, someone may be taking its place: agents send the node token only to hosts in "
+                "[agent] node_hosts; check GET /v1/nodes and the node's machine")
+        for channel in self.notify.channels:
+            tx.outbox_add(Delivery(node_moved_key(name, move.at), NODE_MOVED, channel, move.at, note[:1000],
+                                   "pending", next_at=move.at))
+
     def _outbox_changed(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.wake()
@@ -737,8 +751,28 @@ class QueueService:
 
     # -- nodes
     async def register_node(self, n: NodeIn) -> Node:
-        node = Node(n.name, n.mcp_url, dict(n.labels), now_us())
-        await self.store.write(lambda tx: tx.upsert_node(node))
+        """Record a node's registration. One that changes the node's ``mcp_url`` is kept in the node's
+        ``moves`` and told to every notification channel: agents send that URL the node token, so a
+        move no one made is someone taking the node's place."""
+        now = now_us()
+        moved: list[NodeMove] = []
+
+        def op(tx: WriteTx) -> Node:
+            old = tx.get_node(n.name)
+            if old is not None and old.mcp_url != n.mcp_url:
+                moved.append(NodeMove(now, old.mcp_url, n.mcp_url))
+                tx.add_node_move(n.name, moved[0])
+                self._tell_node_moved(tx, n.name, moved[0])
+            tx.upsert_node(Node(n.name, n.mcp_url, dict(n.labels), now))
+            node = tx.get_node(n.name)
+            assert node is not None
+            return node
+
+        node = await self.store.write(op)
+        if moved:
+            log.warning("node %s re-registered with a new MCP URL %s (was %s)", n.name, moved[0].new_url,
+                        moved[0].old_url)
+            self._outbox_changed()
         return node
 
     async def list_nodes(self) -> list[Node]:

@@ -21,7 +21,14 @@ from typing import Any, TypeVar
 import httpx
 
 from healloop.client import QueueClient
-from healloop.errors import HealloopError, NotFound, PayloadTooLarge, Unauthorized, Unavailable
+from healloop.errors import (
+    HealloopError,
+    HostNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from healloop.sources.artifacts import RunFolder
 from healloop.sources.failure import Artifact, Failure, idempotency_key
 from healloop.sources.settings import SourceSettings
@@ -187,7 +194,9 @@ class Reporter:
             while entry.artifacts:
                 self._upload(client, entry.event_id, entry.artifacts[0])
                 entry.artifacts.pop(0)
-        except (Unavailable, Unauthorized) as exc:
+        except (Unavailable, Unauthorized, HostNotAllowed) as exc:
+            # The queue is down or refuses this machine's setup (token, host name): the report is kept
+            # for when that is fixed, not set aside as invalid.
             self._mark_down(exc)
             return Outcome("spooled", entry.event_id, exc.message)
         except HealloopError as exc:

@@ -15,11 +15,11 @@ from healloop.notify.text import Limits, fit, nodes_text, tidy
 USER_AGENT = f"healloop/{__version__}"
 WORDS = {
     "escalated": "Escalated", "resolved": "Resolved", "proposed": "Fix proposed", "flapping": "Flapping",
-    "reverted": "Heal reverted", "digest": "Digest", "test": "Test message",
+    "reverted": "Heal reverted", "digest": "Digest", "test": "Test message", "node_moved": "Node moved",
 }
 MARKS = {
     "escalated": "🔴", "resolved": "✅", "proposed": "🟠", "flapping": "🟠", "reverted": "↩️",
-    "digest": "📋", "test": "🔔",
+    "digest": "📋", "test": "🔔", "node_moved": "⚠️",
 }
 SCALES = (1.0, 0.5, 0.25, 0.1, 0.04)
 
@@ -35,13 +35,15 @@ def title(notice: Notice) -> str:
     if notice.outcome == "digest":
         n = len(notice.items)
         return f"healloop digest: {n} event{'s' if n != 1 else ''}"
+    if notice.outcome == "node_moved":
+        return f"healloop: node {notice.nodes[0] if notice.nodes else '?'} changed its MCP URL"
     return f"{word(notice.outcome)}: {notice.test or notice.spec or notice.event_id}"
 
 
 def facts(notice: Notice) -> list[tuple[str, str]]:
     """(label, value) pairs of a tidied notice, for a channel to lay out and escape."""
     out = [("Test", notice.test), ("Spec", notice.spec), ("Nodes", nodes_text(notice.nodes, notice.count)),
-           ("Event", notice.event_id)]
+           ("Event", notice.event_id if notice.outcome != "node_moved" else None)]
     return [(label, value) for label, value in out if value]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node
+from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 
 R = TypeVar("R")
 
@@ -33,7 +33,11 @@ class ReadTx(Protocol):
         """The earliest ``lease_expires_at`` among held events."""
         ...
 
-    def list_nodes(self) -> list[Node]: ...
+    def list_nodes(self) -> list[Node]:
+        """Each with its latest ``moves`` (URL changes), newest first."""
+        ...
+
+    def get_node(self, name: str) -> Node | None: ...
 
     def get_artifact(self, digest: str) -> ArtifactMeta | None: ...
 
@@ -127,6 +131,10 @@ class WriteTx(ReadTx, Protocol):
         ...
 
     def upsert_node(self, node: Node) -> None: ...
+
+    def add_node_move(self, name: str, move: NodeMove) -> None:
+        """Record that a registration changed the node's URL (kept with the node for good)."""
+        ...
 
     def purge_idempotency(self, before: int) -> int: ...
 

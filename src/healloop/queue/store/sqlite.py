@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from healloop.errors import ConfigError, Unavailable
-from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node
+from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 from healloop.queue.store.sql import load_queries
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ Q = load_queries(
 )
 # The most operations one commit carries: bounds how long the first request of a batch waits.
 MAX_BATCH = 512
+NODE_MOVES_SHOWN = 10  # a node's latest URL changes listed with it; all are kept
 # Group commit (see write): batches of at least this many writes mean load, and the next batch waits
 # this long for company; after a batch smaller than that, the next one commits on the loop's next turn.
 GROUP_COMMIT_MIN = 4
@@ -138,10 +139,16 @@ class SQLiteTx:
         return self.c.execute(Q["next_lease_expiry"]).fetchone()[0]
 
     def list_nodes(self) -> list[Node]:
-        return [
-            Node(name, url, _dec(labels), seen)
-            for name, url, labels, seen in self.c.execute(Q["list_nodes"])
-        ]
+        return [self._node(row) for row in self.c.execute(Q["list_nodes"]).fetchall()]
+
+    def get_node(self, name: str) -> Node | None:
+        row = self.c.execute(Q["get_node"], (name,)).fetchone()
+        return self._node(row) if row else None
+
+    def _node(self, row: tuple[Any, ...]) -> Node:
+        name, url, labels, seen = row
+        moves = [NodeMove(*m) for m in self.c.execute(Q["node_moves"], (name, NODE_MOVES_SHOWN))]
+        return Node(name, url, _dec(labels), seen, moves)
 
     # -- writes
     def fingerprint_state(self, fingerprint: str, since: int) -> tuple[Event | None, Event | None, int]:
@@ -223,6 +230,9 @@ class SQLiteTx:
         self.c.execute(
             Q["upsert_node"], (node.name, node.mcp_url, _enc.encode(node.labels), node.last_seen)
         )
+
+    def add_node_move(self, name: str, move: NodeMove) -> None:
+        self.c.execute(Q["add_node_move"], (name, move.at, move.old_url, move.new_url))
 
     # -- notifications (the outbox) and mutes
     def outbox_add(self, d: Delivery) -> bool:

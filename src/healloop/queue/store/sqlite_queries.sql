@@ -74,6 +74,15 @@ CREATE TABLE IF NOT EXISTS nodes (
     labels    TEXT    NOT NULL,
     last_seen INTEGER NOT NULL
 );
+-- Registrations that changed a node's mcp_url (agents send that URL the node token): who moved where.
+CREATE TABLE IF NOT EXISTS node_moves (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT    NOT NULL,
+    at      INTEGER NOT NULL,
+    old_url TEXT    NOT NULL,
+    new_url TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS node_moves_name ON node_moves (name, id);
 CREATE TABLE IF NOT EXISTS artifacts (
     digest       TEXT    PRIMARY KEY,
     content_type TEXT    NOT NULL,
@@ -229,6 +238,15 @@ ON CONFLICT (name) DO UPDATE SET mcp_url = excluded.mcp_url, labels = excluded.l
 
 -- name: list_nodes
 SELECT name, mcp_url, labels, last_seen FROM nodes ORDER BY name
+
+-- name: get_node
+SELECT name, mcp_url, labels, last_seen FROM nodes WHERE name = ?
+
+-- name: add_node_move
+INSERT INTO node_moves (name, at, old_url, new_url) VALUES (?, ?, ?, ?)
+
+-- name: node_moves
+SELECT at, old_url, new_url FROM node_moves WHERE name = ? ORDER BY id DESC LIMIT ?
 
 -- name: outbox_add
 INSERT OR IGNORE INTO outbox (event_id, outcome, channel, created_at, note, status, attempts, next_at)
