@@ -13,6 +13,7 @@ import httpx
 from healloop.errors import (
     BudgetExhausted,
     Conflict,
+    Forbidden,
     HealloopError,
     IllegalTransition,
     InvalidInput,
@@ -24,7 +25,7 @@ from healloop.errors import (
 )
 
 _BY_STATUS: dict[int, type[HealloopError]] = {
-    400: InvalidInput, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
 }
 # A 409's code says which conflict it is: an agent escalates on a spent budget, gives up on a lost lease.
 _CONFLICTS: dict[str, type[HealloopError]] = {

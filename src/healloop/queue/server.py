@@ -19,6 +19,7 @@ from healloop.queue.blobs import BlobStore
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.service import QueueService
 from healloop.queue.store.sqlite import SQLiteStore
+from healloop.queue.tokens import Token
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class ServeSettings:
     max_artifact_mb: int = 20
     notify: NotifySettings | None = None  # channels to tell of outcomes ([notify.*] of healloop.toml)
     forge_secret: str | None = None  # the forges' webhook secret (/v1/ingest/github, gitlab, gitea)
+    tokens: tuple[Token, ...] = ()  # role tokens declared in healloop.toml ([queue.tokens.NAME])
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -87,14 +89,16 @@ def serve(settings: ServeSettings) -> None:
     service = QueueService(store, settings.policy, settings.notify)
     blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
                       settings.max_artifact_mb * 1024 * 1024)
-    app = create_app(service, blobs, token=settings.token, forge_secret=settings.forge_secret)
+    app = create_app(service, blobs, token=settings.token, declared=settings.tokens,
+                     forge_secret=settings.forge_secret)
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
 
     def started() -> None:
-        auth = ("bearer token required on /v1" if settings.token
-                else "no token: open to anyone who can connect")
+        book = app.book  # read at start-up (lifespan), before this runs
+        auth = (f"bearer token required on /v1 ({len(book.stored) + len(book.fixed)} token(s))"
+                if book.required else "no token: open to anyone who can connect")
         told = (f"; notifying {', '.join(sorted(settings.notify.channels))}" if settings.notify else "")
         print(f"healloop queue listening on http://{shown_host}:{port} "
               f"(db {settings.db}, {auth}; API docs at /docs{told})", flush=True)
