@@ -175,3 +175,21 @@ def test_tokens_made_before_the_server_started_count_from_its_first_request(make
     s = make_server()
     with s.client() as c:
         assert c.get("/v1/events").status_code == 401
+
+
+def test_the_nodes_registration_sends_its_token_and_logs_the_queues_refusal(guarded, caplog) -> None:
+    import anyio
+
+    from healloop.node.registration import Registration
+
+    s, secrets = guarded
+
+    async def once(name: str) -> bool:
+        reg = Registration(s.url, name=name, mcp_url=NODE_URL, token=secrets["node"])
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await reg.register_once(client)
+
+    assert anyio.run(once, "ci-1") is True
+    with caplog.at_level("WARNING", logger="healloop.node.registration"):
+        assert anyio.run(once, "ci-2") is False
+    assert "HTTP 403: this node token is for node 'ci-1'" in caplog.text
