@@ -64,7 +64,8 @@ class RoleAuth:
         if need is ANYONE or path in self.signed or (need is None and not path.startswith("/v1")):
             await self.app(scope, receive, send)
             return
-        await self.book.current()
+        if self.book.stale():  # a reload at most every second; a plain check otherwise
+            await self.book.current()
         if self.book.required:
             try:
                 scope[PRINCIPAL] = self.check(scope, need)
@@ -74,6 +75,19 @@ class RoleAuth:
         await self.app(scope, receive, send)
 
     def check(self, scope: Scope, need: frozenset[str] | None) -> Principal:
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        found = self.book.seen.get(header) if header is not None else None
+        if found is None:
+            found = self._look_up(scope)
+            if header is not None and isinstance(found, Principal):
+                self.book.seen[header] = found
+        # None: no route matches; any valid token may learn that (404 or 405 from the router).
+        if need is not None and not allows(found.role, need):
+            raise Forbidden(f"{scope['method']} {scope['path']} needs a token of role {needed(need)}; "
+                            f"this token ({found.name!r}) has role {found.role}")
+        return found
+
+    def _look_up(self, scope: Scope) -> Principal:
         found = self.book.lookup(_bearer(scope["headers"]))
         if found is None:
             raise Unauthorized(f"the bearer token is not one this queue knows; check HEALLOOP_TOKEN or "
@@ -81,10 +95,6 @@ class RoleAuth:
         if not isinstance(found, Principal):
             raise Unauthorized(f"the token {found.name!r} was revoked at {to_rfc3339(found.revoked_at)}; "
                                f"{_ASK}")
-        # None: no route matches; any valid token may learn that (404 or 405 from the router).
-        if need is not None and not allows(found.role, need):
-            raise Forbidden(f"{scope['method']} {scope['path']} needs a token of role {needed(need)}; "
-                            f"this token ({found.name!r}) has role {found.role}")
         return found
 
 
