@@ -13,6 +13,7 @@ import httpx
 from healloop.errors import (
     BudgetExhausted,
     Conflict,
+    Forbidden,
     HealloopError,
     HostNotAllowed,
     IllegalTransition,
@@ -26,7 +27,7 @@ from healloop.errors import (
 )
 
 _BY_STATUS: dict[int, type[HealloopError]] = {
-    400: InvalidInput, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
     415: UnsupportedMediaType, 421: HostNotAllowed,
 }
 # A 409's code says which conflict it is: an agent escalates on a spent budget, gives up on a lost lease.

@@ -39,6 +39,13 @@ class Unauthorized(HealloopError):
     code = "unauthorized"
 
 
+class Forbidden(HealloopError):
+    """This token's role may not do that: send a token of a role that may (see `healloop token create`)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(HealloopError):
     """No such object."""
 

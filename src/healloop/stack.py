@@ -111,7 +111,7 @@ def load_settings(config: Path) -> StackSettings:
     base = config.resolve().parent
     queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url", "public_url", "storm_events",
                                    "storm_minutes", "storm_hold_s", "notify_retry_s", "allowed_hosts",
-                                   "cors_origins"})
+                                   "cors_origins", "tokens"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
     agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin",
                                    "node_setup_timeout", "node_hosts"})
@@ -215,6 +215,9 @@ class Stack:
         self.queue_url = ""
         self.node_url = ""
         self.log_dir = settings.data_dir / "logs"
+        # The queue token each part sends: the one [queue] token, or one of its own role (see _tokens).
+        self.tokens: dict[str, str | None] = dict.fromkeys(("node", "agent", "reporter"), settings.token)
+        self.reporter_token_file = settings.data_dir / "reporter.token"
 
     # -- lifecycle
     def __enter__(self) -> Stack:
@@ -229,6 +232,7 @@ class Stack:
             if self.settings.join:
                 self._join_queue()
             else:
+                self._make_tokens()
                 self._start_queue()
             self._start_services()
             self._start_node()
@@ -272,16 +276,47 @@ class Stack:
         artifacts = artifacts_folder(self.settings.config)
         if artifacts is not None:
             env["HEALLOOP_ARTIFACTS"] = str(artifacts)
-        if self.settings.token:
-            env["HEALLOOP_TOKEN"] = self.settings.token
+        if self.tokens["reporter"]:
+            env["HEALLOOP_TOKEN"] = self.tokens["reporter"]
         return env
 
     def client(self) -> httpx.Client:
-        tok = self.settings.token
+        """A client of the queue that may read events and nodes (the agent's token)."""
+        tok = self.tokens["agent"]
         headers = {"Authorization": f"Bearer {tok}"} if tok else {}
         return httpx.Client(base_url=self.queue_url, headers=headers, timeout=10)
 
     # -- the parts
+    def _make_tokens(self) -> None:
+        """When this machine's queue uses role tokens (made by `healloop token create` or declared in
+        [queue.tokens]) and [queue] token sets no admin token, each part gets a token of its own role,
+        made now and replaced at every start: the node one named after the node, up-agent, and
+        up-reporter, whose secret is written to ``reporter.token`` in the data folder (mode 0600) for
+        the suite's reporters. With no token of any kind the queue stays open, as before."""
+        from healloop.queue.roles import AGENT, NODE, REPORTER
+        from healloop.queue.store.sqlite import token_admin
+        from healloop.queue.tokenconfig import declared_tokens
+        from healloop.queue.tokens import issue
+
+        s = self.settings
+        self.reporter_token_file.unlink(missing_ok=True)
+        if s.token:
+            return
+        declared = declared_tokens(s.config)
+        tx = token_admin(s.data_dir / "events.db")
+        try:
+            if not declared and not tx.list_tokens():
+                return
+            with tx.c:
+                for part, role, name in (("node", NODE, s.node_name), ("agent", AGENT, "up-agent"),
+                                         ("reporter", REPORTER, "up-reporter")):
+                    self.tokens[part] = issue(tx, name, role, replace=True)
+        finally:
+            tx.c.close()
+        fd = os.open(self.reporter_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{self.tokens['reporter']}\n")
+
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         # Each part gets its settings as flags; HEALLOOP_* from the caller's shell could only contradict
         # them (a reporter's HEALLOOP_URL in the node would make every rerun report again).
@@ -374,8 +409,8 @@ class Stack:
         env = self._env(s.node_env)
         if s.node_token:
             env["HEALLOOP_NODE_TOKEN"] = s.node_token
-        if s.token:
-            env["HEALLOOP_TOKEN"] = s.token
+        if self.tokens["node"]:
+            env["HEALLOOP_TOKEN"] = self.tokens["node"]
         self._spawn("node", args, env)
         self.node_url = s.public_url or f"http://{host}:{port}/mcp"
         with self.client() as q:
@@ -394,8 +429,8 @@ class Stack:
         args = ["agent", "--queue", self.queue_url, "--planner", s.planner,
                 "--concurrency", str(s.concurrency), "--wait", "5", *s.agent_args]
         env = self._env()
-        if s.token:
-            env["HEALLOOP_TOKEN"] = s.token
+        if self.tokens["agent"]:
+            env["HEALLOOP_TOKEN"] = self.tokens["agent"]
         if s.node_token:
             env["HEALLOOP_AGENT_NODE_TOKEN"] = s.node_token
         self._spawn("agent", args, env)

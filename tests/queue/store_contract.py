@@ -12,6 +12,7 @@ import pytest
 from healloop.errors import NotFound
 from healloop.ids import new_id
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.tokens import hash_secret, new_token
 from healloop.timeutil import US, now_us
 
 
@@ -283,3 +284,20 @@ class StoreContract:
         assert await store.read(lambda tx: tx.was_fixed(fixed.id)) is True
         assert await store.read(lambda tx: tx.was_fixed(rerun.id)) is False
         assert await store.read(lambda tx: tx.was_fixed("evt_missing")) is False
+
+    async def test_tokens_are_kept_hashed_revoked_in_place_and_touched_forward(self, store) -> None:
+        secret, t = new_token("ci-1", "node")
+        await store.write(lambda tx: tx.put_token(t))
+        got = await store.read(lambda tx: tx.get_token("ci-1"))
+        assert (got.role, got.hash, got.revoked_at) == ("node", hash_secret(secret), None)
+        assert secret not in repr(await store.read(lambda tx: tx.list_tokens()))
+        await store.write(lambda tx: tx.touch_tokens([("ci-1", 500)]))
+        await store.write(lambda tx: tx.touch_tokens([("ci-1", 400)]))  # an older use changes nothing
+        assert (await store.read(lambda tx: tx.get_token("ci-1"))).last_used_at == 500
+        assert await store.write(lambda tx: tx.revoke_token("ci-1", 600)) is True
+        assert await store.write(lambda tx: tx.revoke_token("ci-1", 700)) is False
+        assert [(x.name, x.revoked_at) for x in await store.read(lambda tx: tx.list_tokens())] == [
+            ("ci-1", 600)]
+        _, again = new_token("ci-1", "node")  # a new token under a revoked one's name replaces it
+        await store.write(lambda tx: tx.put_token(again))
+        assert (await store.read(lambda tx: tx.get_token("ci-1"))).revoked_at is None

@@ -162,6 +162,42 @@ def test_a_second_machine_joins_the_team_queue_with_its_node_only(tmp_path: Path
             Stack(load_settings(second_dir / "healloop.toml")).start()
 
 
+def test_up_with_role_tokens_gives_each_part_a_token_of_its_own_role(tmp_path: Path) -> None:
+    """Once the queue has a role token, an open queue is gone: `healloop up` makes the node, agent and
+    reporter tokens it needs, and the whole loop still runs."""
+    from healloop.queue.store.sqlite import token_admin
+    from healloop.queue.tokens import issue
+    from healloop.stack import Stack, load_settings
+
+    (tmp_path / "healloop.toml").write_text('[mcp]\nname = "ci-up"\n[node]\nworkspace = "."\n')
+    tx = token_admin(tmp_path / "data" / "events.db")
+    with tx.c:
+        ops = issue(tx, "ops", "operator")
+    tx.c.close()
+    with Stack(load_settings(tmp_path / "healloop.toml")) as stack:  # waits for node and agent
+        token_file = stack.reporter_token_file
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        reporter = token_file.read_text().strip()
+        assert stack.reporter_env()["HEALLOOP_TOKEN"] == reporter
+        body = {"node": "ci-up", "source": "pytest", "spec": "tests/test_a.py", "test": "test_a",
+                "message": "assert 1 == 2"}
+        assert httpx.post(f"{stack.queue_url}/v1/events", json=body, timeout=10).status_code == 401
+        r = httpx.post(f"{stack.queue_url}/v1/events", json=body, timeout=10,
+                       headers={"Authorization": f"Bearer {reporter}"})
+        assert r.status_code == 201, r.text
+        with httpx.Client(base_url=stack.queue_url, timeout=10,
+                          headers={"Authorization": f"Bearer {ops}"}) as q:
+            event = wait_until(lambda: (e := q.get(f"/v1/events/{r.json()['id']}").json())["status"]
+                               in ("resolved", "escalated") and e, timeout=60, interval=0.2,
+                               what="the agent to take the event to a final state")
+            assert event["status"] == "escalated"  # no such test here: the agent escalates
+            assert [n["name"] for n in q.get("/v1/nodes").json()["nodes"]] == ["ci-up"]
+    tx = token_admin(tmp_path / "data" / "events.db")
+    names = {t.name: t.role for t in tx.list_tokens()}
+    tx.c.close()
+    assert names == {"ops": "operator", "ci-up": "node", "up-agent": "agent", "up-reporter": "reporter"}
+
+
 def test_join_settings_are_checked(tmp_path: Path) -> None:
     from healloop.errors import ConfigError
     from healloop.stack import load_settings

@@ -43,6 +43,7 @@ COMMAND_MODULES = [
     "healloop.cli.doctor_commands",
     "healloop.cli.notify_commands",
     "healloop.cli.forge_commands",
+    "healloop.cli.token_commands",
 ]
 
 

@@ -30,7 +30,8 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
               envvar="HEALLOOP_PORT", show_envvar=True, help="Port (0 picks a free one).")
 @click.option("--token", envvar="HEALLOOP_TOKEN", show_envvar=True,
-              help="Require 'Authorization: Bearer TOKEN' on every /v1 route.")
+              help="An admin token: with it (or any role token, see `healloop token`), every /v1 route "
+                   "needs 'Authorization: Bearer TOKEN'.")
 @click.option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True,
               envvar="HEALLOOP_MAX_ATTEMPTS", show_envvar=True,
               help="Repair attempts per event before the agent must escalate.")
@@ -68,7 +69,8 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="HEALLOOP_CONFIG", show_envvar=True,
               help="healloop.toml whose [notify.*] channels the queue tells of outcomes "
-                   "(with [queue] public_url, storm_events, storm_minutes).")
+                   "(with [queue] public_url, storm_events, storm_minutes), and whose "
+                   "[queue.tokens.NAME] tables declare role tokens.")
 @click.option("--forge-secret", envvar="HEALLOOP_FORGE_SECRET", show_envvar=True,
               help="The secret set on the GitHub, GitLab or Gitea webhook that posts to "
                    "/v1/ingest/github, /v1/ingest/gitlab or /v1/ingest/gitea: deliveries not signed with it "
@@ -98,6 +100,8 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
                          flap_window_s=flap_window, proposal_ttl_s=proposal_ttl, cooldown_s=cooldown,
                          actions_per_hour_test=actions_per_hour_test,
                          actions_per_hour_node=actions_per_hour_node)
+    from healloop.queue.tokenconfig import declared_tokens
+
     try:
         notify = settings_from(config_path) if config_path else None
         hosts = tuple(check_host_name(h) for h in allowed_hosts)
@@ -105,13 +109,14 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
         if config_path:
             more_hosts, more_origins = from_config(config_path)
             hosts, origins = hosts + more_hosts, origins + more_origins
+        tokens = declared_tokens(config_path) if config_path else ()
     except HealloopError as exc:
         _fail(exc)
     run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
                              synchronous=synchronous, artifacts_dir=artifacts_dir,
                              max_artifact_mb=max_artifact_mb, notify=notify,
                              forge_secret=forge_secret or None, allowed_hosts=hosts,
-                             cors_origins=origins))
+                             cors_origins=origins, tokens=tokens))
 
 
 def queue_options(fn: Any) -> Any:

@@ -107,7 +107,11 @@ def up_cmd(config_path: Path, refresh: float) -> None:
         env = {"HEALLOOP_URL": stack.queue_url}
         click.echo(f"healloop up: {exc.message}", err=True)
     shown = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k != "HEALLOOP_TOKEN")
-    click.echo(f"run your suite with: {shown}" + (" HEALLOOP_TOKEN=..." if "HEALLOOP_TOKEN" in env else ""))
+    if stack.reporter_token_file.is_file():  # made by this start for the reporters (see Stack._make_tokens)
+        shown += f" HEALLOOP_TOKEN=$(cat {shlex.quote(str(stack.reporter_token_file))})"
+    elif "HEALLOOP_TOKEN" in env:
+        shown += " HEALLOOP_TOKEN=..."
+    click.echo(f"run your suite with: {shown}")
     sys.stdout.flush()
     try:
         with stack.client() as q, Live(_events_table([], stack.queue_url), console=_console,

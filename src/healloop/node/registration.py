@@ -42,7 +42,7 @@ class Registration:
                     "cannot register node %r at %s (will keep trying): %s",
                     self.body["name"],
                     self.endpoint,
-                    exc,
+                    _said(exc),
                     extra={"node": self.body["name"]},
                 )
             self.failing = True
@@ -63,3 +63,15 @@ class Registration:
             while True:
                 await self.register_once(client)
                 await anyio.sleep(self.interval)
+
+
+def _said(exc: httpx.HTTPError) -> str:
+    """The queue's own message for a refusal (a 401 or a 403 names the token's problem and the fix)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        try:
+            message = exc.response.json().get("message")
+        except ValueError:
+            message = None
+        if isinstance(message, str):
+            return f"HTTP {exc.response.status_code}: {message}"
+    return str(exc)

@@ -10,7 +10,6 @@ replies with msgspec, because ingest speed is a stated target (see bench/queue.p
 from __future__ import annotations
 
 import contextlib
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -24,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge, Unauthorized
+from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge
 from healloop.queue import hotpath, rules
+from healloop.queue.auth import RoleAuth, own_node_only
 from healloop.queue.blobs import MAX_FILES_PER_UPLOAD, BlobStore
 from healloop.queue.guard import RequestGuard, allowed_hosts
 from healloop.queue.hotpath import MAX_BODY, HotPath, check_declared_length, check_read_length
@@ -45,6 +44,7 @@ from healloop.queue.model import (
 )
 from healloop.queue.openapi import openapi_document, swagger_html, swagger_static_dir
 from healloop.queue.service import PROPOSAL_PREFIX, QueueService
+from healloop.queue.tokens import Token, TokenBook
 
 MAX_LIST = 1000
 _enc = msgspec.json.Encoder()
@@ -290,31 +290,7 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(swagger_html())
 
 
-# -- edges: auth and errors
-class BearerAuth:
-    """Every ``/v1`` route needs ``Authorization: Bearer <token>`` once a token is set, except the paths
-    in ``signed``: forges cannot send a bearer token, so their webhooks prove themselves with the forge
-    secret instead (checked by the handler)."""
-
-    def __init__(self, app: ASGIApp, token: str | None, signed: frozenset[str] = frozenset()) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
-        self.signed = signed
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (self.expected and scope["type"] == "http" and scope["path"].startswith("/v1")
-                and scope["path"] not in self.signed):
-            given = b""
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    given = value
-                    break
-            if not hmac.compare_digest(given, self.expected):
-                await _error(Unauthorized())(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
+# -- edges: errors (auth is in queue/auth.py, its table in queue/roles.py)
 async def _on_healloop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HealloopError)
     return _error(exc)
@@ -379,7 +355,7 @@ def routes() -> list[BaseRoute]:
         Route("/v1/artifacts/{digest}", get_artifact, methods=["GET"]),
         Route("/v1/ingest/alertmanager", ingest_alertmanager, methods=["POST"]),
         *(Route(f"/v1/ingest/{kind}", ingest_forge, methods=["POST"]) for kind in FORGE_HOOKS),
-        Route("/v1/nodes", register_node, methods=["POST"]),
+        Route("/v1/nodes", own_node_only(register_node), methods=["POST"]),
         Route("/v1/nodes", list_nodes, methods=["GET"]),
         Route("/v1/mutes", add_mute, methods=["POST"]),
         Route("/v1/mutes", list_mutes, methods=["GET"]),
@@ -393,14 +369,18 @@ def routes() -> list[BaseRoute]:
 
 
 def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None,
-               forge_secret: str | None = None, hosts: Iterable[str] | None = None,
-               cors_origins: Iterable[str] = ()) -> ASGIApp:
-    """The whole app; ``hosts`` are the Host names it answers to (``guard.allowed_hosts``, by default
-    those of a queue bound to 127.0.0.1) and ``cors_origins`` the web origins allowed to call it."""
+               declared: tuple[Token, ...] = (), forge_secret: str | None = None,
+               hosts: Iterable[str] | None = None, cors_origins: Iterable[str] = ()) -> RequestGuard:
+    """The whole app. ``token`` is the single admin token (``--token``), ``declared`` the tokens of
+    healloop.toml; the role tokens of the store's ``tokens`` table count too, read while serving.
+    ``hosts`` are the Host names it answers to (``guard.allowed_hosts``, by default those of a queue
+    bound to 127.0.0.1) and ``cors_origins`` the web origins allowed to call it."""
+    book = TokenBook(service.store, admin_secret=token, declared=declared)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
+        await book.refresh()
         try:
             yield
         finally:
@@ -421,5 +401,5 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
     # Without a forge secret the webhooks need the bearer token like every other route.
     signed = frozenset(f"/v1/ingest/{kind}" for kind in FORGE_HOOKS) if forge_secret else frozenset()
     # The guard is outermost: a cross-site or rebound request is refused before auth or any route.
-    return RequestGuard(BearerAuth(HotPath(app, service), token, signed),
+    return RequestGuard(RoleAuth(HotPath(app, service), book, _error, signed),
                         allowed_hosts("127.0.0.1") if hosts is None else hosts, cors_origins)

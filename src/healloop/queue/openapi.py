@@ -52,13 +52,14 @@ def _reply(description: str, schema: dict[str, Any] | None = None) -> dict[str, 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad input: the message names the field.",
-        401: "Missing or wrong bearer token.",
+        401: "Missing, unknown or revoked bearer token.",
+        403: "The token's role may not call this route (see the README's Security section).",
         404: "Unknown event id.",
         409: "Lease lost, illegal move, attempts or a budget of fixes exhausted, or the event is in the "
              "wrong state.",
         413: "Body over 1 MiB.",
     }
-    return {str(c): _reply(text[c], _ERROR) for c in (401, *codes)}
+    return {str(c): _reply(text[c], _ERROR) for c in (401, 403, *codes)}
 
 
 # Every route that reads a body answers 400 for a bad one and 413 for one over 1 MiB.

@@ -20,6 +20,7 @@ from healloop.queue.guard import allowed_hosts
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.service import QueueService
 from healloop.queue.store.sqlite import SQLiteStore
+from healloop.queue.tokens import Token
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class ServeSettings:
     forge_secret: str | None = None  # the forges' webhook secret (/v1/ingest/github, gitlab, gitea)
     allowed_hosts: tuple[str, ...] = ()  # Host names to answer to beyond the bound and local ones
     cors_origins: tuple[str, ...] = ()  # web origins whose pages may call the API (CORS)
+    tokens: tuple[Token, ...] = ()  # role tokens declared in healloop.toml ([queue.tokens.NAME])
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -90,7 +92,8 @@ def serve(settings: ServeSettings) -> None:
     service = QueueService(store, settings.policy, settings.notify)
     blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
                       settings.max_artifact_mb * 1024 * 1024)
-    app = create_app(service, blobs, token=settings.token, forge_secret=settings.forge_secret,
+    app = create_app(service, blobs, token=settings.token, declared=settings.tokens,
+                     forge_secret=settings.forge_secret,
                      hosts=allowed_hosts(settings.host, settings.allowed_hosts),
                      cors_origins=settings.cors_origins)
     sock = bind(settings.host, settings.port)
@@ -98,8 +101,9 @@ def serve(settings: ServeSettings) -> None:
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
 
     def started() -> None:
-        auth = ("bearer token required on /v1" if settings.token
-                else "no token: open to anyone who can connect")
+        book = app.book  # read at start-up (lifespan), before this runs
+        auth = (f"bearer token required on /v1 ({len(book.stored) + len(book.fixed)} token(s))"
+                if book.required else "no token: open to anyone who can connect")
         told = (f"; notifying {', '.join(sorted(settings.notify.channels))}" if settings.notify else "")
         print(f"healloop queue listening on http://{shown_host}:{port} "
               f"(db {settings.db}, {auth}; API docs at /docs{told})", flush=True)

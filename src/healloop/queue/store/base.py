@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.tokens import Token
 
 R = TypeVar("R")
 
@@ -77,6 +78,12 @@ class ReadTx(Protocol):
     def actions_on_node(self, node: str, since: int, limit: int) -> int:
         """Automatic actions since ``since`` that named this node; counting stops at ``limit``."""
         ...
+
+    def list_tokens(self) -> list[Token]:
+        """Every role token, revoked ones too, by name."""
+        ...
+
+    def get_token(self, name: str) -> Token | None: ...
 
 
 class WriteTx(ReadTx, Protocol):
@@ -156,6 +163,18 @@ class WriteTx(ReadTx, Protocol):
     def mute_put(self, mute: Mute) -> None: ...
 
     def mute_delete(self, spec: str, test: str) -> bool: ...
+
+    def put_token(self, token: Token) -> None:
+        """Store a token, replacing any row of the same name (the caller decides whether it may)."""
+        ...
+
+    def revoke_token(self, name: str, at: int) -> bool:
+        """Mark the token revoked; False when there is no unrevoked token of that name."""
+        ...
+
+    def touch_tokens(self, uses: list[tuple[str, int]]) -> None:
+        """Record (name, last use) pairs; a use older than the one stored changes nothing."""
+        ...
 
 
 class EventStore(Protocol):

@@ -33,6 +33,7 @@ import msgspec
 from healloop.errors import ConfigError, Unavailable
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 from healloop.queue.store.sql import load_queries
+from healloop.queue.tokens import Token
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -276,6 +277,23 @@ class SQLiteTx:
     def mute_delete(self, spec: str, test: str) -> bool:
         return self.c.execute(Q["mute_delete"], (spec, test)).rowcount == 1
 
+    # -- role tokens (hashes only; see queue/tokens.py)
+    def list_tokens(self) -> list[Token]:
+        return [Token(*row) for row in self.c.execute(Q["list_tokens"])]
+
+    def get_token(self, name: str) -> Token | None:
+        row = self.c.execute(Q["get_token"], (name,)).fetchone()
+        return Token(*row) if row else None
+
+    def put_token(self, t: Token) -> None:
+        self.c.execute(Q["put_token"], (t.name, t.role, t.hash, t.created_at))
+
+    def revoke_token(self, name: str, at: int) -> bool:
+        return self.c.execute(Q["revoke_token"], (at, name)).rowcount == 1
+
+    def touch_tokens(self, uses: list[tuple[str, int]]) -> None:
+        self.c.executemany(Q["touch_token"], [(at, name) for name, at in uses])
+
     # -- the budgets of automatic actions
     def was_fixed(self, event_id: str) -> bool:
         return bool(self.c.execute(Q["was_fixed"], (event_id,)).fetchone()[0])
@@ -292,6 +310,20 @@ class SQLiteTx:
 
     def purge_actions(self, before: int) -> int:
         return self.c.execute(Q["purge_actions"], (before,)).rowcount
+
+
+def token_admin(path: str | os.PathLike[str]) -> SQLiteTx:
+    """A connection to the queue's file for ``healloop token``, beside a running server: not through
+    ``SQLiteStore`` (whose lock file admits one server), since SQLite itself orders the writes (WAL and
+    the busy timeout). Creates the file and schema when there is none yet. Use each call's writes
+    inside ``with tx.c:``, which commits."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(p, isolation_level="DEFERRED", check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(Q["schema"])
+    return SQLiteTx(conn)
 
 
 @dataclass(slots=True)

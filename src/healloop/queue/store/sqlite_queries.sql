@@ -128,6 +128,17 @@ CREATE TABLE IF NOT EXISTS actions (
 );
 CREATE INDEX IF NOT EXISTS actions_test ON actions (spec, test, at) WHERE spec IS NOT NULL;
 CREATE INDEX IF NOT EXISTS actions_node ON actions (node, at) WHERE node IS NOT NULL;
+-- Role tokens (healloop token create, revoke): the SHA-256 of each secret, never the secret. Revoked
+-- rows stay, so a revoked token is told apart from an unknown one and revoking the last token does
+-- not open the queue again.
+CREATE TABLE IF NOT EXISTS tokens (
+    name         TEXT    PRIMARY KEY,
+    role         TEXT    NOT NULL,
+    hash         TEXT    NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 
@@ -307,3 +318,20 @@ SELECT count(*) FROM (SELECT 1 FROM actions INDEXED BY actions_node
 -- name: purge_actions
 -- A scan, but of a table that holds about an hour of fixing moves.
 DELETE FROM actions WHERE at < ?;
+
+-- name: list_tokens
+SELECT name, role, hash, created_at, last_used_at, revoked_at FROM tokens ORDER BY name
+
+-- name: get_token
+SELECT name, role, hash, created_at, last_used_at, revoked_at FROM tokens WHERE name = ?
+
+-- name: put_token
+-- Replaces a row of the same name (a revoked token's, or one being rotated): the caller checks.
+INSERT OR REPLACE INTO tokens (name, role, hash, created_at, last_used_at, revoked_at)
+VALUES (?, ?, ?, ?, NULL, NULL)
+
+-- name: revoke_token
+UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL
+
+-- name: touch_token
+UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE name = ?

@@ -1,0 +1,61 @@
+"""The one table of routes and roles: every route of the app is in it, and paths match as routed."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.routing import Mount, Route
+
+from healloop.queue import hotpath, roles
+from healloop.queue.api import create_app
+from healloop.queue.blobs import BlobStore
+from healloop.queue.roles import ADMIN, AGENT, ANYONE, NODE, OPERATOR, REPORTER, allows, roles_for
+from healloop.queue.service import QueueService
+from healloop.queue.store.sqlite import SQLiteStore
+
+
+def _routes(tmp_path) -> set[tuple[str, str]]:
+    app = create_app(QueueService(SQLiteStore(tmp_path / "e.db")), BlobStore(tmp_path / "a", 1024))
+    starlette = app.app.app  # RoleAuth -> HotPath -> Starlette
+    found = set(hotpath.ROUTES)
+    for route in starlette.routes:
+        if isinstance(route, Route):
+            found |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
+        elif isinstance(route, Mount):
+            found.add(("GET", route.path + "/{path}"))
+        else:
+            raise AssertionError(f"a route of a kind this test does not know: {route!r}")
+    return found
+
+
+def test_every_route_of_the_app_is_in_the_table_and_nothing_else(tmp_path) -> None:
+    routes = _routes(tmp_path)
+    assert routes - set(roles.ACCESS) == set(), "routes missing from roles.ACCESS"
+    assert set(roles.ACCESS) - routes == set(), "roles.ACCESS names routes the app does not have"
+
+
+@pytest.mark.parametrize(("method", "path", "want"), [
+    ("POST", "/v1/events", {REPORTER}),
+    ("POST", "/v1/events/next", {AGENT}),  # not the template /v1/events/{event_id}
+    ("GET", "/v1/events/evt_1", {AGENT, OPERATOR}),
+    ("HEAD", "/v1/events/evt_1", {AGENT, OPERATOR}),
+    ("POST", "/v1/events/evt_1/approve", {OPERATOR}),
+    ("POST", "/v1/events/evt_1/artifacts", {REPORTER}),
+    ("POST", "/v1/nodes", {NODE}),
+    ("GET", "/docs/static/swagger-ui.css", ANYONE),
+    ("GET", "/metrics", ANYONE),
+])
+def test_paths_match_their_route(method: str, path: str, want: set[str]) -> None:
+    assert roles_for(method, path) == want
+
+
+def test_unrouted_paths_have_no_roles_so_any_valid_token_gets_the_routers_answer() -> None:
+    assert roles_for("PUT", "/v1/events") is None
+    assert roles_for("POST", "/v1/events/evt_1/nonsense") is None
+    assert roles_for("GET", "/v1/events/evt_1/approve/extra") is None
+
+
+def test_admin_may_everything_and_anyone_routes_need_no_role() -> None:
+    for need in roles.ACCESS.values():
+        assert allows(ADMIN, need)
+    assert allows(REPORTER, ANYONE)
+    assert not allows(REPORTER, frozenset({AGENT}))
