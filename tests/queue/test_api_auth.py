@@ -137,7 +137,8 @@ def test_a_node_token_registers_its_own_node_only(guarded) -> None:
         assert r.status_code == 403
         assert "node token is for node 'ci-1'" in r.json()["message"] and "'ci-2'" in r.json()["message"]
         assert c.get("/v1/nodes").status_code == 403  # a node reads nothing
-        assert c.post("/v1/nodes", content=b"{not json").status_code == 400
+        assert c.post("/v1/nodes", content=b"{not json",
+                      headers={"content-type": "application/json"}).status_code == 400
     with s.client(token=secrets["admin"]) as c:
         nodes = c.get("/v1/nodes").json()["nodes"]
         assert [(n["name"], n["mcp_url"]) for n in nodes] == [("ci-1", NODE_URL)]

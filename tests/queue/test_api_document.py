@@ -76,12 +76,14 @@ def test_the_document_lists_the_statuses_the_server_answers(server: QueueServer)
     with server.client() as c:
         eid = c.post("/v1/events", json=failure(1)).json()["id"]
         big = b'{"note": "' + b"x" * (1024 * 1024) + b'"}'
+        as_json = {"content-type": "application/json"}
         for action in ("requeue", "close"):
-            seen = {c.post(f"/v1/events/{eid}/{action}", content=b"[1]").status_code,   # bad body
+            seen = {c.post(f"/v1/events/{eid}/{action}", content=b"[1]", headers=as_json).status_code,
                     c.post(f"/v1/events/{eid}/{action}").status_code,                 # not escalated
                     c.post(f"/v1/events/evt_nope/{action}").status_code,
-                    c.post(f"/v1/events/{eid}/{action}", content=big).status_code}
-            assert seen == {400, 409, 404, 413}
+                    c.post(f"/v1/events/{eid}/{action}", content=big, headers=as_json).status_code,
+                    c.post(f"/v1/events/{eid}/{action}", content=b"[1]").status_code}  # not JSON
+            assert seen == {400, 409, 404, 413, 415}
             assert all(_listed(f"{v1}/{action}", "post", s) for s in seen), (action, seen)
         seen = {c.post("/v1/ingest/alertmanager", json={"version": "4"}).status_code,
                 c.post("/v1/ingest/alertmanager", json={"version": "4", "status": "firing", "alerts": []}

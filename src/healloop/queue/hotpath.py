@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 # The routes answered here (Starlette has no route for them): roles.ACCESS must cover these too.
-ROUTES = (("POST", "/v1/events"), ("POST", "/v1/events/next"),
-          ("POST", "/v1/events/{event_id}/heartbeat"), ("POST", "/v1/events/{event_id}/transition"))
 _enc = msgspec.json.Encoder()
 _JSON = [(b"content-type", b"application/json")]
 _INTERNAL = {"error": "internal", "message": "internal error in the queue; see the server's log"}

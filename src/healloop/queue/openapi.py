@@ -53,17 +53,21 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Bad input: the message names the field.",
         401: "Missing, unknown or revoked bearer token.",
-        403: "The token's role may not call this route (see the README's Security section).",
+        403: "The token's role may not call this route, or the request came from a web origin the "
+             "queue does not allow (see the README's Security section and Requests).",
         404: "Unknown event id.",
         409: "Lease lost, illegal move, attempts or a budget of fixes exhausted, or the event is in the "
              "wrong state.",
         413: "Body over 1 MiB.",
+        415: "The body is not sent as `Content-Type: application/json`.",
+        421: "The Host header names a host the queue does not answer to (`--allowed-host`).",
     }
-    return {str(c): _reply(text[c], _ERROR) for c in (401, 403, *codes)}
+    return {str(c): _reply(text[c], _ERROR) for c in (401, 403, 421, *codes)}
 
 
-# Every route that reads a body answers 400 for a bad one and 413 for one over 1 MiB.
-_BODY = (400, 413)
+# Every route that reads a body answers 400 for a bad one, 413 for one over 1 MiB and 415 for one
+# that is not JSON (the request guard).
+_BODY = (400, 413, 415)
 
 
 def _op(summary: str, body: str | None, ok: dict[str, Any], *errors: int, body_required: bool = True,

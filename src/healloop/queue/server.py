@@ -101,7 +101,7 @@ def serve(settings: ServeSettings) -> None:
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
 
     def started() -> None:
-        book = app.book  # read at start-up (lifespan), before this runs
+        book = app.app.book  # RoleAuth's, inside the guard; read at start-up (lifespan), before this runs
         auth = (f"bearer token required on /v1 ({len(book.stored) + len(book.fixed)} token(s))"
                 if book.required else "no token: open to anyone who can connect")
         told = (f"; notifying {', '.join(sorted(settings.notify.channels))}" if settings.notify else "")
