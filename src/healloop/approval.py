@@ -35,8 +35,9 @@ def proposal_of(event: dict[str, Any]) -> dict[str, Any]:
 
 
 async def decide(queue: QueueClient, event_id: str, *, approve: bool, by: str, reason: str | None,
-                 node_token: str | None = None) -> dict[str, Any]:
+                 node_token: str | None = None, node_hosts: tuple[str, ...] = ()) -> dict[str, Any]:
     from healloop.agent.mcpclient import NodeSession
+    from healloop.agent.nodetrust import NodeHosts
 
     event = queue.get(event_id)
     if event["status"] != "proposed":
@@ -51,7 +52,8 @@ async def decide(queue: QueueClient, event_id: str, *, approve: bool, by: str, r
     if not branch or not name:
         raise Conflict(f"event {event_id} is proposed but its history names no branch and node; "
                        f"reject it with `healloop reject {event_id}` and requeue it")
-    urls = {n["name"]: n["mcp_url"] for n in queue.nodes()}
+    # The node token goes only to a node on a trusted host, as an agent's does (agent/nodetrust.py).
+    urls = NodeHosts.of(node_hosts).urls(queue.nodes(), needed=[name])
     if name not in urls:
         raise NotFound(f"node {name!r}, which holds {branch}, is not registered with the queue; start it "
                        "(`healloop node serve` or `healloop up`) and run this again", field="node")

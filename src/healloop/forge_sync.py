@@ -49,12 +49,15 @@ class Pass:
                 f"{len(self.problems)} could not be checked")
 
 
-async def sync(queue: QueueClient, node_token: str | None = None) -> Pass:
+async def sync(queue: QueueClient, node_token: str | None = None, node_hosts: tuple[str, ...] = ()) -> Pass:
     """One pass over the queue's proposals and the registered nodes' proposal branches."""
     from healloop.agent.mcpclient import NodeSession
+    from healloop.agent.nodetrust import NodeHosts
 
     done = Pass()
-    urls = {n["name"]: n["mcp_url"] for n in queue.nodes()}
+    # Nodes on hosts not trusted get no connection and no node token, as with an agent; each is named.
+    urls, refused = NodeHosts.of(node_hosts).split(queue.nodes())
+    done.problems += list(refused.values())
     waiting: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for summary in queue.list(status="proposed", limit=MAX_PROPOSED):
         event = queue.get(summary["id"])
@@ -62,6 +65,8 @@ async def sync(queue: QueueClient, node_token: str | None = None) -> Pass:
         if not (proposal.get("pull_request") or {}).get("number"):
             continue  # no pull request (none asked for, or the forge refused to open one)
         name = str(proposal.get("node"))
+        if name in refused:
+            continue  # said once above, with what to add
         if name not in urls:
             done.problems.append(f"{event['id']}: its pull request is held by node {name!r}, which is not "
                                  "registered with the queue")

@@ -34,8 +34,10 @@ def fix_commits(event: dict[str, Any]) -> list[str]:
 
 
 async def revert_fix(queue: QueueClient, event_id: str, *, by: str, reason: str | None,
-                     node: str | None = None, node_token: str | None = None) -> dict[str, Any]:
+                     node: str | None = None, node_token: str | None = None,
+                     node_hosts: tuple[str, ...] = ()) -> dict[str, Any]:
     from healloop.agent.mcpclient import NodeSession
+    from healloop.agent.nodetrust import NodeHosts
 
     event = queue.get(event_id)
     if event["status"] != "resolved":
@@ -47,7 +49,8 @@ async def revert_fix(queue: QueueClient, event_id: str, *, by: str, reason: str 
             "fix was pulled, or another event's commit fixed it: revert that event); nothing to revert"
         )
     name = node or str(event.get("node") or "")
-    urls = {n["name"]: n["mcp_url"] for n in queue.nodes()}
+    # The node token goes only to a node on a trusted host, as an agent's does (agent/nodetrust.py).
+    urls = NodeHosts.of(node_hosts).urls(queue.nodes(), needed=[name])
     if name not in urls:
         raise NotFound(f"node {name!r} is not registered with the queue; pass --node with the node that "
                        f"holds the fix (registered: {', '.join(sorted(urls)) or 'none'})", field="node")

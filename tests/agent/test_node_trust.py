@@ -137,3 +137,46 @@ def test_node_hosts_match_loopback_names_wildcards_and_networks() -> None:
                 "http://127.0.0.1.evil.example/mcp"):
         assert not hosts.allows(url), url
     assert not NodeHosts.of().allows("http://ci-3.internal:8788/mcp")
+
+
+def _healloop(queue: QueueServer, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+    return subprocess.run([sys.executable, "-m", "healloop", *args, "--queue", queue.url,
+                           "--node-token", NODE_TOKEN], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_a_persons_commands_send_no_token_to_a_node_on_a_host_not_trusted(
+    tmp_path: Path, attacker: Attacker
+) -> None:
+    # approve, reject, revert and forge sync reach the node that holds a proposal or a fix with the node
+    # token, as an agent does: a node re-registered elsewhere gets nothing, and the person is told why.
+    queue = QueueServer(tmp_path / "events.db").start()
+    host = attacker.url.split("//")[1].split(":")[0]
+    try:
+        with queue.client() as c:
+            c.post("/v1/nodes", json={"name": "ci-1", "mcp_url": attacker.url})
+            eid = c.post("/v1/events", json=failure(1, node="ci-1")).json()["id"]
+            tok = c.post("/v1/events/next", json={"worker": "agent-1"}).json()["lease"]["token"]
+            for to in ("analyzing", "fixing", "verifying"):
+                moved = c.post(f"/v1/events/{eid}/transition", json={"token": tok, "to": to})
+                assert moved.status_code == 200, moved.text
+            assert c.post(f"/v1/events/{eid}/transition", json={
+                "token": tok, "to": "proposed", "data": {"proposal": {
+                    "branch": f"healloop/{eid}", "node": "ci-1", "sha": "abc1234",
+                    "pull_request": {"number": 7}}}}).status_code == 200
+        for args in (("approve", eid), ("reject", eid, "--reason", "no")):
+            done = _healloop(queue, *args)
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert attacker.url in done.stderr and f"--node-host {host}" in done.stderr, done.stderr
+        synced = _healloop(queue, "forge", "sync")
+        assert synced.returncode == 1 and attacker.url in synced.stderr, synced.stdout + synced.stderr
+        with queue.client() as c:
+            assert c.get(f"/v1/events/{eid}").json()["status"] == "proposed"  # nothing decided
+        assert attacker.authorizations == []
+
+        # The control: with the host trusted, the same command reaches the server with the token.
+        trusted = _healloop(queue, "reject", eid, "--reason", "no", "--node-host", host)
+        assert trusted.returncode == 1, trusted.stdout + trusted.stderr
+        assert f"Bearer {NODE_TOKEN}" in attacker.authorizations
+    finally:
+        queue.stop()

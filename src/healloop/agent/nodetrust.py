@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from healloop.errors import ConfigError
+from healloop.errors import ConfigError, Forbidden
 
 # 0.0.0.0 and :: are where a node bound to every address says it is; a connection to them stays on
 # this machine, like loopback.
@@ -85,6 +85,15 @@ class NodeHosts:
                 f"`node_hosts = [\"{host}\"]` under [agent] in healloop.toml, or "
                 "HEALLOOP_AGENT_NODE_HOSTS); if not, someone re-registered the node: see its `moves` "
                 "in GET /v1/nodes")
+
+    def urls(self, nodes: Iterable[dict[str, Any]], needed: Iterable[str] = ()) -> dict[str, str]:
+        """The trusted nodes' URLs, for a person's command (approve, revert, forge sync): a node it
+        needs on a host not trusted is a Forbidden that says what to add, before anything is sent."""
+        trusted, refused = self.split(nodes)
+        for name in needed:
+            if name in refused:
+                raise Forbidden(refused[name].replace("`healloop agent --node-host", "`--node-host"))
+        return trusted
 
     def split(self, nodes: Iterable[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
         """The queue's node list as (name -> URL the token may go to, name -> why another may not)."""

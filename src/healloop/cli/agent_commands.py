@@ -6,9 +6,8 @@ import anyio
 import click
 
 from healloop.agent.mcpclient import SETUP_TIMEOUT_S
-from healloop.agent.nodetrust import check_pattern
 from healloop.agent.worker import Agent, AgentConfig
-from healloop.errors import HealloopError
+from healloop.cli.queue_commands import node_host_option
 
 
 @click.command("agent")
@@ -28,16 +27,7 @@ from healloop.errors import HealloopError
     show_envvar=True,
     help="Bearer token for the tool nodes' MCP endpoints.",
 )
-@click.option(
-    "--node-host",
-    "node_hosts",
-    multiple=True,
-    envvar="HEALLOOP_AGENT_NODE_HOSTS",
-    show_envvar=True,
-    help="A host whose registered node URLs get the node token, beyond loopback: a name "
-    "(ci-3.internal), a wildcard (*.ci.internal), an address or a network (10.0.0.0/24); repeat for "
-    "more. A node registered on any other host is not contacted and its event is escalated.",
-)
+@node_host_option
 @click.option(
     "--planner",
     type=click.Choice(["rules", "llm"]),
@@ -206,10 +196,6 @@ def agent_command(
     max_data_kb: int,
 ) -> None:
     """Claim failure events and repair them through the reporting machine's tool node."""
-    try:
-        node_hosts = tuple(check_pattern(h) for h in node_hosts)
-    except HealloopError as exc:
-        raise click.BadParameter(exc.message, param_hint="--node-host") from None
     config = AgentConfig(
         queue_url=queue_url,
         token=token,

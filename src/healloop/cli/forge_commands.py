@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from healloop.cli.queue_commands import queue_options
+from healloop.cli.queue_commands import node_host_option, queue_options
 from healloop.client import QueueClient
 from healloop.errors import HealloopError
 
@@ -24,9 +24,11 @@ def forge_group() -> None:
 @queue_options
 @click.option("--node-token", envvar="HEALLOOP_AGENT_NODE_TOKEN", show_envvar=True,
               help="Bearer token of the tool nodes (they hold the forge's token and ask it).")
+@node_host_option
 @click.option("--every", "every_s", type=click.FloatRange(min=1), metavar="SECONDS",
               help="Pass again every SECONDS until SIGINT or SIGTERM  [default: one pass]")
-def sync_cmd(queue_url: str, token: str | None, node_token: str | None, every_s: float | None) -> None:
+def sync_cmd(queue_url: str, token: str | None, node_token: str | None, node_hosts: tuple[str, ...],
+             every_s: float | None) -> None:
     """For every proposed event with a pull request, ask the forge where it stands and decide the event
     as the forge's webhook would (merged: approved by who merged it, with the merge commit; closed:
     rejected); then delete, on each node, the healloop/ branch of every proposal that is no longer
@@ -50,7 +52,7 @@ def sync_cmd(queue_url: str, token: str | None, node_token: str | None, every_s:
     while True:
         try:
             with QueueClient(queue_url, token) as q:
-                done = anyio.run(lambda: sync(q, node_token))
+                done = anyio.run(lambda: sync(q, node_token, node_hosts))
         except HealloopError as exc:
             click.echo(f"could not check: the queue: {exc.message}", err=True)
             status = 1

@@ -127,6 +127,25 @@ def queue_options(fn: Any) -> Any:
     return fn
 
 
+def node_host_option(fn: Any) -> Any:
+    """``--node-host``: the hosts beyond loopback whose registered node URLs get the node token, for the
+    agent and for a person's commands that reach a node (approve, reject, revert, forge sync)."""
+    def checked(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+        from healloop.agent.nodetrust import check_pattern
+
+        try:
+            return tuple(check_pattern(h) for h in value)
+        except HealloopError as exc:
+            raise click.BadParameter(exc.message) from None
+
+    return click.option(
+        "--node-host", "node_hosts", multiple=True, envvar="HEALLOOP_AGENT_NODE_HOSTS", show_envvar=True,
+        callback=checked,
+        help="A host whose registered node URLs get the node token, beyond loopback: a name "
+        "(ci-3.internal), a wildcard (*.ci.internal), an address or a network (10.0.0.0/24); repeat for "
+        "more. A node registered on any other host is not contacted.")(fn)
+
+
 def _client(queue_url: str, token: str | None) -> QueueClient:
     return QueueClient(queue_url, token)
 
@@ -237,14 +256,15 @@ def _through_node(queue_url: str, token: str | None,
 @click.option("--node", help="The node that holds the fix [default: the event's node].")
 @click.option("--node-token", envvar="HEALLOOP_AGENT_NODE_TOKEN", show_envvar=True,
               help="Bearer token of the tool node.")
+@node_host_option
 def revert_cmd(queue_url: str, token: str | None, event_id: str, reason: str | None, by: str,
-               node: str | None, node_token: str | None) -> None:
+               node: str | None, node_token: str | None, node_hosts: tuple[str, ...]) -> None:
     """Undo what healloop committed for EVENT_ID: revert its commit(s) through the node, push them
     under the node's policy, and escalate the event ("heal reverted by ...")."""
     from healloop.undo import revert_fix
 
     done = _through_node(queue_url, token, lambda q: revert_fix(q, event_id, by=by, reason=reason, node=node,
-                                                                node_token=node_token))
+                                                                node_token=node_token, node_hosts=node_hosts))
     pairs = ", ".join(f"{a[:10]} by {b[:10]}" for a, b in zip(reversed(done["reverted"]), done["reverts"],
                                                              strict=True))
     click.echo(f"reverted {pairs} on node {done['node']}"
@@ -277,12 +297,14 @@ def _decision_command(name: str, approve: bool, help_text: str) -> click.Command
                   help="Who decides, recorded on the event.")
     @click.option("--node-token", envvar="HEALLOOP_AGENT_NODE_TOKEN", show_envvar=True,
                   help="Bearer token of the tool node that holds the proposal.")
+    @node_host_option
     def cmd(queue_url: str, token: str | None, event_id: str, reason: str | None, by: str,
-            node_token: str | None) -> None:
+            node_token: str | None, node_hosts: tuple[str, ...]) -> None:
         from healloop.approval import decide
 
         done = _through_node(queue_url, token, lambda q: decide(q, event_id, approve=approve, by=by,
-                                                                reason=reason, node_token=node_token))
+                                                                reason=reason, node_token=node_token,
+                                                                node_hosts=node_hosts))
         if "plan" in done:
             actions = ", ".join(_action_text(a) for a in done["plan"].get("actions") or []) or "a rerun"
             click.echo(f"plan {'approved' if approve else 'rejected'} ({actions} on node {done['node']}); "
