@@ -81,6 +81,34 @@ function artifact(file, name, contentType) {
   return { path: file, name, content_type: contentType || TYPES[path.extname(name).toLowerCase()] || 'application/octet-stream' };
 }
 
+// A name the queue takes: no NUL, not only blanks (it refuses both).
+function plainName(text) {
+  const s = String(text == null ? '' : text).split('\0').join('');
+  return s.trim() ? s : '';
+}
+
+// The spec as the queue takes it: a path inside the repository (as repo_spec in Python's
+// sources/failure.py). Absolute paths and paths with `..` are made relative to the git work tree that
+// holds the file, else to the working folder, else kept as their last two parts, so that the report is
+// still delivered; paths already relative and inside are sent as they are.
+function repoSpec(spec, cwd = process.cwd()) {
+  spec = String(spec == null ? '' : spec);
+  const parts = spec.split(/[\\/]/);
+  const absolute = /^[\\/]/.test(spec) || /^[A-Za-z]:/.test(spec);
+  if (!absolute && !parts.includes('..')) return spec;
+  if (absolute && !path.isAbsolute(spec)) {
+    return parts.filter((p) => p && !/^[A-Za-z]:$/.test(p)).slice(-2).join('/') || '(unknown spec)';
+  }
+  const full = path.resolve(cwd, spec);
+  for (let folder = path.dirname(full); ; folder = path.dirname(folder)) {
+    if (fs.existsSync(path.join(folder, '.git'))) return path.relative(folder, full).split(path.sep).join('/');
+    if (path.dirname(folder) === folder) break;
+  }
+  const inside = path.relative(cwd, full);
+  if (!inside.startsWith('..')) return inside.split(path.sep).join('/');
+  return full.split(path.sep).filter(Boolean).slice(-2).join('/') || '(unknown spec)';
+}
+
 // failure: {source, spec, test, message, stack, attempt, flaky, durationMs, occurredAt, labels, artifacts}
 // pathOf names each artifact's file as the report gives it (RunFolder.reportedPath).
 function toReport(f, node, key, pathOf = (p) => p) {
@@ -89,8 +117,8 @@ function toReport(f, node, key, pathOf = (p) => p) {
   if (f.durationMs != null) labels.duration_ms = String(Math.round(f.durationMs));
   const body = {
     node, source: f.source, kind: 'test_failure',
-    spec: cut(f.spec, MAX_TITLE) || '(unknown spec)',
-    test: cut(f.test, MAX_TITLE) || '(unnamed test)',
+    spec: cut(plainName(repoSpec(f.spec)), MAX_TITLE) || '(unknown spec)',
+    test: cut(plainName(f.test), MAX_TITLE) || '(unnamed test)',
     message: cut(String(f.message || '').trim(), MAX_MESSAGE) || 'the test failed without a message',
     priority: f.flaky ? 5 : 3,
     labels: Object.fromEntries(Object.entries(labels).map(([k, v]) => [k.slice(0, 256), cut(v, MAX_LABEL)])),
@@ -347,4 +375,4 @@ class Reporter {
   }
 }
 
-module.exports = { loadSettings, idempotencyKey, toReport, isLocal, artifact, Spool, Reporter, RunFolder, FORMAT, OFF_NOTICE };
+module.exports = { loadSettings, idempotencyKey, toReport, repoSpec, isLocal, artifact, Spool, Reporter, RunFolder, FORMAT, OFF_NOTICE };

@@ -42,8 +42,6 @@ def test_report_sends_each_file_once_and_names_bad_files(server: QueueServer, tm
 
 
 def test_report_while_the_queue_is_down_then_flush(make_server, tmp_path: Path) -> None:
-    # mocha-junit-reporter writes absolute paths (/tmp/jfx/mocha/...): --root makes them the relative
-    # specs the queue takes (it refuses absolute ones).
     down = healloop("report", "--queue", "http://127.0.0.1:9", "--root", "/tmp/jfx/mocha",
                     str(FIXTURES / "mocha-junit.xml"), cwd=tmp_path)
     assert down.returncode == 0, "nothing is lost: the reports wait in the spool"
@@ -51,7 +49,40 @@ def test_report_while_the_queue_is_down_then_flush(make_server, tmp_path: Path) 
     server = make_server()
     flushed = healloop("report", "--flush", "--queue", server.url, cwd=tmp_path)
     assert "2 flushed; 0 waiting" in flushed.stdout
-    assert len(events(server)) == 2
+    assert {e["spec"] for e in events(server)} == {"test/checkout.spec.js"}
+
+
+def test_an_absolute_spec_outside_the_root_is_still_delivered_inside_a_repository(
+    server: QueueServer, tmp_path: Path
+) -> None:
+    # mocha-junit-reporter writes absolute paths (/tmp/jfx/mocha/test/...). Without --root they fall
+    # outside the working folder; the queue refuses a spec that leaves the repository, so the reporter
+    # sends the path inside the nearest git work tree, else its last two parts: never a lost report.
+    r = healloop("report", "--queue", server.url, str(FIXTURES / "mocha-junit.xml"), cwd=tmp_path)
+    assert r.returncode == 0 and "2 delivered" in r.stdout, r.stdout + r.stderr
+    assert {e["spec"] for e in events(server)} == {"test/checkout.spec.js"}
+    repo = tmp_path / "shop"
+    (repo / ".git").mkdir(parents=True)
+    spec = repo / "e2e" / "cart" / "cart.spec.js"
+    xml = tmp_path / "abs.xml"
+    xml.write_text(f"""<testsuites><testsuite name="cart" file="{spec}">
+<testcase name="adds" classname="cart"><failure message="boom">Error: boom</failure></testcase>
+</testsuite></testsuites>""")
+    elsewhere = tmp_path / "ci-workdir"
+    elsewhere.mkdir()
+    r = healloop("report", "--queue", server.url, str(xml), cwd=elsewhere)
+    assert r.returncode == 0 and "1 delivered" in r.stdout, r.stdout + r.stderr
+    assert "e2e/cart/cart.spec.js" in {e["spec"] for e in events(server)}
+
+
+def test_repo_spec_keeps_inside_paths_and_brings_others_inside() -> None:
+    from healloop.sources.failure import repo_spec
+
+    assert repo_spec("e2e/login.spec.ts") == "e2e/login.spec.ts"
+    assert repo_spec("e2e\\login.spec.ts") == "e2e\\login.spec.ts"  # as sent: the fingerprint's
+    assert repo_spec("../../etc/passwd", cwd="/nonexistent/a/b") == "etc/passwd"
+    assert repo_spec("C:\\ci\\shop\\e2e\\a.spec.js") == "e2e/a.spec.js"
+    assert repo_spec("tests/../tests/test_a.py", cwd="/nonexistent") == "tests/test_a.py"
 
 
 def test_report_needs_files_or_flush(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,42 @@ MAX_LABEL = 1024
 MAX_TITLE = 4096
 FLAKY_PRIORITY = 5
 FAILED_PRIORITY = 3
+
+
+def _name(text: str) -> str:
+    """A name the queue takes: no NUL, not only blanks (it refuses both)."""
+    text = text.replace("\0", "")
+    return text if text.strip() else ""
+
+
+def repo_spec(spec: str, cwd: str | None = None) -> str:
+    """The spec as the queue takes it: a path inside the repository. Runners report absolute paths
+    (mocha's JUnit files) and paths with ``..`` (a test outside pytest's rootdir or Playwright's
+    testDir), which the queue refuses so that no event points outside a repository; made relative to
+    the git work tree that holds the file, else to the working folder, else its last two parts, the
+    report is still delivered. Paths already relative and inside are sent as they are (Windows ones
+    too: the fingerprint is made of them)."""
+    parts = re.split(r"[\\/]", spec)
+    absolute = spec.startswith(("/", "\\")) or bool(re.match(r"^[A-Za-z]:", spec))
+    if not absolute and ".." not in parts:
+        return spec
+    if absolute and not os.path.isabs(spec):  # a Windows path read on another system
+        kept = [p for p in parts if p and not re.fullmatch(r"[A-Za-z]:", p)]
+        return "/".join(kept[-2:]) or "(unknown spec)"
+    here = cwd or os.getcwd()
+    full = os.path.normpath(spec if os.path.isabs(spec) else os.path.join(here, spec))
+    folder = os.path.dirname(full)
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return os.path.relpath(full, folder).replace(os.sep, "/")
+        up = os.path.dirname(folder)
+        if up == folder:
+            break
+        folder = up
+    inside = os.path.relpath(full, here)
+    if not inside.startswith(".."):
+        return inside.replace(os.sep, "/")
+    return "/".join([p for p in full.split(os.sep) if p][-2:]) or "(unknown spec)"
 
 
 def idempotency_key(run_id: str, spec: str, test: str, attempt: int | str) -> str:
@@ -70,8 +108,8 @@ class Failure:
             labels["duration_ms"] = str(self.duration_ms)
         body: dict[str, Any] = {
             "node": node, "source": self.source, "kind": "test_failure",
-            "spec": _cut(self.spec, MAX_TITLE) or "(unknown spec)",
-            "test": _cut(self.test, MAX_TITLE) or "(unnamed test)",
+            "spec": _cut(_name(repo_spec(self.spec)), MAX_TITLE) or "(unknown spec)",
+            "test": _cut(_name(self.test), MAX_TITLE) or "(unnamed test)",
             "message": _cut(self.message.strip(), MAX_MESSAGE) or "the test failed without a message",
             "priority": FLAKY_PRIORITY if self.flaky else FAILED_PRIORITY,
             "labels": {k[:256]: _cut(str(v), MAX_LABEL) for k, v in labels.items()},
