@@ -10,6 +10,7 @@ so a lapse is a step and not a sleep; the lapse sweep is the one the server's ti
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -270,7 +271,7 @@ class QueueRules(RuleBasedStateMachine):
     def history_follows_the_table(self) -> None:
         people = {(rules.ESCALATED, rules.QUEUED), (rules.ESCALATED, rules.RESOLVED)}
         for e in self.events.values():
-            for (_, prev), (frm, to) in zip(e.history, e.history[1:], strict=False):
+            for (_, prev), (frm, to) in itertools.pairwise(e.history):
                 assert frm == prev
                 legal = (to in TABLE.get(frm, set()) or (frm, to) in people
                          or (frm, to) == (rules.QUEUED, rules.PROCESSING)
