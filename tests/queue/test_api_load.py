@@ -70,6 +70,7 @@ def test_kill_9_under_load_loses_no_accepted_report_or_move(tmp_path: Path) -> N
     db = tmp_path / "events.db"
     server = QueueServer(db).start()
     accepted: dict[str, dict] = {}
+    claimed: dict[str, int] = {}  # event id -> the fencing number its acknowledged claim returned
     moved: dict[str, str] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -96,6 +97,8 @@ def test_kill_9_under_load_loses_no_accepted_report_or_move(tmp_path: Path) -> N
                     if r.status_code != 200:
                         continue
                     eid, tok = r.json()["event"]["id"], r.json()["lease"]["token"]
+                    with lock:
+                        claimed[eid] = r.json()["lease"]["fencing"]
                     if c.post(f"/v1/events/{eid}/transition",
                               json={"token": tok, "to": "analyzing"}).status_code == 200:
                         with lock:
@@ -124,5 +127,10 @@ def test_kill_9_under_load_loses_no_accepted_report_or_move(tmp_path: Path) -> N
             for eid in moved:
                 ev = c.get(f"/v1/events/{eid}").json()
                 assert "analyzing" in [h["to"] for h in ev["history"]]
+            # The third kind of write: every acknowledged claim is in the history with its fencing.
+            for eid, fencing in dict(claimed).items():
+                ev = c.get(f"/v1/events/{eid}").json()
+                assert ev["fencing"] >= fencing, f"acknowledged claim of {eid} was lost"
+                assert "mover" in [h["worker"] for h in ev["history"] if h["to"] == "processing"]
     finally:
         again.stop()
