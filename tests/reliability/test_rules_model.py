@@ -292,7 +292,7 @@ class QueueRules(RuleBasedStateMachine):
 
 
 QueueRules.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=80, deadline=None,
+    max_examples=60, stateful_step_count=80, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_queue_rules_against_a_model = QueueRules.TestCase
