@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import QueueServer, failure, wait_until
 
@@ -66,6 +67,7 @@ def test_eight_workers_in_four_processes_claim_each_of_60_events_exactly_once(
             assert hist[-1]["to"] == "resolved"
 
 
+@pytest.mark.reliability  # item 1 of the reliability suite (tests/reliability), kept beside its peers
 def test_kill_9_under_load_loses_no_accepted_report_or_move(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     server = QueueServer(db).start()
