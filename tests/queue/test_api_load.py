@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import QueueServer, failure, wait_until
 
@@ -66,10 +67,12 @@ def test_eight_workers_in_four_processes_claim_each_of_60_events_exactly_once(
             assert hist[-1]["to"] == "resolved"
 
 
+@pytest.mark.reliability  # item 1 of the reliability suite (tests/reliability), kept beside its peers
 def test_kill_9_under_load_loses_no_accepted_report_or_move(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     server = QueueServer(db).start()
     accepted: dict[str, dict] = {}
+    claimed: dict[str, int] = {}  # event id -> the fencing number its acknowledged claim returned
     moved: dict[str, str] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -96,6 +99,8 @@ def test_kill_9_under_load_loses_no_accepted_report_or_move(tmp_path: Path) -> N
                     if r.status_code != 200:
                         continue
                     eid, tok = r.json()["event"]["id"], r.json()["lease"]["token"]
+                    with lock:
+                        claimed[eid] = r.json()["lease"]["fencing"]
                     if c.post(f"/v1/events/{eid}/transition",
                               json={"token": tok, "to": "analyzing"}).status_code == 200:
                         with lock:
@@ -124,5 +129,10 @@ def test_kill_9_under_load_loses_no_accepted_report_or_move(tmp_path: Path) -> N
             for eid in moved:
                 ev = c.get(f"/v1/events/{eid}").json()
                 assert "analyzing" in [h["to"] for h in ev["history"]]
+            # The third kind of write: every acknowledged claim is in the history with its fencing.
+            for eid, fencing in dict(claimed).items():
+                ev = c.get(f"/v1/events/{eid}").json()
+                assert ev["fencing"] >= fencing, f"acknowledged claim of {eid} was lost"
+                assert "mover" in [h["worker"] for h in ev["history"] if h["to"] == "processing"]
     finally:
         again.stop()

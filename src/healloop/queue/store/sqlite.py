@@ -326,6 +326,17 @@ def token_admin(path: str | os.PathLike[str]) -> SQLiteTx:
     return SQLiteTx(conn)
 
 
+def _unavailable(exc: sqlite3.Error) -> Unavailable:
+    """A commit SQLite could not make, as a 503 that says what to do: disk full (SQLITE_FULL) is the
+    usual one, fixed by a person freeing space, after which the client's retry succeeds
+    (tests/reliability/test_disk_full.py)."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return Unavailable("the event store could not commit: database or disk is full; nothing of this "
+                           "request was stored: free space on the queue's disk, then send it again")
+    return Unavailable(f"the event store could not commit: {exc}; nothing of this request was stored: "
+                       "send it again, and see the queue's log if this goes on")
+
+
 @dataclass(slots=True)
 class _Op:
     """One write in the open batch: its caller's future, the operation, and what it gave."""
@@ -493,7 +504,7 @@ class SQLiteStore:
             log.error("sqlite commit failed: %s", exc)
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            err = Unavailable(f"the event store could not commit: {exc}")
+            err = _unavailable(exc)
             for op in batch:
                 op.error = err
         for op in batch:

@@ -1,0 +1,103 @@
+"""schemathesis against the live OpenAPI document of a real queue: every operation it lists, with
+generated bodies, paths and queries, as each role. No answer may be a 5xx, and answers must conform to
+the document (status codes, content types, response schemas).
+
+Bounded: MAX_EXAMPLES per operation and role (25 s in all on 2 cores)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi import checks as openapi_checks
+
+from tests.support import QueueServer, failure
+
+ADMIN = "admin-token-for-fuzzing"
+# One entry per role the queue knows: the token it sends, None for none. Role tokens ("reporter",
+# "agent", "node", "operator") are one line each here once `healloop token create` exists.
+ROLES: dict[str, str | None] = {
+    "no token": None,
+    "admin": ADMIN,
+}
+MAX_EXAMPLES = 25
+# A claim may long-poll up to 30 s when nothing is queued: the queue is kept full so every generated
+# claim is answered at once (each takes one event).
+BACKLOG = 400
+
+
+@pytest.fixture(scope="module")
+def queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueueServer]:
+    db: Path = tmp_path_factory.mktemp("fuzz") / "events.db"
+    server = QueueServer(db, token=ADMIN).start()
+    with server.client() as c:
+        for i in range(BACKLOG):
+            assert c.post("/v1/events", json=failure(f"backlog-{i}")).status_code == 201
+    yield server
+    server.stop()
+
+
+def operations(server: QueueServer) -> list[schemathesis.APIOperation]:
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    return [result.ok() for result in schema.get_all_operations()]
+
+# What must hold today: no 5xx, and every answer is one the document lists, with its content type,
+# headers and schema.
+MUST = [
+    schemathesis.checks.not_a_server_error,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+    openapi_checks.response_schema_conformance,
+    openapi_checks.response_headers_conformance,
+]
+# The document against the server the other way round: a request the document calls valid is
+# accepted, and an open route is documented as open. Both fail today (see the xfail below).
+DOCUMENT_AS_STRICT_AS_THE_SERVER = [openapi_checks.positive_data_acceptance, openapi_checks.ignored_auth]
+
+
+def fuzz(server: QueueServer, role: str, checks: list) -> list[str]:
+    """Runs every operation of the live document as ``role``; returns the failures, one per operation."""
+    token = ROLES[role]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    ops = operations(server)
+    assert len(ops) >= 10, [op.label for op in ops]
+    failures: list[str] = []
+    for op in ops:
+
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy())
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate(base_url=server.url, headers=headers, timeout=15, checks=checks)
+
+        try:
+            check()
+        # schemathesis reports a BaseExceptionGroup; every operation is tried, the failures listed together.
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            failures.append(f"{op.label} as {role}: {exc}")
+    return failures
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("role", list(ROLES))
+def test_every_operation_answers_without_5xx_and_as_documented(queue: QueueServer, role: str) -> None:
+    failures = fuzz(queue, role, MUST)
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.xfail(strict=True, reason=(
+    "finding (openapi.py, others' file; issue 13 item 9): the document is looser than the server. "
+    "Requests it calls valid are refused with 400: POST /v1/events without spec/test (required for "
+    "test_failure), a transition `to` outside the states (no enum), POST /v1/nodes with an mcp_url "
+    "that is not a URL (no format), POST /v1/mutes with `seconds` 5720895.0 (number, the server takes "
+    "integers), DELETE /v1/mutes with empty spec/test. And /healthz and /metrics are open but "
+    "documented under the bearer scheme."))
+def test_the_document_is_as_strict_as_the_server(queue: QueueServer) -> None:
+    failures = fuzz(queue, "admin", DOCUMENT_AS_STRICT_AS_THE_SERVER)
+    assert not failures, "\n\n".join(failures)
