@@ -90,8 +90,11 @@ class Unreachable(HealloopError):
 
 
 def quoted(label: str, value: Any) -> str:
-    """Untrusted text as data: JSON-encoded (so it cannot close the block) between delimiters."""
-    return f"{BEGIN} {label}\n{json.dumps(value, ensure_ascii=False, indent=1)}\n{END}"
+    """Untrusted text as data: JSON-encoded between delimiters. JSON escapes quotes and newlines but
+    not the delimiters themselves, so < and > are written as \\u003c and \\u003e: a log line or page
+    holding "UNTRUSTED_DATA>>>" cannot end its own block, and the model still reads the same JSON."""
+    data = json.dumps(value, ensure_ascii=False, indent=1).replace("<", "\\u003c").replace(">", "\\u003e")
+    return f"{BEGIN} {label}\n{data}\n{END}"
 
 
 def functions(tools: list[Any], names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -60,6 +60,13 @@ def error_from_result(tool: str, result: Any) -> HealloopError:
 # connection and never answers used to hold the worker for the tool-call timeout (600 s) while its
 # heartbeats kept the event from everyone else.
 SETUP_TIMEOUT_S = 30.0
+# A tool call may rightly take minutes (a test rerun), so its own timeout is long; but a node cut off
+# mid-call (a network cut, a machine gone) answers nothing and closes nothing, and the agent would sit
+# in the call for that whole timeout, heartbeating, with no one else allowed the event. While a call
+# runs, the node's URL is asked on a connection of its own every PROBE_S; any HTTP answer (401 and
+# 405 included) says it is there, and PROBE_MISSES misses in a row end the call as unreachable.
+PROBE_S = 5.0
+PROBE_MISSES = 2
 
 
 class NodeSession:
@@ -70,11 +77,12 @@ class NodeSession:
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 600.0,
-                 setup_timeout: float = SETUP_TIMEOUT_S) -> None:
+                 setup_timeout: float = SETUP_TIMEOUT_S, probe_s: float = PROBE_S) -> None:
         self.url = url
         self.token = token
         self.timeout = timeout
         self.setup_timeout = setup_timeout
+        self.probe_s = probe_s
         self._stack = AsyncExitStack()
         self._client: Client | None = None
         self._tools: list[Tool] | None = None
@@ -110,6 +118,23 @@ class NodeSession:
             Client(streamable_http_client(self.url, http_client=http))
         )
 
+    async def _watch(self, call: anyio.CancelScope, lost: list[str]) -> None:
+        """Cancels ``call`` once the node has missed PROBE_MISSES probes in a row (see PROBE_S)."""
+        misses = 0
+        await anyio.sleep(self.probe_s)  # most calls are over by then: no probe, no client
+        async with httpx2.AsyncClient(timeout=httpx2.Timeout(self.probe_s)) as probe:
+            while True:
+                try:
+                    await probe.get(self.url)  # no token: any answer at all says the node is there
+                    misses = 0
+                except httpx2.HTTPError as exc:
+                    misses += 1
+                    if misses >= PROBE_MISSES:
+                        lost.append(f"{misses} probes {self.probe_s:g} s apart got no answer: {exc!r}")
+                        call.cancel()
+                        return
+                await anyio.sleep(self.probe_s)
+
     def _setup_timed_out(self, what: str) -> str:
         return (
             f"the node at {self.url} did not {what} within {self.setup_timeout:g} s (the agent's"
@@ -129,10 +154,19 @@ class NodeSession:
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         assert self._client is not None, "use NodeSession in `async with`"
         args = {k: v for k, v in arguments.items() if v is not None}
+        lost: list[str] = []
         try:
-            result = await self._client.call_tool(tool, args)
+            async with anyio.create_task_group() as watch:
+                watch.start_soon(self._watch, watch.cancel_scope, lost)
+                try:
+                    result = await self._client.call_tool(tool, args)
+                finally:
+                    watch.cancel_scope.cancel()
         except Exception as exc:  # noqa: BLE001 - transport failures surface as httpx, anyio or MCP errors
             raise NodeUnavailable(f"{tool}: the node at {self.url} did not answer: {exc!r}") from None
+        if lost:
+            raise NodeUnavailable(f"{tool}: the node at {self.url} stopped answering mid-call ({lost[0]}); "
+                                  "it is cut off, down or hung")
         if result.is_error:
             raise error_from_result(tool, result)
         if result.structured_content is not None:

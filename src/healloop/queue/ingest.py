@@ -26,9 +26,9 @@ class Alert(msgspec.Struct):
     status: Annotated[str, msgspec.Meta(min_length=1)]
     labels: dict[str, str]
     annotations: dict[str, str] = {}
-    # The webhook's own camelCase field names.
-    startsAt: str | None = None
-    endsAt: str | None = None
+    # The webhook's own camelCase field names. Times are RFC 3339, as the queue's own are.
+    startsAt: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})] | None = None
+    endsAt: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})] | None = None
     generatorURL: str | None = None
     fingerprint: str | None = None
 

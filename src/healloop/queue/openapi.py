@@ -16,6 +16,7 @@ from healloop import __version__
 from healloop.queue.blobs import DIGEST_PATTERN, MAX_FILES_PER_UPLOAD
 from healloop.queue.ingest import ALERT_SOURCES, ALERT_STATUSES, AlertWebhook
 from healloop.queue.model import (
+    NAME_PATTERN,
     NEEDS_SPEC_AND_TEST,
     ClaimIn,
     ClaimOneIn,
@@ -239,13 +240,18 @@ def openapi_document() -> dict[str, Any]:
                         *_BODY),
             "get": _op("Mutes in force", None, {"200": _reply("Mutes")}),
             "delete": _op("Lift a mute", None, {"204": _reply("Lifted")}, 400, 404, parameters=[
-                {"name": "spec", "in": "query", "required": True, "schema": {"type": "string"}},
-                {"name": "test", "in": "query", "required": True, "schema": {"type": "string"}}]),
+                {"name": name, "in": "query", "required": True,
+                 "schema": {"type": "string", "minLength": 1, "pattern": NAME_PATTERN}}
+                for name in ("spec", "test")]),
         },
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _reply("ok")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": _reply("text")}}},
-        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _reply("OpenAPI 3.1")}}},
-        "/docs": {"get": {"summary": "Swagger UI for this document", "responses": {"200": _reply("HTML")}}},
+        # Open with or without a token (roles.ANYONE): a probe, a scraper and a reader of the API.
+        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": _reply("ok")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
+                             "responses": {"200": _reply("text")}}},
+        "/openapi.json": {"get": {"summary": "This document", "security": [],
+                                  "responses": {"200": _reply("OpenAPI 3.1")}}},
+        "/docs": {"get": {"summary": "Swagger UI for this document", "security": [],
+                          "responses": {"200": _reply("HTML")}}},
     }
     return {
         "openapi": "3.1.0",
