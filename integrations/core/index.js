@@ -336,7 +336,9 @@ class Reporter {
     let status = 'delivered';
     try {
       if (!entry.event_id) {
-        const answer = await this._request('POST', '/v1/events', JSON.stringify(entry.report), { 'content-type': 'application/json' });
+        // sent_at, read at each try: the queue corrects occurred_at by this machine's clock offset.
+        const body = JSON.stringify({ ...entry.report, sent_at: new Date().toISOString() });
+        const answer = await this._request('POST', '/v1/events', body, { 'content-type': 'application/json' });
         entry.event_id = answer.id;
         if (answer.merged) status = 'merged';
       }

@@ -17,6 +17,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # RFC 3339 writes the year in four digits: in UTC, times from year 1 to year 9999 can be written back.
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+EARLIEST_US = (EARLIEST - _EPOCH) // timedelta(microseconds=1)
 
 
 def now_us() -> int:

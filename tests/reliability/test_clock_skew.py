@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.support import QueueServer, failure, wait_until
 
 SKEWS_H = (-5, -3, -1, 1, 3, 5)
@@ -76,16 +74,38 @@ def test_a_late_report_from_a_node_behind_joins_the_resolved_event(server: Queue
         assert ahead["id"] != first and ahead["status"] == "queued"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding: a node whose clock is behind cannot report a new failure soon after a resolution. The "
-    "late-report rule compares the node's occurred_at with the queue's resolved_at, so a failure that "
-    "really happened after the fix, from a node 3 h slow, joins the resolved event and no agent sees "
-    "it. Fixing it needs the reporter's clock at sending (a sent_at field in ReportIn, model.py, "
-    "others' file) so the queue can correct occurred_at by the node's offset."))
 def test_a_new_failure_from_a_node_three_hours_behind_is_not_swallowed(server: QueueServer) -> None:
     with server.client() as c:
         first = c.post("/v1/events", json=failure("slow", node="ci-0")).json()["id"]
         resolve(c, first)
-        # The fix did not hold on ci-3, whose clock is three hours slow: a new failure, now.
-        again = c.post("/v1/events", json=failure("slow", node="ci-3", occurred_at=at(-3))).json()
+        # A really late report from a node three hours slow (seen two hours before it is sent, long
+        # before the fix) joins the resolved event: its reporter sends its clock with the report
+        # (sent_at), and the queue shifts occurred_at by the difference.
+        late = c.post("/v1/events", json=failure("slow", node="ci-4", occurred_at=at(-5),
+                                                 sent_at=at(-3))).json()
+        assert (late["id"], late["status"]) == (first, "resolved")
+        # The fix did not hold on ci-3, whose clock is three hours slow too: a new failure, now.
+        again = c.post("/v1/events", json=failure("slow", node="ci-3", occurred_at=at(-3),
+                                                  sent_at=at(-3))).json()
         assert again["id"] != first and again["status"] in ("queued", "escalated")
+        occurred = us(c.get(f"/v1/events/{again['id']}").json()["occurred_at"])
+        assert abs(occurred - us(at(0))) < 60 * 1_000_000  # stored on the queue's clock
+
+
+def test_a_reporter_three_hours_slow_reports_a_failure_of_now_as_now(tmp_path, server: QueueServer) -> None:
+    # The Python reporter adds its clock when it sends (sent_at); on a machine three hours slow, the
+    # failure it saw a minute ago by that clock is stored as a minute ago by the queue's.
+    from healloop.sources.failure import Failure
+    from healloop.sources.reporter import Reporter
+    from healloop.sources.settings import SourceSettings
+    from healloop.timeutil import now_us
+
+    slow = 3 * 3600 * 1_000_000
+    settings = SourceSettings(url=server.url, node="ci-5", spool_dir=tmp_path / "spool", budget_s=30)
+    outcome = Reporter(settings, wall=lambda: now_us() - slow).send(Failure(
+        source="pytest", spec="tests/test_a.py", test="test_a", message="boom",
+        occurred_at=at(-3 - 1 / 60)))
+    assert outcome.status == "delivered", outcome
+    with server.client() as c:
+        ev = c.get(f"/v1/events/{outcome.event_id}").json()
+    assert abs(us(ev["occurred_at"]) - us(at(-1 / 60))) < 30 * 1_000_000

@@ -73,6 +73,9 @@ class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
     stack: str | None = None
     priority: Priority = 3
     occurred_at: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # The reporter's clock when it sent this request: the queue shifts occurred_at by how far that
+    # clock is from its own, so a node hours slow or fast still reports when the failure happened.
+    sent_at: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     labels: dict[Annotated[str, msgspec.Meta(max_length=256)], ShortText] = {}
     artifacts: Annotated[list[ArtifactRef], msgspec.Meta(max_length=100)] = []
     idempotency_key: Key | None = None

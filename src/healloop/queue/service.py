@@ -42,7 +42,7 @@ from healloop.queue.model import (
 )
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.store.base import EventStore, ReadTx, WriteTx
-from healloop.timeutil import US, now_us, parse_rfc3339, span, to_rfc3339
+from healloop.timeutil import EARLIEST_US, US, now_us, parse_rfc3339, span, to_rfc3339
 
 log = logging.getLogger(__name__)
 # A proposal's branch is healloop/<event id> (the agent names it so); its pull request's head says which
@@ -148,6 +148,14 @@ class QueueService:
                     f"`artifacts[{i}]` needs a `url` or a `path`", field=f"artifacts[{i}]"
                 )
         occurred = parse_rfc3339(r.occurred_at, "occurred_at") if r.occurred_at else None
+        if r.sent_at:
+            sent = parse_rfc3339(r.sent_at, "sent_at")
+            if occurred is not None:
+                # The node's clock, read twice, against the queue's: a failure from a node three hours
+                # slow, reported now, happened now, and is not taken for a late report of the past.
+                # Never after the queue's now, never before what RFC 3339 can write.
+                now = now_us()
+                occurred = max(EARLIEST_US, min(occurred + now - sent, now))
         fp = r.fingerprint or rules.fingerprint(
             r.kind, r.source, r.spec, r.test, r.labels, r.node if r.local else None
         )

@@ -33,6 +33,7 @@ from healloop.sources.artifacts import RunFolder
 from healloop.sources.failure import Artifact, Failure, idempotency_key
 from healloop.sources.settings import SourceSettings
 from healloop.sources.spool import Spool, SpoolEntry
+from healloop.timeutil import now_us, to_rfc3339
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,7 +62,8 @@ class Outcome:
 class Reporter:
     def __init__(self, settings: SourceSettings, *, run_id: str | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], int] = now_us) -> None:
         self.settings = settings
         self.run_id = run_id or uuid.uuid4().hex
         self.spool = Spool(settings.spool_dir)
@@ -70,7 +72,7 @@ class Reporter:
         self.refused_artifacts: list[str] = []
         self._budget = settings.budget_s
         self._down: str | None = None
-        self._sleep, self._clock = sleep, clock
+        self._sleep, self._clock, self._wall = sleep, clock, wall  # wall: this machine's time, in µs
         self._client: ReporterClient | None = None
 
     # -- public
@@ -188,7 +190,10 @@ class Reporter:
         status = "delivered"
         try:
             if entry.event_id is None:
-                answer = self._retrying(lambda: client.report(**entry.report))
+                # sent_at, read at each try: the queue corrects occurred_at by this machine's clock
+                # offset (a spooled report flushed later keeps its real, earlier occurred_at).
+                answer = self._retrying(
+                    lambda: client.report(**entry.report, sent_at=to_rfc3339(self._wall())))
                 entry.event_id = answer["id"]
                 status = "merged" if answer.get("merged") else "delivered"
             while entry.artifacts:
