@@ -167,6 +167,8 @@ BAD = [
     (failure(priority=0), "priority", ">= 1"),
     (failure(priority=6), "priority", "<= 5"),
     (failure(priority="high"), "priority", "Expected `int`"),
+    (failure(priority=2.5), "priority", "must be a whole number"),
+    (failure(priority=7.0), "priority", "<= 5"),
     (failure(kind="crash"), "kind", "Invalid enum value 'crash'"),
     (failure(occurred_at="yesterday"), "occurred_at", "RFC 3339"),
     (failure(occurred_at="2026-01-01T00:00:00"), "occurred_at", "time zone"),
@@ -189,6 +191,21 @@ def test_bad_reports_get_400_naming_the_field_and_store_nothing(server, body, fi
         err = r.json()
         assert err["error"] == "invalid_input" and err["field"] == field and text in err["message"]
         assert c.get("/v1/events").json() == {"events": []}
+
+
+def test_a_whole_float_where_an_int_belongs_is_that_int_and_data_keeps_its_floats(server) -> None:
+    # JSON Schema (so the OpenAPI document) counts 1.0 an integer; msgspec alone refused it.
+    with server.client() as c:
+        eid = c.post("/v1/events", json=failure(priority=1.0)).json()["id"]
+        assert c.get(f"/v1/events/{eid}").json()["priority"] == 1
+        r = c.post("/v1/mutes", json={"spec": "a.js", "test": "t", "seconds": 60.0})
+        assert r.status_code in (200, 201), r.text
+        token = c.post("/v1/events/next", json={"worker": "w", "lease": 30.0}).json()["lease"]["token"]
+        r = c.post(f"/v1/events/{eid}/transition",
+                   json={"token": token, "to": "analyzing", "data": {"ratio": 2.0}})
+        assert r.status_code == 200, r.text
+        history = c.get(f"/v1/events/{eid}").json()["history"]
+    assert history[-1]["data"] == {"ratio": 2.0} and isinstance(history[-1]["data"]["ratio"], float)
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[]", b"null", b"\xff\xfe", b'{"node": "a",}'])

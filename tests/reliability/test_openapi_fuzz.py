@@ -62,7 +62,7 @@ MUST = [
     openapi_checks.response_headers_conformance,
 ]
 # The document against the server the other way round: a request the document calls valid is
-# accepted, and an open route is documented as open. Both fail today (see the xfail below).
+# accepted, and an open route is documented as open.
 DOCUMENT_AS_STRICT_AS_THE_SERVER = [openapi_checks.positive_data_acceptance, openapi_checks.ignored_auth]
 
 
@@ -99,13 +99,6 @@ def test_every_operation_answers_without_5xx_and_as_documented(queue: QueueServe
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=True, reason=(
-    "left (issue 13 item 9): JSON Schema counts 1.0 an integer and the server's msgspec does not, so "
-    "POST /v1/events with `priority` 1.0 and POST /v1/mutes with `seconds` 5720895.0 are schema-valid "
-    "but refused with a 400 that names the field. Everything else this found is mended: spec/test "
-    "required for test failures, the `to` states, the mcp_url pattern, names in DELETE /v1/mutes, alert "
-    "times as date-time, and the open routes (/healthz, /metrics, /docs, /openapi.json) documented "
-    "as open."))
 def test_the_document_is_as_strict_as_the_server(queue: QueueServer) -> None:
     failures = fuzz(queue, "admin", DOCUMENT_AS_STRICT_AS_THE_SERVER)
     assert not failures, "\n\n".join(failures)

@@ -19,12 +19,15 @@ from healloop.timeutil import to_rfc3339
 # Names identify things: a report's kind, spec and test (or its node) are joined with NUL and hashed
 # into its fingerprint, so a NUL inside one would let two different failures hash alike; and a blank
 # name names nothing. Patterns (not checks in code) so that /openapi.json says the same; both are
-# linear-time for Python's re, and valid ECMA-262 for JSON Schema.
-NAME_PATTERN = r"^(?!\s*$)[^\x00]*$"
+# linear-time for Python's re, and valid ECMA-262 for JSON Schema. Whitespace is spelled out because
+# `\s` differs between the two (Python's holds \x1c-\x1f and \x85, ECMA-262's \ufeff): this class is
+# both sets, so a name the document calls valid is one the server takes.
+_BLANK = r"[\t-\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+NAME_PATTERN = rf"^(?!{_BLANK}*$)[^\x00]*$"
 # A spec is a test file's path relative to the repository, where agents read and fix it: not absolute
 # (/…, \…, C:…) and with no `..` segment. Backslashes count as separators: reporters on Windows send
 # e2e\login.spec.ts, and that is kept as sent (the fingerprint is made of it).
-SPEC_PATTERN = r"^(?!\s*$)(?![\\/]|[A-Za-z]:)(?!(?:[\s\S]*[\\/])?\.\.(?:[\\/]|$))[^\x00]*$"
+SPEC_PATTERN = rf"^(?!{_BLANK}*$)(?![\\/]|[A-Za-z]:)(?!(?:[\s\S]*[\\/])?\.\.(?:[\\/]|$))[^\x00]*$"
 # Where a tool node's MCP server is: streamable HTTP, or stdio for a node on the queue's own machine.
 MCP_URL_PATTERN = r"^(https?://|stdio:)"
 _PATTERN_RULES = {
@@ -47,6 +50,8 @@ Key = _name(256)
 Source = _name(64)
 MuteName = _name(1024)
 Priority = Annotated[int, msgspec.Meta(ge=1, le=5)]
+# RFC 3339, read by timeutil.parse_rfc3339 (which names the field when it is not one).
+Timestamp = Annotated[str, msgspec.Meta(max_length=64, extra_json_schema={"format": "date-time"})]
 
 
 class ArtifactRef(msgspec.Struct, forbid_unknown_fields=True):
@@ -72,10 +77,10 @@ class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
     test: Title | None = None
     stack: str | None = None
     priority: Priority = 3
-    occurred_at: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    occurred_at: Timestamp | None = None
     # The reporter's clock when it sent this request: the queue shifts occurred_at by how far that
     # clock is from its own, so a node hours slow or fast still reports when the failure happened.
-    sent_at: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    sent_at: Timestamp | None = None
     labels: dict[Annotated[str, msgspec.Meta(max_length=256)], ShortText] = {}
     artifacts: Annotated[list[ArtifactRef], msgspec.Meta(max_length=100)] = []
     idempotency_key: Key | None = None
@@ -151,7 +156,10 @@ def decode(body: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
-        raise _invalid(exc) from None
+        fixed = _whole_floats(body, kind, exc)
+        if isinstance(fixed, msgspec.ValidationError):
+            raise _invalid(fixed) from None
+        return fixed
     except msgspec.DecodeError as exc:
         # msgspec says "surrogate" in most cases, but "truncated" when a lone high surrogate is within
         # six bytes of the end; then only a body that reads without it proves that it was the fault.
@@ -163,6 +171,60 @@ def decode(body: bytes, kind: type[T]) -> T:
         # Free-form `data` nested thousands deep: msgspec recurses once per level.
         raise InvalidInput("the request body nests arrays or objects too deeply (over a few hundred "
                            "levels): send flatter JSON") from None
+
+
+_INT_GOT_FLOAT = "Expected `int`, got `float`"
+_STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def _whole_floats(body: bytes, kind: type[T], exc: msgspec.ValidationError) -> T | msgspec.ValidationError:
+    """JSON Schema, and so the OpenAPI document, counts 1.0 an integer; msgspec refuses it where an
+    int belongs. Retry with each such whole float made an int, at the paths msgspec names (so
+    free-form `data` keeps its numbers as sent). Returns the value, or the error that stands. Only
+    refused bodies come here, so the hot path is as it was."""
+    doc: Any = None
+    for _ in range(32):  # one retry per int field at most; no body has more
+        text = str(exc)
+        m = _PATH.search(text)
+        if not text.startswith(_INT_GOT_FLOAT) or not m:
+            return exc
+        if doc is None:
+            doc = msgspec.json.decode(body)
+        spot = _locate(doc, m.group(1))
+        if spot is None:
+            return exc
+        parent, key = spot
+        value = parent[key]
+        if not isinstance(value, float) or not value.is_integer():
+            return exc
+        parent[key] = int(value)
+        try:
+            return msgspec.convert(doc, type=kind)
+        except msgspec.ValidationError as again:
+            exc = again
+    return exc
+
+
+def _locate(doc: Any, path: str) -> tuple[Any, Any] | None:
+    """The container and key of msgspec's path (``priority``, ``artifacts[0].size``) in ``doc``."""
+    steps: list[str | int] = []
+    at = 0
+    while at < len(path):
+        m = _STEP.match(path, at)
+        if not m:
+            return None
+        steps.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        at = m.end()
+    if not steps:
+        return None
+    parent = doc
+    try:
+        for step in steps[:-1]:
+            parent = parent[step]
+        parent[steps[-1]]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return parent, steps[-1]
 
 
 def revalidate(obj: T) -> T:
@@ -201,6 +263,8 @@ def _invalid(exc: msgspec.ValidationError) -> InvalidInput:
     rule = next((r for p, r in _PATTERN_RULES.items() if f"matching regex {p!r}" in detail), None)
     if where and rule:
         return InvalidInput(f"`{where}` {rule}", field=where.removesuffix("[...]"))
+    if where and detail.startswith(_INT_GOT_FLOAT):
+        return InvalidInput(f"`{where}` must be a whole number, such as 3", field=where.removesuffix("[...]"))
     if where:
         return InvalidInput(f"invalid `{where}`: {detail}", field=where.removesuffix("[...]"))
     return InvalidInput(f"invalid body: {detail}")
