@@ -6,7 +6,9 @@ the same in SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import email.utils
 import functools
+import math
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -76,3 +78,23 @@ def span(seconds: float) -> str:
     if s >= 3600:
         return f"{s // 60} min"
     return f"{s} s"
+
+
+def retry_after_s(value: str | None, now: float) -> float | None:
+    """Seconds an HTTP ``Retry-After`` (seconds or an HTTP date, RFC 9110 10.2.3) asks us to wait (0
+    for a date already past); None when absent or unreadable. Shared by the LLM planner and the
+    notification channels."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # an HTTP date is always GMT; a date without a zone is read as such
+            return None
+        return max(0.0, when.timestamp() - now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -8,7 +8,8 @@ import pytest
 
 from healloop.agent import classify as c
 from healloop.agent.guardrails import Policy, check_patch, check_path, check_restart, check_revert
-from healloop.agent.ratelimit import delay_s, retry_after_s
+from healloop.agent.ratelimit import delay_s
+from healloop.timeutil import retry_after_s
 
 
 @pytest.mark.parametrize(

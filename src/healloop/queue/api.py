@@ -29,7 +29,7 @@ from healloop.queue import hotpath, rules
 from healloop.queue.auth import RoleAuth, own_node_only
 from healloop.queue.blobs import MAX_FILES_PER_UPLOAD, BlobStore
 from healloop.queue.guard import RequestGuard, allowed_hosts
-from healloop.queue.hotpath import MAX_BODY, HotPath, check_declared_length, check_read_length
+from healloop.queue.hotpath import MAX_BODY, HotPath
 from healloop.queue.ingest import ALERT_SOURCES, AlertWebhook
 from healloop.queue.metrics import notify_metrics
 from healloop.queue.model import (
@@ -62,16 +62,6 @@ def _error(exc: HealloopError) -> JSON:
     return JSON(exc.to_dict(), status_code=exc.status, headers=headers)
 
 
-async def _body(request: Request) -> bytes:
-    check_declared_length(request.headers.get("content-length"))
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        check_read_length(size)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _service(request: Request) -> QueueService:
     return request.app.state.service
 
@@ -82,7 +72,7 @@ def _hot(handler: Callable[[QueueService, bytes, str], Awaitable[hotpath.Reply]]
     that the router knows its method."""
 
     async def endpoint(request: Request) -> Response:
-        status, reply = await handler(_service(request), await _body(request),
+        status, reply = await handler(_service(request), await hotpath.read_request_body(request),
                                       request.path_params.get("event_id", ""))
         return Response(status_code=204) if status == 204 else JSON(reply, status_code=status)
 
@@ -90,19 +80,19 @@ def _hot(handler: Callable[[QueueService, bytes, str], Awaitable[hotpath.Reply]]
 
 
 async def release(request: Request) -> Response:
-    r = decode(await _body(request), ReleaseIn)
+    r = decode(await hotpath.read_request_body(request), ReleaseIn)
     ev = await _service(request).release(request.path_params["event_id"], r.token, r.note)
     return JSON(ev.to_json())
 
 
 async def claim_one(request: Request) -> Response:
-    c = decode(await _body(request), ClaimOneIn)
+    c = decode(await hotpath.read_request_body(request), ClaimOneIn)
     got = await _service(request).claim_event(request.path_params["event_id"], c.worker, c.lease)
     return JSON(got.to_json())
 
 
 async def _note(request: Request) -> str | None:
-    body = await _body(request)
+    body = await hotpath.read_request_body(request)
     return decode(body, NoteIn).note if body.strip() else None
 
 
@@ -119,19 +109,19 @@ async def close(request: Request) -> Response:
 
 
 async def revert(request: Request) -> Response:
-    r = decode(await _body(request), RevertIn)
+    r = decode(await hotpath.read_request_body(request), RevertIn)
     ev = await _service(request).revert_event(request.path_params["event_id"], r)
     return JSON(ev.to_json())
 
 
 async def approve(request: Request) -> Response:
-    d = decode(await _body(request), DecisionIn)
+    d = decode(await hotpath.read_request_body(request), DecisionIn)
     ev = await _service(request).decide(request.path_params["event_id"], True, d)
     return JSON(ev.to_json())
 
 
 async def reject(request: Request) -> Response:
-    d = decode(await _body(request), DecisionIn)
+    d = decode(await hotpath.read_request_body(request), DecisionIn)
     ev = await _service(request).decide(request.path_params["event_id"], False, d)
     return JSON(ev.to_json())
 
@@ -164,7 +154,7 @@ async def list_events(request: Request) -> Response:
 
 
 async def register_node(request: Request) -> Response:
-    n = decode(await _body(request), NodeIn)  # mcp_url's scheme is checked by its pattern
+    n = decode(await hotpath.read_request_body(request), NodeIn)  # mcp_url's scheme is checked by its pattern
     node = await _service(request).register_node(n)
     return JSON(node.to_json())
 
@@ -175,7 +165,7 @@ async def list_nodes(request: Request) -> Response:
 
 
 async def add_mute(request: Request) -> Response:
-    mute = await _service(request).mute(decode(await _body(request), MuteIn))
+    mute = await _service(request).mute(decode(await hotpath.read_request_body(request), MuteIn))
     return JSON(mute.to_json(), status_code=201)
 
 
@@ -239,7 +229,7 @@ async def get_artifact(request: Request) -> Response:
 
 
 async def ingest_alertmanager(request: Request) -> Response:
-    hook = decode(await _body(request), AlertWebhook)
+    hook = decode(await hotpath.read_request_body(request), AlertWebhook)
     source = request.query_params.get("source") or ("grafana" if hook.orgId is not None else "alertmanager")
     if source not in ALERT_SOURCES:
         raise InvalidInput(f"`source` must be {' or '.join(ALERT_SOURCES)}, got {source!r}", field="source")
@@ -257,7 +247,7 @@ async def ingest_forge(request: Request) -> Response:
     from healloop.forge import FORGES
 
     kind = request.url.path.rsplit("/", 1)[-1]
-    body = await _body(request)
+    body = await hotpath.read_request_body(request)
     news = FORGES[kind].parse_hook(request.headers, body, request.app.state.forge_secret)
     if isinstance(news, str):
         return JSON({"ignored": news})

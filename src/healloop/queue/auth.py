@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from healloop.errors import Forbidden, HealloopError, Unauthorized
-from healloop.queue.hotpath import check_declared_length, check_read_length
+from healloop.queue.hotpath import read_request_body
 from healloop.queue.roles import ANYONE, NODE, allows, needed, roles_for
 from healloop.queue.tokens import Principal, TokenBook
 from healloop.timeutil import to_rfc3339
@@ -113,14 +113,8 @@ def own_node_only(endpoint: Endpoint) -> Endpoint:
     async def register(request: Request) -> Response:
         who = principal(request.scope)
         if who is not None and who.role == NODE:
-            check_declared_length(request.headers.get("content-length"))
-            chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                check_read_length(size)
-                chunks.append(chunk)
             # Kept where Starlette keeps a read body, so the handler reads the same bytes.
-            request._body = body = b"".join(chunks)
+            request._body = body = await read_request_body(request)
             try:
                 name = msgspec.json.decode(body, type=_Named).name
             except msgspec.DecodeError:

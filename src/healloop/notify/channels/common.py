@@ -4,13 +4,13 @@ under a service's size limit, and reading an HTTP answer (429 and 5xx retryable,
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Callable, Mapping
 
 from healloop import __version__
 from healloop.notify.model import Notice, SendResult
 from healloop.notify.text import Limits, fit, nodes_text, tidy
+from healloop.timeutil import retry_after_s
 
 USER_AGENT = f"healloop/{__version__}"
 WORDS = {
@@ -84,19 +84,10 @@ def within(build: Callable[[Limits], bytes], max_bytes: int, base: Limits | None
 
 
 def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Retry-After in seconds (a number or an HTTP date), or None."""
+    """Retry-After in seconds (a number or an HTTP date), at most a day; None when absent or unreadable."""
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), 86400.0)
+    seconds = retry_after_s(value, time.time() if now is None else now)
+    return None if seconds is None else min(seconds, 86400.0)
 
 
 def snippet(body: bytes, limit: int = 200) -> str:
