@@ -64,6 +64,13 @@ class StackSettings:
     concurrency: int = 1
     token: str | None = None        # the queue's bearer token
     node_token: str | None = None   # the node's bearer token
+    # Each part's own queue token, from [queue] <part>_token_env: (part, variable, secret) for node,
+    # agent or reporter; a part not named here sends `token`.
+    part_tokens: tuple[tuple[str, str, str], ...] = ()
+
+    def part_token(self, part: str) -> tuple[str, str] | None:
+        """(variable, secret) of the part's own token, when [queue] <part>_token_env names one."""
+        return next(((var, secret) for p, var, secret in self.part_tokens if p == part), None)
     node_env: dict[str, str] = field(default_factory=dict)  # extra environment of the node (its runs)
     queue_args: tuple[str, ...] = ()  # extra `healloop serve` options
     agent_args: tuple[str, ...] = ()  # extra `healloop agent` options
@@ -111,7 +118,8 @@ def load_settings(config: Path) -> StackSettings:
     base = config.resolve().parent
     queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url", "public_url", "storm_events",
                                    "storm_minutes", "storm_hold_s", "notify_retry_s", "allowed_hosts",
-                                   "cors_origins", "tokens"})
+                                   "cors_origins", "tokens", "node_token_env", "agent_token_env",
+                                   "reporter_token_env"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
     agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin",
                                    "node_setup_timeout", "node_hosts"})
@@ -156,6 +164,7 @@ def load_settings(config: Path) -> StackSettings:
     for host in node_hosts:
         agent_args += ["--node-host", check_pattern(host)]
     data_dir = _typed(queue, "queue", "data_dir", str, "data", "a folder path")
+    part_tokens = _part_tokens(queue)
     return StackSettings(
         config=config.resolve(),
         data_dir=(base / os.path.expanduser(data_dir)).resolve(),
@@ -172,7 +181,34 @@ def load_settings(config: Path) -> StackSettings:
         token=_typed(queue, "queue", "token", str, None, "a string") or os.environ.get("HEALLOOP_TOKEN"),
         node_token=_typed(mcp, "mcp", "token", str, None, "a string"),
         agent_args=tuple(agent_args),
+        part_tokens=part_tokens,
     )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _part_tokens(queue: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """``[queue] node_token_env`` (and agent_, reporter_): the NAME of a variable holding that part's
+    own role token, for a machine that joins a team's queue with role tokens (a node token, an agent
+    token, a reporter token), so no part holds more than its role. Never the secret in the file."""
+    out = []
+    for part in ("node", "agent", "reporter"):
+        key = f"{part}_token_env"
+        var = _typed(queue, "queue", key, str, None, "the NAME of an environment variable")
+        if var is None:
+            continue
+        if not _ENV_NAME.match(var):
+            raise ConfigError(f"`queue.{key}` must be the NAME of an environment variable (letters, digits, "
+                              f"'_'), got {var!r}; the secret itself never goes in the file",
+                              field=f"queue.{key}")
+        secret = os.environ.get(var)
+        if not secret:
+            raise ConfigError(f"`queue.{key}` names ${var}, which is not set; export it with the {part}'s "
+                              f"token (`healloop token create --role {part} ...` on the queue's machine)",
+                              field=f"queue.{key}")
+        out.append((part, var, secret))
+    return tuple(out)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -217,6 +253,7 @@ class Stack:
         self.log_dir = settings.data_dir / "logs"
         # The queue token each part sends: the one [queue] token, or one of its own role (see _tokens).
         self.tokens: dict[str, str | None] = dict.fromkeys(("node", "agent", "reporter"), settings.token)
+        self.tokens.update((part, secret) for part, _, secret in settings.part_tokens)
         self.reporter_token_file = settings.data_dir / "reporter.token"
 
     # -- lifecycle
@@ -310,7 +347,8 @@ class Stack:
             with tx.c:
                 for part, role, name in (("node", NODE, s.node_name), ("agent", AGENT, "up-agent"),
                                          ("reporter", REPORTER, "up-reporter")):
-                    self.tokens[part] = issue(tx, name, role, replace=True)
+                    if not s.part_token(part):  # one given by [queue] <part>_token_env stays
+                        self.tokens[part] = issue(tx, name, role, replace=True)
         finally:
             tx.c.close()
         fd = os.open(self.reporter_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

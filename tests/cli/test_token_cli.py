@@ -61,6 +61,28 @@ def test_toml_prints_a_table_with_the_hash_and_stores_nothing(tmp_path) -> None:
     assert not (tmp_path / "e.db").exists()
 
 
+def test_list_shows_the_tokens_declared_in_healloop_toml_too(tmp_path) -> None:
+    db = str(tmp_path / "e.db")
+    assert healloop("token", "create", "--role", "agent", "--name", "agents", "--db", db).returncode == 0
+    config = tmp_path / "healloop.toml"
+    config.write_text(f'[queue.tokens.ci-suite]\nrole = "reporter"\nsha256 = "{"a" * 64}"\n'
+                      '[queue.tokens.ci-1]\nrole = "node"\nenv = "CI1_QUEUE_TOKEN"\n')
+    # The variable need not be set where the list is read: only `serve` reads the secret.
+    listed = healloop("token", "list", "--db", db, "--config", str(config), "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {t["name"]: (t["role"], t["kept"]) for t in json.loads(listed.stdout)}
+    assert rows == {"agents": ("agent", db), "ci-suite": ("reporter", f"{config} (sha256)"),
+                    "ci-1": ("node", f"{config} (env $CI1_QUEUE_TOKEN)")}
+    table = healloop("token", "list", "--db", db, env={"HEALLOOP_CONFIG": str(config)}).stdout
+    assert "ci-suite" in table and "not recorded" in table and "agents" in table
+    # Declared only, with no queue file yet: listed all the same.
+    only = healloop("token", "list", "--db", str(tmp_path / "none.db"), "--config", str(config), "--json")
+    assert only.returncode == 0 and len(json.loads(only.stdout)) == 2
+    config.write_text('[queue.tokens.x]\nrole = "god"\nsha256 = "00"\n')
+    bad = healloop("token", "list", "--db", db, "--config", str(config))
+    assert bad.returncode == 1 and "queue.tokens.x.role" in bad.stderr
+
+
 def test_bad_input_is_a_sentence(tmp_path) -> None:
     missing = healloop("token", "list", "--db", str(tmp_path / "nope.db"))
     assert missing.returncode == 1 and "nope.db does not exist" in missing.stderr

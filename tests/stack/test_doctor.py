@@ -204,12 +204,44 @@ def test_a_wrong_token_fails_and_an_unhealthy_service_warns(tmp_path: Path, infr
     assert code == 1
     found = findings(out)
     queue = found["queue"][0]
-    assert queue["level"] == "fail" and "401" in queue["message"] and "token is wrong" in queue["message"]
+    assert queue["level"] == "fail" and "401" in queue["message"] and "token ([queue] token) is wrong" in queue["message"]
     assert queue["fix"] == "set [queue] token or HEALLOOP_TOKEN to the queue's token"
     web = found["service web"][0]
     assert web["level"] == "warn" and f"127.0.0.1:{dead}" in web["message"]
     assert "autostart = true" in web["fix"]
     assert not json.loads(out)["ok"]
+
+
+def test_a_token_whose_role_cannot_read_nodes_is_named_and_an_agent_token_env_is_used(
+        tmp_path: Path, infra: Infra) -> None:
+    from healloop.queue.store.sqlite import token_admin
+    from healloop.queue.tokens import issue
+
+    tx = token_admin(infra.queue.db)
+    with tx.c:
+        reporter = issue(tx, f"doctor-reporter-{tmp_path.name}", "reporter")
+        agent = issue(tx, f"doctor-agent-{tmp_path.name}", "agent")
+    tx.c.close()
+    proj = make_project(tmp_path)
+    write_config(proj, infra, token=reporter)
+
+    def queue_finding(**env: str) -> dict[str, str]:
+        _, out = doctor(proj, infra, "--json", **env)
+        return findings(out)["queue"][0]
+
+    # A new token counts within about a second of being made.
+    refused = wait_until(lambda: (f := queue_finding())["message"].find("(403)") > 0 and f,
+                         what="the new tokens to count")
+    assert refused["level"] == "fail" and "accepts the token ([queue] token)" in refused["message"]
+    assert "has role reporter" in refused["message"], refused["message"]
+    assert "agent_token_env" in refused["fix"]
+    text = (proj / "healloop.toml").read_text()
+    (proj / "healloop.toml").write_text(text.replace("[queue]\n", "[queue]\nagent_token_env = "
+                                                     '"DOCTOR_AGENT_TOKEN"\n', 1))
+    accepted = queue_finding(DOCTOR_AGENT_TOKEN=agent)
+    assert accepted["level"] == "ok" and "token accepted" in accepted["message"], accepted
+    wrong = queue_finding(DOCTOR_AGENT_TOKEN="hlt_wrong")
+    assert wrong["level"] == "fail" and "($DOCTOR_AGENT_TOKEN) is wrong" in wrong["message"]
 
 
 def test_no_git_identity_and_push_without_a_branch_fail_with_fixes(tmp_path: Path, infra: Infra) -> None:

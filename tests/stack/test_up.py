@@ -198,17 +198,64 @@ def test_up_with_role_tokens_gives_each_part_a_token_of_its_own_role(tmp_path: P
     assert names == {"ops": "operator", "ci-up": "node", "up-agent": "agent", "up-reporter": "reporter"}
 
 
-def test_join_settings_are_checked(tmp_path: Path) -> None:
+def test_a_machine_joining_a_queue_with_role_tokens_gives_each_part_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[queue] node_token_env` and `agent_token_env` name the variables holding this machine's node and
+    agent tokens: the node registers with its node token (an agent token could not) and the agent
+    claims with its agent token; neither needs an admin token in the file."""
+    from healloop.queue.store.sqlite import token_admin
+    from healloop.queue.tokens import issue
+    from healloop.stack import Stack, load_settings
+
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    (first_dir / "healloop.toml").write_text('[mcp]\nname = "first"\n[agent]\nenabled = false\n'
+                                             '[node]\nworkspace = "."\n')
+    tx = token_admin(first_dir / "data" / "events.db")
+    with tx.c:
+        monkeypatch.setenv("SECOND_NODE_TOKEN", issue(tx, "second", "node"))
+        monkeypatch.setenv("SECOND_AGENT_TOKEN", issue(tx, "second-agent", "agent"))
+        ops = issue(tx, "ops", "operator")
+    tx.c.close()
+    with Stack(load_settings(first_dir / "healloop.toml")) as first:
+        (second_dir / "healloop.toml").write_text(textwrap.dedent(f"""
+            [queue]
+            url = "{first.queue_url}"
+            node_token_env = "SECOND_NODE_TOKEN"
+            agent_token_env = "SECOND_AGENT_TOKEN"
+            [mcp]
+            name = "second"
+            [node]
+            workspace = "."
+        """))
+        with Stack(load_settings(second_dir / "healloop.toml")) as second:  # waits for node and agent
+            assert set(second.procs) == {"node", "agent"}
+            nodes = httpx.get(f"{first.queue_url}/v1/nodes", headers={"Authorization": f"Bearer {ops}"},
+                              timeout=10).json()["nodes"]
+            assert {n["name"] for n in nodes} == {"first", "second"}
+    tx = token_admin(first_dir / "data" / "events.db")
+    used = {t.name: t.last_used_at for t in tx.list_tokens()}
+    tx.c.close()
+    assert used["second"] and used["second-agent"], used
+
+
+def test_join_settings_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from healloop.errors import ConfigError
     from healloop.stack import load_settings
 
     config = tmp_path / "healloop.toml"
     for text, key in (('[queue]\nurl = "queue-host:8787"\n', "queue.url"),
                       ('[mcp]\npublic_url = "ci-3:8788/mcp"\n', "mcp.public_url"),
-                      ('[agent]\nenabled = "no"\n', "agent.enabled")):
+                      ('[agent]\nenabled = "no"\n', "agent.enabled"),
+                      ('[queue]\nnode_token_env = "ab-c"\n', "queue.node_token_env"),
+                      ('[queue]\nagent_token_env = "HEALLOOP_TEST_UNSET"\n', "queue.agent_token_env")):
         config.write_text(text)
         with pytest.raises(ConfigError, match=re.escape(f"`{key}`")):
             load_settings(config)
+    monkeypatch.setenv("HEALLOOP_TEST_REPORTER", "s3cret")
+    config.write_text('[queue]\ntoken = "admin"\nreporter_token_env = "HEALLOOP_TEST_REPORTER"\n')
+    assert load_settings(config).part_tokens == (("reporter", "HEALLOOP_TEST_REPORTER", "s3cret"),)
 
 
 APP = '''

@@ -80,28 +80,46 @@ def create_cmd(role: str, name: str, replace: bool, as_toml: bool, db: Path) -> 
 
 @token.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="HEALLOOP_CONFIG", show_envvar=True,
+              help="healloop.toml whose [queue.tokens.NAME] tables declare tokens too (as given to "
+                   "`healloop serve --config`); default: ./healloop.toml when there is one.")
 @_db_option
-def list_cmd(as_json: bool, db: Path) -> None:
-    """List the tokens (never their secrets): name, role, created, last used, revoked."""
+def list_cmd(as_json: bool, config_path: Path | None, db: Path) -> None:
+    """List the tokens (never their secrets): name, role, where it is kept, created, last used, revoked.
+    Tokens declared in healloop.toml are listed too (their use is not recorded)."""
     from healloop.queue.store.sqlite import token_admin
+    from healloop.queue.tokenconfig import declared_list
 
-    tx = token_admin(_existing(db))
+    if config_path is None and Path("healloop.toml").is_file():
+        config_path = Path("healloop.toml")
     try:
-        rows = tx.list_tokens()
-    finally:
-        tx.c.close()
-    out = [{"name": t.name, "role": t.role, "created_at": to_rfc3339(t.created_at),
+        declared = declared_list(config_path) if config_path else []
+    except HealloopError as exc:
+        raise click.ClickException(exc.message) from None
+    rows = []
+    if db.is_file() or not declared:
+        tx = token_admin(_existing(db))
+        try:
+            rows = tx.list_tokens()
+        finally:
+            tx.c.close()
+    out = [{"name": t.name, "role": t.role, "kept": str(db), "created_at": to_rfc3339(t.created_at),
             "last_used_at": to_rfc3339(t.last_used_at), "revoked_at": to_rfc3339(t.revoked_at)}
            for t in rows]
+    out += [{"name": d["name"], "role": d["role"], "kept": f"{config_path} ({d['source']})",
+             "created_at": None, "last_used_at": None, "revoked_at": None} for d in declared]
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
     if not out:
-        click.echo(f"no tokens in {db}")
+        click.echo(f"no tokens in {db}" + (f" or {config_path}" if config_path else ""))
         return
-    table = Table("name", "role", "created", "last used (to the minute)", "revoked")
+    table = Table("name", "role", "kept in", "created", "last used (to the minute)", "revoked")
     for t in out:
-        table.add_row(t["name"], t["role"], t["created_at"], t["last_used_at"] or "never",
+        declared_here = t["created_at"] is None
+        table.add_row(t["name"], t["role"], t["kept"], "" if declared_here else t["created_at"],
+                      "not recorded" if declared_here else t["last_used_at"] or "never",
                       t["revoked_at"] or "")
     _console.print(table)
 

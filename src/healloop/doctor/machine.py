@@ -132,26 +132,40 @@ def _local_queue_url(s: StackSettings) -> str | None:
 
 def _queue_token(setup: Setup, url: str) -> Iterator[Finding]:
     s = setup.stack
-    headers = {"Authorization": f"Bearer {s.token}"} if s.token else {}
+    # What this machine's agent will send ([queue] agent_token_env), else the one [queue] token.
+    own = s.part_token("agent")
+    token = own[1] if own else s.token
+    which = f"${own[0]}" if own else "[queue] token"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response = httpx.get(f"{url}/v1/nodes", headers=headers, timeout=HTTP_TIMEOUT_S)
     except httpx.HTTPError as exc:
         yield fail("queue", f"GET {url}/v1/nodes failed: {type(exc).__name__}", "read the queue's log")
         return
     if response.status_code == 401:
-        what = "the token is wrong" if s.token else "it needs a token and none is set"
+        what = f"the token ({which}) is wrong" if token else "it needs a token and none is set"
         yield fail("queue", f"the queue at {url} refused GET /v1/nodes (401): {what}",
                    "set [queue] token or HEALLOOP_TOKEN to the queue's token")
         return
+    if response.status_code == 403:
+        # A role token that may not read nodes (a reporter's, a node's): the queue says which it holds.
+        said = _message(response)
+        yield fail("queue", f"the queue at {url} accepts the token ({which}) but refused GET /v1/nodes "
+                            f"(403): {said}",
+                   "this machine's agent needs an agent token: set [queue] agent_token_env to a variable "
+                   "holding one (`healloop token create --role agent --name NAME` on the queue's machine),"
+                   " or [queue] token / HEALLOOP_TOKEN to an admin token")
+        return
     if not response.is_success:
-        yield fail("queue", f"GET {url}/v1/nodes: {response.status_code}", "read the queue's log")
+        yield fail("queue", f"GET {url}/v1/nodes: {response.status_code} {_message(response)}".rstrip(),
+                   "read the queue's log")
         return
     try:
         setup.nodes = list(response.json()["nodes"])
     except (ValueError, KeyError, TypeError):
         yield fail("queue", f"GET {url}/v1/nodes did not return a healloop node list", "check queue.url")
         return
-    yield ok("queue", f"reachable at {url}" + (", token accepted" if s.token else " (no token)"))
+    yield ok("queue", f"reachable at {url}" + (", token accepted" if token else " (no token)"))
     mine = [n for n in setup.nodes if n.get("name") == s.node_name]
     if mine:
         yield ok("node", f"{s.node_name!r} is registered ({mine[0].get('mcp_url')})")
@@ -159,6 +173,14 @@ def _queue_token(setup: Setup, url: str) -> Iterator[Finding]:
         yield warn("node", f"{s.node_name!r} is not registered with the queue: agents cannot reach this "
                            "machine's failures", "`healloop up` registers it (or `healloop mcp serve --queue "
                            f"{url} --node {s.node_name}`)")
+
+
+def _message(response: httpx.Response) -> str:
+    """The queue's error sentence, or nothing when the answer is not one of its errors."""
+    try:
+        return str(response.json()["message"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def find_chromium(setup: Setup) -> str | None:

@@ -28,6 +28,22 @@ _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def declared_tokens(config: Path, environ: dict[str, str] | None = None) -> tuple[Token, ...]:
     env = os.environ if environ is None else environ
+    return tuple(_token(name, t, env) for name, t in _tables(config).items())
+
+
+def declared_list(config: Path) -> list[dict[str, str]]:
+    """What ``healloop token list`` shows of the declared tokens: name, role and where the secret's hash
+    comes from (``sha256`` or ``env $NAME``), checked as ``serve`` checks them but without needing the
+    variables set here."""
+    out = []
+    for name, t in _tables(config).items():
+        _token(name, t, None)
+        out.append({"name": name, "role": t["role"],
+                    "source": "sha256" if "sha256" in t else f"env ${t['env']}"})
+    return out
+
+
+def _tables(config: Path) -> dict[str, Any]:
     try:
         with open(config, "rb") as fh:
             data = tomllib.load(fh)
@@ -38,10 +54,11 @@ def declared_tokens(config: Path, environ: dict[str, str] | None = None) -> tupl
     if not isinstance(tables, dict):
         raise ConfigError("`queue.tokens` must hold one table per token, e.g. [queue.tokens.ci-1]",
                           field="queue.tokens")
-    return tuple(_token(name, t, env) for name, t in tables.items())
+    return tables
 
 
 def _token(name: str, t: Any, env: Any) -> Token:
+    """One declared token, checked; ``env`` None checks an env table's form without reading it."""
     key = f"queue.tokens.{name}"
     try:
         check_name(name, field=key)
@@ -72,6 +89,8 @@ def _token(name: str, t: Any, env: Any) -> Token:
     if not isinstance(var, str) or not _ENV.match(var):
         raise ConfigError(f"`{key}.env` must be the NAME of an environment variable (letters, digits, "
                           "'_'); the secret itself never goes in the file", field=f"{key}.env")
+    if env is None:
+        return Token(name, role, "", 0)
     secret = env.get(var)
     if not secret:
         raise ConfigError(f"`{key}.env` names ${var}, which is not set for `healloop serve`; export it "
