@@ -1,6 +1,6 @@
 """A tool node that accepts connections and never answers: the agent gives up after its node setup
 timeout and ends the attempt as for an unreachable node, instead of holding the event for the tool-call
-timeout (600 s) while heartbeating its lease."""
+timeout (600 s) while heartbeating its lease. And a node that answers, but is stuck in one quick call."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import pytest
 
 from healloop.agent.mcpclient import NodeSession, NodeUnavailable
 from healloop.client import QueueClient
-from tests.support import QueueServer, wait_final
+from healloop.stack import free_port
+from tests.support import QueueServer, wait_final, wait_until
 
 
 class HungNode:
@@ -103,3 +104,62 @@ def test_an_agent_escalates_an_event_whose_node_never_answers_and_goes_on(hung: 
                 agent.kill()
                 agent.wait(10)
         queue.stop()
+
+
+STUCK_NODE = """
+import sys
+
+import anyio
+import uvicorn
+from mcp.server import MCPServer
+
+server = MCPServer("stuck-node")
+
+
+async def git_status() -> str:
+    await anyio.sleep(3600)  # stuck: a lock never released, a file system that hangs
+    return "never"
+
+
+async def run_test() -> str:
+    await anyio.sleep(1.5)  # a rerun: longer than the quick limit, well within the long one
+    return "passed"
+
+
+server.add_tool(git_status, name="git_status", structured_output=False)
+server.add_tool(run_test, name="run_test", structured_output=False)
+app = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1", json_response=True)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+def test_a_node_that_answers_but_is_stuck_in_a_quick_call_is_given_up_on(tmp_path: Path) -> None:
+    """Probes cannot tell a stuck call from a slow one while the node answers HTTP: a quick tool (one
+    that reads a file or asks git) has a short limit of its own; a rerun keeps the long one."""
+    script = tmp_path / "stuck_node.py"
+    script.write_text(STUCK_NODE)
+    port = free_port()
+    node = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/mcp"
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    async def calls() -> tuple[dict, str]:
+        async with NodeSession(url, quick_timeout=0.5, probe_s=0.2) as session:
+            slow = await session.call("run_test")
+            with pytest.raises(NodeUnavailable) as caught:
+                await session.call("git_status")
+        return slow, caught.value.message
+
+    try:
+        wait_until(listening, timeout=30, what="the stuck node to listen")
+        slow, message = anyio.run(calls)
+    finally:
+        node.kill()
+        node.wait(10)
+    assert slow == {"text": "passed"}  # 1.5 s, past the quick limit: not a quick tool, not cut
+    assert message == (f"git_status: the node at {url} answers but did not finish this call within 0.5 s (it "
+                       "takes a live node seconds): it is stuck; check the node's log on that machine")

@@ -67,20 +67,33 @@ SETUP_TIMEOUT_S = 30.0
 # 405 included) says it is there, and PROBE_MISSES misses in a row end the call as unreachable.
 PROBE_S = 5.0
 PROBE_MISSES = 2
+# A node that still answers probes can be stuck in one call (a lock never released, a file system that
+# hangs): probes cannot tell. The tools below read or write a file or ask git or the journal, which takes
+# a live node milliseconds (seconds on a huge repository), so each gets QUICK_CALL_S, not the long
+# timeout. Any other tool (a rerun, a restart, a push, a commit with its hooks) keeps the long one.
+QUICK_TOOLS = frozenset({
+    "read_file", "list_files", "edit_file", "write_file", "git_status", "git_diff", "git_log", "git_show",
+    "git_branches", "git_delete_branch", "discard_changes", "pending_changes", "keep_changes",
+    "service_status", "service_logs", "read_artifact", "node_info",
+})
+QUICK_CALL_S = 120.0
 
 
 class NodeSession:
     """One MCP session to a node; use ``async with NodeSession(url, token) as node``.
 
     ``setup_timeout`` bounds opening the session (connect, the MCP handshake) and listing the tools;
-    ``timeout`` bounds each tool call (a test rerun can take minutes).
+    ``timeout`` bounds each tool call (a test rerun can take minutes), ``quick_timeout`` each call of
+    the QUICK_TOOLS.
     """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 600.0,
-                 setup_timeout: float = SETUP_TIMEOUT_S, probe_s: float = PROBE_S) -> None:
+                 setup_timeout: float = SETUP_TIMEOUT_S, probe_s: float = PROBE_S,
+                 quick_timeout: float = QUICK_CALL_S) -> None:
         self.url = url
         self.token = token
         self.timeout = timeout
+        self.quick_timeout = quick_timeout
         self.setup_timeout = setup_timeout
         self.probe_s = probe_s
         self._stack = AsyncExitStack()
@@ -155,15 +168,21 @@ class NodeSession:
         assert self._client is not None, "use NodeSession in `async with`"
         args = {k: v for k, v in arguments.items() if v is not None}
         lost: list[str] = []
+        limit = min(self.timeout, self.quick_timeout) if tool in QUICK_TOOLS else self.timeout
         try:
-            async with anyio.create_task_group() as watch:
-                watch.start_soon(self._watch, watch.cancel_scope, lost)
-                try:
-                    result = await self._client.call_tool(tool, args)
-                finally:
-                    watch.cancel_scope.cancel()
+            with anyio.move_on_after(limit) as bound:
+                async with anyio.create_task_group() as watch:
+                    watch.start_soon(self._watch, watch.cancel_scope, lost)
+                    try:
+                        result = await self._client.call_tool(tool, args)
+                    finally:
+                        watch.cancel_scope.cancel()
         except Exception as exc:  # noqa: BLE001 - transport failures surface as httpx, anyio or MCP errors
             raise NodeUnavailable(f"{tool}: the node at {self.url} did not answer: {exc!r}") from None
+        if bound.cancelled_caught:
+            raise NodeUnavailable(f"{tool}: the node at {self.url} answers but did not finish this call "
+                                  f"within {limit:g} s (it takes a live node seconds): it is stuck; check "
+                                  "the node's log on that machine")
         if lost:
             raise NodeUnavailable(f"{tool}: the node at {self.url} stopped answering mid-call ({lost[0]}); "
                                   "it is cut off, down or hung")
