@@ -1435,3 +1435,28 @@ test('renames a draft episode', async ({ page }) => {
     # becomes the label Playwright advises for a field, not its doubled accessible name.
     assert out.new_locator == "label=Title"
     assert "page.getByLabel('Title')" in (out.new_text or "")
+
+
+def test_the_name_a_spec_gives_its_locator_tells_close_fields_apart() -> None:
+    # Every generated id moved and three number fields fit a typed reading equally; the spec's own
+    # name for the locator, ODOMETER, is said by one field's label alone.
+    spec = """const { By } = require('selenium-webdriver');
+const ODOMETER = By.id('mat-input-3');
+
+describe('Service log', function () {
+  it('records a service', async () => {
+    await driver.findElement(ODOMETER).sendKeys('48210');
+  });
+});
+"""
+    field = ("<mat-form-field><label for='mat-input-{n}'>{label}</label>"
+             "<input matinput type='number' id='mat-input-{n}'></mat-form-field>")
+    dom = ("<html><head><title>Service log</title></head><body><form>"
+           + field.format(n=7, label="Engine hours") + field.format(n=8, label="Odometer (km)")
+           + field.format(n=9, label="Labour cost") + "</form></body></html>")
+    msg = ('NoSuchElementError: no such element: Unable to locate element: {"method":"css selector",'
+           '"selector":"*[id=\\"mat-input-3\\"]"}\n    at Context.<anonymous> (test/service.spec.js:6:25)')
+    out = heal(failure(spec, msg, dom, path="test/service.spec.js", source="mocha"))
+    assert out.status == HEALED, out.reason
+    assert "mat-input-8" not in (out.new_text or "")  # a generated id is not written back
+    assert "odometer" in out.to_dict()["tie_break"].lower()

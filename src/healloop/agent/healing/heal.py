@@ -586,6 +586,10 @@ class Healer:
             for lit in self.src.literals:
                 if start <= lit.start < end and lit.value not in broken and len(lit.value) <= 120:
                     said |= content_stems(lit.value)
+        # The name the spec gives the locator (const ODOMETER = By.id('mat-input-3')) says what it is
+        # for as plainly as the test's title; the page's subject ("Edit episode") says every field.
+        said |= {w for u in uses if u.variable for w in content_stems(u.variable)}
+        said -= content_stems(self.dom.subject)
         if not said:
             return None
         own = {id(s): content_stems(self.dom.name(s.element) or self.dom.text(s.element)) for s in close}
