@@ -204,7 +204,8 @@ def test_a_wrong_token_fails_and_an_unhealthy_service_warns(tmp_path: Path, infr
     assert code == 1
     found = findings(out)
     queue = found["queue"][0]
-    assert queue["level"] == "fail" and "401" in queue["message"] and "token ([queue] token) is wrong" in queue["message"]
+    assert queue["level"] == "fail" and "401" in queue["message"]
+    assert "token ([queue] token) is wrong" in queue["message"]
     assert queue["fix"] == "set [queue] token or HEALLOOP_TOKEN to the queue's token"
     web = found["service web"][0]
     assert web["level"] == "warn" and f"127.0.0.1:{dead}" in web["message"]

@@ -1460,3 +1460,58 @@ describe('Service log', function () {
     assert out.status == HEALED, out.reason
     assert "mat-input-8" not in (out.new_text or "")  # a generated id is not written back
     assert "odometer" in out.to_dict()["tie_break"].lower()
+
+
+_MENU_SPEC = """describe('ordering', () => {
+  it('adds a Margherita', () => {
+    cy.contains('li.menu-item', 'Margherita').within(() => {
+      cy.contains('button', 'Add to order').click();
+    });
+    cy.get('[data-cy=basket-count]').should('have.text', '1');
+  });
+
+  it('customises a Diavola', () => {
+    cy.contains('li.menu-item', 'Diavola').within(() => {
+      cy.contains('button', 'Customise').click();
+    });
+  });
+});
+"""
+_MENU_ITEM = ("<li class='menu-item' id='item-{id}'><h3>{title}</h3>"
+              "<button type='button' class='btn js-add'><i class='bi bi-plus'></i> Add"
+              "<span class='visually-hidden'> {title} to basket</span></button>"
+              "<button type='button' class='btn'>Customise</button>{extra}</li>")
+_MENU_MSG = ("AssertionError: Timed out retrying after 4000ms: Expected to find content: 'Add to order' "
+             "within the element: <li#item-margherita.menu-item> and with the selector: 'button' "
+             "but never did.")
+
+
+def _menu(extra: str = "") -> str:
+    return ("<html><body><ul>" + _MENU_ITEM.format(id="margherita", title="Margherita", extra=extra)
+            + _MENU_ITEM.format(id="diavola", title="Diavola", extra="")
+            + "</ul><span data-cy='basket-count'>0</span></body></html>")
+
+
+def test_cypress_within_scopes_the_command_inside_it_and_its_message_is_read() -> None:
+    # The message prints the inner cy.contains alone, with the .within() subject as an element; the
+    # spec says the subject. Inside the Margherita item one control keeps the verb "Add": that one.
+    out = heal(failure(_MENU_SPEC, _MENU_MSG, _menu(), path="cypress/e2e/order.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert out.broken == "contains('li.menu-item', 'Margherita') >> contains('button', 'Add to order')"
+    assert "keeps the old name's verb 'add'" in (out.tie_break or "")
+    assert "cy.contains('li.menu-item', 'Margherita').within" in (out.new_text or "")
+    assert "'Add to order'" not in (out.new_text or "")
+
+
+def test_a_renamed_control_in_a_scope_is_not_guessed_among_two_or_from_content_that_starts_alike() -> None:
+    # Two short controls starting "Add": no telling which. A long name starting "Add" is content
+    # (a card's title), not a control's label: with only that, escalate.
+    two = _menu("<button type='button'>Add note</button>")
+    out = heal(failure(_MENU_SPEC, _MENU_MSG, two, path="cypress/e2e/order.cy.js", source="cypress"))
+    assert out.status == ESCALATE, out.reason
+    content = _menu().replace(
+        "<i class='bi bi-plus'></i> Add<span class='visually-hidden'> Margherita to basket</span>",
+        "Order more", 1).replace("</h3>", "</h3><button>Add extra toppings, dips and drinks to it</button>",
+                                 1)
+    out = heal(failure(_MENU_SPEC, _MENU_MSG, content, path="cypress/e2e/order.cy.js", source="cypress"))
+    assert out.status == ESCALATE, out.reason

@@ -23,8 +23,10 @@ from healloop.agent.healing.locators import (
     HAS_TEXT,
     NTH,
     PLAYWRIGHT,
+    ROLE,
     SELENIUM,
     TESTID,
+    TEXT,
     XPATH,
     Locator,
     Step,
@@ -58,7 +60,8 @@ from healloop.agent.healing.score import (
     logit,
 )
 from healloop.agent.healing.source import Literal, Source, quote
-from healloop.agent.healing.words import content_stems, generated
+from healloop.agent.healing.within import within_scopes
+from healloop.agent.healing.words import canon, content_stems, generated
 from healloop.agent.healing.words import words as word_list
 
 # Strict by default: a wrong heal costs more than an escalation.
@@ -209,7 +212,7 @@ class Healer:
             uses += [t for t in (self._instantiate(u, loc) for u in self.uses if u.template) if t is not None]
             if uses:
                 full = loc if len(loc.steps) >= len(uses[0].locator.steps) else uses[0].locator
-                return full, uses
+                return self._within(full, uses), uses
         for loc in named:
             # The first step of the chain built in a helper from its parameters (const lane = (page,
             # status) => page.locator(`.column[data-status="${status}"]`), chained on elsewhere):
@@ -234,8 +237,21 @@ class Healer:
             missing = [u for u in on_line if self.resolver.resolve(u.locator) == []]
             if len(missing) == 1:
                 loc = missing[0].locator
-                return loc, [u for u in self.uses if same_target(u.locator, loc)]
+                uses = [u for u in self.uses if same_target(u.locator, loc)]
+                return self._within(loc, uses), uses
         return None
+
+    def _within(self, locator: Locator, uses: list[Use]) -> Locator:
+        """Cypress: the locator as the test ran it, inside the subjects of the ``.within()`` blocks
+        that hold every use of it (the message prints the inner command alone). Uses in different
+        blocks, or some in none, leave the locator as printed."""
+        if self.flavor != CYPRESS or len(locator.steps) != len(uses[0].locator.steps):
+            return locator
+        scopes = within_scopes(self.src, self.uses)
+        held = {scopes.get(u.start, ()) for u in uses}
+        if len(held) != 1 or not (steps := held.pop()):
+            return locator
+        return Locator(steps + locator.steps, locator.flavor)
 
     def _instantiate(self, use: Use, named: Locator) -> Use | None:
         """A use whose selector is built from the test's values, with the values the failure shows
@@ -396,6 +412,15 @@ class Healer:
         if moved is not None:
             outcome.reason = moved
             return outcome
+        kept = self._kept_verb(locator, k, scopes, pool, claimed, clues) if (
+            not ranked or ranked[0].score < self.settings.threshold) else None
+        if kept is not None:
+            best, why = kept
+            outcome.confidence = best.score
+            outcome.element = self.dom.describe(best.element)
+            outcome.element_html = self._short(best.element)
+            outcome.tie_break = why
+            return self._rewrite(outcome, locator, uses, k, best)
         if not ranked or ranked[0].score < self.settings.threshold:
             best = f" (best {ranked[0].score:.2f}: {self._short(ranked[0].element)})" if ranked else ""
             outcome.reason = (
@@ -433,6 +458,37 @@ class Healer:
             outcome.element = self.dom.describe(best.element)
             outcome.element_html = self._short(best.element)
         return self._rewrite(outcome, locator, uses, k, best)
+
+    def _kept_verb(self, locator: Locator, k: int, scopes: list[Element], pool: list[Element],
+                   claimed: dict[Element, str], clues: Clues) -> tuple[Scored, str] | None:
+        """A control renamed inside one scope that the test still finds (a menu item, a row, a
+        column): "Add to order" in the Margherita item is now "Add Margherita to basket". Only when
+        the scope is one element, the test clicks, and of the controls in it that no other locator
+        of the spec finds, exactly one keeps the old name's verb (its first word, an action word)."""
+        step = locator.steps[k]
+        if not k or len(scopes) != 1 or clues.action != "click" or step.kind not in (ROLE, CONTAINS, TEXT):
+            return None
+        old = step.name if step.kind in (ROLE, CONTAINS) else step.value
+        first = [canon(w) for w in word_list(old or "", False)][:1]
+        if not first or not content_stems(first[0]):  # "a", "to", a number: no verb
+            return None
+        fits = []
+        for el in pool:
+            if el in claimed or not self.dom.clickable(el) or not self.dom.visible(el):
+                continue
+            if step.kind == ROLE and self.dom.role(el) != step.value:
+                continue
+            name = [canon(w) for w in word_list(self.dom.name(el) or self.dom.text(el), False)]
+            # A control's label, not content that starts alike (a card titled "Add card templates to
+            # the editor" among a column's buttons): at most a couple of words more than the old name.
+            if name[:1] == first and len(name) <= max(4, 2 * len(word_list(old or "", False))):
+                fits.append(el)
+        if len(fits) != 1:
+            return None
+        scope = Locator(locator.steps[:k], locator.flavor).describe()
+        why = (f"the only control inside what {scope} finds, and no other locator's, whose name keeps "
+               f"the old name's verb {first[0]!r}")
+        return Scored(fits[0], self.settings.threshold, 0.0, 1.0, [why]), why
 
     def _line(self, number: int) -> str:
         lines = self.f.spec_text.splitlines()

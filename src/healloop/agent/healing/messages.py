@@ -37,9 +37,12 @@ _PW_SELECTOR = re.compile(
     r"""waiting for (?:selector\s+)?(?P<q>["'])(?P<s>.+?)(?P=q)(?:\s+to be \w+)?\s*$""", re.M
 )
 _CY_ELEMENT = re.compile(r"Expected to find element:\s*`?(?P<s>.+?)`?,\s*but never found it", re.S)
+# cy.contains's four forms: "... 'Save' but never did", "... within the selector: 'button' ...", and
+# inside .within(): "... within the element: <li#item-3.menu-item> ..." with, when contains was given a
+# selector, "and with the selector: 'button'". The element is the .within() subject, read from the spec.
 _CY_CONTENT = re.compile(
-    r"Expected to find content:\s*(?P<q>['\"])(?P<t>.*?)(?P=q)(?:\s*within the (?:selector|element):\s*"
-    r"(?P<q2>['\"`]?)(?P<s>.*?)(?P=q2))?\s*but never did",
+    r"Expected to find content:\s*(?P<q>['\"])(?P<t>.*?)(?P=q)(?:\s*within the element:\s*<[^<>]*>)?"
+    r"(?:\s*(?:within|and with) the selector:\s*(?P<q2>['\"`]?)(?P<s>.*?)(?P=q2))?\s*but never did",
     re.S,
 )
 _TL = [
