@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 CORPUS = Path(__file__).resolve().parents[4] / "tests" / "agent" / "healing" / "corpus"
-SETS = ("dev", "holdout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
+SETS = ("dev", "holdout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8",
+        "fresh9")
 RUNNERS = ("playwright-js", "playwright-python", "cypress", "selenium-python", "selenium-js")
 CATEGORIES = (
     "generated-id",
