@@ -1515,3 +1515,54 @@ def test_a_renamed_control_in_a_scope_is_not_guessed_among_two_or_from_content_t
                                  1)
     out = heal(failure(_MENU_SPEC, _MENU_MSG, content, path="cypress/e2e/order.cy.js", source="cypress"))
     assert out.status == ESCALATE, out.reason
+
+
+def test_a_title_that_names_a_row_does_not_pick_the_row_over_buttons_the_test_would_click() -> None:
+    # Lane 7 is closed and its Book button gone. Six Book buttons fit equally; "books lane seven"
+    # names lane 7's row, which is no control: escalate, never click the row.
+    spec = '''from selenium.webdriver.common.by import By
+
+
+def test_books_lane_seven(driver):
+    assert "Thursday" in driver.find_element(By.TAG_NAME, "h1").text
+    driver.find_element(By.ID, "book-lane-7").click()
+'''
+    rows = "".join(f"<tr id='lane_{n}'><th>Lane {n}</th><td><button type='submit' id='book-lane-{n}'>Book"
+                   "</button></td></tr>" for n in (1, 2, 3))
+    dom = (f"<html><body><h1>Thursday evening</h1><table><tbody>{rows}<tr id='lane_7' class='lane--closed'><th>Lane 7</th>"
+           "<td>Closed: new boss being fitted</td></tr></tbody></table></body></html>")
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"css selector","selector":"[id=\\"book-lane-7\\"]"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_lanes.py", source="pytest"))
+    assert out.status == ESCALATE, out.reason
+    assert "too closely to choose" in out.reason
+
+
+def test_a_link_of_the_same_words_outside_the_form_the_xpath_still_finds_is_not_its_button() -> None:
+    # The form's button now says "Submit request"; the nav link "Request a tree" (this very page)
+    # says the old words but is a link, outside the form the XPath still leads to.
+    spec = '''from selenium.webdriver.common.by import By
+
+REQUEST_BUTTON = (By.XPATH, "//form[@id='tree-request']//button[normalize-space()='Request a tree']")
+
+
+def test_requests_a_tree(driver):
+    driver.find_element(*REQUEST_BUTTON).click()
+'''
+    dom = ("<html><body><nav><a href='/request/' aria-current='page'>Request a tree</a></nav>"
+           "<form id='tree-request'><input name='address'><button type='button'>Check address</button>"
+           "<button type='submit'>Submit request</button></form></body></html>")
+    msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
+           'element: {"method":"xpath","selector":"//form[@id=\'tree-request\']//button[normalize-space()='
+           '\'Request a tree\']"}')
+    out = heal(failure(spec, msg, dom, path="tests/test_trees.py", source="pytest"))
+    assert out.status == ESCALATE, out.reason
+    assert "outside where the locator's path still leads" in str(out.to_dict()["candidates"])
+
+
+def test_a_label_that_wraps_its_control_and_names_it_with_for_is_read_once() -> None:
+    from healloop.agent.healing.dom import Dom
+
+    dom = Dom("<html><body><label for='x'><input type='radio' id='x' name='d'> <span>Expedited</span> "
+              "<span>7 days</span></label></body></html>")
+    assert dom.name(dom.by_id("x")) == "Expedited 7 days"

@@ -372,10 +372,12 @@ class Dom:
                 out.append(self.text(target))
         if self.tag(el) in _CONTROLS:
             ident = el.get("id")
-            if ident:
-                out += [self._label_text(lab, el) for lab in self._labels_for.get(ident, [])]
+            by_for = self._labels_for.get(ident, []) if ident else []
+            out += [self._label_text(lab, el) for lab in by_for]
             wrapping = next((a for a in el.iterancestors() if self.tag(a) == "label"), None)
-            if wrapping is not None and wrapping.get("for") in (None, ident):
+            # A label that wraps the control and names it with `for` too is one label, counted once
+            # (Chromium's name for it is its text, not that text twice).
+            if wrapping is not None and wrapping.get("for") in (None, ident) and wrapping not in by_for:
                 out.append(self._label_text(wrapping, el))
         if el.get("aria-label"):
             out.append(normalize(el.get("aria-label")))

@@ -625,6 +625,10 @@ class Healer:
         between candidates that already fit; never when two or none are said."""
         best = ranked[0]
         blocking = [s for s in ranked if not self.settings.clear_lead(best.weight, s.weight)]
+        # Only among controls when the test clicks and some are: a row is no rival the title can pick
+        # over six Book buttons ("books lane seven" names lane 7's row, whose button is gone).
+        if any(u.action == "click" for u in uses) and any(self.dom.clickable(s.element) for s in blocking):
+            blocking = [s for s in blocking if self.dom.clickable(s.element)]
         plain = self._plainly_named(blocking, locator) if len(blocking) > 1 else None
         if plain is not None and plain[0].score >= self.settings.threshold:
             return plain

@@ -971,6 +971,12 @@ class Scorer:
             }
             factor *= 0.7 if close else 0.45
             why.append(f"a <{dom.tag(el)}>, not a <{clues.tag}>")
+            if self.where and el not in self.where[0]:
+                # Another kind of element and outside where the locator's path still leads
+                # (//form[@id='tree-request']//button): two changes at once, more likely another
+                # element (the nav link of the same words) than the one the test meant.
+                factor *= 0.5
+                why.append("and outside where the locator's path still leads (×0.5)")
         if not dom.visible(el):
             if self._opened_by_test(el):
                 why.append("hidden in the snapshot, inside a menu the test opens")
