@@ -1529,7 +1529,8 @@ def test_books_lane_seven(driver):
 '''
     rows = "".join(f"<tr id='lane_{n}'><th>Lane {n}</th><td><button type='submit' id='book-lane-{n}'>Book"
                    "</button></td></tr>" for n in (1, 2, 3))
-    dom = (f"<html><body><h1>Thursday evening</h1><table><tbody>{rows}<tr id='lane_7' class='lane--closed'><th>Lane 7</th>"
+    dom = (f"<html><body><h1>Thursday evening</h1><table><tbody>{rows}"
+           "<tr id='lane_7' class='lane--closed'><th>Lane 7</th>"
            "<td>Closed: new boss being fitted</td></tr></tbody></table></body></html>")
     msg = ('selenium.common.exceptions.NoSuchElementException: Message: no such element: Unable to locate '
            'element: {"method":"css selector","selector":"[id=\\"book-lane-7\\"]"}')
@@ -1566,3 +1567,30 @@ def test_a_label_that_wraps_its_control_and_names_it_with_for_is_read_once() -> 
     dom = Dom("<html><body><label for='x'><input type='radio' id='x' name='d'> <span>Expedited</span> "
               "<span>7 days</span></label></body></html>")
     assert dom.name(dom.by_id("x")) == "Expedited 7 days"
+
+
+def test_a_later_select_option_says_more_than_an_earlier_to_have_value() -> None:
+    # toHaveValue fits a field and a select alike; the selectOption in the next test says it is a
+    # select. Read as "fill", every select was ruled out and a text input was the only candidate.
+    spec = """const { test, expect } = require('@playwright/test');
+const TREND = 'select.Form_trend__k3J9a';
+
+test('defaults to steady', async ({ page }) => {
+  await expect(page.locator(TREND)).toHaveValue('steady');
+});
+
+test('rises', async ({ page }) => {
+  await page.getByLabel('Headline').fill('Wind slab');
+  await page.locator(TREND).selectOption('increasing');
+});
+"""
+    options = "".join(f"<option value='{v}'>{v}</option>" for v in ("decreasing", "steady", "increasing"))
+    dom = ("<html><body><label for='h'>Headline</label><input id='h' class='Form_input__m4TzE'>"
+           "<select name='level' class='Form_select__Sg7dH'><option>1</option><option>2</option></select>"
+           f"<select name='trend' class='Form_select__Sg7dH Form_trend__Qm7cE'>{options}</select>"
+           "</body></html>")
+    msg = ("Error: locator.selectOption: Test timeout of 30000ms exceeded.\nCall log:\n"
+           "  - waiting for locator('select.Form_trend__k3J9a')\n")
+    out = heal(failure(spec, msg, dom, path="e2e/bulletin.spec.js", source="playwright"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "css=select[name=trend]"

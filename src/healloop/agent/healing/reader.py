@@ -510,6 +510,7 @@ class SpecReader:
         if action is not None or not var:
             return action, typed, expects
         name = re.escape(var.split(".")[-1])
+        fallback: tuple[str, str | None] | None = None
         for m in re.finditer(rf"(?<![\w$]){name}\b", text[end:]):
             pos = end + m.end()
             tail = text[pos : pos + 200]
@@ -523,10 +524,12 @@ class SpecReader:
                 tail, pos = tail[closing.end() :], pos + closing.end()
                 before = before[: inside.start()]
             action, typed = _action_after(tail)
+            asserted = False
             if action is None:
                 if re.search(r"expect\s*\(\s*(?:this\.|self\.)?$", before):
                     m2 = re.match(r"\s*\)\s*(\.\s*not)?\s*\.\s*(\w+)", text[pos : pos + 80])
                     action = _ASSERTIONS.get(m2.group(2)) if m2 else None
+                    asserted = action is not None
                     if m2 and m2.group(2) in ("toHaveText", "to_have_text") and not m2.group(1):
                         expects = _string_arg(text[pos + m2.end() : pos + m2.end() + 200])
                 elif re.search(r"Select\s*\(\s*(?:this\.|self\.)?$", before):
@@ -538,10 +541,17 @@ class SpecReader:
                                     text[line_start : end + m.start()])
                 if assigned:
                     action, typed, pos = self._action_of_variable(assigned.group(1), pos)
+            if action and asserted:
+                # An assertion says less than a use: toHaveValue fits a field and a select alike,
+                # and a later selectOption says which. Kept in case nothing later does more.
+                fallback = fallback or (action, typed)
+                continue
             if action:
                 if action == "fill" and typed is None:
                     typed = self._typed_through_parameter(pos, text[pos : pos + 200])
                 return action, typed, expects
+        if fallback:
+            return fallback[0], fallback[1], expects
         return None, None, expects
 
     def _action_of_variable(self, name: str, start: int) -> tuple[str | None, str | None, int]:
