@@ -1594,3 +1594,26 @@ test('rises', async ({ page }) => {
     out = heal(failure(spec, msg, dom, path="e2e/bulletin.spec.js", source="playwright"))
     assert out.status == HEALED, out.reason
     assert out.new_locator == "css=select[name=trend]"
+
+
+def test_a_get_by_argument_kept_in_a_constant_is_read_and_healed_in_the_constant() -> None:
+    spec = '''from playwright.sync_api import Page
+
+EMAIL = "email"
+
+
+def test_signs_in(page: Page):
+    page.get_by_test_id(EMAIL).fill("ana@example.com")
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_remembers_the_email(page: Page):
+    page.get_by_test_id(EMAIL).fill("ana@example.com")
+'''
+    dom = ("<html><body><form><label>Email <input type='email' data-testid='login-email'></label>"
+           "<button type='submit'>Sign in</button></form></body></html>")
+    msg = ("playwright._impl._errors.TimeoutError: Locator.fill: Timeout 3000ms exceeded.\nCall log:\n"
+           '  - waiting for get_by_test_id("email")\n')
+    out = heal(failure(spec, msg, dom, path="tests/test_login.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert out.new_text == spec.replace('EMAIL = "email"', 'EMAIL = "login-email"')

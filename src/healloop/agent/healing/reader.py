@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cached_property
 
 from healloop.agent.healing.helpers import enclosing_helper, helper_of
 from healloop.agent.healing.locators import (
@@ -209,6 +210,7 @@ class SpecReader:
             if call.name in ("frameLocator", "frame_locator"):
                 steps, kept, origins = [], [], []  # a frame is another document: not our snapshot
                 continue
+            call = self._constants_in(call)
             step = step_of_call(call, self.flavor)
             if step is None:
                 if steps:
@@ -227,6 +229,41 @@ class SpecReader:
         use = self._finish(steps, kept, action, typed)
         use.origins = origins
         return use
+
+    @cached_property
+    def _constants(self) -> dict[str, Literal]:
+        """Names the file assigns one plain string literal, once: UNIT_SEARCH = "Search units by
+        number", const SAVE = 'Save'. A getBy* call that names one (get_by_placeholder(UNIT_SEARCH))
+        is read, and healed, as if it held the literal: the heal edits the constant."""
+        found: dict[str, list[Literal | None]] = {}
+        pattern = (r"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[ \t]*str[ \t]*)?=[ \t]*(?=\S)" if self.lang == "py"
+                   else r"\b(?:const|let|var)[ \t]+([A-Za-z_$][\w$]*)[ \t]*=[ \t]*(?=\S)")
+        for m in re.finditer(pattern, self.src.text, re.M):
+            if not self.src.in_code(m.start(1)):
+                continue
+            lit = self.src.literal_at(m.end())
+            plain = lit is not None and not holes(lit) and re.match(r"[ \t]*[;,]?[ \t]*(?:#.*|//.*)?$",
+                                                                   self.src.text[lit.end:].split("\n", 1)[0])
+            found.setdefault(m.group(1), []).append(lit if plain else None)
+        return {name: lits[0] for name, lits in found.items() if len(lits) == 1 and lits[0] is not None}
+
+    def _constants_in(self, call: Call) -> Call:
+        """The call with each bare name among its arguments (and a JS options object's fields) that
+        names one of ``_constants`` given that constant's literal."""
+        def resolved(arg: Arg) -> Arg:
+            name = arg.text.strip()
+            if arg.literal is None and arg.regex is None and not arg.fields and name in self._constants:
+                return replace(arg, literal=self._constants[name])
+            if arg.fields:
+                return replace(arg, fields={k: resolved(v) for k, v in arg.fields.items()})
+            return arg
+
+        # Only the getBy* family: a selector kept in a constant (page.locator(TREND)) is read where it
+        # is defined, as a selector literal, and a second reading would double its uses.
+        if not call.name.startswith(("getBy", "get_by_", "findBy", "findAllBy", "queryBy")):
+            return call
+        args = [resolved(a) for a in call.args]
+        return call if args == call.args else replace(call, args=args)
 
     def _page_receiver(self, call: Call) -> bool:
         """page.click(sel) takes a selector; locator.click(options) does not."""

@@ -292,7 +292,15 @@ class Writer:
             else:
                 edits += self._literal_edit(call.arg(0), new.value)
             if edits and all(e is not None for e in edits):
-                return _merge(self.src.text, call, edits)
+                outside = [e for e in edits if e is not None and not call.start <= e.start < call.end]
+                if not outside:
+                    return _merge(self.src.text, call, edits)
+                # The value is kept in a constant (get_by_test_id(EMAIL)): the constant is edited,
+                # once for every use of it. A constant and a literal of the same call both changing
+                # is left to a person.
+                if len(edits) == 1:
+                    return outside[0]
+                raise CannotWrite("one value is kept in a constant and another is written in the call")
         return Replacement(call.start, call.end, self._format_call(call, new, q))
 
     def _literal_edit(self, arg, value: str) -> list[Replacement | None]:  # type: ignore[no-untyped-def]
@@ -404,6 +412,8 @@ def _merge(text: str, call: Call, edits: list[Replacement | None]) -> Replacemen
 
 
 def apply(text: str, replacements: list[Replacement]) -> str:
+    # One constant edited for each of its uses is one edit.
+    replacements = list(dict.fromkeys(replacements))
     for r in sorted(replacements, key=lambda r: -r.start):
         text = text[: r.start] + r.text + text[r.end :]
     return text
