@@ -1617,3 +1617,38 @@ def test_remembers_the_email(page: Page):
     out = heal(failure(spec, msg, dom, path="tests/test_login.py", source="pytest"))
     assert out.status == HEALED, out.reason
     assert out.new_text == spec.replace('EMAIL = "email"', 'EMAIL = "login-email"')
+
+
+_HEADER_SPEC = '''from playwright.sync_api import Page
+
+
+def test_logs_an_inspection(page: Page):
+    page.locator("{scope}").get_by_role("button", name="New inspection").click()
+    page.get_by_label("Hive").fill("Hive 9")
+'''
+_HEADER_MSG = ("playwright._impl._errors.TimeoutError: Locator.click: Timeout 5000ms exceeded.\nCall log:\n"
+               '  - waiting for locator("{scope}").get_by_role("button", name="New inspection")\n')
+_HEADER_DOM = ("<html><body><header class='page-header'><h1>Inspections</h1></header><main>"
+               "<div class='table-toolbar'><input placeholder='Search hives'><button>Export</button>"
+               "<button class='primary'>New inspection</button></div><table><tr><td>Hive 1</td></tr></table>"
+               "<label>Hive <input name='hive'></label></main></body></html>")
+
+
+def test_a_button_that_moved_out_of_a_layout_container_heals_the_scope_to_its_new_one() -> None:
+    # The header's extra-actions area is gone; the page's only "New inspection" button sits in the
+    # table toolbar now: the scope is healed to the container around it.
+    scope = ".page-header-extra"
+    out = heal(failure(_HEADER_SPEC.format(scope=scope), _HEADER_MSG.format(scope=scope), _HEADER_DOM,
+                       path="tests/test_hives.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "css=div.table-toolbar >> role=button[name='New inspection']"
+    assert "finds one element in the whole page" in (out.tie_break or "")
+
+
+def test_a_scope_that_picked_one_of_several_is_not_healed_to_the_one_left() -> None:
+    # The scope named one order ([data-order='42']); it is gone, and the one "New inspection" button
+    # left may be another order's: escalate.
+    scope = "[data-order='42']"
+    out = heal(failure(_HEADER_SPEC.format(scope=scope), _HEADER_MSG.format(scope=scope), _HEADER_DOM,
+                       path="tests/test_hives.py", source="pytest"))
+    assert out.status == ESCALATE, out.reason

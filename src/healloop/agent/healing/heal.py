@@ -412,6 +412,10 @@ class Healer:
         if moved is not None:
             outcome.reason = moved
             return outcome
+        if scope_heal and (not ranked or ranked[0].score < self.settings.threshold):
+            moved = self._moved_scope(outcome, locator, uses, k, ranked)
+            if moved is not None:
+                return moved
         kept = self._kept_verb(locator, k, scopes, pool, claimed, clues) if (
             not ranked or ranked[0].score < self.settings.threshold) else None
         if kept is not None:
@@ -458,6 +462,43 @@ class Healer:
             outcome.element = self.dom.describe(best.element)
             outcome.element_html = self._short(best.element)
         return self._rewrite(outcome, locator, uses, k, best)
+
+    def _moved_scope(self, outcome: Outcome, locator: Locator, uses: list[Use], k: int,
+                     ranked: list[Scored]) -> Outcome | None:
+        """A layout container the spec scoped to is gone (the page header's extra actions), and what
+        the rest of the locator names (role=button[name='New inspection']) is one element in the whole
+        page: it moved, and the scope is healed to the nearest container around it. Never for a scope
+        that picks one of several things (a row, an item, a card, a filter by text): there the
+        element of another row would be found, and the one meant may well be gone."""
+        scope, rest = locator.steps[: k + 1], locator.steps[k + 1 :]
+        if any(s.kind in (NTH, HAS_TEXT) for s in rest) or rest[-1].kind == CSS or not self._layout(scope):
+            return None
+        found = self.resolver.resolve(Locator(rest, locator.flavor))
+        if not found or len(found) != 1:
+            return None
+        by_element = {id(s.element): s for s in ranked}
+        nearest = [by_element[id(a)] for a in found[0].iterancestors() if id(a) in by_element][:3]
+        what = Locator(rest, locator.flavor).describe()
+        for s in nearest:
+            why = (f"{what} finds one element in the whole page, outside the scope that is gone: the "
+                   f"nearest container around it stands for the scope")
+            attempt = replace(outcome, confidence=max(s.score, self.settings.threshold),
+                              element=self.dom.describe(s.element), element_html=self._short(s.element),
+                              tie_break=why)
+            healed = self._rewrite(attempt, locator, uses, k, s)
+            if healed.status == HEALED:
+                return healed
+        return None
+
+    def _layout(self, steps: tuple[Step, ...]) -> bool:
+        """A scope that arranges the page (a header, a toolbar, a form, a dialog), not one that picks
+        one of several alike (a row, a list item, a card, one with a number or a text in it)."""
+        for step in steps:
+            if step.kind != CSS or re.search(r"\d|:has|:nth|:contains|\[", step.value):
+                return False
+            if re.search(r"(?i)row|item|card|tile|cell|entry|line|record", step.value):
+                return False
+        return True
 
     def _kept_verb(self, locator: Locator, k: int, scopes: list[Element], pool: list[Element],
                    claimed: dict[Element, str], clues: Clues) -> tuple[Scored, str] | None:
