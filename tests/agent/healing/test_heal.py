@@ -1652,3 +1652,26 @@ def test_a_scope_that_picked_one_of_several_is_not_healed_to_the_one_left() -> N
     out = heal(failure(_HEADER_SPEC.format(scope=scope), _HEADER_MSG.format(scope=scope), _HEADER_DOM,
                        path="tests/test_hives.py", source="pytest"))
     assert out.status == ESCALATE, out.reason
+
+
+def test_a_phrase_read_as_one_word_keeps_its_verb_inside_a_filtered_scope() -> None:
+    # "Add to basket" is one phrase to the word reader; its verb is still "add", and inside the
+    # Cherokee Purple card the one short control starting "Add" is the renamed icon button.
+    spec = """const { test } = require('@playwright/test');
+
+test('adds a packet', async ({ page }) => {
+  const card = page.getByRole('article').filter({ hasText: 'Cherokee Purple' });
+  await card.getByRole('button', { name: 'Add to basket' }).click();
+});
+"""
+    card = ("<article><button aria-label='Save {n} for later'>♡</button><h2><a href='/s'>{n}</a></h2>"
+            "<p>Packet of 20 seeds</p><button class='add' aria-label='Add {n} to basket'>+</button>"
+            "</article>")
+    dom = ("<html><body><main>" + card.format(n="Cherokee Purple") + card.format(n="Sungold")
+           + "</main></body></html>")
+    msg = ("TimeoutError: locator.click: Timeout 3000ms exceeded.\nCall log:\n"
+           "  - waiting for getByRole('article').filter({ hasText: 'Cherokee Purple' })"
+           ".getByRole('button', { name: 'Add to basket' })\n")
+    out = heal(failure(spec, msg, dom, path="e2e/seeds.spec.js", source="playwright"))
+    assert out.status == HEALED, out.reason
+    assert "'Add Cherokee Purple to basket'" in (out.new_text or "")

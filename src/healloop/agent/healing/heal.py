@@ -510,7 +510,8 @@ class Healer:
         if not k or len(scopes) != 1 or clues.action != "click" or step.kind not in (ROLE, CONTAINS, TEXT):
             return None
         old = step.name if step.kind in (ROLE, CONTAINS) else step.value
-        first = [canon(w) for w in word_list(old or "", False)][:1]
+        # With a phrase's parts: "Add to basket" is read as one phrase (add-to-cart), its verb is "add".
+        first = [canon(w) for w in word_list(old or "")][:1]
         if not first or not content_stems(first[0]):  # "a", "to", a number: no verb
             return None
         fits = []
@@ -519,10 +520,11 @@ class Healer:
                 continue
             if step.kind == ROLE and self.dom.role(el) != step.value:
                 continue
-            name = [canon(w) for w in word_list(self.dom.name(el) or self.dom.text(el), False)]
+            label = self.dom.name(el) or self.dom.text(el)
             # A control's label, not content that starts alike (a card titled "Add card templates to
             # the editor" among a column's buttons): at most a couple of words more than the old name.
-            if name[:1] == first and len(name) <= max(4, 2 * len(word_list(old or "", False))):
+            short = len(word_list(label, False)) <= max(4, 2 * len(word_list(old or "", False)))
+            if [canon(w) for w in word_list(label)][:1] == first and short:
                 fits.append(el)
         if len(fits) != 1:
             return None
