@@ -1675,3 +1675,24 @@ test('adds a packet', async ({ page }) => {
     out = heal(failure(spec, msg, dom, path="e2e/seeds.spec.js", source="playwright"))
     assert out.status == HEALED, out.reason
     assert "'Add Cherokee Purple to basket'" in (out.new_text or "")
+
+
+def test_a_value_shaped_like_a_placeholders_example_names_the_field_after_a_relabel() -> None:
+    # "Vehicle registration" is now "Number plate"; the test types SK21 FRY and the field's
+    # placeholder says "e.g. SK21 FRY". The trailer's field says "registration" but gives no example.
+    spec = """const { test } = require('@playwright/test');
+
+test('adds a car', async ({ page }) => {
+  await page.getByLabel('Vehicle registration').fill('SK21 FRY');
+});
+"""
+    dom = ("<html><body><form><label for='a'>Number plate</label>"
+           "<input id='a' name='registration' placeholder='e.g. SK21 FRY'>"
+           "<label for='b'>Trailer registration (if towing)</label><input id='b' name='trailerRegistration'>"
+           "</form></body></html>")
+    msg = ("Error: locator.fill: Test timeout of 30000ms exceeded.\nCall log:\n"
+           "  - waiting for getByLabel('Vehicle registration')\n")
+    out = heal(failure(spec, msg, dom, path="e2e/vehicle.spec.js", source="playwright"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "label=Number plate"
+    assert "shaped like its placeholder's example" in str(out.to_dict()["candidates"][0]["reasons"])

@@ -651,6 +651,10 @@ class Scorer:
                     support.append(
                         (0.45, f"the test types {clues.typed[:30]!r} into it, which fits a {kind} field")
                     )
+        if clues.typed and _shaped_like_example(clues.typed, el.get("placeholder") or ""):
+            # "e.g. SK21 FRY" and the test types "SK21 FRY": a field asks for values of that form.
+            support.append((0.45, f"the test types {clues.typed[:30]!r}, shaped like its placeholder's "
+                                  f"example {el.get('placeholder')[:40]!r}"))
         if clues.expects and " ".join(dom.text(el).split()) == " ".join(clues.expects.split()):
             # It shows exactly what the test expects (a total of $86.40): had the locator found it,
             # the assertion would pass. A regression changes the text, so this never hides one.
@@ -996,6 +1000,27 @@ class Scorer:
         elif owner:
             why.append(f"also found by another locator of the spec by the same name, {owner}")
         return factor, why
+
+
+_EXAMPLE = re.compile(
+    r"^\s*(?:e\.?\s?g\.?|eg|for example|such as|like|z\.\s?b\.|例如|如)\s*[:,]?\s*(.+)$", re.I)
+
+
+def _shape(text: str) -> str:
+    """Letters as a, digits as 9, the rest kept: "SK21 FRY" and "gx70 bnd" are both "aa99 aaa"."""
+    return re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "a", text.strip().lower()))
+
+
+def _shaped_like_example(typed: str, placeholder: str) -> bool:
+    """Whether the typed value has the form of the example a placeholder gives ("e.g. SK21 FRY"):
+    mixed letters and digits, or digits with separators, at least four characters. A bare word or a
+    bare number says nothing: many fields take those."""
+    m = _EXAMPLE.match(placeholder)
+    if not m:
+        return False
+    shape = _shape(typed)
+    mixed = ("a" in shape and "9" in shape) or ("9" in shape and re.search(r"[^a9 ]", shape) is not None)
+    return len(shape) >= 4 and mixed and shape == _shape(m.group(1))
 
 
 def _offers(el: Element, option: str) -> bool:
