@@ -1696,3 +1696,29 @@ test('adds a car', async ({ page }) => {
     assert out.status == HEALED, out.reason
     assert out.new_locator == "label=Number plate"
     assert "shaped like its placeholder's example" in str(out.to_dict()["candidates"][0]["reasons"])
+
+
+_COMBO_SPEC = """describe('booking', () => {
+  it('finds the make', () => {
+    cy.get('[id="headlessui-combobox-input-:r1:"]').type('stein');
+  });
+});
+"""
+_COMBO_MSG = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+              '`[id="headlessui-combobox-input-:r1:"]`, but never found it.')
+_COMBO = ("<label for='headlessui-combobox-input-:r{n}:'>{label}</label>"
+          "<input id='headlessui-combobox-input-:r{n}:' role='combobox' type='text'>")
+
+
+def test_a_renumbered_generated_id_whose_form_only_one_element_has_names_that_element() -> None:
+    # A new radio group above took React ids: :r1: is now :r7:. No other element's id has the form
+    # headlessui-combobox-input-:r:, so that form names the element, not just its kind.
+    dom = ("<html><body><form><input id='postcode' name='postcode'>"
+           + _COMBO.format(n=7, label="Piano make") + "</form></body></html>")
+    out = heal(failure(_COMBO_SPEC, _COMBO_MSG, dom, path="cypress/e2e/book.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert ":r7:" not in (out.new_text or "")  # the new generated id is not written back
+    # Two comboboxes: the form no longer tells them apart.
+    two = dom.replace("</form>", _COMBO.format(n=9, label="Preferred tuner") + "</form>")
+    out = heal(failure(_COMBO_SPEC, _COMBO_MSG, two, path="cypress/e2e/book.cy.js", source="cypress"))
+    assert out.status == ESCALATE, out.reason

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from healloop.agent.healing.dom import NAME_FROM_CONTENT, Dom, Element
 from healloop.agent.healing.locators import (
@@ -395,6 +396,20 @@ class Scorer:
             if len(free) == 1:
                 self.only_free = free[0]
 
+    @cached_property
+    def shapes(self) -> dict[tuple[str, str], int]:
+        """How many elements carry each generated value's form, per attribute the locator named
+        (headlessui-combobox-input-:r7: is of the form headlessui-combobox-input-:r:)."""
+        out: dict[tuple[str, str], int] = {}
+        for attr, value, _ in self.clues.attrs:
+            if generated(value):
+                for el in self.dom.elements:
+                    got = el.get(attr)
+                    if got and generated(got):
+                        key = (attr, _generated_shape(got))
+                        out[key] = out.get(key, 0) + 1
+        return out
+
     def _area(self) -> set[Element]:
         """The elements inside the smallest subtree holding all of the test's other elements."""
         common = None
@@ -702,6 +717,13 @@ class Scorer:
         primary, why = 0.0, ""
         if attr in attrs:
             primary, why = _op_similarity(value, attrs[attr], op), f"{attr} {value!r} ~ {attrs[attr]!r}"
+            shape = _generated_shape(attrs[attr])
+            if (op == "=" and generated(value) and generated(attrs[attr]) and shape == _generated_shape(value)
+                    and self.shapes.get((attr, shape)) == 1 and len(words(shape)) >= 2):
+                # Only the number moved, and no other element has an id of that form (the page's one
+                # Headless UI combobox input): the form says which element, not just what kind.
+                weight, primary = _ATTR_WEIGHT.get(attr, 0.8), 0.9
+                why += f", the only {attr} of that form on the page"
             if op == "=" and primary < 0.6 and place:
                 # "toolbar-bold" in a toolbar (aria-label "Formatting"), now "format-bold": with the
                 # words naming its container taken out of both, the two names say the same.
