@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from healloop.errors import InvalidInput
-from healloop.queue.blobs import Aside, BlobStore
+from healloop.queue.blobs import DIGEST_PATTERN, Aside, BlobStore
 from healloop.queue.model import EVENT_ROWS
 from healloop.queue.store.base import ReadTx, WriteTx
 
@@ -32,13 +32,15 @@ _UNIT_S = {"h": 3600, "d": 86400, "w": 7 * 86400}
 # Below this, --older-than needs --force: a typo (1h for 1w) would empty the queue's history.
 MIN_AGE_S = 86400
 # Events per transaction. Measured with bench/prune.py: 500 events with their six history rows each
-# commit in about 20 ms on the development container, well inside the server's 5 s busy timeout.
+# take 30 to 58 ms (median; the longest 116 to 218 ms) on the development container's two shared CPUs,
+# well inside the server's 5 s busy timeout.
 BATCH = 500
 ARTIFACT_BATCH = 100
 # A blob whose file was written within this long is kept: an upload writes its files, then records
 # them on its event in one transaction, and one of five 20 MiB files over a slow link takes minutes.
 BLOB_IDLE_S = 3600
 _HEX = re.compile(r"sha256:([0-9a-f]{64})")
+_DIGEST = re.compile(DIGEST_PATTERN)
 
 
 class Admin(Protocol):
@@ -132,7 +134,8 @@ def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[in
     after = ""
     while page := admin.read(lambda tx, a=after: tx.list_artifacts(a, 1000)):
         after = page[-1].digest
-        candidates += [a for a in page if a.digest.removeprefix("sha256:") not in named]
+        # A row whose digest is not sha256:<hex> was never written by an upload and has no file.
+        candidates += [a for a in page if _DIGEST.match(a.digest) and a.digest[7:] not in named]
     if candidates and not blobs.root.is_dir():
         raise InvalidInput(f"the queue records {len(candidates)} artifact(s) but {blobs.root} does not "
                            "exist; pass --artifacts-dir as given to `healloop serve` (default: "
