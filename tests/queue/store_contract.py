@@ -301,3 +301,65 @@ class StoreContract:
         _, again = new_token("ci-1", "node")  # a new token under a revoked one's name replaces it
         await store.write(lambda tx: tx.put_token(again))
         assert (await store.read(lambda tx: tx.get_token("ci-1"))).revoked_at is None
+
+    async def test_retention_deletes_old_resolved_events_with_only_their_rows(self, store) -> None:
+        now = now_us()
+        old, cut = now - 100 * 86400 * US, now - 90 * 86400 * US
+
+        def resolved(fp: str, at: int, key: str | None = None) -> Event:
+            ev = make_event(fp, status="resolved")
+            ev.resolved_at, ev.idempotency_key = at, key
+            return ev
+
+        gone = resolved("gone", old, key="k-gone")
+        gone.nodes = ["n1", "n2"]
+        kept = {"recent": resolved("recent", now), "escalated": make_event("esc", status="escalated"),
+                "queued": make_event("q"), "proposed": make_event("p", status="proposed")}
+        newest = resolved("newest", old)  # old, but the newest event: its seq must not be reused
+
+        def fill(tx) -> None:
+            for ev in (gone, *kept.values(), newest):
+                tx.insert_event(ev)
+                tx.add_history(HistoryEntry(ev.id, 1, None, "analyzing"))
+                tx.outbox_add(Delivery(ev.id, "resolved", "qa", 1, next_at=1))
+                tx.add_action(now, ev.id, ev.spec, ev.test, ev.node)
+            tx.add_node_to_event(gone, "n2")
+            tx.idempotency_put("k-gone", gone.id, now)
+        await store.write(fill)
+        listed = await store.read(lambda tx: tx.finished_before(cut, 0, 10))
+        assert [eid for _, eid in listed] == [gone.id, newest.id]
+        assert await store.read(lambda tx: tx.finished_before(cut, listed[0][0], 10)) == listed[1:]
+        assert await store.read(lambda tx: tx.max_seq()) == newest.seq
+        rows = {"history": 1, "notifications": 1, "event_nodes": 1, "idempotency_keys": 1, "actions": 1}
+        assert await store.read(lambda tx: tx.event_rows(gone.id)) == rows
+        every = [gone.id, newest.id, *(ev.id for ev in kept.values())]
+        assert await store.write(lambda tx: tx.delete_events(every, cut)) == {"events": 1, **rows}
+        assert await store.read(lambda tx: tx.get_event(gone.id)) is None
+        assert await store.read(lambda tx: tx.history(gone.id)) == []
+        assert await store.read(lambda tx: tx.outbox_for_event(gone.id)) == []
+        assert await store.write(lambda tx: tx.idempotency_get("k-gone", 0)) is None
+        for ev in (*kept.values(), newest):
+            assert await store.read(lambda tx, e=ev: tx.get_event(e.id)) is not None
+            assert len(await store.read(lambda tx, e=ev: tx.history(e.id))) == 1
+        assert (await store.write(lambda tx: tx.delete_events([gone.id], cut)))["events"] == 0
+
+    async def test_retention_reads_artifact_references_and_forgets_artifacts(self, store) -> None:
+        a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+        plain = await insert(store, make_event("plain"))
+        named = make_event("named")
+        named.artifacts = [{"name": "shot.png", "digest": a, "url": f"/v1/artifacts/{a}"}]
+        await insert(store, named)
+        by_url = make_event("url")
+        by_url.artifacts = [{"name": "dom.html", "url": f"http://q:8787/v1/artifacts/{b}"}]
+        await insert(store, by_url)
+        refs = await store.read(lambda tx: tx.artifact_refs(0, 10))
+        assert [seq for seq, _ in refs] == [named.seq, by_url.seq] and plain.seq < named.seq
+        assert b in refs[1][1]
+        assert await store.read(lambda tx: tx.artifact_refs(named.seq, 10)) == refs[1:]
+        for digest in (b, a):
+            await store.write(lambda tx, d=digest: tx.put_artifact(ArtifactMeta(d, "image/png", 3, 1)))
+        assert [x.digest for x in await store.read(lambda tx: tx.list_artifacts("", 10))] == [a, b]
+        assert [x.digest for x in await store.read(lambda tx: tx.list_artifacts(a, 10))] == [b]
+        assert await store.write(lambda tx: tx.delete_artifact(a)) is True
+        assert await store.write(lambda tx: tx.delete_artifact(a)) is False
+        assert await store.read(lambda tx: tx.get_artifact(a)) is None

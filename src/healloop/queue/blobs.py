@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +23,15 @@ _DIGEST = re.compile(DIGEST_PATTERN)
 CHUNK = 1024 * 1024
 # Files in one upload request (POST /v1/events/{id}/artifacts).
 MAX_FILES_PER_UPLOAD = 5
+
+
+@dataclass(frozen=True)
+class Aside:
+    """A blob moved aside by ``set_aside``: ``path`` None when its file was already gone."""
+
+    digest: str
+    path: Path | None
+    size: int
 
 
 class BlobStore:
@@ -61,13 +71,54 @@ class BlobStore:
             raise
         return f"sha256:{h.hexdigest()}", size
 
-    def path_of(self, digest: str) -> Path:
+    def _hex(self, digest: str) -> str:
         m = _DIGEST.match(digest)
         if not m:
             raise InvalidInput(
                 f"an artifact digest looks like sha256:<64 hex digits>, got {digest!r}", field="digest"
             )
-        path = self._path(m.group(1))
+        return m.group(1)
+
+    def written_at(self, digest: str) -> float | None:
+        """When the blob's file was last written (each upload of it rewrites it), or None if absent."""
+        try:
+            return self._path(self._hex(digest)).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def set_aside(self, digest: str, written_before: float) -> Aside | None:
+        """Move a blob out of reach for removal (``healloop prune``), unless its file was written at or
+        after ``written_before`` (an upload of the same content since: None, and it stays).
+
+        Renamed first, its time read after: an upload that lands meanwhile writes a new file in its
+        place, which stays. A blob already gone gives an Aside of no file and 0 bytes."""
+        hexdigest = self._hex(digest)
+        path = self._path(hexdigest)
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        aside = tmp_dir / f"prune-{hexdigest}-{os.getpid()}"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return Aside(digest, None, 0)
+        st = aside.stat()
+        if st.st_mtime >= written_before:
+            # The same bytes as anything an upload put there meanwhile: content-addressed.
+            os.rename(aside, path)
+            return None
+        return Aside(digest, aside, st.st_size)
+
+    def put_back(self, aside: Aside) -> None:
+        if aside.path is not None:
+            os.rename(aside.path, self._path(self._hex(aside.digest)))
+
+    @staticmethod
+    def discard(aside: Aside) -> None:
+        if aside.path is not None:
+            aside.path.unlink(missing_ok=True)
+
+    def path_of(self, digest: str) -> Path:
+        path = self._path(self._hex(digest))
         if not path.is_file():
             raise NotFound(f"no artifact {digest}")
         return path

@@ -395,6 +395,11 @@ class ArtifactMeta:
     created_at: int
 
 
+# What `healloop prune` removes with an event, by kind: its row, its history, its notifications (the
+# outbox), the nodes that joined it, its idempotency key and its automatic actions.
+EVENT_ROWS = ("events", "history", "notifications", "event_nodes", "idempotency_keys", "actions")
+
+
 # What a notification channel was sent, or will be: one row per event, outcome and channel.
 DELIVERY_STATES = ("pending", "delivered", "failed", "muted", "digested")
 

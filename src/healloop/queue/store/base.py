@@ -85,6 +85,30 @@ class ReadTx(Protocol):
 
     def get_token(self, name: str) -> Token | None: ...
 
+    # -- retention (healloop prune, see queue/prune.py)
+    def finished_before(self, before: int, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        """(seq, id) of resolved events resolved before ``before``, with seq above ``after_seq``,
+        oldest first."""
+        ...
+
+    def event_rows(self, event_id: str) -> dict[str, int]:
+        """The rows that belong only to this event, by kind (model.EVENT_ROWS, "events" aside): what
+        ``delete_events`` would remove with it."""
+        ...
+
+    def artifact_refs(self, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        """(seq, the artifacts JSON) of events naming any artifact, with seq above ``after_seq``, in seq
+        order."""
+        ...
+
+    def max_seq(self) -> int:
+        """The newest event's seq (0 when there is none)."""
+        ...
+
+    def list_artifacts(self, after: str, limit: int) -> list[ArtifactMeta]:
+        """Stored blobs with a digest after ``after``, in digest order."""
+        ...
+
 
 class WriteTx(ReadTx, Protocol):
     def fingerprint_state(self, fingerprint: str, since: int) -> tuple[Event | None, Event | None, int]:
@@ -174,6 +198,16 @@ class WriteTx(ReadTx, Protocol):
 
     def touch_tokens(self, uses: list[tuple[str, int]]) -> None:
         """Record (name, last use) pairs; a use older than the one stored changes nothing."""
+        ...
+
+    def delete_events(self, ids: list[str], before: int) -> dict[str, int]:
+        """Delete those of these events that are still resolved before ``before``, with every row that
+        belongs only to them; never the newest event (its seq must not be reused). Returns the rows
+        removed by kind (model.EVENT_ROWS)."""
+        ...
+
+    def delete_artifact(self, digest: str) -> bool:
+        """Forget a stored blob's row (the caller removes the file); False when there was none."""
         ...
 
 

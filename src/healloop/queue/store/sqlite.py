@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from healloop.errors import ConfigError, Unavailable
-from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.model import EVENT_ROWS, ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 from healloop.queue.store.sql import load_queries
 from healloop.queue.tokens import Token
 
@@ -311,6 +311,56 @@ class SQLiteTx:
     def purge_actions(self, before: int) -> int:
         return self.c.execute(Q["purge_actions"], (before,)).rowcount
 
+    # -- retention (healloop prune)
+    def finished_before(self, before: int, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        return [(seq, eid) for seq, eid in self.c.execute(Q["finished_before"], (after_seq, before, limit))]
+
+    def event_rows(self, event_id: str) -> dict[str, int]:
+        row = self.c.execute(Q["event_extras"], (event_id,)).fetchone()
+        if row is None:
+            return dict.fromkeys(EVENT_ROWS[1:], 0)
+        nodes, key = row
+        return {
+            "history": self.c.execute(Q["count_history"], (event_id,)).fetchone()[0],
+            "notifications": self.c.execute(Q["count_outbox"], (event_id,)).fetchone()[0],
+            # The first node is the event's own column; event_nodes holds the ones that joined later.
+            "event_nodes": max(0, len(_dec(nodes)) - 1),
+            "idempotency_keys": self.c.execute(Q["count_idempotency"], (key, event_id)).fetchone()[0]
+            if key else 0,
+            "actions": self.c.execute(Q["count_actions"], (event_id,)).fetchone()[0],
+        }
+
+    def artifact_refs(self, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        return [(seq, refs.decode() if isinstance(refs, bytes) else refs)
+                for seq, refs in self.c.execute(Q["artifact_refs"], (after_seq, limit))]
+
+    def max_seq(self) -> int:
+        return int(self.c.execute(Q["max_seq"]).fetchone()[0])
+
+    def list_artifacts(self, after: str, limit: int) -> list[ArtifactMeta]:
+        return [ArtifactMeta(*row) for row in self.c.execute(Q["list_artifacts"], (after, limit))]
+
+    def delete_events(self, ids: list[str], before: int) -> dict[str, int]:
+        out = dict.fromkeys(EVENT_ROWS, 0)
+        for event_id in ids:
+            row = self.c.execute(Q["delete_event"], (event_id, before)).fetchone()
+            if row is None:
+                continue
+            seq, nodes, key = row
+            out["events"] += 1
+            out["history"] += self.c.execute(Q["delete_history"], (event_id,)).rowcount
+            out["notifications"] += self.c.execute(Q["delete_outbox"], (event_id,)).rowcount
+            # By primary key, from the event's own list (its first node has no row): no scan.
+            for node in _dec(nodes)[1:]:
+                out["event_nodes"] += self.c.execute(Q["delete_event_node"], (node, seq)).rowcount
+            if key:
+                out["idempotency_keys"] += self.c.execute(Q["delete_idempotency"], (key, event_id)).rowcount
+            out["actions"] += self.c.execute(Q["delete_actions"], (event_id,)).rowcount
+        return out
+
+    def delete_artifact(self, digest: str) -> bool:
+        return self.c.execute(Q["delete_artifact"], (digest,)).rowcount == 1
+
 
 def token_admin(path: str | os.PathLike[str]) -> SQLiteTx:
     """A connection to the queue's file for ``healloop token``, beside a running server: not through
@@ -324,6 +374,61 @@ def token_admin(path: str | os.PathLike[str]) -> SQLiteTx:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(Q["schema"])
     return SQLiteTx(conn)
+
+
+class SQLiteAdmin:
+    """Short transactions on the queue's file from another process (``healloop prune``), beside a
+    running server: like ``token_admin``, not through ``SQLiteStore`` and its lock file. Each ``write``
+    is one ``BEGIN IMMEDIATE`` transaction; the server's writer waits for it (busy timeout 5 s), so
+    callers keep each one short."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p} does not exist; pass the queue's file with --db (as given to "
+                              "`healloop serve --db`)")
+        conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'")
+            if known.fetchone() is None:
+                raise ConfigError(f"{p} is not a healloop queue database (it has no events table); pass "
+                                  "the file given to `healloop serve --db`")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ConfigError(f"{p} cannot be read as an SQLite database ({exc}); pass the file given to "
+                              "`healloop serve --db`") from None
+        except ConfigError:
+            conn.close()
+            raise
+        self.path = p
+        self._tx = SQLiteTx(conn)
+
+    def read(self, fn: Callable[[SQLiteTx], R]) -> R:
+        return self._run("BEGIN", fn)
+
+    def write(self, fn: Callable[[SQLiteTx], R]) -> R:
+        return self._run("BEGIN IMMEDIATE", fn)
+
+    def _run(self, begin: str, fn: Callable[[SQLiteTx], R]) -> R:
+        conn = self._tx.c
+        try:
+            conn.execute(begin)
+            try:
+                value = fn(self._tx)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _unavailable(exc) from None
+        return value
+
+    def close(self) -> None:
+        self._tx.c.close()
 
 
 def _unavailable(exc: sqlite3.Error) -> Unavailable:

@@ -2,8 +2,9 @@
 -- Times are integer microseconds since the epoch (UTC).
 
 -- name: schema
--- seq is the rowid without AUTOINCREMENT: events are never deleted, so it only grows, and
--- AUTOINCREMENT would cost every new event a write to sqlite_sequence (measured ~3 us).
+-- seq is the rowid without AUTOINCREMENT: it only grows, since only `healloop prune` deletes events and
+-- it always keeps the newest one (see delete_event), and AUTOINCREMENT would cost every new event a
+-- write to sqlite_sequence (measured ~3 us).
 CREATE TABLE IF NOT EXISTS events (
     seq              INTEGER PRIMARY KEY,
     id               TEXT    NOT NULL UNIQUE,
@@ -335,3 +336,61 @@ UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL
 
 -- name: touch_token
 UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE name = ?
+
+-- name: finished_before
+-- Retention (healloop prune): resolved events resolved before ?2, oldest first, after the cursor ?1.
+-- A walk of the rowid from the cursor, reading a page of events per step: no index holds resolved_at
+-- alone, and one would cost every resolution; the walk happens once per prune.
+SELECT seq, id FROM events WHERE seq > ? AND status = 'resolved' AND resolved_at < ? ORDER BY seq LIMIT ?
+
+-- name: delete_event
+-- Re-checked in the deleting transaction: an event reopened since it was listed is kept. The newest
+-- event is never deleted, so the next one cannot take its seq (see the schema).
+DELETE FROM events WHERE id = ? AND status = 'resolved' AND resolved_at < ?
+    AND seq < (SELECT max(seq) FROM events)
+RETURNING seq, nodes, idempotency_key
+
+-- name: delete_history
+DELETE FROM history WHERE event_id = ?
+
+-- name: delete_outbox
+DELETE FROM outbox WHERE event_id = ?
+
+-- name: delete_event_node
+DELETE FROM event_nodes WHERE node = ? AND seq = ?
+
+-- name: delete_idempotency
+DELETE FROM idempotency WHERE key = ? AND event_id = ?
+
+-- name: delete_actions
+-- A scan, but of a table that holds about an hour of fixing moves (see purge_actions).
+DELETE FROM actions WHERE event_id = ?
+
+-- name: count_history
+SELECT count(*) FROM history WHERE event_id = ?
+
+-- name: count_outbox
+SELECT count(*) FROM outbox WHERE event_id = ?
+
+-- name: event_extras
+SELECT nodes, idempotency_key FROM events WHERE id = ?
+
+-- name: count_idempotency
+SELECT count(*) FROM idempotency WHERE key = ? AND event_id = ?
+
+-- name: count_actions
+SELECT count(*) FROM actions WHERE event_id = ?
+
+-- name: artifact_refs
+-- Events that name an artifact, after the cursor ?1: most name none ('[]'; a BLOB when the server wrote
+-- it, so compared by length).
+SELECT seq, artifacts FROM events WHERE seq > ? AND length(artifacts) > 2 ORDER BY seq LIMIT ?
+
+-- name: list_artifacts
+SELECT digest, content_type, size, created_at FROM artifacts WHERE digest > ? ORDER BY digest LIMIT ?
+
+-- name: delete_artifact
+DELETE FROM artifacts WHERE digest = ?
+
+-- name: max_seq
+SELECT coalesce(max(seq), 0) FROM events

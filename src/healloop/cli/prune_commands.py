@@ -1,0 +1,79 @@
+"""``healloop prune``: remove old resolved events and the artifacts no event names any more.
+
+It works on the queue's SQLite file beside a running ``healloop serve``, in short transactions
+(``queue/prune.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from healloop.errors import HealloopError
+from healloop.queue.prune import BATCH, PruneResult, parse_age, prune
+from healloop.timeutil import US, now_us, to_rfc3339
+
+
+@click.command("prune")
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Remove events resolved longer ago than this: a whole number and h, d or w (90d, 12h, "
+                   "2w). Under a day needs --force.")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be removed (counts and bytes); remove nothing.")
+@click.option("--force", is_flag=True, help="Allow an --older-than under a day.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="data/events.db",
+              show_default=True, envvar="HEALLOOP_DB", show_envvar=True,
+              help="The queue's SQLite file (as given to `healloop serve --db`).")
+@click.option("--artifacts-dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="HEALLOOP_ARTIFACTS_DIR", show_envvar=True,
+              help="The queue's artifacts folder (as given to `healloop serve --artifacts-dir`) "
+                   "[default: 'artifacts' beside the database].")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=BATCH, show_default=True,
+              help="Events removed per transaction.")
+def prune_cmd(older_than: str, dry_run: bool, force: bool, db: Path, artifacts_dir: Path | None,
+              batch: int) -> None:
+    """Remove resolved events older than AGE with their history, notifications and other rows, then the
+    artifacts no remaining event names. Queued, held, proposed and escalated events are never removed.
+    Safe beside a running `healloop serve` on the same file."""
+    from healloop.queue.blobs import BlobStore
+    from healloop.queue.store.sqlite import SQLiteAdmin
+
+    try:
+        age_s = parse_age(older_than, force=force)
+        admin = SQLiteAdmin(db)
+        try:
+            blobs = BlobStore(artifacts_dir or db.parent / "artifacts", max_bytes=0)
+            result = prune(admin, blobs, before=now_us() - age_s * US, dry_run=dry_run, batch=batch)
+        finally:
+            admin.close()
+    except HealloopError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(summary(result, db))
+
+
+def summary(r: PruneResult, db: Path) -> str:
+    rows = r.rows
+    verb = "would remove" if r.dry_run else "removed"
+    text = (f"{db}: {verb} {rows['events']:,} events resolved before {to_rfc3339(r.before)}, with "
+            f"{rows['history']:,} history rows, {rows['notifications']:,} notifications, "
+            f"{rows['event_nodes']:,} joined nodes, {rows['idempotency_keys']:,} idempotency keys and "
+            f"{rows['actions']:,} actions; {r.artifacts:,} artifacts ({_size(r.artifact_bytes)})")
+    if r.dry_run:
+        return text + "; nothing removed (dry run)"
+    return text + f"; in {r.seconds:.1f} s, {r.batches} batches"
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n:,} bytes"
+    size = float(n)
+    for unit in ("KiB", "MiB"):
+        size /= 1024
+        if size < 1024:
+            return f"{size:,.1f} {unit}"
+    return f"{size / 1024:,.1f} GiB"
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(prune_cmd)
