@@ -44,6 +44,7 @@ COMMAND_MODULES = [
     "healloop.cli.notify_commands",
     "healloop.cli.forge_commands",
     "healloop.cli.token_commands",
+    "healloop.cli.stats_commands",
 ]
 
 
