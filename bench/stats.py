@@ -2,7 +2,8 @@
 runs it.
 
 The history is ``bench/history_db.py``'s (events spread over the past year, six history rows each),
-with the data an agent records added by SQL: a class on every analyzing, resolved and escalated move,
+with the data an agent records added by SQL: a class beside 2 KiB of text (for the analysis, plan and
+run summary an agent records) on every analyzing, resolved and escalated move,
 the label flaky on every fifth resolution, a suspect commit (one of 30) in every escalation's report.
 Then, on a fresh connection with the server's page cache, each window is asked for once to warm the
 cache and then ``--runs`` times; the median and the slowest are printed (``time.perf_counter``).
@@ -41,6 +42,7 @@ from healloop.queue.model import Event  # noqa: E402
 from healloop.queue.stats import DAY_US, TOP, StatsWindow  # noqa: E402
 from healloop.queue.store.sqlite import CACHE_KIB, Q, SQLiteTx  # noqa: E402
 
+ANALYSIS_BYTES = 2048
 CLASSES = ("selector_not_found", "service_unreachable", "timeout", "assertion_mismatch")
 
 
@@ -48,8 +50,10 @@ def add_agent_data(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
     classes = "CASE (id / 8) % 4 " + " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(CLASSES)) + " END"
-    conn.execute(f"UPDATE history SET data = json_object('class', {classes}) "
-                 "WHERE to_state IN ('analyzing', 'resolved', 'escalated')")
+    # An agent's data also holds its analysis, plan and run summary: a few KiB each, all parsed by SQLite
+    # to read the class. ANALYSIS_BYTES of text stands for them.
+    conn.execute(f"UPDATE history SET data = json_object('analysis', printf('%.*c', {ANALYSIS_BYTES}, 'x'), "
+                 f"'class', {classes}) WHERE to_state IN ('analyzing', 'resolved', 'escalated')")
     conn.execute("UPDATE history SET data = json_set(data, '$.label', 'flaky') "
                  "WHERE to_state = 'resolved' AND (id / 8) % 5 = 0")
     conn.execute("UPDATE history SET data = json_set(data, '$.report', json_object('suspect_commit', "
