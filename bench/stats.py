@@ -54,11 +54,14 @@ def add_agent_data(path: Path) -> None:
     # to read the class. ANALYSIS_BYTES of text stands for them.
     conn.execute(f"UPDATE history SET data = json_object('analysis', printf('%.*c', {ANALYSIS_BYTES}, 'x'), "
                  f"'class', {classes}) WHERE to_state IN ('analyzing', 'resolved', 'escalated')")
+    conn.execute("UPDATE events SET nodes = CAST(nodes AS BLOB)")
     conn.execute("UPDATE history SET data = json_set(data, '$.label', 'flaky') "
                  "WHERE to_state = 'resolved' AND (id / 8) % 5 = 0")
     conn.execute("UPDATE history SET data = json_set(data, '$.report', json_object('suspect_commit', "
                  "json_object('sha', printf('%040x', (id / 8) % 30), 'subject', 'a change'))) "
                  "WHERE to_state = 'escalated'")
+    # The server writes JSON as bytes, so SQLite keeps it as a BLOB: so here too.
+    conn.execute("UPDATE history SET data = CAST(data AS BLOB) WHERE data IS NOT NULL")
     conn.execute("COMMIT")
     conn.close()
 

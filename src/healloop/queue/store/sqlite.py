@@ -55,9 +55,11 @@ Q = load_queries(
     window="e.created_at >= :since AND e.created_at < :until AND (:node IS NULL OR e.node = :node "
            "OR e.seq IN (SELECT seq FROM event_nodes WHERE node = :node))",
     # The class of the latest history entry that records one: the agent's last word on the failure.
-    **{"class": "coalesce((SELECT CAST(json_extract(c.data, '$.class') AS TEXT) FROM history c "
-                "WHERE c.event_id = e.id AND c.data IS NOT NULL AND json_extract(c.data, '$.class') "
-                "IS NOT NULL ORDER BY c.id DESC LIMIT 1), 'unclassified')"},
+    # data is cast to TEXT: the server writes it as a BLOB, which SQLite 3.45 and later read as JSONB.
+    **{"class": "coalesce((SELECT CAST(json_extract(CAST(c.data AS TEXT), '$.class') AS TEXT) FROM history c "
+                "WHERE c.event_id = e.id AND c.data IS NOT NULL "
+                "AND json_extract(CAST(c.data AS TEXT), '$.class') IS NOT NULL ORDER BY c.id DESC LIMIT 1), "
+                "'unclassified')"},
 )
 # The most operations one commit carries: bounds how long the first request of a batch waits.
 MAX_BATCH = 512

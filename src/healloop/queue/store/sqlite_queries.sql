@@ -342,7 +342,9 @@ UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE name = 
 -- Figures of GET /v1/stats (queue/stats.py says what each means). Each reads the events created in the
 -- window [:since, :until), through events_created, that :node took part in (any node when NULL), and
 -- what their history says of them through history_event: a few rows per event. {window} is that
--- condition on `e`; {class} the class the agent last recorded in an event's history data.
+-- condition on `e`; {class} the class the agent last recorded in an event's history data. The server
+-- writes JSON as a BLOB (msgspec's bytes), which SQLite 3.45 and later read as its binary JSONB: each
+-- JSON column is cast to TEXT before a json_ function reads it.
 
 -- name: stats_per_day
 SELECT date(e.created_at / 1000000, 'unixepoch') AS day, {class} AS class, count(*)
@@ -359,7 +361,7 @@ SELECT CASE e.status
                                                    WHEN 'escalated' THEN 'closed' ELSE 'healed' END
                           FROM history h WHERE h.event_id = e.id AND h.to_state = 'resolved'
                           AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
-    WHEN 'escalated' THEN CASE (SELECT json_type(h.data, '$.reverted') FROM history h
+    WHEN 'escalated' THEN CASE (SELECT json_type(CAST(h.data AS TEXT), '$.reverted') FROM history h
                                 WHERE h.event_id = e.id AND h.to_state = 'escalated'
                                 AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
                           WHEN 'array' THEN 'reverted' ELSE 'escalated' END
@@ -385,13 +387,13 @@ FROM ranked GROUP BY class ORDER BY class
 SELECT e.spec, e.test, count(*) AS times, max(h.at) AS last
 FROM events e INDEXED BY events_created JOIN history h ON h.event_id = e.id
 WHERE {window} AND e.spec IS NOT NULL AND h.to_state = 'resolved' AND h.data IS NOT NULL
-  AND json_extract(h.data, '$.label') = 'flaky'
+  AND json_extract(CAST(h.data AS TEXT), '$.label') = 'flaky'
 GROUP BY e.spec, e.test ORDER BY times DESC, last DESC LIMIT :top
 
 -- name: stats_suspects
 -- Commits named as the suspect in the root-cause reports of escalations (data.report.suspect_commit).
-SELECT json_extract(h.data, '$.report.suspect_commit.sha') AS sha,
-       max(json_extract(h.data, '$.report.suspect_commit.subject')), count(DISTINCT e.id) AS n,
+SELECT json_extract(CAST(h.data AS TEXT), '$.report.suspect_commit.sha') AS sha,
+       max(json_extract(CAST(h.data AS TEXT), '$.report.suspect_commit.subject')), count(DISTINCT e.id) AS n,
        max(h.at) AS last
 FROM events e INDEXED BY events_created JOIN history h ON h.event_id = e.id
 WHERE {window} AND h.to_state = 'escalated' AND h.data IS NOT NULL AND sha IS NOT NULL
@@ -402,7 +404,7 @@ GROUP BY sha ORDER BY n DESC, last DESC LIMIT :top
 -- events, how many are resolved, and the newest the node reported first.
 SELECT j.value AS node, count(*), sum(e.status = 'resolved'),
        max(CASE WHEN j.value = e.node THEN e.created_at END)
-FROM events e INDEXED BY events_created, json_each(e.nodes) j
+FROM events e INDEXED BY events_created, json_each(CAST(e.nodes AS TEXT)) j
 WHERE {window} AND (:node IS NULL OR j.value = :node)
 GROUP BY j.value ORDER BY j.value
 
