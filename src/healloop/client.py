@@ -128,6 +128,11 @@ class QueueClient:
         params = {k: v for k, v in filters.items() if v is not None}
         return self._call("GET", "/v1/events", params=params).json()["events"]
 
+    def stats(self, since: str | None = None, until: str | None = None, node: str | None = None
+              ) -> dict[str, Any]:
+        params = {k: v for k, v in (("since", since), ("until", until), ("node", node)) if v is not None}
+        return self._call("GET", "/v1/stats", params=params).json()
+
     # -- artifacts
     def artifact(self, digest: str) -> bytes:
         """The bytes of one uploaded artifact (``GET /v1/artifacts/{digest}``, the digest from an event's

@@ -12,6 +12,7 @@ import pytest
 from healloop.errors import NotFound
 from healloop.ids import new_id
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.stats import StatsWindow
 from healloop.queue.tokens import hash_secret, new_token
 from healloop.timeutil import US, now_us
 
@@ -363,3 +364,44 @@ class StoreContract:
         assert await store.write(lambda tx: tx.delete_artifact(a)) is True
         assert await store.write(lambda tx: tx.delete_artifact(a)) is False
         assert await store.read(lambda tx: tx.get_artifact(a)) is None
+
+    async def test_stats_count_the_window_by_class_outcome_and_node_exactly(self, store) -> None:
+        day = 86_400 * US
+        t0 = 1_796_256_000 * US  # 2026-12-03T00:00:00Z
+        events = []
+        # Ten resolved by the agent: timeout, taking 1..10 s (p90 by nearest rank: 9 s), on two days.
+        for i in range(10):
+            ev = make_event(f"t{i}", status="resolved")
+            ev.created_at = t0 - day + i * 3600 * US if i < 4 else t0 + i * US
+            ev.resolved_at = ev.created_at + (i + 1) * US
+            events.append((ev, [("verifying", "resolved", {"class": "timeout", "label": "flaky"})]))
+        late = make_event("late", status="escalated", node="n2")  # reported by n2, joined by n1
+        late.created_at, late.nodes = t0 + 100 * US, ["n2", "n1"]
+        # The class is the latest one recorded; the revert makes it "reverted", not "escalated".
+        events.append((late, [("analyzing", "escalated", {"class": "timeout"}),
+                              ("escalated", "queued", None),
+                              ("verifying", "resolved", {"class": "selector_not_found"}),
+                              ("resolved", "escalated", {"reverted": ["abc1234"], "by": "dev"})]))
+        outside = make_event("outside")
+        outside.created_at = t0 + day  # until is exclusive
+        events.append((outside, []))
+
+        def op(tx):
+            for ev, moves in events:
+                tx.insert_event(ev)
+                if ev.nodes[1:]:
+                    tx.add_node_to_event(ev, ev.nodes[1])
+                for i, (frm, to, data) in enumerate(moves):
+                    tx.add_history(HistoryEntry(ev.id, ev.created_at + i, frm, to, "w", None, data))
+        await store.write(op)
+        got = await store.read(lambda tx: tx.stats(StatsWindow(t0 - day, t0 + day), 10))
+        assert got.per_day == [("2026-12-02", "timeout", 4), ("2026-12-03", "selector_not_found", 1),
+                               ("2026-12-03", "timeout", 6)]
+        assert got.outcomes == {"healed": 10, "reverted": 1}
+        assert [(c, n, mean, p90) for c, n, mean, p90 in got.repair] == [("timeout", 10, 5.5 * US, 9 * US)]
+        assert [(s, t, n) for s, t, n, _ in got.flaky] == [("a.cy.js", "登录 > «works»", 10)]
+        assert got.suspects == [] and got.notifications == []
+        assert [(n, e, ok) for n, e, ok, _ in got.nodes] == [("n1", 11, 10), ("n2", 1, 0)]
+        n1 = await store.read(lambda tx: tx.stats(StatsWindow(t0, t0 + day, "n1"), 10))
+        assert n1.outcomes == {"healed": 6, "reverted": 1}
+        assert [(n, e, last) for n, e, _, last in n1.nodes] == [("n1", 7, t0 + 9 * US)]  # late: n1 joined

@@ -45,6 +45,7 @@ COMMAND_MODULES = [
     "healloop.cli.forge_commands",
     "healloop.cli.token_commands",
     "healloop.cli.prune_commands",
+    "healloop.cli.stats_commands",
 ]
 
 

@@ -44,6 +44,7 @@ from healloop.queue.model import (
 )
 from healloop.queue.openapi import openapi_document, swagger_html, swagger_static_dir
 from healloop.queue.service import PROPOSAL_PREFIX, QueueService
+from healloop.queue.stats import parse_window
 from healloop.queue.tokens import Token, TokenBook
 
 MAX_LIST = 1000
@@ -151,6 +152,16 @@ async def list_events(request: Request) -> Response:
         limit=int(raw_limit),
     )
     return JSON({"events": events})
+
+
+async def get_stats(request: Request) -> Response:
+    q = request.query_params
+    unknown = set(q.keys()) - {"since", "until", "node"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(f"`{name}` is not a known parameter; use since, until or node", field=name)
+    window = parse_window(q.get("since") or None, q.get("until") or None, q.get("node"))
+    return JSON(await _service(request).stats(window))
 
 
 async def register_node(request: Request) -> Response:
@@ -347,6 +358,7 @@ def routes() -> list[BaseRoute]:
         *(Route(f"/v1/ingest/{kind}", ingest_forge, methods=["POST"]) for kind in FORGE_HOOKS),
         Route("/v1/nodes", own_node_only(register_node), methods=["POST"]),
         Route("/v1/nodes", list_nodes, methods=["GET"]),
+        Route("/v1/stats", get_stats, methods=["GET"]),
         Route("/v1/mutes", add_mute, methods=["POST"]),
         Route("/v1/mutes", list_mutes, methods=["GET"]),
         Route("/v1/mutes", delete_mute, methods=["DELETE"]),

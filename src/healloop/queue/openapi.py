@@ -31,6 +31,7 @@ from healloop.queue.model import (
     TransitionIn,
 )
 from healloop.queue.rules import STATES
+from healloop.queue.stats import DEFAULT_SINCE, MAX_DAYS, OUTCOMES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _EVENT = {"$ref": "#/components/schemas/Event"}
@@ -79,6 +80,36 @@ def _op(summary: str, body: str | None, ok: dict[str, Any], *errors: int, body_r
     op.update(extra)
     return op
 
+
+_COUNT = {"type": "integer", "minimum": 0}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def _rows(**props: Any) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "object", "properties": props, "required": list(props)}}
+
+
+_STATS = {"type": "object", "required": ["window", "events", "failures_per_day", "outcomes", "time_to_repair",
+                                         "flaky_tests", "suspect_commits", "nodes", "notifications"],
+          "properties": {
+    "window": {"type": "object", "properties": {"since": _TIME, "until": _TIME,
+                                                "node": {"type": ["string", "null"]}}},
+    "events": _COUNT,
+    "failures_per_day": _rows(day={"type": "string", "format": "date"}, events=_COUNT,
+                              classes={"type": "object", "additionalProperties": _COUNT}),
+    "outcomes": {"type": "object", "required": list(OUTCOMES), "properties": {
+        o: {"type": "object", "properties": {"events": _COUNT, "share": _SHARE}} for o in OUTCOMES}},
+    "time_to_repair": _rows(**{"class": {"type": "string"}}, events=_COUNT, mean_s={"type": "number"},
+                            p90_s={"type": "number"}),
+    "flaky_tests": _rows(spec={"type": "string"}, test={"type": "string"}, times=_COUNT, last_at=_TIME),
+    "suspect_commits": _rows(sha={"type": "string"}, subject={"type": ["string", "null"]}, events=_COUNT,
+                             last_at=_TIME),
+    "nodes": _rows(node={"type": "string"}, events=_COUNT, resolved=_COUNT, share_resolved=_SHARE,
+                   last_report=_TIME, last_seen=_TIME),
+    "notifications": _rows(channel={"type": "string"}, failed=_COUNT, pending=_COUNT, delivered=_COUNT,
+                           muted=_COUNT, digested=_COUNT, last_error={"type": ["string", "null"]}),
+}}
 
 _ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
@@ -235,6 +266,18 @@ def openapi_document() -> dict[str, Any]:
             "post": _op("Register or refresh a tool node", "NodeIn", {"200": _reply("The node")}, *_BODY),
             "get": _op("List tool nodes with their last-seen time", None, {"200": _reply("Nodes")}),
         },
+        "/v1/stats": {"get": _op(
+            "The trends of the events created in a window that a node took part in: failures per UTC day "
+            "by class, how the events stand (healed by the agent, approved, closed, proposed, escalated, "
+            "reverted, open), time to repair by class, the most flaky tests, the most suspected commits, "
+            "node health and notification failures", None,
+            {"200": _reply("The figures", _STATS)}, 400, parameters=[
+                {"name": name, "in": "query", "description": text, "schema": {"type": "string"}}
+                for name, text in (
+                    ("since", f"RFC 3339 (2026-11-25T08:30:00Z) or back from now (7d, 24h, 30m, 2w); "
+                              f"default {DEFAULT_SINCE}; at most {MAX_DAYS} days before `until`"),
+                    ("until", "RFC 3339 or back from now, after `since`; default now"),
+                    ("node", "only events this node reported or joined"))])},
         "/v1/mutes": {
             "post": _op("Mute a test's notifications for `seconds`", "MuteIn", {"201": _reply("The mute")},
                         *_BODY),

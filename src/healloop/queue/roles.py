@@ -32,6 +32,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", _E): _READ,
     ("GET", "/v1/artifacts/{digest}"): _READ,
     ("GET", "/v1/nodes"): _READ,
+    ("GET", "/v1/stats"): _READ,
     # nodes: list themselves, under their own name only (checked by auth.own_node_only)
     ("POST", "/v1/nodes"): frozenset({NODE}),
     # operators: a person's decisions, and the forges' webhooks deciding for them when unsigned

@@ -21,7 +21,7 @@ from healloop.forge.model import Closed
 from healloop.ids import new_id
 from healloop.notify.model import NODE_MOVED
 from healloop.notify.outbox import Dispatcher, NotifySettings, node_moved_key
-from healloop.queue import rules
+from healloop.queue import rules, stats
 from healloop.queue.ingest import ALERT_STATUSES, AlertWebhook, alert_fingerprint, to_report
 from healloop.queue.metrics import Metrics
 from healloop.queue.model import (
@@ -41,6 +41,7 @@ from healloop.queue.model import (
     revalidate,
 )
 from healloop.queue.rules import QueuePolicy
+from healloop.queue.stats import StatsWindow
 from healloop.queue.store.base import EventStore, ReadTx, WriteTx
 from healloop.timeutil import EARLIEST_US, US, now_us, parse_rfc3339, span, to_rfc3339
 
@@ -682,6 +683,10 @@ class QueueService:
             lambda tx: tx.list_events(status=status, node=node, fingerprint=fingerprint, limit=limit)
         )
         return [e.to_json() for e in events]
+
+    async def stats(self, window: StatsWindow) -> dict[str, Any]:
+        rows = await self.store.read(lambda tx: tx.stats(window, stats.TOP))
+        return stats.to_json(window, rows)
 
     async def count_by_status(self) -> dict[str, int]:
         return await self.store.read(lambda tx: tx.count_by_status())

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.stats import StatsRows, StatsWindow
 from healloop.queue.tokens import Token
 
 R = TypeVar("R")
@@ -77,6 +78,12 @@ class ReadTx(Protocol):
 
     def actions_on_node(self, node: str, since: int, limit: int) -> int:
         """Automatic actions since ``since`` that named this node; counting stops at ``limit``."""
+        ...
+
+    def stats(self, window: StatsWindow, top: int) -> StatsRows:
+        """The figures of ``GET /v1/stats`` for the events created in the window that its node took part
+        in (see queue/stats.py for what each means); ``top`` bounds the flaky tests and suspect commits.
+        Computed by the database, at a cost that grows with the window's events, not the whole history."""
         ...
 
     def list_tokens(self) -> list[Token]:

@@ -32,6 +32,7 @@ import msgspec
 
 from healloop.errors import ConfigError, Unavailable
 from healloop.queue.model import EVENT_ROWS, ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.stats import StatsRows, StatsWindow
 from healloop.queue.store.sql import load_queries
 from healloop.queue.tokens import Token
 
@@ -51,6 +52,14 @@ Q = load_queries(
     columns=COLUMNS,
     insert_columns=_INSERT_COLUMNS,
     insert_params=", ".join("?" * len(_INSERT_COLUMNS.split(","))),
+    window="e.created_at >= :since AND e.created_at < :until AND (:node IS NULL OR e.node = :node "
+           "OR e.seq IN (SELECT seq FROM event_nodes WHERE node = :node))",
+    # The class of the latest history entry that records one: the agent's last word on the failure.
+    # data is cast to TEXT: the server writes it as a BLOB, which SQLite 3.45 and later read as JSONB.
+    **{"class": "coalesce((SELECT CAST(json_extract(CAST(c.data AS TEXT), '$.class') AS TEXT) FROM history c "
+                "WHERE c.event_id = e.id AND c.data IS NOT NULL "
+                "AND json_extract(CAST(c.data AS TEXT), '$.class') IS NOT NULL ORDER BY c.id DESC LIMIT 1), "
+                "'unclassified')"},
 )
 # The most operations one commit carries: bounds how long the first request of a batch waits.
 MAX_BATCH = 512
@@ -294,6 +303,26 @@ class SQLiteTx:
     def touch_tokens(self, uses: list[tuple[str, int]]) -> None:
         self.c.executemany(Q["touch_token"], [(at, name) for name, at in uses])
 
+    # -- GET /v1/stats
+    def stats(self, w: StatsWindow, top: int) -> StatsRows:
+        args = {"since": w.since, "until": w.until, "node": w.node, "top": top}
+
+        def rows(name: str) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in self.c.execute(Q[name], args)]
+
+        notes = rows("stats_notifications")
+        return StatsRows(
+            per_day=rows("stats_per_day"),
+            outcomes={outcome: n for outcome, n in rows("stats_outcomes")},
+            repair=rows("stats_repair"),
+            flaky=rows("stats_flaky"),
+            suspects=rows("stats_suspects"),
+            nodes=rows("stats_nodes"),
+            notifications=[(ch, st, n) for ch, st, n, _, _ in notes],
+            notify_errors=_newest_errors(notes),
+            seen={n.name: n.last_seen for n in self.list_nodes()},
+        )
+
     # -- the budgets of automatic actions
     def was_fixed(self, event_id: str) -> bool:
         return bool(self.c.execute(Q["was_fixed"], (event_id,)).fetchone()[0])
@@ -360,6 +389,15 @@ class SQLiteTx:
 
     def delete_artifact(self, digest: str) -> bool:
         return self.c.execute(Q["delete_artifact"], (digest,)).rowcount == 1
+
+
+def _newest_errors(notes: list[tuple[Any, ...]]) -> dict[str, str]:
+    """Per channel, the error of its newest failed or pending delivery."""
+    newest: dict[str, tuple[int, str]] = {}
+    for channel, status, _, last, error in notes:
+        if error and status in ("failed", "pending") and (last or 0) >= newest.get(channel, (-1, ""))[0]:
+            newest[channel] = (last or 0, error)
+    return {channel: error for channel, (_, error) in newest.items()}
 
 
 def token_admin(path: str | os.PathLike[str]) -> SQLiteTx:

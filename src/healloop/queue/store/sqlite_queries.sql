@@ -45,6 +45,9 @@ CREATE INDEX IF NOT EXISTS events_lease ON events (lease_expires_at) WHERE lease
 -- enough by walking seq backwards. No full index on fingerprint either: the open and resolved
 -- partial indexes cover every lookup, and each full index costs every report (measured ~25%).
 CREATE INDEX IF NOT EXISTS events_active ON events (status, seq) WHERE status <> 'resolved';
+-- The window of GET /v1/stats (events created between two times). created_at only grows with seq, so
+-- each new event appends to the end of this index: one page, mostly the one the last report wrote.
+CREATE INDEX IF NOT EXISTS events_created ON events (created_at);
 DROP INDEX IF EXISTS events_status;
 DROP INDEX IF EXISTS events_fingerprint;
 CREATE TABLE IF NOT EXISTS event_nodes (
@@ -394,3 +397,82 @@ DELETE FROM artifacts WHERE digest = ?
 
 -- name: max_seq
 SELECT coalesce(max(seq), 0) FROM events
+
+-- Figures of GET /v1/stats (queue/stats.py says what each means). Each reads the events created in the
+-- window [:since, :until), through events_created, that :node took part in (any node when NULL), and
+-- what their history says of them through history_event: a few rows per event. {window} is that
+-- condition on `e`; {class} the class the agent last recorded in an event's history data. The server
+-- writes JSON as a BLOB (msgspec's bytes), which SQLite 3.45 and later read as its binary JSONB: each
+-- JSON column is cast to TEXT before a json_ function reads it.
+
+-- name: stats_per_day
+SELECT date(e.created_at / 1000000, 'unixepoch') AS day, {class} AS class, count(*)
+FROM events e INDEXED BY events_created WHERE {window}
+GROUP BY day, class ORDER BY day, class
+
+-- name: stats_outcomes
+-- Each event once, by where it stands: resolved by the agent (from verifying), by a person approving
+-- its proposal, or by an operator closing it; escalated, or escalated because a person undid its fix
+-- (the latest move to escalated is a revert: its data lists the reverted commits); proposed; open.
+-- `from_state IS NOT to_state` skips the notes an alert's resolution adds without a move.
+SELECT CASE e.status
+    WHEN 'resolved' THEN (SELECT CASE h.from_state WHEN 'proposed' THEN 'approved'
+                                                   WHEN 'escalated' THEN 'closed' ELSE 'healed' END
+                          FROM history h WHERE h.event_id = e.id AND h.to_state = 'resolved'
+                          AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
+    WHEN 'escalated' THEN CASE (SELECT json_type(CAST(h.data AS TEXT), '$.reverted') FROM history h
+                                WHERE h.event_id = e.id AND h.to_state = 'escalated'
+                                AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
+                          WHEN 'array' THEN 'reverted' ELSE 'escalated' END
+    WHEN 'proposed' THEN 'proposed'
+    ELSE 'open' END AS outcome, count(*)
+FROM events e INDEXED BY events_created WHERE {window}
+GROUP BY outcome
+
+-- name: stats_repair
+-- Creation to resolution of the resolved events, by class: count, mean, and the 90th percentile by
+-- nearest rank (the smallest time at least 90% of them took no longer than; percentile_disc(0.9) in
+-- PostgreSQL): rank ceil(0.9 n), written (9n + 9) / 10 in integers.
+WITH took AS (SELECT {class} AS class, e.resolved_at - e.created_at AS us
+              FROM events e INDEXED BY events_created
+              WHERE {window} AND e.status = 'resolved' AND e.resolved_at IS NOT NULL),
+ranked AS (SELECT class, us, row_number() OVER (PARTITION BY class ORDER BY us) AS r,
+                  count(*) OVER (PARTITION BY class) AS n FROM took)
+SELECT class, n, avg(us), max(CASE WHEN r = (9 * n + 9) / 10 THEN us END)
+FROM ranked GROUP BY class ORDER BY class
+
+-- name: stats_flaky
+-- Tests the agent resolved with the label flaky (rerun unchanged, and it passed), most often first.
+SELECT e.spec, e.test, count(*) AS times, max(h.at) AS last
+FROM events e INDEXED BY events_created JOIN history h ON h.event_id = e.id
+WHERE {window} AND e.spec IS NOT NULL AND h.to_state = 'resolved' AND h.data IS NOT NULL
+  AND json_extract(CAST(h.data AS TEXT), '$.label') = 'flaky'
+GROUP BY e.spec, e.test ORDER BY times DESC, last DESC LIMIT :top
+
+-- name: stats_suspects
+-- Commits named as the suspect in the root-cause reports of escalations (data.report.suspect_commit).
+SELECT json_extract(CAST(h.data AS TEXT), '$.report.suspect_commit.sha') AS sha,
+       max(json_extract(CAST(h.data AS TEXT), '$.report.suspect_commit.subject')), count(DISTINCT e.id) AS n,
+       max(h.at) AS last
+FROM events e INDEXED BY events_created JOIN history h ON h.event_id = e.id
+WHERE {window} AND h.to_state = 'escalated' AND h.data IS NOT NULL AND sha IS NOT NULL
+GROUP BY sha ORDER BY n DESC, last DESC LIMIT :top
+
+-- name: stats_nodes
+-- Per node that took part in the window's events (events.nodes lists them all, the reporter first):
+-- events, how many are resolved, and the newest the node reported first.
+SELECT j.value AS node, count(*), sum(e.status = 'resolved'),
+       max(CASE WHEN j.value = e.node THEN e.created_at END)
+FROM events e INDEXED BY events_created, json_each(CAST(e.nodes AS TEXT)) j
+WHERE {window} AND (:node IS NULL OR j.value = :node)
+GROUP BY j.value ORDER BY j.value
+
+-- name: stats_notifications
+-- Deliveries created in the window per channel and status, with the newest error of each channel. A
+-- scan of outbox_recent (channel, created_at): the outbox holds a row per told outcome and channel.
+-- With a node, only deliveries about the window's events of that node.
+SELECT o.channel, o.status, count(*), max(coalesce(o.done_at, o.next_at)) AS last, o.last_error
+FROM outbox o
+WHERE o.created_at >= :since AND o.created_at < :until
+  AND (:node IS NULL OR o.event_id IN (SELECT e.id FROM events e INDEXED BY events_created WHERE {window}))
+GROUP BY o.channel, o.status ORDER BY o.channel, o.status

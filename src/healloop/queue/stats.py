@@ -1,0 +1,130 @@
+"""The numbers behind the dashboard's trends (``GET /v1/stats``, ``healloop stats``): the window asked
+for, checked; the rows a store computes for it (``ReadTx.stats``); and the reply made of them.
+
+Every figure is about the events created in the window [since, until) that the node took part in (any
+node when none is named), as their history stands now. Days are UTC days.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from healloop.errors import InvalidInput
+from healloop.timeutil import US, now_us, parse_rfc3339, to_rfc3339
+
+DAY_US = 86_400 * US
+DEFAULT_SINCE = "7d"
+MAX_DAYS = 366
+TOP = 10  # flaky tests and suspect commits listed
+OUTCOMES = ("healed", "approved", "closed", "proposed", "escalated", "reverted", "open")
+_RELATIVE = re.compile(r"^(\d{1,6})(m|h|d|w)$")
+_UNIT_US = {"m": 60 * US, "h": 3600 * US, "d": DAY_US, "w": 7 * DAY_US}
+_BLANK_OR_NUL = re.compile(r"^\s*$|\x00")
+
+
+@dataclass(frozen=True)
+class StatsWindow:
+    since: int  # µs, inclusive
+    until: int  # µs, exclusive
+    node: str | None = None
+
+
+@dataclass
+class StatsRows:
+    """What a store computes for a window, as plain rows (times in µs)."""
+
+    per_day: list[tuple[str, str, int]]               # day (YYYY-MM-DD), class, events
+    outcomes: dict[str, int]                           # outcome -> events
+    repair: list[tuple[str, int, float, int]]          # class, resolved events, mean, p90
+    flaky: list[tuple[str, str, int, int]]             # spec, test, times called flaky, last time
+    suspects: list[tuple[str, str | None, int, int]]   # sha, subject, events, last time
+    nodes: list[tuple[str, int, int, int | None]]      # node, events, resolved, newest it reported
+    notifications: list[tuple[str, str, int]]          # channel, delivery status, deliveries
+    notify_errors: dict[str, str] = field(default_factory=dict)  # channel -> newest error
+    seen: dict[str, int] = field(default_factory=dict)           # registered node -> last_seen
+
+
+def _when(text: str, name: str, now: int) -> int:
+    m = _RELATIVE.match(text.strip())
+    if m:
+        return now - int(m.group(1)) * _UNIT_US[m.group(2)]
+    if not text[:1].isdigit() or len(text) < 10:
+        raise InvalidInput(f"`{name}` must be an RFC 3339 time such as 2026-11-25T08:30:00Z or a time "
+                           f"back from now such as 7d, 24h, 30m or 2w; got {text!r}", field=name)
+    return parse_rfc3339(text, name)
+
+
+def parse_window(since: str | None, until: str | None, node: str | None, *, now: int | None = None
+                 ) -> StatsWindow:
+    """The window of ``since``/``until`` (RFC 3339 or relative: 7d, 24h, 30m, 2w back from now; since
+    defaults to 7d, until to now) and ``node``; each bad value answered with a sentence naming it."""
+    now = now_us() if now is None else now
+    start = _when(since or DEFAULT_SINCE, "since", now)
+    end = _when(until, "until", now) if until else now
+    if end <= start:
+        raise InvalidInput(f"`until` ({to_rfc3339(end)}) must be after `since` ({to_rfc3339(start)})",
+                           field="until")
+    if end - start > MAX_DAYS * DAY_US:
+        days = (end - start) / DAY_US
+        raise InvalidInput(f"the window from `since` to `until` is {days:.1f} days; ask for at most "
+                           f"{MAX_DAYS} days at a time", field="since")
+    if node is not None and (len(node) > 200 or _BLANK_OR_NUL.search(node)):
+        raise InvalidInput("`node` must be a node's name: visible text, at most 200 characters, no NUL",
+                           field="node")
+    return StatsWindow(start, end, node or None)
+
+
+def _share(n: int, total: int) -> float:
+    return round(n / total, 4) if total else 0.0
+
+
+def _seconds(us: float | None) -> float | None:
+    return None if us is None else round(us / US, 3)
+
+
+def _days(w: StatsWindow) -> list[str]:
+    """Every UTC day the window touches, so a chart shows the quiet days too."""
+    first = datetime.fromtimestamp(w.since // US, UTC).date()
+    last = datetime.fromtimestamp((w.until - 1) // US, UTC).date()
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def to_json(w: StatsWindow, rows: StatsRows) -> dict[str, Any]:
+    per_day: dict[str, dict[str, int]] = {day: {} for day in _days(w)}
+    for day, cls, n in rows.per_day:
+        per_day.setdefault(day, {})[cls] = n
+    total = sum(rows.outcomes.values())
+    nodes = {name: {"node": name, "events": n, "resolved": ok, "share_resolved": _share(ok, n),
+                    "last_report": to_rfc3339(last), "last_seen": None}
+             for name, n, ok, last in rows.nodes}
+    for name, seen in rows.seen.items():
+        if w.node is None or name == w.node:
+            nodes.setdefault(name, {"node": name, "events": 0, "resolved": 0, "share_resolved": 0.0,
+                                    "last_report": None, "last_seen": None})["last_seen"] = to_rfc3339(seen)
+    channels: dict[str, dict[str, Any]] = {}
+    for channel, status, n in rows.notifications:
+        ch = channels.setdefault(channel, {"channel": channel, "failed": 0, "pending": 0, "delivered": 0,
+                                           "muted": 0, "digested": 0, "last_error": None})
+        ch[status] = ch.get(status, 0) + n
+    for channel, error in rows.notify_errors.items():
+        if channel in channels:
+            channels[channel]["last_error"] = error
+    return {
+        "window": {"since": to_rfc3339(w.since), "until": to_rfc3339(w.until), "node": w.node},
+        "events": total,
+        "failures_per_day": [{"day": day, "events": sum(by.values()), "classes": dict(sorted(by.items()))}
+                             for day, by in sorted(per_day.items())],
+        "outcomes": {o: {"events": rows.outcomes.get(o, 0), "share": _share(rows.outcomes.get(o, 0), total)}
+                     for o in OUTCOMES},
+        "time_to_repair": [{"class": cls, "events": n, "mean_s": _seconds(mean), "p90_s": _seconds(p90)}
+                           for cls, n, mean, p90 in rows.repair],
+        "flaky_tests": [{"spec": spec, "test": test, "times": n, "last_at": to_rfc3339(last)}
+                        for spec, test, n, last in rows.flaky],
+        "suspect_commits": [{"sha": sha, "subject": subject, "events": n, "last_at": to_rfc3339(last)}
+                            for sha, subject, n, last in rows.suspects],
+        "nodes": [nodes[name] for name in sorted(nodes)],
+        "notifications": [channels[name] for name in sorted(channels)],
+    }
