@@ -64,16 +64,24 @@ MUST = [
 # The document against the server the other way round: a request the document calls valid is
 # accepted, and an open route is documented as open.
 DOCUMENT_AS_STRICT_AS_THE_SERVER = [openapi_checks.positive_data_acceptance, openapi_checks.ignored_auth]
+# Operations whose valid requests the document cannot say in full, and why. They still get MUST.
+ACROSS_PARAMETERS = {
+    "GET /v1/stats": "`until` after `since` and at most 366 days later is a rule across two parameters, "
+                     "which JSON Schema cannot say (each one alone is as strict as the server)",
+}
 
 
-def fuzz(server: QueueServer, role: str, checks: list) -> list[str]:
+def fuzz(server: QueueServer, role: str, checks: list, skip: dict[str, str] | None = None) -> list[str]:
     """Runs every operation of the live document as ``role``; returns the failures, one per operation."""
     token = TOKENS[role]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     ops = operations(server)
     assert len(ops) >= 10, [op.label for op in ops]
+    assert not set(skip or {}) - {op.label for op in ops}, "a skipped operation is not in the document"
     failures: list[str] = []
     for op in ops:
+        if op.label in (skip or {}):
+            continue
 
         @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
@@ -100,5 +108,5 @@ def test_every_operation_answers_without_5xx_and_as_documented(queue: QueueServe
 
 @pytest.mark.timeout(300)
 def test_the_document_is_as_strict_as_the_server(queue: QueueServer) -> None:
-    failures = fuzz(queue, "admin", DOCUMENT_AS_STRICT_AS_THE_SERVER)
+    failures = fuzz(queue, "admin", DOCUMENT_AS_STRICT_AS_THE_SERVER, skip=ACROSS_PARAMETERS)
     assert not failures, "\n\n".join(failures)

@@ -133,6 +133,14 @@ def _as_strict_as_the_service(components: dict[str, Any]) -> None:
         {"properties": {"status": {"enum": list(ALERT_STATUSES)}}}]}
 
 
+# A time of GET /v1/stats: RFC 3339, or back from now (stats._RELATIVE). That `until` comes after
+# `since`, at most MAX_DAYS later, is a rule across the two that JSON Schema cannot say.
+_WHEN = {"anyOf": [{"type": "string", "format": "date-time"},
+                   {"type": "string", "pattern": r"^\d{1,6}[mhdw]$"}]}
+_STATS_PARAMS = {"since": _WHEN, "until": _WHEN,
+                 "node": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN}}
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
@@ -272,7 +280,7 @@ def openapi_document() -> dict[str, Any]:
             "reverted, open), time to repair by class, the most flaky tests, the most suspected commits, "
             "node health and notification failures", None,
             {"200": _reply("The figures", _STATS)}, 400, parameters=[
-                {"name": name, "in": "query", "description": text, "schema": {"type": "string"}}
+                {"name": name, "in": "query", "description": text, "schema": _STATS_PARAMS[name]}
                 for name, text in (
                     ("since", f"RFC 3339 (2026-11-25T08:30:00Z) or back from now (7d, 24h, 30m, 2w); "
                               f"default {DEFAULT_SINCE}; at most {MAX_DAYS} days before `until`"),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from healloop.errors import InvalidInput
+from healloop.queue.model import NAME_PATTERN
 from healloop.timeutil import US, now_us, parse_rfc3339, to_rfc3339
 
 DAY_US = 86_400 * US
@@ -22,7 +23,6 @@ TOP = 10  # flaky tests and suspect commits listed
 OUTCOMES = ("healed", "approved", "closed", "proposed", "escalated", "reverted", "open")
 _RELATIVE = re.compile(r"^(\d{1,6})(m|h|d|w)$")
 _UNIT_US = {"m": 60 * US, "h": 3600 * US, "d": DAY_US, "w": 7 * DAY_US}
-_BLANK_OR_NUL = re.compile(r"^\s*$|\x00")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def parse_window(since: str | None, until: str | None, node: str | None, *, now:
         days = (end - start) / DAY_US
         raise InvalidInput(f"the window from `since` to `until` is {days:.1f} days; ask for at most "
                            f"{MAX_DAYS} days at a time", field="since")
-    if node is not None and (len(node) > 200 or _BLANK_OR_NUL.search(node)):
+    if node is not None and (len(node) > 200 or not re.search(NAME_PATTERN, node)):
         raise InvalidInput("`node` must be a node's name: visible text, at most 200 characters, no NUL",
                            field="node")
     return StatsWindow(start, end, node or None)
