@@ -12,6 +12,8 @@ class HealloopError(Exception):
 
     status = 500
     code = "internal"
+    # Set on the refusals a tool node counts (healloop_node_refusals_total): "sandbox", "allow_list".
+    refusal: str | None = None
 
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         self.message = message or (self.__doc__ or "").strip()
@@ -53,6 +55,12 @@ class NotFound(HealloopError):
     code = "not_found"
 
 
+class NotOnAllowList(NotFound):
+    """Not one this node offers: it uses only the services and diagnostics its healloop.toml names."""
+
+    refusal = "allow_list"  # the code stays not_found: clients handle it as before
+
+
 class Conflict(HealloopError):
     """The request conflicts with the object's current state."""
 
@@ -82,6 +90,13 @@ class BudgetExhausted(Conflict):
     """The budget of automatic fixes for this test or node is spent for now: escalate to a person."""
 
     code = "budget_exhausted"
+
+
+class SandboxRefused(InvalidInput):
+    """The node's sandbox refused the path: outside the workspace, inside .git or healloop's own data,
+    through a symlink, or a file with other hard links."""
+
+    refusal = "sandbox"  # the code stays invalid_input: clients handle it as before
 
 
 class PayloadTooLarge(HealloopError):

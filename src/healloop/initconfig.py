@@ -47,6 +47,7 @@ concurrency = 1
 # heal_threshold = 0.5  # selector healing: least evidence for the element chosen (higher: fewer heals)
 # heal_margin = 0.2     # selector healing: lead it needs over the runner-up (higher: fewer heals)
 # node_setup_timeout = 30   # seconds to open a session to a tool node; slower counts as unreachable
+# metrics_port = 9101  # Prometheus metrics at http://127.0.0.1:9101/metrics (metrics_host to widen)
 
 [node]
 workspace = "."         # the repository agents read and repair

@@ -122,7 +122,7 @@ def load_settings(config: Path) -> StackSettings:
                                    "reporter_token_env"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
     agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin",
-                                   "node_setup_timeout", "node_hosts"})
+                                   "node_setup_timeout", "node_hosts", "metrics_port", "metrics_host"})
     join = _typed(queue, "queue", "url", str, None, "the team queue's URL")
     public_url = _typed(mcp, "mcp", "public_url", str, None, "the node's MCP URL")
     for key, url in (("queue.url", join), ("mcp.public_url", public_url)):
@@ -153,6 +153,7 @@ def load_settings(config: Path) -> StackSettings:
             raise ConfigError(f"`agent.node_setup_timeout` must be a number of seconds from 0.1 to 600, got"
                               f" {setup!r}", field="agent.node_setup_timeout")
         agent_args += ["--node-setup-timeout", str(setup)]
+    agent_args += _metrics_args(agent)
     node_hosts = agent.get("node_hosts", [])
     if not isinstance(node_hosts, list) or not all(isinstance(h, str) for h in node_hosts):
         raise ConfigError(f"`agent.node_hosts` must be a list of host names, got {node_hosts!r}",
@@ -183,6 +184,21 @@ def load_settings(config: Path) -> StackSettings:
         agent_args=tuple(agent_args),
         part_tokens=part_tokens,
     )
+
+
+def _metrics_args(agent: dict[str, Any]) -> list[str]:
+    """``[agent] metrics_port`` (and ``metrics_host``): the agent's ``GET /metrics``, off when unset."""
+    port = agent.get("metrics_port")
+    host = _typed(agent, "agent", "metrics_host", str, None, "a host address, e.g. '0.0.0.0'")
+    if port is None:
+        if host is not None:
+            raise ConfigError("`agent.metrics_host` needs `agent.metrics_port`: set the port to serve "
+                              "metrics on, or remove metrics_host", field="agent.metrics_host")
+        return []
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"`agent.metrics_port` must be a port number from 1 to 65535, got {port!r}",
+                          field="agent.metrics_port")
+    return ["--metrics-port", str(port)] + (["--metrics-host", host] if host else [])
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

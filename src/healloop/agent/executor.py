@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from healloop.agent import guardrails
+from healloop.agent import guardrails, metrics
 from healloop.agent.context import Context
 from healloop.agent.mcpclient import NodeSession
 from healloop.agent.playbooks import Action
@@ -43,7 +43,14 @@ class Executor:
         return str(self.ctx.event["id"])
 
     async def violations(self, action: Action) -> list[str]:
-        """Every reason to refuse ``action``; reads the current file for a whole-file write."""
+        """Every reason to refuse ``action``; reads the current file for a whole-file write. Each is
+        counted by its guardrail (``healloop_agent_refusals_total``): a refusal follows every one."""
+        problems = await self._violations(action)
+        for rule in sorted({guardrails.rule_of(p) for p in problems}):
+            metrics.REFUSALS.inc(rule)
+        return problems
+
+    async def _violations(self, action: Action) -> list[str]:
         args, policy = action.args, self.ctx.policy
         if action.tool == "edit_file":
             problems = guardrails.check_path(str(args.get("path", "")), policy)
@@ -75,9 +82,9 @@ class Executor:
         if action.tool == "git_revert":
             return guardrails.check_revert(self.reverts, policy)
         if action.tool in ("git_commit", "git_push", "git_pull"):
-            return [
-                f"{action.tool} is done by the agent itself after a passing verification, never by a plan"
-            ]
+            return [guardrails.Violation(
+                f"{action.tool} is done by the agent itself after a passing verification, never by a plan",
+                "agent_only")]
         return []
 
     async def run(self, actions: list[Action]) -> list[dict[str, Any]]:

@@ -76,6 +76,22 @@ class Policy:
         return cls(**fields)
 
 
+class Violation(str):
+    """One reason to refuse, as text (it goes into the event's history as is), with ``rule`` naming the
+    guardrail that found it, for ``healloop_agent_refusals_total``."""
+
+    rule: str
+
+    def __new__(cls, text: str, rule: str) -> Violation:
+        self = super().__new__(cls, text)
+        self.rule = rule
+        return self
+
+
+def rule_of(violation: str) -> str:
+    return getattr(violation, "rule", "other")
+
+
 class Refused(Exception):
     """A guardrail refused an action; ``violations`` says why, ``patch`` is what was refused."""
 
@@ -95,14 +111,15 @@ def is_test_path(path: str, policy: Policy) -> bool:
 
 def check_path(path: str, policy: Policy) -> list[str]:
     if not path or path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", path) or ".." in path.split("/"):
-        return [f"path {path!r} is outside the workspace: only relative paths inside it may be edited"]
+        return [Violation(f"path {path!r} is outside the workspace: only relative paths inside it may be "
+                          "edited", "outside_workspace")]
     if path.split("/")[0] == ".git":
-        return [f"path {path!r} is inside .git"]
+        return [Violation(f"path {path!r} is inside .git", "git_internals")]
     if not is_test_path(path, policy) and not policy.app_edits:
-        return [
+        return [Violation(
             f"path {path!r} is app code: the node's policy allows edits to test files only "
-            f"({', '.join(policy.test_paths)}); set node.policy.app_edits to allow it"
-        ]
+            f"({', '.join(policy.test_paths)}); set node.policy.app_edits to allow it", "app_code"
+        )]
     return []
 
 
@@ -124,17 +141,20 @@ def check_patch(path: str, old: str, new: str, policy: Policy) -> list[str]:
     problems = check_path(path, policy)
     lost = _count(ASSERTION, old) - _count(ASSERTION, new)
     if lost > 0:
-        problems.append(f"removes {lost} assertion(s) (should/expect/assert): tests may not be weakened")
+        problems.append(Violation(f"removes {lost} assertion(s) (should/expect/assert): tests may not be "
+                                  "weakened", "removes_assertion"))
     if _count(SKIP_ONLY, new) > _count(SKIP_ONLY, old):
-        problems.append("adds skip/only/xfail: tests may not be switched off or narrowed")
+        problems.append(Violation("adds skip/only/xfail: tests may not be switched off or narrowed",
+                                  "skip_only"))
     if _count(FORCE, new) > _count(FORCE, old):
-        problems.append("forces an action (force: true / force=True), which hides a real visibility problem")
+        problems.append(Violation("forces an action (force: true / force=True), which hides a real "
+                                  "visibility problem", "force"))
     old_max = max(_timeouts_s(old), default=0.0)
     for t in _timeouts_s(new):
         if t > policy.max_timeout_s and t > old_max:
-            problems.append(
-                f"raises a timeout to {t:g} s, over the configured cap of {policy.max_timeout_s:g} s"
-            )
+            problems.append(Violation(
+                f"raises a timeout to {t:g} s, over the configured cap of {policy.max_timeout_s:g} s",
+                "timeout_cap"))
             break
     # A changed expected value (a total, a text, a count) would make the test agree with a regression.
     lang = "py" if path.endswith(".py") else "js"
@@ -143,10 +163,10 @@ def check_patch(path: str, old: str, new: str, policy: Policy) -> list[str]:
     if lost <= 0 and old_expect != new_expect:
         changed = [ln.strip() for ln in new.splitlines()
                    if ASSERTION.search(ln) and _expectation(ln, lang) not in old_expect]
-        problems.append(
+        problems.append(Violation(
             "changes what an assertion expects (only selectors may change on an assertion line): "
-            f"{(changed or ['?'])[0][:120]!r}"
-        )
+            f"{(changed or ['?'])[0][:120]!r}", "changes_expectation"
+        ))
     old_lines = {ln.strip() for ln in old.splitlines()}
     for line in new.splitlines():
         if line.strip() in old_lines:
@@ -156,23 +176,26 @@ def check_patch(path: str, old: str, new: str, policy: Policy) -> list[str]:
                 strict in o and loose not in o for o in old_lines if ASSERTION.search(o)
             ):
                 if ASSERTION.search(line):
-                    problems.append(f"loosens an assertion ({strict!r} to {loose!r}): {line.strip()[:120]!r}")
+                    problems.append(Violation(f"loosens an assertion ({strict!r} to {loose!r}): "
+                                              f"{line.strip()[:120]!r}", "loosens_assertion"))
                 break
     return problems
 
 
 def check_restart(done: int, policy: Policy, service: str) -> list[str]:
     if done >= policy.restarts_per_event:
-        return [
+        return [Violation(
             f"service {service!r} was already restarted {done} time(s) for this event "
-            f"(cap node.policy.restarts_per_event = {policy.restarts_per_event})"
-        ]
+            f"(cap node.policy.restarts_per_event = {policy.restarts_per_event})", "restart_cap"
+        )]
     return []
 
 
 def check_revert(done: int, policy: Policy) -> list[str]:
     if not policy.revert:
-        return ["reverting commits is off: the node's policy must set node.policy.revert = true"]
+        return [Violation("reverting commits is off: the node's policy must set node.policy.revert = true",
+                          "revert_off")]
     if done >= policy.reverts_per_event:
-        return [f"already reverted {done} commit(s) for this event (cap {policy.reverts_per_event})"]
+        return [Violation(f"already reverted {done} commit(s) for this event "
+                          f"(cap {policy.reverts_per_event})", "revert_cap")]
     return []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -18,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Tool
 
 from healloop import errors
+from healloop.agent import metrics
 from healloop.errors import HealloopError, Unavailable
 
 _BY_CODE: dict[str, type[HealloopError]] = {
@@ -165,6 +167,23 @@ class NodeSession:
             raise NodeUnavailable(f"the node at {self.url} went away: {closing!r}") from None
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """Call ``tool``; counted by tool and result, and timed (``agent/metrics.py``)."""
+        started, result = time.monotonic(), "cancelled"
+        try:
+            value = await self._call(tool, **arguments)
+            result = "ok"
+            return value
+        except NodeUnavailable:
+            result = "unreachable"
+            raise
+        except HealloopError as exc:
+            result = exc.code
+            raise
+        finally:
+            metrics.TOOL_CALLS.inc(metrics.label(tool), result)
+            metrics.TOOL_SECONDS.observe(time.monotonic() - started, metrics.label(tool))
+
+    async def _call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         assert self._client is not None, "use NodeSession in `async with`"
         args = {k: v for k, v in arguments.items() if v is not None}
         lost: list[str] = []

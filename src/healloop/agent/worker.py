@@ -22,7 +22,8 @@ from typing import Any
 
 import anyio
 
-from healloop.agent import own_commit, plan_approval, rollback, siblings
+from healloop import __version__
+from healloop.agent import metrics, own_commit, plan_approval, rollback, siblings
 from healloop.agent.bounds import clip, fit, size
 from healloop.agent.classify import classify
 from healloop.agent.context import Context, gather
@@ -102,6 +103,8 @@ class AgentConfig:
     # it when a proxy in front of the queue allows less.
     max_data_kb: int = 256
     node_setup_s: float = SETUP_TIMEOUT_S  # opening a session to a node: connect, handshake, tool list
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # GET /metrics there (agent/metrics.py); None: not served
 
 
 class _Stop(Exception):
@@ -129,6 +132,7 @@ class Agent:
         self.stopping = True
 
     async def run(self) -> None:
+        metrics.INFO.set(1, self.planner.name, __version__)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._signals, tg.cancel_scope)
             async with anyio.create_task_group() as workers:
@@ -163,10 +167,17 @@ class Agent:
                 # or a planner. It must cost this one event, not the worker: log it with its traceback,
                 # put it on the event, and go on claiming. BaseException (cancellation, KeyboardInterrupt)
                 # is not caught here.
+                metrics.IN_HAND.inc()
+                started = anyio.current_time()
                 try:
                     await job.run()
                 except Exception as exc:  # noqa: BLE001 - see above: the one catch-all, by design
                     await job.agent_error(_unwrap(exc))
+                finally:
+                    metrics.IN_HAND.inc(by=-1)
+                    outcome = job.state if job.state in DONE else "lost" if job.lost else "released"
+                    metrics.EVENTS.inc(outcome)
+                    metrics.EVENT_SECONDS.observe(anyio.current_time() - started, outcome)
 
 
 def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -492,7 +503,7 @@ class EventJob:
                     await self._over_budget(ctx, plan, analysis, tried, spent)
                     return
                 try:
-                    records = await executor.run(plan.actions)
+                    records = await self._apply(executor, plan)
                 except Refused as refused:
                     await self._refused(node, name, ctx, refused, tried + executor.records, plan.playbook)
                     return
@@ -520,6 +531,7 @@ class EventJob:
                 )
             run = await node.call("run_test", spec=spec, test=test)
             run_summary = _run_summary(run)
+            metrics.ATTEMPTS.inc(metrics.label(plan.playbook), "passed" if run.get("passed") else "failed")
             if run.get("passed"):
                 await self._resolve(node, ctx, plan, executor, run_summary)
                 return
@@ -551,6 +563,14 @@ class EventJob:
                 return
             extra_failure = failure
             await self.checkpoint()
+
+    @staticmethod
+    async def _apply(executor: Executor, plan: Plan) -> list[dict[str, Any]]:
+        """Carry out the plan's actions, each counted by what became of it, whatever stops the run."""
+        try:
+            return await executor.run(plan.actions)
+        finally:
+            metrics.count_actions(plan.playbook, executor.records)
 
     async def _caused_by_own_commit(self, node: NodeSession, ctx: Context) -> bool:
         """Escalate, proposing the undo, a failure at a line one of healloop's own recent commits wrote
@@ -951,7 +971,7 @@ class EventJob:
 
     async def _dry_run(self, ctx: Context, executor: Executor, plan: Plan, analysis: dict[str, Any]) -> None:
         try:
-            await executor.run(plan.actions)
+            await self._apply(executor, plan)
             verdict = "planned and checked; nothing was changed"
         except Refused as refused:
             verdict = f"the plan would be refused: {refused}"

@@ -171,6 +171,22 @@ from healloop.cli.queue_commands import node_host_option
     help="The most data (report, analysis) one state move sends; longer parts are cut with a marker. "
     "Lower it when a proxy in front of the queue allows less than the queue's 1 MiB.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="HEALLOOP_AGENT_METRICS_PORT",
+    show_envvar=True,
+    help="Serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (events, attempts, actions, tool "
+    "calls, durations, refusals). Off when not given.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="HEALLOOP_AGENT_METRICS_HOST",
+    show_envvar=True,
+    help="Address the metrics port binds to; 0.0.0.0 lets a Prometheus on another machine scrape it.",
+)
 def agent_command(
     queue_url: str,
     token: str | None,
@@ -194,6 +210,8 @@ def agent_command(
     heal_threshold: float,
     heal_margin: float,
     max_data_kb: int,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Claim failure events and repair them through the reporting machine's tool node."""
     config = AgentConfig(
@@ -210,6 +228,8 @@ def agent_command(
         heal_threshold=heal_threshold,
         heal_margin=heal_margin,
         max_data_kb=max_data_kb,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
     )
     if name:
         config.name = name
@@ -236,7 +256,24 @@ def agent_command(
         + (" (dry run)" if dry_run else ""),
         err=True,
     )
+    if metrics_port is not None:
+        _serve_metrics(metrics_host, metrics_port)
     anyio.run(Agent(config).run)
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    """``GET /metrics`` from a thread of its own, bound before the first claim: a port in use is said
+    at start, not found out by a scrape that fails."""
+    from healloop.agent.metrics import REGISTRY
+    from healloop.errors import HealloopError
+    from healloop.prometheus import serve_in_thread
+
+    try:
+        serve_in_thread(REGISTRY.render, host, port, "--metrics-port")
+    except HealloopError as exc:
+        raise click.ClickException(exc.message) from None
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"healloop agent: metrics at http://{shown}:{port}/metrics", err=True)
 
 
 def register(cli: click.Group) -> None:

@@ -123,7 +123,7 @@ def serve(
     register_every: float,
     public_url: str | None,
 ) -> None:
-    """Serve the node's tools over streamable HTTP (at /mcp) or stdio."""
+    """Serve the node's tools over streamable HTTP (at /mcp, Prometheus metrics at /metrics) or stdio."""
     from healloop.node.server import build_server, http_app
     from healloop.node.tools import Node
 
@@ -140,7 +140,10 @@ def serve(
         ensure_folder(node.config.artifacts)
     except HealloopError as exc:
         _fail(exc)
-    server = build_server(node)
+    from healloop.node.metrics import NodeMetrics
+
+    metrics = NodeMetrics()
+    server = build_server(node, metrics)
     if transport == "stdio":
         anyio.run(server.run_stdio_async)
         return
@@ -148,7 +151,7 @@ def serve(
         # Agents reach the node by the name in its public URL: accept that Host header too.
         name = str(urlsplit(public_url).hostname)
         allowed_hosts = (*allowed_hosts, f"[{name}]" if ":" in name else name)
-    app = http_app(server, host=host, port=port, token=token, extra_hosts=allowed_hosts)
+    app = http_app(server, host=host, port=port, token=token, extra_hosts=allowed_hosts, metrics=metrics)
     registration = None
     if queue and node_name:
         from healloop.node.registration import Registration
@@ -164,7 +167,7 @@ async def _serve_http(app, host: str, port: int, registration) -> None:
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-    click.echo(f"healloop node: serving MCP at http://{host}:{port}/mcp", err=True)
+    click.echo(f"healloop node: serving MCP at http://{host}:{port}/mcp and metrics at /metrics", err=True)
     async with anyio.create_task_group() as tg:
         if registration is not None:
             tg.start_soon(registration.run)

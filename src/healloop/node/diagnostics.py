@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from healloop.errors import NotFound
+from healloop.errors import NotOnAllowList
 from healloop.node import proc
 from healloop.node.config import DiagnosticConfig
 from healloop.node.workspace import Workspace
@@ -14,7 +14,7 @@ def run_diagnostic(ws: Workspace, diagnostics: dict[str, DiagnosticConfig], name
     diag = diagnostics.get(name)
     if diag is None:
         known = ", ".join(sorted(diagnostics)) or "none configured"
-        raise NotFound(f"no diagnostic named {name!r}; diagnostics on this node: {known}", field="name")
+        raise NotOnAllowList(f"no diagnostic named {name!r}; diagnostics on this node: {known}", field="name")
     result = proc.run(diag.command, cwd=ws.root, timeout=diag.timeout)
     return {
         "name": name,

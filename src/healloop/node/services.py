@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from healloop.errors import Conflict, InvalidInput, NotFound, Unavailable
+from healloop.errors import Conflict, InvalidInput, NotFound, NotOnAllowList, Unavailable
 from healloop.node import proc
 from healloop.node.config import ServiceConfig
 from healloop.node.workspace import Workspace
@@ -275,7 +275,7 @@ class Services:
             return self.backends[name]
         except KeyError:
             known = ", ".join(sorted(self.backends)) or "none configured"
-            raise NotFound(
+            raise NotOnAllowList(
                 f"no service named {name!r}; services on this node: {known}", field="name"
             ) from None
 

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from healloop.errors import InvalidInput, NotFound, PayloadTooLarge
+from healloop.errors import InvalidInput, NotFound, PayloadTooLarge, SandboxRefused
 
 
 def resolve_inside(root: Path, rel: str, *, what: str = "path") -> Path:
@@ -27,14 +27,14 @@ def resolve_inside(root: Path, rel: str, *, what: str = "path") -> Path:
     if not isinstance(rel, str) or "\x00" in rel:
         raise InvalidInput(f"`{what}` must be a string without NUL bytes, got {rel!r}", field=what)
     if os.path.isabs(rel) or rel.startswith("~"):
-        raise InvalidInput(
+        raise SandboxRefused(
             f"`{what}` must be relative to the workspace, got the absolute path {rel!r}", field=what
         )
     candidate = root / (rel or ".")
     # strict=False: a file about to be created does not exist yet; its parent is checked below.
     resolved = candidate.resolve(strict=False)
     if resolved != root and root not in resolved.parents:
-        raise InvalidInput(
+        raise SandboxRefused(
             f"`{what}` {rel!r} resolves outside the workspace (through '..' or a symlink); refused",
             field=what,
         )
@@ -49,7 +49,7 @@ def refuse_hard_link(st: os.stat_result, shown: str, *, what: str = "path") -> N
     files afresh), and neither does healloop.
     """
     if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-        raise InvalidInput(
+        raise SandboxRefused(
             f"`{what}` {shown} is a file with {st.st_nlink} hard links, and another link may lie outside"
             " the workspace, so it is neither read nor written here; if it belongs in the workspace, replace"
             " it with a copy of its own (cp FILE FILE.copy && mv FILE.copy FILE)",
@@ -77,24 +77,24 @@ class Workspace:
         # Compared without case: on a case-insensitive file system .GIT/hooks is .git/hooks.
         parts = {p.lower() for p in (*path.relative_to(self.root).parts, *Path(rel).parts)}
         if ".git" in parts:
-            raise InvalidInput(
+            raise SandboxRefused(
                 f"`{what}` {rel!r} is inside .git; git internals are never written", field=what
             )
         if ".healloop" in parts or path == self.state_dir or self.state_dir in path.parents:
-            raise InvalidInput(
+            raise SandboxRefused(
                 f"`{what}` {rel!r} is inside healloop's own data (the queue, logs, the node's state and"
                 " journal); it is never written through the file tools", field=what
             )
         if unresolved.is_symlink():
             # Replacing a symlink would either write through it or silently turn it into a file.
-            raise InvalidInput(f"`{what}` {rel!r} is a symlink; write to its target instead", field=what)
+            raise SandboxRefused(f"`{what}` {rel!r} is a symlink; write to its target instead", field=what)
         if path.is_dir():
             raise InvalidInput(f"`{what}` {rel!r} is a directory, not a file", field=what)
         with contextlib.suppress(FileNotFoundError):
             refuse_hard_link(path.lstat(), repr(rel), what=what)
         parent = path.parent.resolve()
         if parent != self.root and self.root not in parent.parents:
-            raise InvalidInput(f"`{what}` {rel!r} has a parent outside the workspace; refused", field=what)
+            raise SandboxRefused(f"`{what}` {rel!r} has a parent outside the workspace; refused", field=what)
         return path
 
     def relative(self, path: Path) -> str:

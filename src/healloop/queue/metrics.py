@@ -1,4 +1,4 @@
-"""Counters and one histogram for ``GET /metrics``, in the Prometheus text format.
+"""The queue's counters and histogram for ``GET /metrics``, in the Prometheus text format.
 
 Kept in memory by the one server process; event counts by status are read from the store when
 scraped, so they survive restarts.
@@ -9,34 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0)
-
-
-@dataclass
-class Histogram:
-    buckets: tuple[float, ...] = _BUCKETS
-    counts: list[int] = field(default_factory=lambda: [0] * (len(_BUCKETS) + 1))
-    total: float = 0.0
-    n: int = 0
-
-    def observe(self, value: float) -> None:
-        self.total += value
-        self.n += 1
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-                return
-        self.counts[-1] += 1
-
-    def render(self, name: str) -> list[str]:
-        lines, running = [], 0
-        for bound, count in zip(self.buckets, self.counts, strict=False):
-            running += count
-            lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self.n}')
-        lines.append(f"{name}_sum {self.total:.6f}")
-        lines.append(f"{name}_count {self.n}")
-        return lines
+from healloop.prometheus import Histogram
 
 
 @dataclass
