@@ -173,3 +173,17 @@ def test_blanking_keeps_what_an_assertion_expects() -> None:
     assert blank_locators(by_text, "js") == by_text
     cy = "cy.get('[data-cy=total]').should('have.text', '$30.00')"
     assert blank_locators(cy, "js") == "cy.<selector>.should('have.text', '$30.00')"
+
+
+def test_a_locator_calls_has_text_option_filters_as_filter_does() -> None:
+    js = """
+    test('picks', async ({ page }) => {
+      await page.locator('tr', { hasText: 'SKU-2' }).getByRole('button', { name: 'Pick' }).click();
+    });"""
+    py = """
+def test_picks(page):
+    page.locator("tr", has_text="SKU-2").get_by_role("button", name="Pick").click()
+"""
+    want = [("css=tr >> has_text=SKU-2 >> role=button[name='Pick']", "click")]
+    assert uses(js, PLAYWRIGHT, "js") == want
+    assert uses(py, PLAYWRIGHT, "py") == want

@@ -220,6 +220,11 @@ class SpecReader:
                 parts = steps_from_selector(step.value, self.flavor)
                 origins += [(len(kept), i) for i in range(len(parts))]
                 steps += parts
+                # page.locator("tr", has_text="SKU-1") filters as .filter(has_text=...) does.
+                narrowing = self._modifier(replace(call, name="filter"))
+                if narrowing is not None and call.name == "locator":
+                    steps.append(narrowing)
+                    origins.append((len(kept), None))
             else:
                 origins.append((len(kept), None if step.kind != CSS else 0))
                 steps.append(step)
