@@ -32,7 +32,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _stop_on_sigterm() -> None:
     """SIGTERM (a service manager, `kill`) and SIGHUP (the terminal closed) stop the stack the way
-    Ctrl-C does, children included."""
+    Ctrl-C does, children included. SIGINT too, set here because a process started in the background
+    of a non-interactive shell (`cmd &` in a script) inherits SIGINT ignored, and Python then installs
+    no handler of its own: Ctrl-C, or `kill -INT`, would do nothing."""
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
 
