@@ -13,7 +13,7 @@ from typing import Any
 
 CORPUS = Path(__file__).resolve().parents[4] / "tests" / "agent" / "healing" / "corpus"
 SETS = ("dev", "holdout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8",
-        "fresh9", "fresh10")
+        "fresh9", "fresh10", "fresh11")
 RUNNERS = ("playwright-js", "playwright-python", "cypress", "selenium-python", "selenium-js")
 CATEGORIES = (
     "generated-id",
