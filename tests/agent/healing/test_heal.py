@@ -1311,6 +1311,29 @@ def test_the_option_a_selenium_select_wrapper_picks_tells_the_selects_apart() ->
     assert wrong.status == ESCALATE, wrong.reason
 
 
+def test_the_option_picked_through_selenium_js_select_with_await_is_read_too() -> None:
+    """JS writes the wrapper ``new Select(await driver.findElement(PLAN)).selectByVisibleText(...)``:
+    the ``await`` inside it hid the option, and with it what tells the two selects apart."""
+    spec = ("const { By } = require('selenium-webdriver');\n"
+            "const { Select } = require('selenium-webdriver/lib/select');\n\n"
+            "const PLAN = By.css('#ember48');\n\n"
+            "it('upgrades', async () => {\n"
+            "  await new Select(await driver.findElement(PLAN)).selectByVisibleText('Premium');\n"
+            "});\n")
+    message = ("NoSuchElementError: no such element: Unable to locate element: "
+               '{"method":"css selector","selector":"#ember48"}\n    at it (test/plan.test.js:7:55)')
+    dom = ('<form><label for="ember52">Plan</label><select id="ember53" class="ember-view">'
+           '<option>Basic</option><option>Premium</option></select>'
+           '<label for="ember63">Billing</label><select id="ember64" class="ember-view">'
+           '<option>Monthly</option><option>Yearly</option></select></form>')
+    outcome = Healer(failure(spec, message, dom, path="test/plan.test.js", source="selenium")).heal()
+    assert outcome.status == HEALED, outcome.reason
+    assert outcome.element_html and "Premium" in outcome.element_html
+    wrong = Healer(failure(spec.replace("'Premium'", "'Weekly'"), message, dom, path="test/plan.test.js",
+                           source="selenium")).heal()
+    assert wrong.status == ESCALATE, wrong.reason
+
+
 def test_the_parts_of_other_buttons_are_no_rivals_of_a_button_after_a_design_system_upgrade() -> None:
     """Vuetify 2 → 3 renamed v-btn--contained; every button holds a <span class="v-btn__overlay">, which
     shares the class word "v-btn". A click on such a part lands on its own button, so the parts of the
@@ -1721,4 +1744,33 @@ def test_a_renumbered_generated_id_whose_form_only_one_element_has_names_that_el
     # Two comboboxes: the form no longer tells them apart.
     two = dom.replace("</form>", _COMBO.format(n=9, label="Preferred tuner") + "</form>")
     out = heal(failure(_COMBO_SPEC, _COMBO_MSG, two, path="cypress/e2e/book.cy.js", source="cypress"))
+    assert out.status == ESCALATE, out.reason
+
+
+_SEARCH_SPEC = """from playwright.sync_api import Page
+
+def test_finds_a_composer(page: Page) -> None:
+    page.get_by_placeholder("Search by composer").fill("Faure")
+"""
+_SEARCH_MSG = ("playwright._impl._errors.TimeoutError: Locator.fill: Timeout 30000ms exceeded.\nCall log:\n"
+               '  - waiting for get_by_placeholder("Search by composer")\n')
+
+
+def test_a_search_field_that_now_searches_by_more_keeps_what_it_searched_by() -> None:
+    # "Search by composer" is now "Composer, title or publisher": the same search, broadened.
+    dom = ("<html><body><header><input type='search' placeholder='Search the shop'></header>"
+           "<main><input type='text' id='q' placeholder='Composer, title or publisher'>"
+           "<select aria-label='Voicing'><option>SATB</option></select></main></body></html>")
+    out = heal(failure(_SEARCH_SPEC, _SEARCH_MSG, dom, path="tests/test_catalogue.py", source="pytest"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "placeholder=Composer, title or publisher"
+    assert "a search broadened" in str(out.to_dict()["candidates"][0]["reasons"])
+    # Another field names composers too: which one searches as the old one did is not said.
+    two = dom.replace("<select", "<input type='text' placeholder='Composer or arranger'><select")
+    out = heal(failure(_SEARCH_SPEC, _SEARCH_MSG, two, path="tests/test_catalogue.py", source="pytest"))
+    assert out.status == ESCALATE, out.reason
+    # A placeholder that is not a search's ("Composer name") gaining words may be another field.
+    plain = _SEARCH_SPEC.replace("Search by composer", "Composer name")
+    out = heal(failure(plain, _SEARCH_MSG.replace("Search by composer", "Composer name"), dom,
+                       path="tests/test_catalogue.py", source="pytest"))
     assert out.status == ESCALATE, out.reason

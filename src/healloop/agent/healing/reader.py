@@ -547,7 +547,7 @@ class SpecReader:
                         action = _ASSERTIONS.get(m.group(2))
                         if m.group(2) in ("toHaveText", "to_have_text") and not m.group(1):
                             expects = _string_arg(text[close + m.end() : close + m.end() + 200])
-            elif re.search(r"\bSelect\s*\(\s*[\w.]*(?:\(\s*\*?)?$", before):
+            elif re.search(r"\bSelect\s*\(\s*(?:await\s+)?[\w.]*(?:\(\s*\*?)?$", before):
                 action, typed = "select", _wrapped_select(after)
         if action is not None or not var:
             return action, typed, expects
@@ -574,7 +574,8 @@ class SpecReader:
                     asserted = action is not None
                     if m2 and m2.group(2) in ("toHaveText", "to_have_text") and not m2.group(1):
                         expects = _string_arg(text[pos + m2.end() : pos + m2.end() + 200])
-                elif re.search(r"Select\s*\(\s*(?:this\.|self\.)?$", before):
+                elif re.search(r"Select\s*\(\s*(?:await\s+)?(?:this\.|self\.)?$", before):
+                    # new Select(await driver.findElement(SIZE)) in JS, Select(driver.find_element(*SIZE))
                     action, typed = "select", _wrapped_select(tail)
             if action is None:
                 # start = driver.find_element(*self.START_DATE), then start.send_keys(...)

@@ -923,6 +923,12 @@ class Scorer:
             if sharing > 1:
                 best /= sharing ** 0.5
                 why += f", as do {sharing - 1} more {dom.role(el) or dom.tag(el)} names"
+        # "Search by composer", now "Composer, title or publisher": the search field searches by more
+        # than it did, and still names what it searched by. Unless another field names it too.
+        if (kind == PLACEHOLDER and best < 0.7 and self.clues.action == "fill" and dom.editable(el)
+                and _broadened_search(value, el.get("placeholder") or "")
+                and self._sharing(el, _searched_by(value)) == 1):
+            best, why = 0.7, f"placeholder {value!r} ~ {el.get('placeholder')!r}, a search broadened"
         for what, v in ident:
             if what in ("type", "role", "inputmode", "class"):
                 continue  # what kind of element it is, not what it is called
@@ -1081,6 +1087,24 @@ def _generated_shape(value: str) -> str:
     """A generated value with what the framework counted or hashed blanked: ``:r5:-form-item`` and
     ``:r9:-form-item`` are one shape, ``ember412`` and ``ember418`` another."""
     return re.sub(r"\d+", "0", re.sub(r":r[0-9a-z]+:", ":r:", value))
+
+
+# A search field's placeholder says with these that it searches, not what it searches by.
+_SEARCHING = frozenset({"search", "find", "filter", "look", "lookup"})
+
+
+def _searched_by(placeholder: str) -> frozenset[str]:
+    return frozenset(w for w in label_words(placeholder) if w not in _SEARCHING)
+
+
+def _broadened_search(old: str, new: str) -> bool:
+    """``old`` is a search placeholder ("Search by composer") and ``new`` names everything it named
+    and more ("Composer, title or publisher")."""
+    first = words(old, False)[:1]
+    if not first or first[0] not in _SEARCHING:
+        return False
+    want, got = _searched_by(old), _searched_by(new)
+    return bool(want) and want < got
 
 
 def _op_similarity(want: str, got: str, op: str) -> float:
