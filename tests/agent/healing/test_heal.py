@@ -1774,3 +1774,38 @@ def test_a_search_field_that_now_searches_by_more_keeps_what_it_searched_by() ->
     out = heal(failure(plain, _SEARCH_MSG.replace("Search by composer", "Composer name"), dom,
                        path="tests/test_catalogue.py", source="pytest"))
     assert out.status == ESCALATE, out.reason
+
+
+def test_a_wrapped_control_in_a_selector_constant_is_told_apart_by_its_text_inside_the_selector() -> None:
+    # The panel's button now sits in a stack beside another .chakra-button. cy.contains cannot go
+    # into the constant's selector string; jQuery's :contains() in the selector can.
+    spec = ("const sel = {\n  pauseButton: '#pause-panel > .chakra-button',\n}\n\n"
+            "describe('Subscription', () => {\n  it('pauses', () => {\n"
+            "    cy.get(sel.pauseButton).click()\n  })\n})\n")
+    msg = ("AssertionError: Timed out retrying after 4000ms: Expected to find element: "
+           "`#pause-panel > .chakra-button`, but never found it.")
+    dom = ("<html><body><section id='pause-panel'><p>Away? Skip or pause.</p><div class='chakra-stack'>"
+           "<button class='chakra-button css-k1ox3g'>Skip next box</button>"
+           "<button class='chakra-button css-1j4u4ra'>Pause my box</button></div></section></body></html>")
+    out = heal(failure(spec, msg, dom, path="cypress/e2e/sub.cy.js", source="cypress"))
+    assert out.status == HEALED, out.reason
+    assert "pauseButton: '#pause-panel .chakra-button:contains(\"Pause my box\")'" in (out.new_text or "")
+
+
+def test_a_page_object_of_arrow_functions_names_its_elements_and_what_the_tests_assert_of_them() -> None:
+    # publish: (page) => page.getByTestId('publish-episode'), asserted disabled through
+    # editor.publish(page): the name "publish" and that it can be disabled both count.
+    spec = ("const { test, expect } = require('@playwright/test');\n\n"
+            "const editor = {\n  publish: (page) => page.getByTestId('publish-episode'),\n};\n\n"
+            "test('keeps Publish disabled', async ({ page }) => {\n"
+            "  await expect(editor.publish(page)).toBeDisabled();\n});\n")
+    msg = ("Error: Timed out 5000ms waiting for expect(locator).toBeDisabled()\n\nCall log:\n"
+           "  - waiting for getByTestId('publish-episode')\n")
+    dom = ("<html><body><nav><a href='/episodes'>Episodes</a></nav>"
+           "<div class='episode-footer' data-testid='episode-footer'>"
+           "<button data-testid='preview-episode'>Preview</button>"
+           "<button data-testid='footer-primary-action' disabled>Publish</button></div></body></html>")
+    out = heal(failure(spec, msg, dom, path="e2e/editor.spec.js", source="playwright"))
+    assert out.status == HEALED, out.reason
+    assert out.new_locator == "testid=footer-primary-action"
+    assert "the spec calls it 'publish'" in str(out.to_dict()["candidates"][0]["reasons"])

@@ -88,6 +88,7 @@ class Builder:
                 exact = re.sub(r"([\\^$.*+?()\[\]{}|])", r"\\\1", text)
                 yield Step(CONTAINS, self.dom.tag(el), f"^{exact}$", regex="")
         if not self.call_based:
+            yield from self._by_own_text(old, el)
             return  # a selector string stays a selector string
         if self.flavor == PLAYWRIGHT or self.tl:
             yield from self._testing_api(el, skip=old.kind)
@@ -105,6 +106,21 @@ class Builder:
                 yield Step(XPATH, f"//{self.dom.tag(el)}[normalize-space()='{text}']")
         elif self.flavor == CYPRESS and old.kind == CONTAINS:
             yield from self._css(None, el)
+
+    def _by_own_text(self, old: Step, el: Element) -> Iterator[Step]:
+        """In a selector string (``sel.pauseButton``), where no cy.contains or getByText can be
+        written: the old selector, relaxed as a wrapper breaks it, narrowed to the control's whole
+        text (jQuery's ``:contains`` in Cypress, ``:text-is`` in Playwright), for a control that has
+        nothing of its own left to name it ("Pause my box" beside "Skip next box", both .chakra-button)."""
+        if old.kind != CSS or self.flavor not in (CYPRESS, PLAYWRIGHT) or not self.dom.clickable(el):
+            return
+        text = " ".join(self.dom.text(el).split())
+        if not text or len(text) > 40 or any(c in text for c in "\"\\()"):
+            return
+        pseudo = f':contains("{text}")' if self.flavor == CYPRESS else f':text-is("{text}")'
+        for base in [*_relaxed(old.value or ""), self.dom.tag(el)]:
+            if not re.search(r":(?:visible|hidden|first|last|eq|has-text|text|text-is|contains)\b", base):
+                yield Step(CSS, base + pseudo)
 
     # -- same kind
     def _same_kind(self, old: Step, el: Element) -> Iterator[Step]:

@@ -965,7 +965,16 @@ class Healer:
                 prefix_extra + steps[:k] + (step,) + steps[k + 1 :] + narrowing, use.locator.flavor
             )
             got = self.resolver.resolve(trial)
-            return got is not None and got == target_final
+            if got is None or got != target_final:
+                return False
+            if use.template is None:
+                # Found alone, but it must be writable where the use keeps its selector too: a
+                # cy.contains cannot go into a constant's selector string, where a :contains() can.
+                try:
+                    Writer(self.src).replacement(use, k, step)
+                except CannotWrite:
+                    return False
+            return True
 
         call_i, part = use.origins[k] if k < len(use.origins) else (0, 0)
         call_based = part is None and not use.literal_only and use.template is None

@@ -506,7 +506,11 @@ class SpecReader:
             spots += [end + m.end() for m in re.finditer(rf"(?<![\w$]){name}\b", text[end:])]
         states, value = False, None
         for pos in spots:
-            after = re.sub(r"^\s*\)", "", text[pos : pos + 200])
+            # A page object's method or getter called to get it: expect(editor.publish(page)).
+            after = text[pos : pos + 200]
+            if pos != end:
+                after = re.sub(r"^\s*\([\w$\s,.]*\)", "", after)
+            after = re.sub(r"^\s*\)", "", after)
             after = re.sub(r"^\s*\)", "", after)  # expect(page.locator(NAME)).to_have_value(...)
             if re.match(r"\s*(?:\.\s*not)?\s*\.\s*(?:to_?[Bb]e_?(?:[Dd]isabled|[Ee]nabled)|"
                         r"is_?(?:[Ee]nabled|[Dd]isabled))\b", after):
@@ -707,6 +711,11 @@ def _variable_before(before: str, lang: str) -> str | None:
     if m and not before.endswith(("==", "!=", "<=", ">=")):
         return m.group(1)
     m = re.search(r"(?:def\s+|get\s+)([A-Za-z_$][\w$]*)\s*\([^)]*\)[^:{]*[:{]\s*return\s+[\w$.]*$", before)
+    if m:
+        return m.group(1)
+    # publish: (page) => page.getByTestId(...), in a page object of arrow functions
+    m = re.search(r"(?:(?:const|let|var)\s+|(?:this|self)\.)?([A-Za-z_$][\w$]*)\s*[:=]\s*(?:async\s*)?"
+                  r"(?:\([\w$\s,:]*\)|[A-Za-z_$][\w$]*)\s*=>\s*[\w$.]*$", before)
     return m.group(1) if m else None
 
 
