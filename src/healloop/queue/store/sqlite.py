@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from healloop.errors import ConfigError, Unavailable
+from healloop.queue.listing import EventMatch
 from healloop.queue.model import EVENT_ROWS, ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 from healloop.queue.stats import StatsRows, StatsWindow
 from healloop.queue.store.sql import load_queries
@@ -111,9 +112,12 @@ class SQLiteTx:
         return out
 
     def list_events(
-        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int
+        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int,
+        match: EventMatch | None = None,
     ) -> list[Event]:
         where, args = [], []
+        if match is not None:
+            where, args = _match_terms(match)
         if status == "resolved":
             where.append("status = 'resolved'")
         elif status:
@@ -674,3 +678,33 @@ class SQLiteStore:
             return fn(tx)
         finally:
             tx.c.execute("COMMIT")
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _match_terms(m: EventMatch) -> tuple[list[str], list[Any]]:
+    """The WHERE terms of the dashboard's filters. None of them has an index of its own: the list walks
+    seq backwards and stops at ``limit``, as a node filter does (an extra index costs every report)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if m.spec:
+        where.append("spec = ?")
+        args.append(m.spec)
+    if m.since is not None:
+        where.append("created_at >= ?")
+        args.append(m.since)
+    if m.text:
+        # LIKE is case-insensitive for ASCII only; the escape keeps a searched % or _ literal.
+        where.append("(test LIKE ? ESCAPE '\\' OR message LIKE ? ESCAPE '\\' OR spec LIKE ? ESCAPE '\\')")
+        args += [_like(m.text)] * 3
+    if m.label:
+        key, value = m.label
+        where.append("json_extract(labels, ?) = ?")
+        args += ['$."' + key + '"', value]
+    if m.klass:
+        # The class is what the agent found (the `class` of its moves' data), so it is in the history.
+        where.append("id IN (SELECT event_id FROM history WHERE json_extract(data, '$.class') = ?)")
+        args.append(m.klass)
+    return where, args
