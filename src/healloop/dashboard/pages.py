@@ -173,13 +173,12 @@ async def signin_page(request: Request) -> Response:
     v = await visit(request, dash)
     if v.open:
         return RedirectResponse("/", 303)
-    return _signin_form(request, v, None, 200)
+    return _signin_form(request, v, None, 200, request.query_params.get("next"))
 
 
-def _signin_form(request: Request, v: Visit, error: str | None, status: int) -> Response:
+def _signin_form(request: Request, v: Visit, error: str | None, status: int, target: str | None) -> Response:
     dash = _dash(request)
-    response = dash.render(request, v, "signin.html", status, error=error,
-                           next=_safe_next(request.query_params.get("next")))
+    response = dash.render(request, v, "signin.html", status, error=error, next=_safe_next(target))
     return set_session(response, request, dash, v.session) if v.fresh else response
 
 
@@ -189,13 +188,14 @@ async def signin(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     fields = {k: str(val) for k, val in form.items() if isinstance(val, str)}
     if not dash.signer.csrf_ok(v.session, fields.get("csrf")):
-        return _signin_form(request, v, v.t("csrf_failed"), 403)
+        return _signin_form(request, v, v.t("csrf_failed"), 403, fields.get("next"))
     secret = fields.get("token", "").strip()
     found = dash.book.lookup(secret) if secret else None
     if not isinstance(found, Principal):
-        return _signin_form(request, v, v.t("revoked_token" if found is not None else "bad_token"), 401)
+        return _signin_form(request, v, v.t("revoked_token" if found is not None else "bad_token"), 401,
+                            fields.get("next"))
     if not allows(found.role, PAGE_ROLES):
-        return _signin_form(request, v, v.t("wrong_role", role=found.role), 403)
+        return _signin_form(request, v, v.t("wrong_role", role=found.role), 403, fields.get("next"))
     from healloop.queue.tokens import hash_secret
 
     response = RedirectResponse(_safe_next(fields.get("next")), 303)
