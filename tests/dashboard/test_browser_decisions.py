@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.agent.conftest import NODE_TOKEN, git
@@ -27,8 +28,19 @@ def test_approve_then_revert_from_the_page_land_and_undo_the_fix(make_ws, chromi
     ws = make_ws("--node-token", NODE_TOKEN)
     event_id, event, head = _proposed(ws)
     tip = git(ws.repo, "rev-parse", f"healloop/{event_id}").strip()
+    # The DOM snapshot the failing run wrote, uploaded as a reporter uploads it (the agent read it by path).
+    snapshot = next(ws.repo.rglob("test_submit.html"))
+    shot = b"\x89PNG\r\n\x1a\n" + bytes(64)  # not a real screenshot: the page shows what was uploaded
+    files = [("file", ("dom-before.html", snapshot.read_bytes(), "text/html")),
+             ("file", ("screenshot.png", shot, "image/png"))]
+    httpx.post(f"{ws.queue.url}/v1/events/{event_id}/artifacts", files=files, timeout=10).raise_for_status()
     page = _event_page(chromium, f"{ws.queue.url}/events/{event_id}")
     assert "+    assert find(page(), \"[data-cy=submit-order]\"" in page.inner_text(".diff")
+    # The heal's element, outlined in the snapshot the page frames.
+    healed = page.frame_locator("iframe").locator("[data-healloop-healed]")
+    healed.first.wait_for(state="attached")
+    assert healed.count() == 1 and healed.get_attribute("data-cy") == "submit-order"
+    assert page.inner_text(".heal code.new") and page.locator("img[alt='screenshot.png']").count() == 1
     shots(page, "event-proposed")
     page.fill("#reason-approve", "the button was renamed on purpose")
     page.click("#do-approve")

@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from healloop.dashboard import actions, i18n, live, views
+from healloop.dashboard import actions, i18n, live, snapshot, views
 from healloop.dashboard.access import Visit, guarded, set_session, visit
 from healloop.dashboard.session import Signer
 from healloop.errors import HealloopError, InvalidInput, NotFound
@@ -157,14 +157,25 @@ def event_context(ev: dict[str, Any]) -> dict[str, Any]:
 
 
 async def artifact(request: Request, v: Visit) -> Response:
+    """An uploaded artifact; with ``?event=ID`` an HTML snapshot comes with the element that event's
+    heal found outlined (``snapshot.py``)."""
     dash = _dash(request)
     digest = request.path_params["digest"]
     meta = await dash.service.artifact(digest)
     path = await asyncio.to_thread(dash.blobs.path_of, digest)
     # Shown by the event page: images inline, DOM snapshots in a sandboxed frame (no script runs).
-    return FileResponse(path, media_type=meta.content_type,
-                        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
-                                 "Cache-Control": "private, max-age=3600"})
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+               "Cache-Control": "private, max-age=3600"}
+    event_id = request.query_params.get("event")
+    if event_id and meta.content_type.startswith("text/html"):
+        heal = next((h for h in reversed(views.heals(await dash.service.get(event_id))) if h["element_html"]),
+                    None)
+        if heal is not None:
+            raw = await asyncio.to_thread(path.read_bytes)
+            marked, found = await asyncio.to_thread(snapshot.highlight, raw, heal["element_html"])
+            return Response(marked, media_type="text/html; charset=utf-8",
+                            headers={**headers, "X-Healloop-Healed": str(found)})
+    return FileResponse(path, media_type=meta.content_type, headers=headers)
 
 
 # -- sign-in, sign-out, language
