@@ -30,7 +30,11 @@ def test_approve_then_revert_from_the_page_land_and_undo_the_fix(make_ws, chromi
     tip = git(ws.repo, "rev-parse", f"healloop/{event_id}").strip()
     # The DOM snapshot the failing run wrote, uploaded as a reporter uploads it (the agent read it by path).
     snapshot = next(ws.repo.rglob("test_submit.html"))
-    shot = b"\x89PNG\r\n\x1a\n" + bytes(64)  # not a real screenshot: the page shows what was uploaded
+    # And a screenshot of that page, taken as a reporter takes one.
+    shooter = chromium.new_page(viewport={"width": 640, "height": 240})
+    shooter.set_content(snapshot.read_text())
+    shot = shooter.screenshot()
+    shooter.close()
     files = [("file", ("dom-before.html", snapshot.read_bytes(), "text/html")),
              ("file", ("screenshot.png", shot, "image/png"))]
     httpx.post(f"{ws.queue.url}/v1/events/{event_id}/artifacts", files=files, timeout=10).raise_for_status()
@@ -91,4 +95,19 @@ def test_reject_from_the_page_needs_a_reason_and_deletes_the_branch(make_ws, chr
     assert event["status"] == "escalated"
     assert event["history"][-1]["note"] == "fix rejected by dashboard (open queue): wrong button"
     shots(page, "event-rejected")
+    page.context.close()
+
+
+def test_without_the_node_token_approve_says_why_and_changes_nothing(make_ws, chromium) -> None:
+    ws = make_ws()  # no --node-token: the node refuses the queue's call
+    event_id, _, head = _proposed(ws)
+    tip = git(ws.repo, "rev-parse", f"healloop/{event_id}").strip()
+    page = _event_page(chromium, f"{ws.queue.url}/events/{event_id}")
+    page.click("#do-approve")
+    failed = page.inner_text("#failed")
+    assert "Approve" in failed and "node" in failed.lower()
+    assert git(ws.repo, "rev-parse", "main").strip() == head
+    assert git(ws.repo, "rev-parse", f"healloop/{event_id}").strip() == tip
+    with ws.client() as q:
+        assert q.get(event_id)["status"] == "proposed"
     page.context.close()
