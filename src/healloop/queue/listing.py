@@ -57,12 +57,12 @@ def parse_listing(q: Mapping[str, str], *, default_limit: int = 100) -> Listing:
     label = None
     if q.get("label"):
         key, eq, value = q["label"].partition("=")
-        if not eq or not _LABEL_KEY.match(key.strip()):
+        if not eq or not _LABEL_KEY.fullmatch(key.strip()):
             raise InvalidInput(f"`label` must be key=value, such as branch=main, got {q['label']!r}",
                                field="label")
         label = (key.strip(), value.strip())
     klass = q.get("class") or None
-    if klass is not None and not _CLASS.match(klass):
+    if klass is not None and not _CLASS.fullmatch(klass):
         raise InvalidInput(f"`class` must be a failure class such as selector_not_found, got {klass!r}",
                            field="class")
     since = parse_rfc3339(q["since"], "since") if q.get("since") else None

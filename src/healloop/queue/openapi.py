@@ -194,7 +194,7 @@ def openapi_document() -> dict[str, Any]:
                 {"name": "class", "in": "query", "description": "The failure class the agent found "
                  "(selector_not_found, ...)", "schema": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"}},
                 {"name": "label", "in": "query", "description": "key=value, such as branch=main",
-                 "schema": {"type": "string"}},
+                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:/-]{1,64}="}},
                 {"name": "since", "in": "query", "description": "Created at or after (RFC 3339)",
                  "schema": {"type": "string", "format": "date-time"}},
                 {"name": "q", "in": "query", "description": "Text in the test name, message or spec",
