@@ -230,6 +230,10 @@ class StoreContract:
         await insert(store, make_event("b", status="escalated"))
         await insert(store, make_event("c", status="escalated"))
         assert await store.read(lambda tx: tx.count_by_status()) == {"queued": 1, "escalated": 2}
+        for fp in ("d", "e"):
+            await insert(store, make_event(fp, status="resolved"))
+        counts = {"queued": 1, "escalated": 2, "resolved": 2}
+        assert await store.read(lambda tx: tx.count_by_status()) == counts
 
     async def test_artifact_meta_first_write_wins(self, store) -> None:
         await store.write(lambda tx: tx.put_artifact(ArtifactMeta("sha256:ab", "image/png", 3, 1)))

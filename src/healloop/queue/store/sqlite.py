@@ -147,7 +147,7 @@ class SQLiteTx:
         return [_row_to_event(r) for r in self.c.execute(sql, [*args, limit])]
 
     def count_by_status(self) -> dict[str, int]:
-        return dict(self.c.execute(Q["count_by_status"]).fetchall())
+        return {status: n for status, n in self.c.execute(Q["count_by_status"]) if n}
 
     def next_lease_expiry(self) -> int | None:
         return self.c.execute(Q["next_lease_expiry"]).fetchone()[0]
