@@ -145,6 +145,11 @@ class StoreContract:
         assert await ids(text="50%_o") == [b.id] and await ids(text="5%o") == []
         assert await ids(text="<b>") == [a.id]
         assert await ids(klass="selector_not_found") == [b.id]
+        # Within one open state the class is looked up per event: the same answer.
+        klass = EventMatch(klass="selector_not_found")
+        in_state = await store.read(lambda tx: tx.list_events(status="queued", node=None, fingerprint=None,
+                                                              limit=10, match=klass))
+        assert [e.id for e in in_state] == [b.id]
         assert await ids(since=now_us() + 60 * US) == []
         assert await ids(since=a.created_at) == sorted([a.id, b.id])
 
