@@ -11,6 +11,7 @@ import pytest
 
 from healloop.errors import NotFound
 from healloop.ids import new_id
+from healloop.queue.listing import EventMatch
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 from healloop.queue.stats import StatsWindow
 from healloop.queue.tokens import hash_secret, new_token
@@ -123,6 +124,35 @@ class StoreContract:
                 status=None, node=name, fingerprint=None, limit=10))
             assert [e.id for e in listed] == expected, name
 
+    async def test_list_matches_spec_label_text_time_and_class(self, store) -> None:
+        a = make_event("fa")
+        b = make_event("fb")
+        b.spec, b.test, b.message, b.labels = "b.cy.js", "pays 50%_off", "timed out", {"k": "w", "o": "1"}
+        for ev in (a, b):
+            await insert(store, ev)
+        await store.write(lambda tx: tx.add_history(HistoryEntry(b.id, now_us(), "processing", "analyzing",
+                                                                 data={"class": "selector_not_found"})))
+
+        async def ids(**m) -> list[str]:
+            match = EventMatch(**m)
+            got = await store.read(lambda tx: tx.list_events(status=None, node=None, fingerprint=None,
+                                                             limit=10, match=match))
+            return sorted(e.id for e in got)
+
+        assert await ids(spec="b.cy.js") == [b.id]
+        assert await ids(label=("k", "v")) == [a.id] and await ids(label=("o", "1")) == [b.id]
+        assert await ids(text="«WORKS»") == [a.id] and await ids(text="登录 >") == [a.id]  # ASCII case folds
+        assert await ids(text="50%_o") == [b.id] and await ids(text="5%o") == []
+        assert await ids(text="<b>") == [a.id]
+        assert await ids(klass="selector_not_found") == [b.id]
+        # Within one open state the class is looked up per event: the same answer.
+        klass = EventMatch(klass="selector_not_found")
+        in_state = await store.read(lambda tx: tx.list_events(status="queued", node=None, fingerprint=None,
+                                                              limit=10, match=klass))
+        assert [e.id for e in in_state] == [b.id]
+        assert await ids(since=now_us() + 60 * US) == []
+        assert await ids(since=a.created_at) == sorted([a.id, b.id])
+
     async def test_failed_operation_rolls_back_alone(self, store) -> None:
         def bad(tx):
             tx.insert_event(make_event("bad"))
@@ -205,6 +235,10 @@ class StoreContract:
         await insert(store, make_event("b", status="escalated"))
         await insert(store, make_event("c", status="escalated"))
         assert await store.read(lambda tx: tx.count_by_status()) == {"queued": 1, "escalated": 2}
+        for fp in ("d", "e"):
+            await insert(store, make_event(fp, status="resolved"))
+        counts = {"queued": 1, "escalated": 2, "resolved": 2}
+        assert await store.read(lambda tx: tx.count_by_status()) == counts
 
     async def test_artifact_meta_first_write_wins(self, store) -> None:
         await store.write(lambda tx: tx.put_artifact(ArtifactMeta("sha256:ab", "image/png", 3, 1)))

@@ -7,7 +7,7 @@ from starlette.routing import Mount, Route
 
 from healloop.queue import roles
 from healloop.queue.api import routes
-from healloop.queue.roles import ADMIN, AGENT, ANYONE, NODE, OPERATOR, REPORTER, allows, roles_for
+from healloop.queue.roles import ADMIN, AGENT, ANYONE, NODE, OPERATOR, READER, REPORTER, allows, roles_for
 
 
 def _routes(tmp_path) -> set[tuple[str, str]]:
@@ -32,13 +32,16 @@ def test_every_route_of_the_app_is_in_the_table_and_nothing_else(tmp_path) -> No
 @pytest.mark.parametrize(("method", "path", "want"), [
     ("POST", "/v1/events", {REPORTER}),
     ("POST", "/v1/events/next", {AGENT}),  # not the template /v1/events/{event_id}
-    ("GET", "/v1/events/evt_1", {AGENT, OPERATOR}),
-    ("HEAD", "/v1/events/evt_1", {AGENT, OPERATOR}),
+    ("GET", "/v1/events/evt_1", {AGENT, READER, OPERATOR}),
+    ("HEAD", "/v1/events/evt_1", {AGENT, READER, OPERATOR}),
     ("POST", "/v1/events/evt_1/approve", {OPERATOR}),
     ("POST", "/v1/events/evt_1/artifacts", {REPORTER}),
     ("POST", "/v1/nodes", {NODE}),
     ("GET", "/docs/static/swagger-ui.css", ANYONE),
     ("GET", "/metrics", ANYONE),
+    ("GET", "/events/evt_1", {READER, OPERATOR}),
+    ("POST", "/events/evt_1/requeue", {OPERATOR}),
+    ("GET", "/static/dashboard.css", ANYONE),
 ])
 def test_paths_match_their_route(method: str, path: str, want: set[str]) -> None:
     assert roles_for(method, path) == want
@@ -55,3 +58,14 @@ def test_admin_may_everything_and_anyone_routes_need_no_role() -> None:
         assert allows(ADMIN, need)
     assert allows(REPORTER, ANYONE)
     assert not allows(REPORTER, frozenset({AGENT}))
+
+
+def test_a_reader_may_only_look() -> None:
+    """A reader reads events, stats, nodes and artifacts and the dashboard's pages; it changes nothing."""
+    for (method, path), need in roles.ACCESS.items():
+        if allows(READER, need) and need is not ANYONE:
+            assert method == "GET", f"a reader may {method} {path}"
+    for path in ("/v1/events", "/v1/events/{event_id}", "/v1/stats", "/v1/nodes", "/v1/artifacts/{digest}",
+                 "/", "/events/{event_id}", "/live"):
+        assert allows(READER, roles.ACCESS[("GET", path)]), path
+    assert not allows(READER, roles.ACCESS[("GET", "/v1/mutes")])

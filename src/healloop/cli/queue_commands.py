@@ -21,6 +21,25 @@ from healloop.queue.rules import STATES, QueuePolicy
 _console = Console(width=None if sys.stdout.isatty() else 200)
 
 
+def node_host_option(fn: Any) -> Any:
+    """``--node-host``: the hosts beyond loopback whose registered node URLs get the node token, for the
+    agent and for a person's commands that reach a node (approve, reject, revert, forge sync)."""
+    def checked(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+        from healloop.agent.nodetrust import check_pattern
+
+        try:
+            return tuple(check_pattern(h) for h in value)
+        except HealloopError as exc:
+            raise click.BadParameter(exc.message) from None
+
+    return click.option(
+        "--node-host", "node_hosts", multiple=True, envvar="HEALLOOP_AGENT_NODE_HOSTS", show_envvar=True,
+        callback=checked,
+        help="A host whose registered node URLs get the node token, beyond loopback: a name "
+        "(ci-3.internal), a wildcard (*.ci.internal), an address or a network (10.0.0.0/24); repeat for "
+        "more. A node registered on any other host is not contacted.")(fn)
+
+
 @click.command()
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="data/events.db",
               show_default=True, envvar="HEALLOOP_DB", show_envvar=True,
@@ -85,11 +104,16 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
               show_envvar=True,
               help="A web origin (https://dashboard.example) whose pages may call the API; CORS is off "
                    "without one. Also [queue] cors_origins in --config.")
+@click.option("--node-token", envvar="HEALLOOP_AGENT_NODE_TOKEN", show_envvar=True,
+              help="Bearer token of the tool nodes, for the dashboard's approve, reject and revert buttons "
+                   "(which reach the node as `healloop approve` does).")
+@node_host_option
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
           artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None,
-          forge_secret: str | None, allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...]) -> None:
+          forge_secret: str | None, allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...],
+          node_token: str | None, node_hosts: tuple[str, ...]) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
     from healloop.notify.outbox import settings_from
     from healloop.queue.guard import check_host_name, check_origin, from_config
@@ -116,7 +140,8 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
                              synchronous=synchronous, artifacts_dir=artifacts_dir,
                              max_artifact_mb=max_artifact_mb, notify=notify,
                              forge_secret=forge_secret or None, allowed_hosts=hosts,
-                             cors_origins=origins, tokens=tokens))
+                             cors_origins=origins, tokens=tokens, node_token=node_token or None,
+                             node_hosts=node_hosts))
 
 
 def queue_options(fn: Any) -> Any:
@@ -125,25 +150,6 @@ def queue_options(fn: Any) -> Any:
     fn = click.option("--queue", "queue_url", default="http://127.0.0.1:8787", show_default=True,
                       envvar="HEALLOOP_URL", show_envvar=True, help="The queue's URL.")(fn)
     return fn
-
-
-def node_host_option(fn: Any) -> Any:
-    """``--node-host``: the hosts beyond loopback whose registered node URLs get the node token, for the
-    agent and for a person's commands that reach a node (approve, reject, revert, forge sync)."""
-    def checked(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
-        from healloop.agent.nodetrust import check_pattern
-
-        try:
-            return tuple(check_pattern(h) for h in value)
-        except HealloopError as exc:
-            raise click.BadParameter(exc.message) from None
-
-    return click.option(
-        "--node-host", "node_hosts", multiple=True, envvar="HEALLOOP_AGENT_NODE_HOSTS", show_envvar=True,
-        callback=checked,
-        help="A host whose registered node URLs get the node token, beyond loopback: a name "
-        "(ci-3.internal), a wildcard (*.ci.internal), an address or a network (10.0.0.0/24); repeat for "
-        "more. A node registered on any other host is not contacted.")(fn)
 
 
 def _client(queue_url: str, token: str | None) -> QueueClient:

@@ -37,14 +37,15 @@ def _existing(db: Path) -> Path:
 
 @click.group()
 def token() -> None:
-    """Role tokens of the queue: reporter, agent, node, operator, admin (see README, Security)."""
+    """Role tokens of the queue: reporter, agent, node, reader, operator, admin (see README, Security)."""
 
 
 @token.command("create")
 @click.option("--role", required=True, type=click.Choice(ROLES),
               help="What the token may do: reporter (report failures and upload artifacts), agent (claim "
-                   "and repair events), node (register the node NAME), operator (approve, reject, revert, "
-                   "requeue, close, mute), admin (everything).")
+                   "and repair events), node (register the node NAME), reader (look at events, stats, "
+                   "nodes and the dashboard), operator (approve, reject, revert, requeue, close, mute), "
+                   "admin (everything).")
 @click.option("--name", required=True,
               help="The token's name, shown by `token list`; for a node token, the node's name (ci-1).")
 @click.option("--replace", is_flag=True,

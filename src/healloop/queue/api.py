@@ -10,6 +10,7 @@ replies with msgspec, because ingest speed is a stated target (see bench/queue.p
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -24,6 +25,9 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from healloop.dashboard.pages import Dashboard, NodeAccess
+from healloop.dashboard.pages import routes as dashboard_routes
+from healloop.dashboard.session import Signer
 from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge
 from healloop.queue import hotpath, rules
 from healloop.queue.auth import RoleAuth, own_node_only
@@ -31,6 +35,7 @@ from healloop.queue.blobs import MAX_FILES_PER_UPLOAD, BlobStore
 from healloop.queue.guard import RequestGuard, allowed_hosts
 from healloop.queue.hotpath import MAX_BODY, HotPath
 from healloop.queue.ingest import ALERT_SOURCES, AlertWebhook
+from healloop.queue.listing import parse_listing
 from healloop.queue.metrics import notify_metrics
 from healloop.queue.model import (
     ClaimOneIn,
@@ -47,7 +52,6 @@ from healloop.queue.service import PROPOSAL_PREFIX, QueueService
 from healloop.queue.stats import parse_window
 from healloop.queue.tokens import Token, TokenBook
 
-MAX_LIST = 1000
 _enc = msgspec.json.Encoder()
 
 
@@ -132,25 +136,9 @@ async def get_event(request: Request) -> Response:
 
 
 async def list_events(request: Request) -> Response:
-    q = request.query_params
-    unknown = set(q.keys()) - {"status", "node", "fingerprint", "limit"}
-    if unknown:
-        name = sorted(unknown)[0]
-        raise InvalidInput(
-            f"`{name}` is not a known filter; use status, node, fingerprint or limit", field=name
-        )
-    status = q.get("status") or None
-    if status is not None:
-        rules.check_state_name(status, "status")
-    raw_limit = q.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
-        raise InvalidInput(
-            f"`limit` must be a whole number from 1 to {MAX_LIST}, got {raw_limit!r}", field="limit"
-        )
-    events = await _service(request).list(
-        status=status, node=q.get("node") or None, fingerprint=q.get("fingerprint") or None,
-        limit=int(raw_limit),
-    )
+    f = parse_listing(request.query_params)
+    events = await _service(request).list(status=f.status, node=f.node, fingerprint=f.fingerprint,
+                                          limit=f.limit, match=f.match)
     return JSON({"events": events})
 
 
@@ -367,16 +355,20 @@ def routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Mount("/docs/static", StaticFiles(directory=swagger_static_dir()), name="docs-static"),
+        *dashboard_routes(),
     ]
 
 
 def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None,
                declared: tuple[Token, ...] = (), forge_secret: str | None = None,
-               hosts: Iterable[str] | None = None, cors_origins: Iterable[str] = ()) -> RequestGuard:
+               hosts: Iterable[str] | None = None, cors_origins: Iterable[str] = (),
+               session_key: bytes | None = None, nodes: NodeAccess | None = None) -> RequestGuard:
     """The whole app. ``token`` is the single admin token (``--token``), ``declared`` the tokens of
     healloop.toml; the role tokens of the store's ``tokens`` table count too, read while serving.
     ``hosts`` are the Host names it answers to (``guard.allowed_hosts``, by default those of a queue
-    bound to 127.0.0.1) and ``cors_origins`` the web origins allowed to call it."""
+    bound to 127.0.0.1) and ``cors_origins`` the web origins allowed to call it. ``session_key`` signs
+    the dashboard's sessions (``healloop serve`` keeps it beside the database; without one, a key of this
+    process's own, so sessions end with it), and ``nodes`` is how its buttons reach a node."""
     book = TokenBook(service.store, admin_secret=token, declared=declared)
 
     @contextlib.asynccontextmanager
@@ -400,6 +392,8 @@ def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = N
     app.state.service = service
     app.state.blobs = blobs
     app.state.forge_secret = forge_secret
+    signer = Signer(session_key or secrets.token_bytes(32))
+    app.state.dashboard = Dashboard(service, blobs, book, signer, nodes)
     # Without a forge secret the webhooks need the bearer token like every other route.
     signed = frozenset(f"/v1/ingest/{kind}" for kind in FORGE_HOOKS) if forge_secret else frozenset()
     # The guard is outermost: a cross-site or rebound request is refused before auth or any route.

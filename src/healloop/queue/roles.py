@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import re
 
-REPORTER, AGENT, NODE, OPERATOR, ADMIN = "reporter", "agent", "node", "operator", "admin"
-ROLES = (REPORTER, AGENT, NODE, OPERATOR, ADMIN)
+REPORTER, AGENT, NODE, READER, OPERATOR, ADMIN = "reporter", "agent", "node", "reader", "operator", "admin"
+ROLES = (REPORTER, AGENT, NODE, READER, OPERATOR, ADMIN)
 # Routes anyone may call, token or not: health, metrics and the API's own documentation.
 ANYONE = frozenset({"anyone"})
 
 _E = "/v1/events/{event_id}"
-_READ = frozenset({AGENT, OPERATOR})
+_READ = frozenset({AGENT, READER, OPERATOR})
+# The dashboard's pages are for people: a reader looks, an operator also presses the buttons. They are
+# checked by the dashboard's session (dashboard/session.py), not by a bearer token (queue/auth.py).
+_LOOK = frozenset({READER, OPERATOR})
+_D = "/events/{event_id}"
 ACCESS: dict[tuple[str, str], frozenset[str]] = {
     # reporters: failures, alerts and their artifacts in, nothing out
     ("POST", "/v1/events"): frozenset({REPORTER}),
@@ -53,14 +57,34 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/docs"): ANYONE,
     ("GET", "/docs/static/{path}"): ANYONE,
 }
+# The dashboard's routes (healloop/dashboard): pages and their live feed for readers, buttons for operators.
+# A browser's session cookie is checked here instead of a bearer token (dashboard/access.py).
+DASHBOARD: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/"): _LOOK,
+    ("GET", _D): _LOOK,
+    ("GET", "/live"): _LOOK,
+    ("GET", "/artifacts/{digest}"): _LOOK,
+    ("POST", _D + "/requeue"): frozenset({OPERATOR}),
+    ("POST", _D + "/close"): frozenset({OPERATOR}),
+    ("POST", _D + "/approve"): frozenset({OPERATOR}),
+    ("POST", _D + "/reject"): frozenset({OPERATOR}),
+    ("POST", _D + "/revert"): frozenset({OPERATOR}),
+    ("GET", "/signin"): ANYONE,
+    ("POST", "/signin"): ANYONE,
+    ("POST", "/signout"): ANYONE,
+    ("GET", "/lang/{code}"): ANYONE,
+    ("GET", "/static/{path}"): ANYONE,
+}
+ACCESS.update(DASHBOARD)
 
 _EXACT = {key: roles for key, roles in ACCESS.items() if "{" not in key[1]}
 _PATTERNS = [
     (method, re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"), roles)
     for (method, path), roles in ACCESS.items() if "{" in path
 ]
-# Swagger UI's files sit in folders under /docs/static.
+# Swagger UI's files sit in folders under /docs/static; the dashboard's under /static.
 _PATTERNS.append(("GET", re.compile(r"^/docs/static/.+$"), ANYONE))
+_PATTERNS.append(("GET", re.compile(r"^/static/.+$"), ANYONE))
 
 
 def roles_for(method: str, path: str) -> frozenset[str] | None:

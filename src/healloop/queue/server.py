@@ -13,6 +13,8 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from healloop.dashboard.pages import NodeAccess
+from healloop.dashboard.session import load_key
 from healloop.notify.outbox import NotifySettings
 from healloop.queue.api import create_app
 from healloop.queue.blobs import BlobStore
@@ -40,6 +42,8 @@ class ServeSettings:
     allowed_hosts: tuple[str, ...] = ()  # Host names to answer to beyond the bound and local ones
     cors_origins: tuple[str, ...] = ()  # web origins whose pages may call the API (CORS)
     tokens: tuple[Token, ...] = ()  # role tokens declared in healloop.toml ([queue.tokens.NAME])
+    node_token: str | None = None  # the dashboard's approve/reject/revert reach nodes with it
+    node_hosts: tuple[str, ...] = ()  # hosts beyond loopback whose registered node URLs get it
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -89,13 +93,17 @@ def run_uvicorn(
 
 def serve(settings: ServeSettings) -> None:
     store = SQLiteStore(settings.db, synchronous=settings.synchronous)
+    # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
+    store.open()
     service = QueueService(store, settings.policy, settings.notify)
     blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
                       settings.max_artifact_mb * 1024 * 1024)
     app = create_app(service, blobs, token=settings.token, declared=settings.tokens,
                      forge_secret=settings.forge_secret,
                      hosts=allowed_hosts(settings.host, settings.allowed_hosts),
-                     cors_origins=settings.cors_origins)
+                     cors_origins=settings.cors_origins,
+                     session_key=load_key(settings.db.with_name(settings.db.name + ".session-key")),
+                     nodes=NodeAccess(settings.node_token, settings.node_hosts))
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -106,10 +114,8 @@ def serve(settings: ServeSettings) -> None:
                 if book.required else "no token: open to anyone who can connect")
         told = (f"; notifying {', '.join(sorted(settings.notify.channels))}" if settings.notify else "")
         print(f"healloop queue listening on http://{shown_host}:{port} "
-              f"(db {settings.db}, {auth}; API docs at /docs{told})", flush=True)
+              f"(db {settings.db}, {auth}; dashboard at /, API docs at /docs{told})", flush=True)
 
-    # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
-    store.open()
     # Parked long-polls answer 204 at once on shutdown instead of holding the stop for their wait.
     if not run_uvicorn(app, sock, started, service.stop_waiting):
         raise SystemExit(1)

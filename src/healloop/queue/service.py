@@ -22,7 +22,9 @@ from healloop.ids import new_id
 from healloop.notify.model import NODE_MOVED
 from healloop.notify.outbox import Dispatcher, NotifySettings, node_moved_key
 from healloop.queue import rules, stats
+from healloop.queue.feed import ChangeFeed
 from healloop.queue.ingest import ALERT_STATUSES, AlertWebhook, alert_fingerprint, to_report
+from healloop.queue.listing import EventMatch
 from healloop.queue.metrics import Metrics
 from healloop.queue.model import (
     NEEDS_SPEC_AND_TEST,
@@ -92,6 +94,8 @@ class QueueService:
         self.notify = notify if notify is not None and notify.channels else None
         self.dispatcher: Dispatcher | None = None
         self.metrics = Metrics()
+        # (event id, status) after each committed write, for the dashboard's live page (queue/feed.py).
+        self.feed = ChangeFeed()
         # Long-poll waiters, woken in arrival order; the generation lets a claimer that found
         # nothing notice work that arrived while its empty claim was in flight.
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -111,6 +115,7 @@ class QueueService:
         """Shutting down: parked claims answer 'nothing to claim' now, and no new claim parks."""
         self._stopping = True
         self._work_arrived(len(self._waiters))
+        self.feed.close()
 
     # -- life cycle
     async def start(self) -> None:
@@ -161,6 +166,8 @@ class QueueService:
             r.kind, r.source, r.spec, r.test, r.labels, r.node if r.local else None
         )
         result = await self.store.write(lambda tx: self._report_op(tx, r, fp, occurred))
+        if not result.duplicate:
+            self.feed.publish(result.event.id, result.event.status)
         if result.created and result.event.status == rules.ESCALATED:
             self._outbox_changed()
         self.metrics.reports += 1
@@ -244,6 +251,7 @@ class QueueService:
             generation = self._work_generation
             ev = await self.store.write(lambda tx: self._claim_op(tx, worker, lease))
             if ev is not None:
+                self.feed.publish(ev.id, ev.status)
                 self.metrics.claims += 1
                 self.metrics.claim_wait.observe(time.monotonic() - started)
                 self._arm_lapse_timer(ev.lease_expires_at)
@@ -293,6 +301,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
+        self.feed.publish(ev.id, ev.status)
         self.metrics.claims += 1
         self._arm_lapse_timer(ev.lease_expires_at)
         return Claim(ev)
@@ -348,6 +357,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
+        self.feed.publish(ev.id, ev.status)
         self._work_arrived(1)
         return ev
 
@@ -382,6 +392,7 @@ class QueueService:
         except BudgetExhausted:
             self.metrics.budget_refusals += 1
             raise
+        self.feed.publish(ev.id, ev.status)
         if to in rules.FINAL or to == rules.PROPOSED:
             self._outbox_changed()
         if to == rules.PROPOSED:
@@ -445,6 +456,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
+        self.feed.publish(ev.id, ev.status)
         if ev.status == rules.QUEUED:
             self._work_arrived(1)
         else:
@@ -480,6 +492,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
+        self.feed.publish(ev.id, ev.status)
         self._work_arrived(1)
         return ev
 
@@ -495,6 +508,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
+        self.feed.publish(ev.id, ev.status)
         self._outbox_changed()
         return ev
 
@@ -520,6 +534,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
+        self.feed.publish(ev.id, ev.status)
         self._outbox_changed()
         return ev
 
@@ -553,7 +568,10 @@ class QueueService:
 
     async def _sweep_lapsed(self) -> None:
         while True:
-            lapsed = await self.store.write(self._lapse_op)
+            moved: list[Event] = []
+            lapsed = await self.store.write(lambda tx, moved=moved: self._lapse_op(tx, moved))
+            for ev in moved:
+                self.feed.publish(ev.id, ev.status)
             self._outbox_changed()
             if lapsed:
                 self.metrics.lapses += lapsed
@@ -563,10 +581,12 @@ class QueueService:
         nxt = await self.store.read(lambda tx: tx.next_lease_expiry())
         self._arm_lapse_timer(nxt)
 
-    def _lapse_op(self, tx: WriteTx) -> int:
+    def _lapse_op(self, tx: WriteTx, moved: list[Event]) -> int:
         now = now_us()
         requeued = 0
+        moved.clear()  # a retried transaction starts over
         for ev in tx.expired_leases(now, 100):
+            moved.append(ev)
             if ev.status == rules.PROPOSED:
                 self._expire_proposal(tx, ev, now)
                 continue
@@ -677,10 +697,12 @@ class QueueService:
         return body
 
     async def list(
-        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int
+        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int,
+        match: EventMatch | None = None,
     ) -> list[dict[str, Any]]:
         events = await self.store.read(
-            lambda tx: tx.list_events(status=status, node=node, fingerprint=fingerprint, limit=limit)
+            lambda tx: tx.list_events(status=status, node=node, fingerprint=fingerprint, limit=limit,
+                                      match=match or None)
         )
         return [e.to_json() for e in events]
 
@@ -705,14 +727,17 @@ class QueueService:
                 fp = alert_fingerprint(alert)[:256]
                 note = f"{source}: alert resolved" + (f" at {alert.endsAt}" if alert.endsAt else "")
 
-                def op(tx: WriteTx, fp: str = fp, note: str = note) -> bool:
+                def op(tx: WriteTx, fp: str = fp, note: str = note) -> tuple[str, str] | None:
                     ev = tx.latest_by_fingerprint(fp)
                     if ev is None:
-                        return False
+                        return None
                     tx.add_history(HistoryEntry(ev.id, now_us(), ev.status, ev.status, None, note))
-                    return True
+                    return ev.id, ev.status
 
-                notes += await self.store.write(op)
+                noted = await self.store.write(op)
+                if noted:
+                    self.feed.publish(*noted)
+                notes += bool(noted)
         return {"events": results, "notes": notes}
 
     @staticmethod
@@ -739,7 +764,7 @@ class QueueService:
 
     # -- artifacts
     async def add_artifacts(self, event_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        def op(tx: WriteTx) -> list[dict[str, Any]]:
+        def op(tx: WriteTx) -> str:
             now = now_us()
             ev = tx.get_event(event_id)
             if ev is None:
@@ -749,9 +774,11 @@ class QueueService:
                 ev.artifacts.append(item)
             ev.updated_at = now
             tx.save_event(ev)
-            return items
+            return ev.status
 
-        return await self.store.write(op)
+        status = await self.store.write(op)
+        self.feed.publish(event_id, status)
+        return items
 
     async def artifact(self, digest: str) -> ArtifactMeta:
         meta = await self.store.read(lambda tx: tx.get_artifact(digest))

@@ -151,6 +151,10 @@ class TokenBook:
             self._used[found.name] = now_us()
         return found
 
+    def by_hash(self, digest: str) -> Principal | Token | None:
+        """As ``lookup``, for a secret known by its hash only (a dashboard session keeps no secret)."""
+        return self.fixed.get(digest) or self._principals.get(digest) or self.stored.get(digest)
+
     async def _write_uses(self) -> None:
         now = time.monotonic()
         due = {n: at for n, at in self._used.items()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from healloop.queue.listing import EventMatch
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
 from healloop.queue.stats import StatsRows, StatsWindow
 from healloop.queue.tokens import Token
@@ -24,9 +25,10 @@ class ReadTx(Protocol):
     def history(self, event_id: str) -> list[HistoryEntry]: ...
 
     def list_events(
-        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int
+        self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int,
+        match: EventMatch | None = None,
     ) -> list[Event]:
-        """Newest first."""
+        """Newest first; ``match`` narrows it further (spec, class, label, time, text)."""
         ...
 
     def count_by_status(self) -> dict[str, int]: ...
