@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from healloop.errors import ConfigError
 from healloop.queue.model import Key, Name, Spec, Timestamp, Title
 from healloop.queue.rules import QueuePolicy
 from healloop.timeutil import US, span, to_rfc3339
@@ -171,3 +172,43 @@ def flake_rate(flaky_calls: int, runs: int) -> float | None:
     before any run is recorded. Both over the whole recorded history (events `healloop prune` removed
     no longer count as flaky calls)."""
     return round(min(flaky_calls, runs) / runs, 4) if runs else None
+
+
+# [queue] keys of healloop.toml (and `healloop serve` options of the same names), with the
+# QueuePolicy field each sets and whether it is a duration.
+SETTINGS = {"quarantine_after": ("quarantine_after", False),
+            "quarantine_window": ("quarantine_window_s", True),
+            "quarantine_for": ("quarantine_for_s", True),
+            "release_after": ("release_after", False)}
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_s(value: object, name: str) -> int:
+    """'14d', '12h', '30m', '2w', or whole seconds; from 1 s to 366 days."""
+    text = str(value).strip().lower()
+    unit = text[-1:] if text[-1:] in _UNIT_S else "s"
+    number = text[:-1] if text[-1:] in _UNIT_S else text
+    if isinstance(value, bool) or not number.isdigit() or not 0 < int(number) * _UNIT_S[unit] <= 366 * 86400:
+        raise ConfigError(f"`{name}` must be a duration such as 7d, 12h, 30m or 2w (at most 366 days), "
+                          f"got {value!r}", field=name)
+    return int(number) * _UNIT_S[unit]
+
+
+def settings(table: dict[str, Any], given: dict[str, object]) -> dict[str, int]:
+    """QueuePolicy fields from the [queue] ``table`` of healloop.toml, overridden by ``given`` (the
+    command's options, None where not given); each bad value named."""
+    out: dict[str, int] = {}
+    for key, (attr, is_duration) in SETTINGS.items():
+        value = given.get(key)
+        where = f"--{key.replace('_', '-')}"
+        if value is None:
+            value, where = table.get(key), f"queue.{key}"
+        if value is None:
+            continue
+        if is_duration:
+            out[attr] = duration_s(value, where)
+        elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+            raise ConfigError(f"`{where}` must be a whole number from 0 to 10000, got {value!r}", field=where)
+        else:
+            out[attr] = value
+    return out
