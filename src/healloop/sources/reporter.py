@@ -186,9 +186,17 @@ class Reporter:
     def _deliver_runs(self, entry: SpoolEntry) -> str:
         if self._down:
             return "spooled"
+        body = entry.report
+        try:
+            passed = [(p["spec"], p["test"]) for p in body["passed"]]
+            node, run_id = body["node"], body["run_id"]
+        except (KeyError, TypeError) as exc:
+            log.error("a spooled run in %s is not a runs body (%r missing); dropped", self.runs_spool.dir,
+                      exc)
+            return "rejected"
         client = self._http()
         try:
-            self._retrying(lambda: client.runs(**entry.report))
+            self._retrying(lambda: client.runs(node, run_id, passed, body.get("source")))
         except (Unavailable, Unauthorized, HostNotAllowed) as exc:
             self._mark_down(exc)
             return "spooled"
