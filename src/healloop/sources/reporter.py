@@ -170,6 +170,9 @@ class Reporter:
             return set()
         try:
             found = self._retrying(lambda: self._http().quarantines())
+        except (Unavailable, Unauthorized, HostNotAllowed) as exc:
+            self._mark_down(exc)  # the failure itself is spooled, without a second retry budget
+            return set()
         except HealloopError as exc:
             log.warning("could not read the quarantined tests from %s: %s", self.settings.url, exc.message)
             return set()
@@ -235,7 +238,8 @@ class Reporter:
                 self.runs_spool.release(entry)
             else:
                 self.runs_spool.done(entry)  # a refused one is logged; passes are not worth keeping aside
-                done["runs_flushed" if status == "delivered" else "runs_rejected"] += 1
+                # Counted apart from the reports' `done`, which `healloop report --flush` sums up.
+                self.counts["runs_flushed" if status == "delivered" else "runs_rejected"] += 1
         self.counts.update(done)
         return done
 
