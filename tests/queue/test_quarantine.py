@@ -214,3 +214,15 @@ def test_bad_input_is_named_and_changes_nothing(server: QueueServer) -> None:
         assert r.status_code == 400 and "seconds" in r.json()["message"]
         assert c.get("/v1/quarantines").json()["quarantines"] == []
         assert _view(c)["runs"]["total"] == 0
+
+
+def test_a_quarantine_holds_across_a_restart_of_the_queue(make_server: Any) -> None:
+    first = make_server()
+    with first.client() as c:
+        q = {"spec": "cypress/e2e/spec6.cy.js", "test": "checkout > pays 6", "owner": "li", "seconds": 3600}
+        assert c.post("/v1/quarantines", json=q).status_code == 201
+    first.stop()
+    again = make_server()  # the same SQLite file: the quarantines in force are read at start
+    with again.client() as c:
+        assert c.post("/v1/events", json=failure(6)).json()["status"] == "quarantined"
+        assert c.post("/v1/events", json=failure(7)).json()["status"] == "queued"

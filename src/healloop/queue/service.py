@@ -118,6 +118,7 @@ class QueueService:
     # -- life cycle
     async def start(self) -> None:
         await self.store.start()
+        await self.tests.start()
         # Leases that lapsed while the server was down are returned to the queue at once.
         await self._sweep_lapsed()
         self._housekeeping = asyncio.create_task(self._purge_loop())
