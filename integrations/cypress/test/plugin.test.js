@@ -158,6 +158,10 @@ test('queue down: reports are spooled, the run goes on, and `healloop report --f
   assert.ok(mine.every((e) => e.count === 1));
   const failed = mine.find((e) => e.labels.flaky !== 'true');
   assert.ok(failed.artifacts.some((a) => a.url && a.name.endsWith('(failed).png')), 'the spooled screenshot copy was uploaded');
+  // The run's pass waited in <spool>/runs (written here, in JavaScript) and Python's flush delivered it, once.
+  assert.equal(reporter.counts.runs_spooled, 1);
+  const view = await (await queue.fetch(`/v1/test?spec=cypress/e2e/down.cy.js&test=${encodeURIComponent('login > shows the form')}`)).json();
+  assert.deepEqual(view.nodes.map((n) => [n.node, n.passes]), [['laptop-3', 1]]);
 });
 
 test('a refused localhost is an event per machine; an assertion is one event for all', async () => {
