@@ -224,11 +224,23 @@ class Spool {
   }
 }
 
+// Passes per POST /v1/runs; spooled runs wait in their own folder of the spool, and the quarantined
+// tests are cached there for QUARANTINE_CACHE_MS (src/healloop/sources/reporter.py alike).
+const RUNS_CHUNK = 1000;
+const QUARANTINE_CACHE_MS = 60000;
+
+// The spec and test as a report names them, so a pass counts into the same row as a failure.
+function testNames(spec, test) {
+  return [cut(plainName(repoSpec(spec)), MAX_TITLE) || '(unknown spec)', cut(plainName(test), MAX_TITLE) || '(unnamed test)'];
+}
+
 class Reporter {
   constructor(settings, { runId } = {}) {
     this.settings = settings;
     this.runId = runId || crypto.randomUUID();
     this.spool = new Spool(settings.spoolDir);
+    this.runsSpool = new Spool(path.join(settings.spoolDir, 'runs'));
+    this._quarantined = null;
     this.artifacts = new RunFolder(settings.artifactsDir, this.runId);
     this.counts = {};
     this.refusedArtifacts = [];
@@ -251,6 +263,11 @@ class Reporter {
       f = { ...f, artifacts: (f.artifacts || []).map((a) => this.artifacts.adopt(a, f.spec, f.test)) };
       const entry = { report: toReport(f, this.settings.node, this.key(f), (p) => this.artifacts.reportedPath(p)),
         event_id: null, artifacts: f.artifacts.filter((a) => fs.existsSync(a.path)) };
+      if ((await this.quarantined()).has(`${entry.report.spec}\0${entry.report.test}`)) {
+        // Said for whoever reads the run's output; the queue decides the event's state itself.
+        entry.report.labels.quarantined = 'true';
+        this._count('quarantined');
+      }
       const outcome = await this._deliver(entry);
       if (outcome.status === 'spooled') this.spool.put(entry);
       if (outcome.status === 'rejected') { entry.error = outcome.message; this.spool.put(entry, { rejected: true }); }
@@ -263,8 +280,84 @@ class Reporter {
     }
   }
 
+  // The tests that passed in this run, in requests of RUNS_CHUNK; spooled when the queue is down. Never throws.
+  async sendRuns(passed, { source, runId } = {}) {
+    if (this.off || !passed.length) return;
+    const names = passed.map((p) => testNames(p.spec, p.test));
+    for (let i = 0; i < names.length; i += RUNS_CHUNK) {
+      const body = { node: this.settings.node, run_id: `${runId || this.runId}:${i / RUNS_CHUNK}`, source,
+        passed: names.slice(i, i + RUNS_CHUNK).map(([spec, test]) => ({ spec, test })) };
+      let status;
+      try {
+        status = await this._deliverRuns(body);
+        if (status === 'spooled') this.runsSpool.put({ report: body, artifacts: [] });
+      } catch (err) {
+        console.error(`healloop: could not send or spool this run's passes: ${err.message}`);
+        status = 'lost';
+      }
+      this._count(`runs_${status}`);
+      if (status === 'delivered') this.counts.passes_sent = (this.counts.passes_sent || 0) + body.passed.length;
+    }
+  }
+
+  async _deliverRuns(body) {
+    if (this.down) return 'spooled';
+    try {
+      await this._request('POST', '/v1/runs', JSON.stringify(body), { 'content-type': 'application/json' });
+      return 'delivered';
+    } catch (err) {
+      if (err.status === 503 || err.status === 401) { this._markDown(err.message); return 'spooled'; }
+      if (!(err instanceof HttpError)) throw err;
+      console.error(`healloop: the queue refused this run's passes: ${err.message}`);
+      return 'rejected';
+    }
+  }
+
+  // "spec\0test" of each quarantined test: asked once per run (or read from the spool's cache); empty when
+  // the queue cannot say (the queue still keeps a quarantined test's failures from the agents).
+  async quarantined() {
+    if (this._quarantined) return this._quarantined;
+    this._quarantined = new Set();
+    if (this.off) return this._quarantined;
+    const cache = path.join(this.settings.spoolDir, 'quarantines.cache'); // not *.json: those are entries
+    const key = `${this.settings.url} ${this.settings.node}`;
+    try {
+      const data = JSON.parse(fs.readFileSync(cache, 'utf8'));
+      const age = Date.now() / 1000 - Number(data.at);
+      if (data.key === key && age >= 0 && age * 1000 < QUARANTINE_CACHE_MS) {
+        this._quarantined = new Set(data.tests.map(([s, t]) => `${s}\0${t}`));
+        return this._quarantined;
+      }
+    } catch { /* no cache, or not ours: ask */ }
+    if (this.down) return this._quarantined;
+    try {
+      const got = await this._request('GET', '/v1/quarantines');
+      const tests = got.quarantines.map((q) => [q.spec, q.test]);
+      this._quarantined = new Set(tests.map(([s, t]) => `${s}\0${t}`));
+      try {
+        fs.mkdirSync(this.settings.spoolDir, { recursive: true });
+        const tmp = `${cache}.${process.pid}-${crypto.randomUUID()}`;
+        fs.writeFileSync(tmp, JSON.stringify({ key, at: Date.now() / 1000, tests }));
+        fs.renameSync(tmp, cache);
+      } catch { /* a cache only */ }
+    } catch (err) {
+      if (err.status === 503 || err.status === 401) this._markDown(err.message);
+      else console.warn(`healloop: could not read the quarantined tests from ${this.settings.url}: ${err.message}`);
+    }
+    return this._quarantined;
+  }
+
   async flush() {
     if (this.off) return;
+    for (const file of this.runsSpool.pending()) {
+      if (this.down) break;
+      const entry = this.runsSpool.claim(file);
+      if (!entry) continue;
+      const status = await this._deliverRuns(entry.report);
+      if (status === 'spooled') { this.runsSpool.release(entry); continue; }
+      this.runsSpool.done(entry); // a refused one is logged; passes are not worth keeping aside
+      this._count(status === 'delivered' ? 'runs_flushed' : 'runs_rejected');
+    }
     for (const file of this.spool.pending()) {
       if (this.down) break;
       const entry = this.spool.claim(file);
@@ -285,7 +378,7 @@ class Reporter {
       return;
     }
     try {
-      if (!this.down && this.spool.pending().length) await this.flush();
+      if (!this.down && (this.spool.pending().length || this.runsSpool.pending().length)) await this.flush();
     } catch (err) {
       console.error(`healloop: flushing the spool failed: ${err.message}`);
     }
@@ -377,4 +470,4 @@ class Reporter {
   }
 }
 
-module.exports = { loadSettings, idempotencyKey, toReport, repoSpec, isLocal, artifact, Spool, Reporter, RunFolder, FORMAT, OFF_NOTICE };
+module.exports = { loadSettings, idempotencyKey, toReport, testNames, repoSpec, isLocal, artifact, Spool, Reporter, RunFolder, FORMAT, OFF_NOTICE };

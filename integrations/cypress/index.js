@@ -8,7 +8,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { loadSettings, Reporter, artifact } = require('healloop-reporter-core');
 const { slug } = require('healloop-reporter-core/artifacts');
-const { failuresOf } = require('./results');
+const { failuresOf, passesOf } = require('./results');
 
 function healloop(on, config = {}, options = {}) {
   const env = { ...process.env };
@@ -41,9 +41,11 @@ function healloop(on, config = {}, options = {}) {
     },
   });
 
+  const passed = []; // of every spec, sent in one POST /v1/runs at after:run
   // Returning the promise makes Cypress wait until the reports are sent or spooled.
   on('after:spec', (spec, results) => {
     if (!results) return Promise.resolve();
+    passed.push(...passesOf(spec, results, { projectRoot: config.projectRoot }));
     const sends = failuresOf(spec, results, { projectRoot: config.projectRoot }).map((f) => {
       const dom = doms.get(key(f.spec, f.titlePath));
       if (dom && !f.flaky) {
@@ -55,7 +57,10 @@ function healloop(on, config = {}, options = {}) {
     return Promise.all(sends).then(() => undefined);
   });
 
-  on('after:run', () => reporter.finish());
+  on('after:run', async () => {
+    await reporter.sendRuns(passed, { source: 'cypress' });
+    await reporter.finish();
+  });
 
   // Off, the support file need not take DOM snapshots no report would carry.
   config.env = { ...(config.env || {}), healloopEnabled: !reporter.off };

@@ -46,4 +46,13 @@ function failuresOf(spec, results, { projectRoot } = {}) {
   return out;
 }
 
-module.exports = { failuresOf, screenshotsOf };
+// The tests of one spec that passed on their first attempt (a pass after failed attempts is reported
+// as a flaky failure instead), named as failuresOf names a failure.
+function passesOf(spec, results, { projectRoot } = {}) {
+  const relative = spec.relative || (projectRoot ? path.relative(projectRoot, spec.absolute) : spec.name);
+  return (results.tests || [])
+    .filter((t) => t.state === 'passed' && !(t.attempts || []).some((a) => a.state === 'failed'))
+    .map((t) => ({ spec: relative, test: t.title.join(' > ') }));
+}
+
+module.exports = { failuresOf, passesOf, screenshotsOf };

@@ -20,6 +20,7 @@ class HealloopReporter {
   constructor(options = {}) {
     this.options = options;
     this.pending = [];
+    this.passed = []; // {spec, test} of each test that passed: the run's POST /v1/runs at onEnd
     try {
       this.reporter = new Reporter(loadSettings(process.env, options),
         { runId: process.env.HEALLOOP_RUN_ID || crypto.randomUUID() });
@@ -39,6 +40,10 @@ class HealloopReporter {
     if (!this.reporter || this.reporter.off) return;
     const willRetry = !['passed', 'skipped'].includes(result.status) && result.retry < test.retries;
     const outcome = test.outcome();
+    if (!willRetry && outcome === 'expected' && result.status === 'passed') {
+      this.passed.push(this.names(test));
+      return;
+    }
     if (willRetry || !['unexpected', 'flaky'].includes(outcome)) return;
     try {
       this.pending.push(this.reporter.send(this.failure(test, result, outcome)));
@@ -47,18 +52,23 @@ class HealloopReporter {
     }
   }
 
+  // The spec and test as a failure of this test is reported.
+  names(test) {
+    const file = path.relative(this.rootDir || process.cwd(), test.location.file);
+    const project = test.parent.project()?.name;
+    const titles = test.titlePath().filter((t, i) => !(i < 3 && (t === '' || t === project || file.endsWith(t))));
+    return { spec: file, test: titles.join(' > '), project };
+  }
+
   failure(test, result, outcome) {
     const flaky = outcome === 'flaky';
     const failedResult = flaky ? [...test.results].reverse().find((r) => r.errors.length) : result;
     const errors = failedResult?.errors || [];
-    const file = path.relative(this.rootDir || process.cwd(), test.location.file);
-    const project = test.parent.project()?.name;
-    const titles = test.titlePath().filter((t, i) => !(i < 3 && (t === '' || t === project || file.endsWith(t))));
+    const { spec: file, test: testTitle, project } = this.names(test);
     const message = clean(errors[0]?.message || `test ${result.status}`);
     const labels = { line: `${test.location.line}:${test.location.column}`, status: result.status };
     if (project) labels.project = project;
     const artifacts = [];
-    const testTitle = titles.join(' > ');
     const written = new Set();
     for (const a of flaky ? [] : failedResult.attachments) {
       if (a.name === 'page-url' && a.body) { labels.url = a.body.toString(); continue; }
@@ -90,6 +100,7 @@ class HealloopReporter {
   async onEnd() {
     if (!this.reporter) return;
     await Promise.all(this.pending);
+    await this.reporter.sendRuns(this.passed.map(({ spec, test }) => ({ spec, test })), { source: 'playwright' });
     await this.reporter.finish();
   }
 }

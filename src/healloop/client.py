@@ -158,3 +158,26 @@ class QueueClient:
 
     def mutes(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/mutes").json()["mutes"]
+
+    # -- run history and quarantine
+    def runs(self, node: str, run_id: str, passed: list[tuple[str, str]], source: str | None = None,
+             sent_at: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"node": node, "run_id": run_id,
+                                "passed": [{"spec": s, "test": t} for s, t in passed]}
+        body.update({k: v for k, v in (("source", source), ("sent_at", sent_at)) if v is not None})
+        return self._call("POST", "/v1/runs", json=body).json()
+
+    def test_view(self, spec: str, test: str) -> dict[str, Any]:
+        return self._call("GET", "/v1/test", params={"spec": spec, "test": test}).json()
+
+    def quarantine(self, spec: str, test: str, owner: str, seconds: int, reason: str | None = None
+                   ) -> dict[str, Any]:
+        body = {"spec": spec, "test": test, "owner": owner, "seconds": seconds, "reason": reason}
+        return self._call("POST", "/v1/quarantines", json=body).json()
+
+    def quarantines(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/v1/quarantines").json()["quarantines"]
+
+    def lift_quarantine(self, spec: str, test: str, by: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"spec": spec, "test": test, "by": by, "reason": reason}
+        return self._call("POST", "/v1/quarantines/lift", json=body).json()

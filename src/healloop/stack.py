@@ -119,7 +119,8 @@ def load_settings(config: Path) -> StackSettings:
     queue = _table(data, "queue", {"host", "port", "data_dir", "token", "url", "public_url", "storm_events",
                                    "storm_minutes", "storm_hold_s", "notify_retry_s", "allowed_hosts",
                                    "cors_origins", "tokens", "node_token_env", "agent_token_env",
-                                   "reporter_token_env"})
+                                   "reporter_token_env", "quarantine_after", "quarantine_window",
+                                   "quarantine_for", "release_after"})
     mcp = _table(data, "mcp", {"host", "port", "name", "token", "public_url"})
     agent = _table(data, "agent", {"planner", "concurrency", "enabled", "heal_threshold", "heal_margin",
                                    "node_setup_timeout", "node_hosts", "metrics_port", "metrics_host"})

@@ -13,6 +13,7 @@ from healloop.errors import NotFound
 from healloop.ids import new_id
 from healloop.queue.listing import EventMatch
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.quarantine import Quarantine
 from healloop.queue.stats import StatsWindow
 from healloop.queue.tokens import hash_secret, new_token
 from healloop.timeutil import US, now_us
@@ -439,3 +440,41 @@ class StoreContract:
         n1 = await store.read(lambda tx: tx.stats(StatsWindow(t0, t0 + day, "n1"), 10))
         assert n1.outcomes == {"healed": 6, "reverted": 1}
         assert [(n, e, last) for n, e, _, last in n1.nodes] == [("n1", 7, t0 + 9 * US)]  # late: n1 joined
+
+    async def test_run_rows_are_upserted_per_node_and_never_go_back_in_time(self, store) -> None:
+        await store.write(lambda tx: tx.runs_passed("n1", [("a.cy.js", "t"), ("b.cy.js", "t")], 100))
+        await store.write(lambda tx: tx.runs_passed("n1", [("a.cy.js", "t")], 50))  # an older run, late
+        await store.write(lambda tx: tx.run_failed("a.cy.js", "t", "n2", 70))
+        rows = await store.read(lambda tx: tx.test_runs("a.cy.js", "t"))
+        assert [(r.node, r.passes, r.failures, r.last_pass_at, r.last_fail_at) for r in rows] == [
+            ("n1", 2, 0, 100, None), ("n2", 0, 1, None, 70)]
+        assert await store.read(lambda tx: tx.test_runs("c.cy.js", "t")) == []
+
+    async def test_quarantines_open_end_and_stay_in_the_history(self, store) -> None:
+        t = "登录 > «works»"
+        q = Quarantine("a.cy.js", t, "ana", 10, 1000, "race", clean=2, clean_nodes=["n1"])
+        await store.write(lambda tx: tx.quarantine_put(q))
+        assert q.id is not None
+        got = await store.read(lambda tx: tx.quarantine_open("a.cy.js", t, 500))
+        assert got is not None
+        assert (got.owner, got.clean, got.clean_nodes, got.auto) == ("ana", 2, ["n1"], False)
+        assert await store.read(lambda tx: tx.quarantine_open("a.cy.js", t, 1000)) is None  # expired
+        assert [x.test for x in await store.read(lambda tx: tx.quarantine_all_open(500))] == [t]
+        q.lifted_at, q.lifted_by, q.lift_note = 600, "li", "fixed"
+        await store.write(lambda tx: tx.quarantine_put(q))
+        assert await store.read(lambda tx: tx.quarantine_all_open(500)) == []
+        (past,) = await store.read(lambda tx: tx.quarantine_history("a.cy.js", t, 10))
+        assert (past.lifted_by, past.lift_note, past.ended(700)) == ("li", "fixed", "lifted")
+
+    async def test_events_of_fingerprints_and_flaky_calls(self, store) -> None:
+        a, b, other = make_event("fa"), make_event("fb", status="resolved"), make_event("fc")
+        b.resolved_at = b.created_at
+        for ev in (a, b, other):
+            await insert(store, ev)
+        flaky = HistoryEntry(b.id, 100, "verifying", "resolved", "w", None, {"label": "flaky"})
+        await store.write(lambda tx: tx.add_history(flaky))
+        got = await store.read(lambda tx: tx.events_of_fingerprints(["fa", "fb"], 10))
+        assert [e.id for e in got] == [b.id, a.id]
+        assert await store.read(lambda tx: tx.flaky_calls("fb", 100)) == 1
+        assert await store.read(lambda tx: tx.flaky_calls("fb", 101)) == 0
+        assert await store.read(lambda tx: tx.flaky_calls("fa", 0)) == 0

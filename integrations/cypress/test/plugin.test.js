@@ -158,6 +158,10 @@ test('queue down: reports are spooled, the run goes on, and `healloop report --f
   assert.ok(mine.every((e) => e.count === 1));
   const failed = mine.find((e) => e.labels.flaky !== 'true');
   assert.ok(failed.artifacts.some((a) => a.url && a.name.endsWith('(failed).png')), 'the spooled screenshot copy was uploaded');
+  // The run's pass waited in <spool>/runs (written here, in JavaScript) and Python's flush delivered it, once.
+  assert.equal(reporter.counts.runs_spooled, 1);
+  const view = await (await queue.fetch(`/v1/test?spec=cypress/e2e/down.cy.js&test=${encodeURIComponent('login > shows the form')}`)).json();
+  assert.deepEqual(view.nodes.map((n) => [n.node, n.passes]), [['laptop-3', 1]]);
 });
 
 test('a refused localhost is an event per machine; an assertion is one event for all', async () => {
@@ -210,4 +214,28 @@ test('HEALLOOP_REPORT=off: nothing reaches the queue, nothing is spooled or flus
   for (const value of [undefined, '', '1', 'on', 'Yes']) assert.equal(loadSettings({ HEALLOOP_REPORT: value }).report, true);
   assert.throws(() => loadSettings({ HEALLOOP_REPORT: 'sometimes' }),
     /^Error: healloop: HEALLOOP_REPORT must be on or off \(or 1\/0, true\/false, yes\/no\), got "sometimes"$/);
+});
+
+test('passes are recorded after the run and a quarantined failure is marked', async () => {
+  const own = await startQueue(); // its own run history and quarantines
+  try {
+    const q = { spec: 'cypress/e2e/login.cy.js', test: 'login > shows an error for a bad password', owner: 'ana', seconds: 3600 };
+    const made = await fetch(`${own.url}/v1/quarantines`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(q) });
+    assert.equal(made.status, 201);
+    const p = project();
+    const { handlers, reporter } = plugin(p, { HEALLOOP_URL: own.url });
+    await handlers['after:spec'](SPEC(p.root), v13Results(p));
+    await handlers['after:run']();
+    assert.equal(reporter.counts.quarantined, 1);
+    const events = await own.events();
+    const failed = events.find((e) => e.test === q.test);
+    assert.equal(failed.status, 'quarantined');
+    assert.equal(failed.labels.quarantined, 'true');
+    const view = async (t) => (await own.fetch(`/v1/test?spec=${encodeURIComponent(q.spec)}&test=${encodeURIComponent(t)}`)).json();
+    // 'shows the form' passed on its first attempt; 'remembers me' passed only on a retry (a flaky failure).
+    assert.deepEqual((await view('login > shows the form')).nodes.map((n) => [n.node, n.passes]), [['laptop-3', 1]]);
+    assert.deepEqual((await view('login > remembers me')).nodes.map((n) => [n.node, n.passes, n.failures]), [['laptop-3', 0, 1]]);
+  } finally {
+    await own.stop();
+  }
 });

@@ -71,6 +71,14 @@ test('unexpected and flaky tests are reported with location, title path, errors 
   assert.equal(flaky.priority, 5);
   assert.equal(flaky.labels.flaky, 'true');
   assert.equal(flaky.labels.attempts, '2');
+
+  // The passing test is recorded in the run history (one POST /v1/runs at the end of the run), named
+  // as its failure would be; the flaky one is not counted as a pass.
+  const view = async (t) => (await queue.fetch(`/v1/test?spec=e2e/login.spec.js&test=${encodeURIComponent(t)}`)).json();
+  const passed = await view('login > shows the form');
+  assert.deepEqual(passed.nodes.map((n) => [n.node, n.passes, n.failures]), [['ci-runner-2', 1, 0]]);
+  const failing = await view('login > shows an error for a bad password');
+  assert.deepEqual(failing.nodes.map((n) => [n.node, n.passes, n.failures]), [['ci-runner-2', 0, 1]]);
 });
 
 test('a queue that is down costs the run nothing but the spool', { skip: !fs.existsSync('/usr/bin/chromium') && 'needs /usr/bin/chromium' }, async () => {

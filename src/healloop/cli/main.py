@@ -46,6 +46,7 @@ COMMAND_MODULES = [
     "healloop.cli.token_commands",
     "healloop.cli.prune_commands",
     "healloop.cli.stats_commands",
+    "healloop.cli.quarantine_commands",
 ]
 
 

@@ -74,6 +74,17 @@ def node_host_option(fn: Any) -> Any:
 @click.option("--proposal-ttl", type=click.IntRange(1, 90 * 86400), default=3 * 86400, show_default=True,
               envvar="HEALLOOP_PROPOSAL_TTL", show_envvar=True,
               help="Seconds a proposed fix waits for `healloop approve|reject` before it is escalated.")
+@click.option("--quarantine-after", type=int, envvar="HEALLOOP_QUARANTINE_AFTER", show_envvar=True,
+              help="Times healloop calls a test flaky within --quarantine-window that quarantine it: its "
+                   "failures are kept, never handed to an agent (0: never automatically) [default: 3; "
+                   "also [queue] quarantine_after].")
+@click.option("--quarantine-window", envvar="HEALLOOP_QUARANTINE_WINDOW", show_envvar=True,
+              help="The window of --quarantine-after, such as 7d or 12h [default: 7d].")
+@click.option("--quarantine-for", envvar="HEALLOOP_QUARANTINE_FOR", show_envvar=True,
+              help="How long an automatic quarantine lasts at most [default: 14d].")
+@click.option("--release-after", type=int, envvar="HEALLOOP_RELEASE_AFTER", show_envvar=True,
+              help="Clean runs, on at least two nodes, that end a quarantine early (0: never) "
+                   "[default: 10].")
 @click.option("--sync", "synchronous", type=click.Choice(["normal", "full"]), default="normal",
               show_default=True, envvar="HEALLOOP_SQLITE_SYNC", show_envvar=True,
               help="SQLite synchronous mode: 'normal' survives a crash or kill -9 of the server; "
@@ -113,20 +124,25 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
           artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None,
           forge_secret: str | None, allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...],
-          node_token: str | None, node_hosts: tuple[str, ...]) -> None:
+          node_token: str | None, node_hosts: tuple[str, ...],
+          quarantine_after: int | None, quarantine_window: str | None, quarantine_for: str | None,
+          release_after: int | None) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
     from healloop.notify.outbox import settings_from
+    from healloop.queue import quarantine
     from healloop.queue.guard import check_host_name, check_origin, from_config
     from healloop.queue.server import ServeSettings
     from healloop.queue.server import serve as run_server
-
-    policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
-                         flap_window_s=flap_window, proposal_ttl_s=proposal_ttl, cooldown_s=cooldown,
-                         actions_per_hour_test=actions_per_hour_test,
-                         actions_per_hour_node=actions_per_hour_node)
     from healloop.queue.tokenconfig import declared_tokens
 
     try:
+        given = {"quarantine_after": quarantine_after, "quarantine_window": quarantine_window,
+                 "quarantine_for": quarantine_for, "release_after": release_after}
+        policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
+                             flap_window_s=flap_window, proposal_ttl_s=proposal_ttl, cooldown_s=cooldown,
+                             actions_per_hour_test=actions_per_hour_test,
+                             actions_per_hour_node=actions_per_hour_node,
+                             **quarantine.settings(_queue_table(config_path), given))
         notify = settings_from(config_path) if config_path else None
         hosts = tuple(check_host_name(h) for h in allowed_hosts)
         origins = tuple(check_origin(o) for o in cors_origins)
@@ -142,6 +158,21 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
                              forge_secret=forge_secret or None, allowed_hosts=hosts,
                              cors_origins=origins, tokens=tokens, node_token=node_token or None,
                              node_hosts=node_hosts))
+
+
+def _queue_table(path: Path | None) -> dict[str, Any]:
+    import tomllib
+
+    from healloop.errors import ConfigError
+
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh).get("queue", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {str(path)!r}: {exc}", field="config") from None
+    return table if isinstance(table, dict) else {}
 
 
 def queue_options(fn: Any) -> Any:

@@ -91,18 +91,28 @@ def report(files: tuple[Path, ...], source: str | None, root: Path | None, flush
     bad = 0
     try:
         for path in files:
+            passed: list[tuple[str, str]] = []
             try:
-                failures = parse_junit(path, source=source, root_dir=root)
+                failures = parse_junit(path, source=source, root_dir=root, passed=passed)
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
             except HealloopError as exc:
                 click.echo(f"error: {exc.message}", err=True)
                 bad += 1
                 continue
             counts: dict[str, int] = {}
+            before = dict(reporter.counts)
             for failure in failures:
                 outcome = reporter.send(failure, run_id=f"file:{digest}")
                 counts[outcome.status] = counts.get(outcome.status, 0) + 1
-            click.echo(f"{path}: {len(failures)} failing test(s): {_summary(counts)}")
+            # One run per file, named by its digest: reporting the file again counts nothing twice.
+            reporter.send_runs(passed, source=source or "junit", run_id=f"file:{digest}")
+            got = {k: n - before.get(k, 0) for k, n in reporter.counts.items()}
+            sent = ("refused" if got.get("runs_rejected") else "kept in the spool" if got.get("runs_spooled")
+                    else "recorded")
+            passes = f"; {len(passed)} passing test(s) {sent}" if passed and not reporter.off else ""
+            quarantined = got.get("quarantined", 0)
+            marked = f"; {quarantined} of them quarantined (reported, not healed)" if quarantined else ""
+            click.echo(f"{path}: {len(failures)} failing test(s): {_summary(counts)}{marked}{passes}")
         if flush:
             done = reporter.flush()
             left = len(reporter.spool.pending())

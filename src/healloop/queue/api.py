@@ -48,6 +48,7 @@ from healloop.queue.model import (
     decode,
 )
 from healloop.queue.openapi import openapi_document, swagger_html, swagger_static_dir
+from healloop.queue.quarantine import LiftIn, QuarantineIn, RunsIn
 from healloop.queue.service import PROPOSAL_PREFIX, QueueService
 from healloop.queue.stats import parse_window
 from healloop.queue.tokens import Token, TokenBook
@@ -178,6 +179,42 @@ async def delete_mute(request: Request) -> Response:
         raise InvalidInput("`spec` and `test` query parameters name the mute to lift", field="spec")
     await _service(request).unmute(spec, test)
     return Response(status_code=204)
+
+
+async def record_runs(request: Request) -> Response:
+    runs = decode(await hotpath.read_request_body(request), RunsIn)
+    return JSON(await _service(request).tests.record_runs(runs))
+
+
+async def test_view(request: Request) -> Response:
+    q = request.query_params
+    unknown = set(q.keys()) - {"spec", "test"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(f"`{name}` is not a known parameter; use spec and test", field=name)
+    spec, test = q.get("spec"), q.get("test")
+    for name, value in (("spec", spec), ("test", test)):
+        if not value or not value.strip() or "\x00" in value:
+            raise InvalidInput(f"`{name}` is required: GET /v1/test?spec=SPEC&test=TEST names one test, as "
+                               "its reports name it", field=name)
+    assert spec is not None and test is not None
+    return JSON(await _service(request).tests.view(spec, test))
+
+
+async def add_quarantine(request: Request) -> Response:
+    q = await _service(request).tests.add(decode(await hotpath.read_request_body(request), QuarantineIn))
+    return JSON(q.to_json(q.set_at), status_code=201)
+
+
+async def list_quarantines(request: Request) -> Response:
+    return JSON({"quarantines": await _service(request).tests.in_force()})
+
+
+async def lift_quarantine(request: Request) -> Response:
+    q, requeued = await _service(request).tests.lift(decode(await hotpath.read_request_body(request), LiftIn))
+    if requeued:
+        _service(request).work_arrived(requeued)
+    return JSON({**q.to_json(q.lifted_at or q.set_at), "requeued": requeued})
 
 
 async def upload_artifacts(request: Request) -> Response:
@@ -347,6 +384,11 @@ def routes() -> list[BaseRoute]:
         Route("/v1/nodes", own_node_only(register_node), methods=["POST"]),
         Route("/v1/nodes", list_nodes, methods=["GET"]),
         Route("/v1/stats", get_stats, methods=["GET"]),
+        Route("/v1/runs", record_runs, methods=["POST"]),
+        Route("/v1/test", test_view, methods=["GET"]),
+        Route("/v1/quarantines", add_quarantine, methods=["POST"]),
+        Route("/v1/quarantines", list_quarantines, methods=["GET"]),
+        Route("/v1/quarantines/lift", lift_quarantine, methods=["POST"]),
         Route("/v1/mutes", add_mute, methods=["POST"]),
         Route("/v1/mutes", list_mutes, methods=["GET"]),
         Route("/v1/mutes", delete_mute, methods=["DELETE"]),

@@ -30,6 +30,7 @@ from healloop.queue.model import (
     TokenIn,
     TransitionIn,
 )
+from healloop.queue.quarantine import MAX_PASSED, LiftIn, QuarantineIn, RunsIn
 from healloop.queue.rules import STATES
 from healloop.queue.stats import DEFAULT_SINCE, MAX_DAYS, OUTCOMES
 
@@ -111,6 +112,14 @@ _STATS = {"type": "object", "required": ["window", "events", "failures_per_day",
                            muted=_COUNT, digested=_COUNT, last_error={"type": ["string", "null"]}),
 }}
 
+_QUARANTINE = {"type": "object", "properties": {
+    "spec": {"type": "string"}, "test": {"type": "string"}, "owner": {"type": "string"},
+    "reason": {"type": ["string", "null"]}, "automatic": {"type": "boolean"}, "since": _TIME, "until": _TIME,
+    "active": {"type": "boolean"}, "ended": {"type": ["string", "null"],
+                                             "enum": ["lifted", "released", "expired", None]},
+    "clean_runs": _COUNT, "clean_nodes": {"type": "array", "items": {"type": "string"}},
+    "lifted_at": _TIME, "lifted_by": {"type": ["string", "null"]}, "lift_note": {"type": ["string", "null"]}}}
+
 _ID = [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -145,7 +154,7 @@ _STATS_PARAMS = {"since": _WHEN, "until": _WHEN,
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [ReportIn, ClaimIn, ClaimOneIn, TokenIn, ReleaseIn, TransitionIn, NoteIn, NodeIn, MuteIn, RevertIn,
-         DecisionIn, AlertWebhook],
+         DecisionIn, AlertWebhook, RunsIn, QuarantineIn, LiftIn],
         ref_template="#/components/schemas/{name}",
     )
     _as_strict_as_the_service(components)
@@ -295,6 +304,35 @@ def openapi_document() -> dict[str, Any]:
                               f"default {DEFAULT_SINCE}; at most {MAX_DAYS} days before `until`"),
                     ("until", "RFC 3339 or back from now, after `since`; default now"),
                     ("node", "only events this node reported or joined"))])},
+        "/v1/runs": {"post": _op(
+            f"The tests that passed in one run on one node (at most {MAX_PASSED}; send a bigger suite in "
+            "several requests, each with its own run_id): each counts a pass in the test's run history, "
+            "and a clean run of a quarantined test. The same node and run_id is counted once (24 h)",
+            "RunsIn", {"200": _reply("Counted", {"type": "object", "properties": {
+                "counted": _COUNT, "duplicate": {"type": "boolean"},
+                "released": _rows(spec={"type": "string"}, test={"type": "string"},
+                                  note={"type": "string"})}})}, *_BODY)},
+        "/v1/test": {"get": _op(
+            "One test across every node: passes and failures and the last runs per node, the flake rate "
+            "(runs healloop called flaky over all recorded runs), the heals with their commits, the "
+            "last good run, and its quarantine now and before", None,
+            {"200": _reply("The test", {"type": "object", "required": [
+                "spec", "test", "runs", "nodes", "flaky_calls", "flake_rate", "failure_rate",
+                "last_good_run", "heals", "events", "quarantine", "quarantines"]})}, 400,
+            parameters=[{"name": name, "in": "query", "required": True,
+                         "schema": {"type": "string", "minLength": 1, "pattern": NAME_PATTERN}}
+                        for name in ("spec", "test")])},
+        "/v1/quarantines": {
+            "post": _op("Quarantine a test for `seconds`: its failures are kept and counted, never handed "
+                        "to an agent (a quarantine in force is replaced)", "QuarantineIn",
+                        {"201": _reply("The quarantine", _QUARANTINE)}, *_BODY),
+            "get": _op("Quarantines in force (reporters read it to mark quarantined failures)", None,
+                       {"200": _reply("Quarantines", {"type": "object", "properties": {
+                           "quarantines": {"type": "array", "items": _QUARANTINE}}})}),
+        },
+        "/v1/quarantines/lift": {"post": _op(
+            "Lift a test's quarantine now: its quarantined events go back to the queue", "LiftIn",
+            {"200": _reply("The ended quarantine, with `requeued` events", _QUARANTINE)}, *_BODY, 404)},
         "/v1/mutes": {
             "post": _op("Mute a test's notifications for `seconds`", "MuteIn", {"201": _reply("The mute")},
                         *_BODY),

@@ -26,6 +26,9 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/events"): frozenset({REPORTER}),
     ("POST", _E + "/artifacts"): frozenset({REPORTER}),
     ("POST", "/v1/ingest/alertmanager"): frozenset({REPORTER}),
+    # the tests that passed in a run; and the quarantined tests, which reporters mark as such
+    ("POST", "/v1/runs"): frozenset({REPORTER}),
+    ("GET", "/v1/quarantines"): _READ | {REPORTER},
     # agents: claim work, hold it, move it, and read what they need to repair it
     ("POST", "/v1/events/next"): frozenset({AGENT}),
     ("POST", _E + "/claim"): frozenset({AGENT}),
@@ -37,6 +40,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/artifacts/{digest}"): _READ,
     ("GET", "/v1/nodes"): _READ,
     ("GET", "/v1/stats"): _READ,
+    ("GET", "/v1/test"): _READ,
     # nodes: list themselves, under their own name only (checked by auth.own_node_only)
     ("POST", "/v1/nodes"): frozenset({NODE}),
     # operators: a person's decisions, and the forges' webhooks deciding for them when unsigned
@@ -48,6 +52,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/ingest/github"): frozenset({OPERATOR}),
     ("POST", "/v1/ingest/gitlab"): frozenset({OPERATOR}),
     ("POST", "/v1/ingest/gitea"): frozenset({OPERATOR}),
+    ("POST", "/v1/quarantines"): frozenset({OPERATOR}),
+    ("POST", "/v1/quarantines/lift"): frozenset({OPERATOR}),
     ("POST", "/v1/mutes"): frozenset({OPERATOR}),
     ("GET", "/v1/mutes"): frozenset({OPERATOR}),
     ("DELETE", "/v1/mutes"): frozenset({OPERATOR}),

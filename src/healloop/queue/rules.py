@@ -21,13 +21,16 @@ VERIFYING = "verifying"
 PROPOSED = "proposed"
 RESOLVED = "resolved"
 ESCALATED = "escalated"
+# A failure of a quarantined test (see queue/quarantine.py): kept and counted, never handed to an agent.
+QUARANTINED = "quarantined"
 
-STATES = (QUEUED, PROCESSING, ANALYZING, FIXING, VERIFYING, PROPOSED, RESOLVED, ESCALATED)
+STATES = (QUEUED, PROCESSING, ANALYZING, FIXING, VERIFYING, PROPOSED, RESOLVED, ESCALATED, QUARANTINED)
 # States in which an agent holds the event under a lease.
 HELD = frozenset({PROCESSING, ANALYZING, FIXING, VERIFYING})
 # An open event absorbs new reports of its fingerprint. Escalated and proposed are open: they wait for
-# a person (a proposed fix waits on its healloop/<id> branch for approval; see DECISIONS).
-OPEN = frozenset({QUEUED, *HELD, PROPOSED, ESCALATED})
+# a person (a proposed fix waits on its healloop/<id> branch for approval; see DECISIONS). A quarantined
+# one absorbs the test's later failures, so a flaky test under quarantine is one event, counted.
+OPEN = frozenset({QUEUED, *HELD, PROPOSED, ESCALATED, QUARANTINED})
 FINAL = frozenset({RESOLVED, ESCALATED})
 
 # The moves an agent may make with its lease token. One table, one place.
@@ -44,6 +47,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # (escalated). These moves need no lease; they are the only ways out of `proposed`.
 DECISIONS: dict[str, frozenset[str]] = {
     PROPOSED: frozenset({RESOLVED, QUEUED, ESCALATED}),
+}
+# What a person does with an event no agent holds (`healloop events requeue|close`), and what the end
+# of a quarantine does with the test's quarantined event: requeued (an agent may repair it now) or
+# closed as resolved. No lease is involved; nothing else leaves `quarantined`. A quarantine set on a test
+# takes its queued event (no agent has it yet) out of the queue.
+PERSON_MOVES: dict[str, frozenset[str]] = {
+    QUEUED: frozenset({QUARANTINED}),
+    ESCALATED: frozenset({QUEUED, RESOLVED}),
+    QUARANTINED: frozenset({QUEUED, RESOLVED}),
 }
 # A proposal's kind (its history's data.proposal.kind): a fix made and verified on a branch, or a plan
 # of actions not yet taken ([node.policy] approve = ["restart"] or ["rerun"]).
@@ -71,6 +83,13 @@ class QueuePolicy:
     # Moves to `fixing` allowed within ACTION_WINDOW_S per spec+test and per node; 0 turns each off.
     actions_per_hour_test: int = 3
     actions_per_hour_node: int = 20
+    # Quarantine (queue/quarantine.py): a test called flaky `quarantine_after` times within
+    # `quarantine_window_s` is quarantined for `quarantine_for_s` (0 turns the automatic one off);
+    # `release_after` clean runs, on at least two nodes, lift it early.
+    quarantine_after: int = 3
+    quarantine_window_s: int = 7 * 86400
+    quarantine_for_s: int = 14 * 86400
+    release_after: int = 10
 
 
 def check_state_name(name: str, field: str = "to") -> str:
@@ -104,6 +123,13 @@ def next_attempt(current: str, target: str, attempt: int, policy: QueuePolicy) -
             return attempt + 1
         return max(attempt, 1)
     return attempt
+
+
+def check_person_move(current: str, target: str, event_id: str, verb: str) -> None:
+    """A person's requeue or close (or a quarantine's end) of an event no agent holds."""
+    if target not in PERSON_MOVES.get(current, frozenset()):
+        raise Conflict(f"only an escalated event can be {verb} (or a quarantined one); event {event_id} "
+                       f"is {current}")
 
 
 def check_decision(current: str, target: str, event_id: str) -> None:
@@ -156,6 +182,7 @@ def decide_report(
     policy: QueuePolicy,
     latest_fixed: bool = False,
     now: int = 0,
+    quarantined: str | None = None,
 ) -> MergeDecision:
     """Decide where a report goes.
 
@@ -166,11 +193,16 @@ def decide_report(
        ``flap_threshold`` times within the window), or if the latest resolved event was repaired
        (``latest_fixed``: its history has a move to fixing) less than ``cooldown_s`` before ``now``,
        so no agent repairs the same thing in a loop.
+    4. A new event of a quarantined test (``quarantined``: the quarantine, in words) is created
+       quarantined: kept and counted, never handed to an agent.
     """
     if open_event_id is not None:
         return MergeDecision("merge", open_event_id)
     if latest_resolved is not None and occurred_at < latest_resolved[1]:
         return MergeDecision("merge", latest_resolved[0])
+    if quarantined is not None:
+        return MergeDecision("create", initial_status=QUARANTINED,
+                             note=f"quarantined: {quarantined}; kept, not handed to an agent")
     if resolved_recently >= policy.flap_threshold:
         minutes = policy.flap_window_s // 60
         return MergeDecision(

@@ -45,6 +45,7 @@ from healloop.queue.model import (
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.stats import StatsWindow
 from healloop.queue.store.base import EventStore, ReadTx, WriteTx
+from healloop.queue.testbook import TestBook
 from healloop.timeutil import EARLIEST_US, US, now_us, parse_rfc3339, span, to_rfc3339
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class ReportResult:
     event: Event
     created: bool
     duplicate: bool = False
+    requeued: bool = False  # merged into a quarantined event whose quarantine had ended: queued again
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class QueueService:
         self.metrics = Metrics()
         # (event id, status) after each committed write, for the dashboard's live page (queue/feed.py).
         self.feed = ChangeFeed()
+        self.tests = TestBook(store, self.policy)
         # Long-poll waiters, woken in arrival order; the generation lets a claimer that found
         # nothing notice work that arrived while its empty claim was in flight.
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -120,6 +123,7 @@ class QueueService:
     # -- life cycle
     async def start(self) -> None:
         await self.store.start()
+        await self.tests.start()
         # Leases that lapsed while the server was down are returned to the queue at once.
         await self._sweep_lapsed()
         self._housekeeping = asyncio.create_task(self._purge_loop())
@@ -173,7 +177,7 @@ class QueueService:
         self.metrics.reports += 1
         if not result.created and not result.duplicate:
             self.metrics.merges += 1
-        if result.created and result.event.status == rules.QUEUED:
+        if (result.created or result.requeued) and result.event.status == rules.QUEUED:
             self._work_arrived(1)
         return result
 
@@ -188,6 +192,11 @@ class QueueService:
                     return ReportResult(ev, created=False, duplicate=True)
         occurred_at = occurred if occurred is not None else now
         open_ev, latest, recent = tx.fingerprint_state(fp, now - p.flap_window_s * US)
+        quarantined = self.tests.quarantine_of(tx, r, now)
+        requeued = open_ev is not None and open_ev.status == rules.QUARANTINED and quarantined is None
+        if requeued:
+            assert open_ev is not None
+            self.tests.on_unquarantined(tx, open_ev, now)
         # Whether the latest resolution was a repair is read only inside the cooldown, so the
         # common report (no resolved event, or an old one) costs no extra query.
         fixed = bool(
@@ -203,7 +212,9 @@ class QueueService:
             policy=p,
             latest_fixed=fixed,
             now=now,
+            quarantined=quarantined.words() if quarantined else None,
         )
+        self.tests.on_failure(tx, r, quarantined, now)
         if decision.action == "merge":
             ev = open_ev or latest
             assert ev is not None
@@ -241,7 +252,7 @@ class QueueService:
             created = True
         if r.idempotency_key:
             tx.idempotency_put(r.idempotency_key, ev.id, now)
-        return ReportResult(ev, created=created)
+        return ReportResult(ev, created=created, requeued=requeued)
 
     # -- claims
     async def claim(self, worker: str, wait: float, lease: float) -> Claim | None:
@@ -305,6 +316,10 @@ class QueueService:
         self.metrics.claims += 1
         self._arm_lapse_timer(ev.lease_expires_at)
         return Claim(ev)
+
+    def work_arrived(self, n: int) -> None:
+        """Events were queued outside this class's own operations (a quarantine lifted)."""
+        self._work_arrived(n)
 
     def _work_arrived(self, n: int) -> None:
         self._work_generation += 1
@@ -385,6 +400,8 @@ class QueueService:
                 ev.status = to
                 ev.updated_at = now
             tx.save_event(ev)
+            if to == rules.RESOLVED:
+                self.tests.on_resolved(tx, ev, data, now)
             return ev
 
         try:
@@ -484,7 +501,7 @@ class QueueService:
     async def requeue(self, event_id: str, note: str | None) -> Event:
         def op(tx: WriteTx) -> Event:
             now = now_us()
-            ev = self._escalated(tx, event_id, "requeued")
+            ev = self._unheld(tx, event_id, rules.QUEUED, "requeued")
             tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.QUEUED, None,
                                         note or "requeued by an operator"))
             ev.status, ev.attempt, ev.lapses, ev.updated_at = rules.QUEUED, 0, 0, now
@@ -499,7 +516,7 @@ class QueueService:
     async def close_event(self, event_id: str, note: str | None) -> Event:
         def op(tx: WriteTx) -> Event:
             now = now_us()
-            ev = self._escalated(tx, event_id, "closed")
+            ev = self._unheld(tx, event_id, rules.RESOLVED, "closed")
             note_ = note or "closed by an operator"
             tx.add_history(HistoryEntry(ev.id, now, ev.status, rules.RESOLVED, None, note_))
             ev.status, ev.resolved_at, ev.updated_at = rules.RESOLVED, now, now
@@ -539,14 +556,11 @@ class QueueService:
         return ev
 
     @staticmethod
-    def _escalated(tx: WriteTx, event_id: str, verb: str) -> Event:
+    def _unheld(tx: WriteTx, event_id: str, to: str, verb: str) -> Event:
         ev = tx.get_event(event_id)
         if ev is None:
             raise NotFound(f"no event with id {event_id!r}")
-        if ev.status != rules.ESCALATED:
-            raise Conflict(
-                f"only an escalated event can be {verb}; event {event_id} is {ev.status}"
-            )
+        rules.check_person_move(ev.status, to, event_id, verb)
         return ev
 
     # -- lease lapses

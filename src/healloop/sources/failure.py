@@ -58,6 +58,13 @@ def repo_spec(spec: str, cwd: str | None = None) -> str:
     return "/".join([p for p in full.split(os.sep) if p][-2:]) or "(unknown spec)"
 
 
+def test_names(spec: str, test: str) -> tuple[str, str]:
+    """The spec and test as a report names them, so a pass (``POST /v1/runs``) counts into the same row
+    as a failure of the same test."""
+    return (_cut(_name(repo_spec(spec)), MAX_TITLE) or "(unknown spec)",
+            _cut(_name(test), MAX_TITLE) or "(unnamed test)")
+
+
 def idempotency_key(run_id: str, spec: str, test: str, attempt: int | str) -> str:
     """Same construction in the JavaScript reporters (integrations/core/index.js)."""
     raw = "\0".join([run_id, spec, test, str(attempt)]).encode()
@@ -106,10 +113,9 @@ class Failure:
             labels["flaky"] = "true"
         if self.duration_ms is not None:
             labels["duration_ms"] = str(self.duration_ms)
+        spec, test = test_names(self.spec, self.test)
         body: dict[str, Any] = {
-            "node": node, "source": self.source, "kind": "test_failure",
-            "spec": _cut(_name(repo_spec(self.spec)), MAX_TITLE) or "(unknown spec)",
-            "test": _cut(_name(self.test), MAX_TITLE) or "(unnamed test)",
+            "node": node, "source": self.source, "kind": "test_failure", "spec": spec, "test": test,
             "message": _cut(self.message.strip(), MAX_MESSAGE) or "the test failed without a message",
             "priority": FLAKY_PRIORITY if self.flaky else FAILED_PRIORITY,
             "labels": {k[:256]: _cut(str(v), MAX_LABEL) for k, v in labels.items()},

@@ -51,7 +51,9 @@ def _dialect(root: ET.Element) -> str:
     return "generic"
 
 
-def _cases(root: ET.Element) -> Iterable[_Case]:
+def _cases(root: ET.Element, passed: bool = False) -> Iterable[_Case]:
+    """The failed test cases, or (``passed``) those that passed: no failure, error or skip in them (their
+    ``problem`` is an empty <passed/>, so that one naming of spec and test serves both)."""
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     file_hint = None
     for suite in suites:
@@ -61,8 +63,10 @@ def _cases(root: ET.Element) -> Iterable[_Case]:
             problem = case.find("failure")
             if problem is None:
                 problem = case.find("error")
-            if problem is not None:
+            if problem is not None and not passed:
                 yield _Case(suite, case, problem, file_hint)
+            elif problem is None and passed and case.find("skipped") is None:
+                yield _Case(suite, case, ET.Element("passed"), file_hint)
 
 
 def _relative(path: str, root: Path | None) -> str:
@@ -146,8 +150,10 @@ def _failure(c: _Case, dialect: str, source: str, root_dir: Path | None, xml_dir
                    artifacts=artifacts)
 
 
-def parse_junit(path: Path, *, source: str | None = None, root_dir: Path | None = None) -> list[Failure]:
-    """The failures in one JUnit XML file; ``InvalidInput`` naming the file when it is not one."""
+def parse_junit(path: Path, *, source: str | None = None, root_dir: Path | None = None,
+                passed: list[tuple[str, str]] | None = None) -> list[Failure]:
+    """The failures in one JUnit XML file; ``InvalidInput`` naming the file when it is not one. The
+    (spec, test) of each test that passed is added to ``passed`` when given (POST /v1/runs)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -157,11 +163,12 @@ def parse_junit(path: Path, *, source: str | None = None, root_dir: Path | None 
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
     return parse_junit_bytes(data, name=str(path), source=source, root_dir=root_dir,
-                             xml_dir=path.resolve().parent)
+                             xml_dir=path.resolve().parent, passed=passed)
 
 
 def parse_junit_bytes(data: bytes, *, name: str = "<input>", source: str | None = None,
-                      root_dir: Path | None = None, xml_dir: Path | None = None) -> list[Failure]:
+                      root_dir: Path | None = None, xml_dir: Path | None = None,
+                      passed: list[tuple[str, str]] | None = None) -> list[Failure]:
     if not data.strip():
         raise InvalidInput(f"{name}: the file is empty, not JUnit XML")
     try:
@@ -178,4 +185,7 @@ def parse_junit_bytes(data: bytes, *, name: str = "<input>", source: str | None 
     dialect = _dialect(root)
     src = source or {"mocha": "mocha", "playwright": "playwright", "pytest": "pytest",
                      "jest": "jest"}.get(dialect, "junit")
+    if passed is not None:
+        passed.extend((f.spec, f.test) for f in (_failure(c, dialect, src, root_dir, xml_dir or Path.cwd())
+                                                  for c in _cases(root, passed=True)))
     return [_failure(c, dialect, src, root_dir, xml_dir or Path.cwd()) for c in _cases(root)]

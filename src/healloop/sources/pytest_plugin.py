@@ -109,13 +109,21 @@ class ReportFailures:
     def __init__(self, reporter: Reporter, root: Path) -> None:
         self.reporter = reporter
         self.root = root
+        # Tests that passed in this run (sent in one POST /v1/runs at the end) and those that failed in
+        # any phase (a teardown failure after a passing call is not a pass).
+        self.passed: dict[str, tuple[str, str]] = {}
+        self.failed: set[str] = set()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         rerun = getattr(report, "rerun", 0) or 0  # set by pytest-rerunfailures
         flaky = report.passed and report.when == "call" and rerun > 0
+        spec, _, test = report.nodeid.partition("::")
+        if report.failed or flaky:
+            self.failed.add(report.nodeid)
+        elif report.passed and report.when == "call":
+            self.passed[report.nodeid] = (spec, test or spec)
         if not (report.failed or flaky):
             return
-        spec, _, test = report.nodeid.partition("::")
         props = [(k, v) for k, v in report.user_properties]
         labels = {"phase": report.when or ""}
         for k, v in props:
@@ -136,6 +144,8 @@ class ReportFailures:
         node.workerinput[_WORKER_FOLDER] = str(self.reporter.artifacts.path)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        passed = [names for nodeid, names in self.passed.items() if nodeid not in self.failed]
+        self.reporter.send_runs(passed, source="pytest")
         self.reporter.finish()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -147,6 +157,11 @@ class ReportFailures:
         sent = c["delivered"] + c["merged"]
         if sent:
             terminalreporter.write_line(f"healloop: {sent} failure(s) reported to {r.settings.url}")
+        if c["quarantined"]:
+            terminalreporter.write_line(f"healloop: {c['quarantined']} of them quarantined (reported, not "
+                                        "healed; `healloop quarantine list`)")
+        if c["passes_sent"]:
+            terminalreporter.write_line(f"healloop: {c['passes_sent']} passing test(s) recorded")
         if c["flushed"]:
             terminalreporter.write_line(f"healloop: {c['flushed']} report(s) of earlier runs delivered")
         if r.down:

@@ -10,7 +10,9 @@ the spool. With ``HEALLOOP_REPORT=off`` nothing is sent or spooled at all.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 import uuid
 from collections import Counter
@@ -30,7 +32,7 @@ from healloop.errors import (
     Unavailable,
 )
 from healloop.sources.artifacts import RunFolder
-from healloop.sources.failure import Artifact, Failure, idempotency_key
+from healloop.sources.failure import Artifact, Failure, idempotency_key, test_names
 from healloop.sources.settings import SourceSettings
 from healloop.sources.spool import Spool, SpoolEntry
 from healloop.timeutil import now_us, to_rfc3339
@@ -39,6 +41,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 UPLOAD_TIMEOUT_S = 60.0
 OFF_NOTICE = "reporting is off (HEALLOOP_REPORT=off); nothing sent"
+# Passes per POST /v1/runs (the queue takes at most 2,000: queue/quarantine.py MAX_PASSED).
+RUNS_CHUNK = 1000
+# Spooled runs wait in this folder of the spool: the JavaScript reporters flush only the spool's own
+# files (failure reports), and would send a runs body to the wrong route.
+RUNS_FOLDER = "runs"
+# The quarantined tests are fetched once per run and kept this long in the spool folder, so the many
+# short runs of one CI job (shards, reruns) ask once.
+QUARANTINE_CACHE_S = 60.0
 
 
 class ReporterClient(QueueClient):
@@ -74,6 +84,8 @@ class Reporter:
         self._down: str | None = None
         self._sleep, self._clock, self._wall = sleep, clock, wall  # wall: this machine's time, in µs
         self._client: ReporterClient | None = None
+        self.runs_spool = Spool(settings.spool_dir / RUNS_FOLDER)
+        self._quarantined: set[tuple[str, str]] | None = None
 
     # -- public
     def key(self, failure: Failure, run_id: str | None = None) -> str:
@@ -91,6 +103,10 @@ class Reporter:
         failure.artifacts = [self.artifacts.adopt(a, failure.spec, failure.test) for a in failure.artifacts]
         report = failure.to_report(self.settings.node, self.key(failure, run_id),
                                    self.artifacts.reported_path)
+        if (report["spec"], report["test"]) in self.quarantined():
+            # Said for the person reading the run's output; the queue decides the event's state itself.
+            report["labels"]["quarantined"] = "true"
+            self.counts["quarantined"] += 1
         entry = SpoolEntry(report=report, artifacts=[a for a in failure.artifacts if a.path.is_file()])
         outcome = self._deliver(entry)
         if outcome.status == "spooled":
@@ -105,6 +121,92 @@ class Reporter:
             self._keep_rejected(entry, outcome)
         self.counts[outcome.status] += 1
         return outcome
+
+    def send_runs(self, passed: list[tuple[str, str]], *, source: str, run_id: str | None = None) -> None:
+        """Tell the queue which tests passed in this run (their run history; the clean runs that end a
+        quarantine), in requests of RUNS_CHUNK; never raises. A chunk the queue cannot take now is
+        spooled, like a report; each chunk's run_id (the run's, and its number) makes a retry count
+        once."""
+        if self.off or not passed:
+            return
+        names = [test_names(spec, test) for spec, test in passed]
+        rid = run_id or self.run_id
+        for i in range(0, len(names), RUNS_CHUNK):
+            body = {"node": self.settings.node, "run_id": f"{rid}:{i // RUNS_CHUNK}", "source": source,
+                    "passed": [{"spec": s, "test": t} for s, t in names[i:i + RUNS_CHUNK]]}
+            entry = SpoolEntry(report=body)
+            status = self._deliver_runs(entry)
+            if status == "spooled":
+                try:
+                    self.runs_spool.put(entry)
+                except OSError as exc:
+                    log.error("could not spool the passes of this run to %s: %s", self.runs_spool.dir, exc)
+                    status = "lost"
+            self.counts[f"runs_{status}"] += 1
+            if status == "delivered":
+                self.counts["passes_sent"] += len(body["passed"])
+
+    def quarantined(self) -> set[tuple[str, str]]:
+        """The (spec, test) pairs quarantined now, asked of the queue once per run (or read from a cache
+        of QUARANTINE_CACHE_S); empty when the queue cannot say (then no failure is marked: the queue
+        still keeps a quarantined test's failure from the agents)."""
+        if self._quarantined is None:
+            self._quarantined = set()
+            if not self.off:
+                self._quarantined = self._read_quarantined()
+        return self._quarantined
+
+    def _read_quarantined(self) -> set[tuple[str, str]]:
+        # Not *.json: the spool's own files are its entries.
+        cache = self.settings.spool_dir / "quarantines.cache"
+        key = f"{self.settings.url} {self.settings.node}"
+        try:
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            if data.get("key") == key and 0 <= time.time() - float(data["at"]) < QUARANTINE_CACHE_S:
+                return {(q[0], q[1]) for q in data["tests"]}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            pass  # no cache, or not ours: ask
+        if self._down:
+            return set()
+        try:
+            found = self._retrying(lambda: self._http().quarantines())
+        except (Unavailable, Unauthorized, HostNotAllowed) as exc:
+            self._mark_down(exc)  # the failure itself is spooled, without a second retry budget
+            return set()
+        except HealloopError as exc:
+            log.warning("could not read the quarantined tests from %s: %s", self.settings.url, exc.message)
+            return set()
+        tests = sorted({(q["spec"], q["test"]) for q in found})
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".quarantines-{uuid.uuid4().hex}")
+            tmp.write_text(json.dumps({"key": key, "at": time.time(), "tests": tests}), encoding="utf-8")
+            os.replace(tmp, cache)
+        except OSError as exc:
+            log.debug("could not cache the quarantined tests: %s", exc)
+        return set(tests)
+
+    def _deliver_runs(self, entry: SpoolEntry) -> str:
+        if self._down:
+            return "spooled"
+        body = entry.report
+        try:
+            passed = [(p["spec"], p["test"]) for p in body["passed"]]
+            node, run_id = body["node"], body["run_id"]
+        except (KeyError, TypeError) as exc:
+            log.error("a spooled run in %s is not a runs body (%r missing); dropped", self.runs_spool.dir,
+                      exc)
+            return "rejected"
+        client = self._http()
+        try:
+            self._retrying(lambda: client.runs(node, run_id, passed, body.get("source")))
+        except (Unavailable, Unauthorized, HostNotAllowed) as exc:
+            self._mark_down(exc)
+            return "spooled"
+        except HealloopError as exc:
+            log.error("the queue refused this run's passes: %s", exc.message)
+            return "rejected"
+        return "delivered"
 
     def flush(self) -> Counter[str]:
         """Deliver what earlier runs spooled, oldest first; stops at the first sign of an outage."""
@@ -125,6 +227,19 @@ class Reporter:
                     self._keep_rejected(entry, outcome)
                 self.spool.done(entry)
             done["flushed" if outcome.status in ("delivered", "merged") else outcome.status] += 1
+        for path in self.runs_spool.pending():
+            if self._down:
+                break
+            entry = self.runs_spool.claim(path)
+            if entry is None:
+                continue
+            status = self._deliver_runs(entry)
+            if status == "spooled":
+                self.runs_spool.release(entry)
+            else:
+                self.runs_spool.done(entry)  # a refused one is logged; passes are not worth keeping aside
+                # Counted apart from the reports' `done`, which `healloop report --flush` sums up.
+                self.counts["runs_flushed" if status == "delivered" else "runs_rejected"] += 1
         self.counts.update(done)
         return done
 
@@ -133,7 +248,7 @@ class Reporter:
 
         Every report of the run is uploaded or spooled with copies of its files by now, so a
         temporary artifacts folder goes."""
-        if not self.off and not self._down and self.spool.pending():
+        if not self.off and not self._down and (self.spool.pending() or self.runs_spool.pending()):
             self.flush()
         if self._down and self.counts["spooled"]:
             log.warning("%d report(s) kept in %s; they are delivered on the next run or by "

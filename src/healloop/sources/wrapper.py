@@ -85,14 +85,17 @@ def run_and_report(command: Sequence[str], reporter: Reporter, *, results: Seque
     if code < 0:
         code = 128 - code  # killed by a signal: the shell's convention
     # Off, nothing would be sent, so the result files need not even be read.
+    passed: list[tuple[str, str]] = []
     for path in [] if reporter.off else result_files(results, root, since):
         try:
-            failures = parse_junit(path, source=source, root_dir=root)
+            failures = parse_junit(path, source=source, root_dir=root, passed=passed)
         except InvalidInput as exc:
             log.error("%s", exc.message)
             continue
         for failure in failures:
             reporter.send(failure)
+    # Under the same run id as a pytest plugin in the suite, so the queue counts these passes once.
+    reporter.send_runs(passed, source=source or "junit")
     reporter.finish()
     return code
 

@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 from healloop.queue.listing import EventMatch
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.quarantine import Quarantine, TestRuns
 from healloop.queue.stats import StatsRows, StatsWindow
 from healloop.queue.tokens import Token
 
@@ -86,6 +87,31 @@ class ReadTx(Protocol):
         """The figures of ``GET /v1/stats`` for the events created in the window that its node took part
         in (see queue/stats.py for what each means); ``top`` bounds the flaky tests and suspect commits.
         Computed by the database, at a cost that grows with the window's events, not the whole history."""
+        ...
+
+    # -- run history and quarantines (queue/quarantine.py)
+    def test_runs(self, spec: str, test: str) -> list[TestRuns]:
+        """The test's record on each node that ran it, by node."""
+        ...
+
+    def quarantine_open(self, spec: str, test: str, now: int) -> Quarantine | None:
+        """The test's quarantine in force at ``now`` (not lifted, not expired), if any."""
+        ...
+
+    def quarantine_all_open(self, now: int) -> list[Quarantine]:
+        """Every quarantine in force at ``now``, by spec and test."""
+        ...
+
+    def quarantine_history(self, spec: str, test: str, limit: int) -> list[Quarantine]:
+        """The test's quarantines, ended ones too, newest first."""
+        ...
+
+    def events_of_fingerprints(self, fingerprints: list[str], limit: int) -> list[Event]:
+        """Events of any of these fingerprints, newest first."""
+        ...
+
+    def flaky_calls(self, fingerprint: str, since: int) -> int:
+        """Moves to resolved since ``since``, with the label flaky, of this fingerprint's events."""
         ...
 
     def list_tokens(self) -> list[Token]:
@@ -196,6 +222,19 @@ class WriteTx(ReadTx, Protocol):
     def mute_put(self, mute: Mute) -> None: ...
 
     def mute_delete(self, spec: str, test: str) -> bool: ...
+
+    def runs_passed(self, node: str, tests: list[tuple[str, str]], at: int) -> None:
+        """Count one pass at ``at`` for each (spec, test) on ``node``."""
+        ...
+
+    def run_failed(self, spec: str, test: str, node: str, at: int) -> None:
+        """Count one failure at ``at`` of the test on ``node``."""
+        ...
+
+    def quarantine_put(self, q: Quarantine) -> None:
+        """Insert a new quarantine (``id`` None; the id is set on it) or save an existing one's clean runs
+        and end (the rest of a quarantine never changes)."""
+        ...
 
     def put_token(self, token: Token) -> None:
         """Store a token, replacing any row of the same name (the caller decides whether it may)."""

@@ -33,6 +33,7 @@ import msgspec
 from healloop.errors import ConfigError, Unavailable
 from healloop.queue.listing import EventMatch
 from healloop.queue.model import EVENT_ROWS, ArtifactMeta, Delivery, Event, HistoryEntry, Mute, Node, NodeMove
+from healloop.queue.quarantine import Quarantine, TestRuns
 from healloop.queue.stats import StatsRows, StatsWindow
 from healloop.queue.store.sql import load_queries
 from healloop.queue.tokens import Token
@@ -48,9 +49,12 @@ COLUMNS = (
 )
 _INSERT_COLUMNS = COLUMNS.replace(", seq", "")
 _STATUS = COLUMNS.split(", ").index("status")
+_QCOLUMNS = ("id, spec, test, owner, set_at, until, reason, auto, clean, clean_nodes, lifted_at, lifted_by, "
+             "lift_note")
 Q = load_queries(
     "sqlite_queries.sql",
     columns=COLUMNS,
+    qcolumns=_QCOLUMNS,
     insert_columns=_INSERT_COLUMNS,
     insert_params=", ".join("?" * len(_INSERT_COLUMNS.split(","))),
     window="e.created_at >= :since AND e.created_at < :until AND (:node IS NULL OR e.node = :node "
@@ -290,6 +294,44 @@ class SQLiteTx:
     def mute_delete(self, spec: str, test: str) -> bool:
         return self.c.execute(Q["mute_delete"], (spec, test)).rowcount == 1
 
+    # -- run history and quarantines (queue/quarantine.py)
+    def runs_passed(self, node: str, tests: list[tuple[str, str]], at: int) -> None:
+        self.c.executemany(Q["run_passed"], [(spec, test, node, at) for spec, test in tests])
+
+    def run_failed(self, spec: str, test: str, node: str, at: int) -> None:
+        self.c.execute(Q["run_failed"], (spec, test, node, at))
+
+    def test_runs(self, spec: str, test: str) -> list[TestRuns]:
+        return [TestRuns(*row) for row in self.c.execute(Q["test_runs"], (spec, test))]
+
+    def quarantine_open(self, spec: str, test: str, now: int) -> Quarantine | None:
+        row = self.c.execute(Q["quarantine_open"], (spec, test, now)).fetchone()
+        return _row_to_quarantine(row) if row else None
+
+    def quarantine_all_open(self, now: int) -> list[Quarantine]:
+        return [_row_to_quarantine(r) for r in self.c.execute(Q["quarantine_all_open"], (now,))]
+
+    def quarantine_history(self, spec: str, test: str, limit: int) -> list[Quarantine]:
+        return [_row_to_quarantine(r) for r in self.c.execute(Q["quarantine_history"], (spec, test, limit))]
+
+    def quarantine_put(self, q: Quarantine) -> None:
+        nodes = _enc.encode(q.clean_nodes).decode()
+        if q.id is None:
+            cur = self.c.execute(Q["quarantine_insert"], (
+                q.spec, q.test, q.owner, q.set_at, q.until, q.reason, int(q.auto), q.clean, nodes,
+                q.lifted_at, q.lifted_by, q.lift_note))
+            q.id = cur.lastrowid
+        else:
+            self.c.execute(Q["quarantine_update"], (q.clean, nodes, q.lifted_at, q.lifted_by, q.lift_note,
+                                                    q.id))
+
+    def events_of_fingerprints(self, fingerprints: list[str], limit: int) -> list[Event]:
+        return [_row_to_event(r) for r in self.c.execute(Q["events_of_fingerprints"],
+                                                         (_enc.encode(fingerprints).decode(), limit))]
+
+    def flaky_calls(self, fingerprint: str, since: int) -> int:
+        return int(self.c.execute(Q["flaky_calls"], (fingerprint, since)).fetchone()[0])
+
     # -- role tokens (hashes only; see queue/tokens.py)
     def list_tokens(self) -> list[Token]:
         return [Token(*row) for row in self.c.execute(Q["list_tokens"])]
@@ -393,6 +435,13 @@ class SQLiteTx:
 
     def delete_artifact(self, digest: str) -> bool:
         return self.c.execute(Q["delete_artifact"], (digest,)).rowcount == 1
+
+
+def _row_to_quarantine(row: tuple[Any, ...]) -> Quarantine:
+    (id_, spec, test, owner, set_at, until, reason, auto, clean, nodes, lifted_at, lifted_by,
+     lift_note) = row
+    return Quarantine(spec, test, owner, set_at, until, reason, bool(auto), clean, _dec(nodes), lifted_at,
+                      lifted_by, lift_note, id_)
 
 
 def _newest_errors(notes: list[tuple[Any, ...]]) -> dict[str, str]:

@@ -143,6 +143,37 @@ CREATE TABLE IF NOT EXISTS tokens (
     last_used_at INTEGER,
     revoked_at   INTEGER
 ) WITHOUT ROWID;
+-- Run history (queue/quarantine.py): one row per spec, test and node, updated in place by each run's
+-- passes (POST /v1/runs) and each failure report, never appended to.
+CREATE TABLE IF NOT EXISTS test_runs (
+    spec         TEXT    NOT NULL,
+    test         TEXT    NOT NULL,
+    node         TEXT    NOT NULL,
+    passes       INTEGER NOT NULL DEFAULT 0,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    last_pass_at INTEGER,
+    last_fail_at INTEGER,
+    PRIMARY KEY (spec, test, node)
+) WITHOUT ROWID;
+-- Quarantines, the ended ones kept (lifted_at set, or until passed) so the test page shows why.
+CREATE TABLE IF NOT EXISTS quarantines (
+    id          INTEGER PRIMARY KEY,
+    spec        TEXT    NOT NULL,
+    test        TEXT    NOT NULL,
+    owner       TEXT    NOT NULL,
+    set_at      INTEGER NOT NULL,
+    until       INTEGER NOT NULL,
+    reason      TEXT,
+    auto        INTEGER NOT NULL,
+    clean       INTEGER NOT NULL DEFAULT 0,
+    clean_nodes TEXT    NOT NULL DEFAULT '[]',
+    lifted_at   INTEGER,
+    lifted_by   TEXT,
+    lift_note   TEXT
+);
+CREATE INDEX IF NOT EXISTS quarantines_test ON quarantines (spec, test, id);
+-- The ones not lifted: what every report and run looks up (expired ones are told apart by `until`).
+CREATE INDEX IF NOT EXISTS quarantines_open ON quarantines (spec, test) WHERE lifted_at IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 
@@ -309,6 +340,57 @@ SELECT spec, test, until, reason FROM mutes WHERE until > ? ORDER BY until;
 -- name: mute_delete
 DELETE FROM mutes WHERE spec = ? AND test = ?;
 
+-- name: run_passed
+INSERT INTO test_runs (spec, test, node, passes, last_pass_at) VALUES (?1, ?2, ?3, 1, ?4)
+ON CONFLICT (spec, test, node) DO UPDATE SET passes = passes + 1,
+    last_pass_at = max(coalesce(last_pass_at, 0), excluded.last_pass_at)
+
+-- name: run_failed
+INSERT INTO test_runs (spec, test, node, failures, last_fail_at) VALUES (?1, ?2, ?3, 1, ?4)
+ON CONFLICT (spec, test, node) DO UPDATE SET failures = failures + 1,
+    last_fail_at = max(coalesce(last_fail_at, 0), excluded.last_fail_at)
+
+-- name: test_runs
+SELECT spec, test, node, passes, failures, last_pass_at, last_fail_at FROM test_runs
+WHERE spec = ? AND test = ? ORDER BY node
+
+-- name: quarantine_open
+SELECT {qcolumns} FROM quarantines INDEXED BY quarantines_open
+WHERE lifted_at IS NULL AND spec = ? AND test = ? AND until > ? ORDER BY id DESC LIMIT 1
+
+-- name: quarantine_all_open
+SELECT {qcolumns} FROM quarantines INDEXED BY quarantines_open
+WHERE lifted_at IS NULL AND until > ? ORDER BY spec, test
+
+-- name: quarantine_history
+SELECT {qcolumns} FROM quarantines INDEXED BY quarantines_test
+WHERE spec = ? AND test = ? ORDER BY id DESC LIMIT ?
+
+-- name: quarantine_insert
+INSERT INTO quarantines (spec, test, owner, set_at, until, reason, auto, clean, clean_nodes, lifted_at,
+                         lifted_by, lift_note)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: quarantine_update
+UPDATE quarantines SET clean = ?, clean_nodes = ?, lifted_at = ?, lifted_by = ?, lift_note = ? WHERE id = ?
+
+-- name: events_of_fingerprints
+-- A test's events, newest first: its fingerprints are the one every node shares and one per node for
+-- failures local to a machine; both partial indexes hold every event by fingerprint.
+SELECT * FROM (
+    SELECT {columns} FROM events INDEXED BY events_open
+    WHERE fingerprint IN (SELECT value FROM json_each(?1)) AND status <> 'resolved'
+    UNION ALL
+    SELECT {columns} FROM events INDEXED BY events_resolved
+    WHERE fingerprint IN (SELECT value FROM json_each(?1)) AND status = 'resolved'
+) ORDER BY seq DESC LIMIT ?2
+
+-- name: flaky_calls
+-- How often events of this fingerprint were resolved with the label flaky since ?2, and the latest.
+SELECT count(*) FROM events e INDEXED BY events_resolved JOIN history h ON h.event_id = e.id
+WHERE e.fingerprint = ?1 AND e.status = 'resolved' AND h.to_state = 'resolved' AND h.at >= ?2
+  AND h.data IS NOT NULL AND json_extract(CAST(h.data AS TEXT), '$.label') = 'flaky'
+
 -- name: was_fixed
 SELECT EXISTS (SELECT 1 FROM history WHERE event_id = ? AND to_state = 'fixing');
 
@@ -422,7 +504,8 @@ GROUP BY day, class ORDER BY day, class
 -- `from_state IS NOT to_state` skips the notes an alert's resolution adds without a move.
 SELECT CASE e.status
     WHEN 'resolved' THEN (SELECT CASE h.from_state WHEN 'proposed' THEN 'approved'
-                                                   WHEN 'escalated' THEN 'closed' ELSE 'healed' END
+                                                   WHEN 'escalated' THEN 'closed'
+                                                   WHEN 'quarantined' THEN 'closed' ELSE 'healed' END
                           FROM history h WHERE h.event_id = e.id AND h.to_state = 'resolved'
                           AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
     WHEN 'escalated' THEN CASE (SELECT json_type(CAST(h.data AS TEXT), '$.reverted') FROM history h
