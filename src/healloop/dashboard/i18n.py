@@ -116,6 +116,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "st_proposed": ("proposed", "待批准"),
     "st_resolved": ("resolved", "已解决"),
     "st_escalated": ("escalated", "已升级"),
+    "st_quarantined": ("quarantined", "已隔离"),
     "st_total": ("total", "合计"),
 }
 
