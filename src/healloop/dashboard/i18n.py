@@ -118,6 +118,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "st_escalated": ("escalated", "已升级"),
     "st_quarantined": ("quarantined", "已隔离"),
     "st_total": ("total", "合计"),
+    # the trends page (its charts' own text is trends.TEXT, merged below)
+    "last_30d": ("last 30 days", "最近 30 天"),
+    "last_90d": ("last 90 days", "最近 90 天"),
+    "now": ("now", "现在"),
+    "any_node": ("any node", "全部节点"),
+    "trends_help": ("The numbers of GET /v1/stats and `healloop stats` for this window; until: an RFC "
+                    "3339 time or 7d, 24h back from now.",
+                    "与 GET /v1/stats 和 `healloop stats` 同一时间段的数字；"
+                    "截止：RFC 3339 时间，或 7d、24h 表示从现在往前。"),
     # the test page and the quarantined tests
     "test_page": ("Test", "测试"),
     "test_history": ("history", "历史"),
