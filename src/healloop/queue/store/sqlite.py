@@ -408,7 +408,7 @@ def migrate(conn: sqlite3.Connection) -> None:
 
     1 to 2: the events' ``class``, ``outcome`` and ``marks`` columns, filled from their history
     (``backfill_marks``; then the schema text builds ``events_window``). On the 1,000,000-event history
-    of bench/dashboard.py the server's start took about a minute more (printed by it)."""
+    of bench/dashboard.py the server's start took 45 s once instead of 4.5 s (printed by it)."""
     if conn.execute(Q["has_events"]).fetchone() is None:
         return
     version = conn.execute(Q["schema_version"]).fetchone()[0]
