@@ -96,6 +96,10 @@ class SQLiteTx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.c = conn
+        # Class, outcome and marks of moves recorded by add_history and not yet written: the event's
+        # save_event that follows writes them in its own UPDATE; flush_marks writes any left before
+        # the COMMIT (a report's first entry has no save_event after it).
+        self._marks: dict[str, tuple[str | None, str | None, int]] = {}
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Event | None:
         row = self.c.execute(sql, args).fetchone()
@@ -199,14 +203,26 @@ class SQLiteTx:
         ev.seq = cur.lastrowid
 
     def save_event(self, ev: Event) -> None:
-        self.c.execute(
-            Q["save_event"],
-            (
-                ev.status, ev.count, _enc.encode(ev.nodes), _enc.encode(ev.artifacts), ev.priority,
-                ev.attempt, ev.lapses, ev.fencing, ev.lease_token, ev.lease_worker, ev.lease_seconds,
-                ev.lease_expires_at, ev.resolved_at, ev.updated_at, ev.id,
-            ),
+        fields = (
+            ev.status, ev.count, _enc.encode(ev.nodes), _enc.encode(ev.artifacts), ev.priority,
+            ev.attempt, ev.lapses, ev.fencing, ev.lease_token, ev.lease_worker, ev.lease_seconds,
+            ev.lease_expires_at, ev.resolved_at, ev.updated_at,
         )
+        marks = self._marks.pop(ev.id, None)
+        if marks is None:
+            self.c.execute(Q["save_event"], (*fields, ev.id))
+        else:
+            self.c.execute(Q["save_event_marked"], (*fields, *marks, ev.id))
+
+    def flush_marks(self) -> None:
+        """Writes the marks of moves whose event was not saved after them; called before each COMMIT."""
+        marks, self._marks = self._marks, {}
+        for event_id, (cls, outcome, bits) in marks.items():
+            self.c.execute(Q["mark_event"], (cls, outcome, bits, event_id))
+
+    def drop_marks(self) -> None:
+        """Forgets pending marks: their transaction was rolled back."""
+        self._marks.clear()
 
     def add_node_to_event(self, ev: Event, node: str) -> None:
         self.c.execute(Q["add_node_to_event"], (node, ev.seq))
@@ -216,12 +232,15 @@ class SQLiteTx:
         self.c.execute(
             Q["add_history"], (e.event_id, e.at, e.from_state, e.to_state, e.worker, e.note, data)
         )
-        # The event's class, outcome and marks for GET /v1/stats, in the move's own transaction. Most
-        # moves (a claim, analyzing to fixing without a class) change none and cost nothing more.
+        # The event's class, outcome and marks for GET /v1/stats, in the move's own transaction, written
+        # by the save_event that follows (see _marks). Most moves (a claim, analyzing to fixing without
+        # a class) change none.
         cls, outcome = recorded_class(e.data), move_outcome(e.from_state, e.to_state, e.data)
         marks = move_marks(e.to_state, e.data)
         if cls is not None or outcome is not None or marks:
-            self.c.execute(Q["mark_event"], (cls, outcome, marks, e.event_id))
+            old_cls, old_outcome, old_marks = self._marks.get(e.event_id, (None, None, 0))
+            self._marks[e.event_id] = (cls if cls is not None else old_cls,
+                                       outcome if outcome is not None else old_outcome, old_marks | marks)
 
     def claim_next(
         self, *, worker: str, token: str, lease_seconds: float, now: int, expires_at: int
@@ -497,7 +516,9 @@ class SQLiteAdmin:
             conn.execute(begin)
             try:
                 value = fn(self._tx)
+                self._tx.flush_marks()
             except BaseException:
+                self._tx.drop_marks()
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
@@ -675,6 +696,7 @@ class SQLiteStore:
 
     def _replay(self, tx: SQLiteTx, conn: sqlite3.Connection) -> None:
         while True:
+            tx.drop_marks()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
@@ -687,12 +709,14 @@ class SQLiteStore:
         if not batch:
             return
         self._last_batch = len(batch)
-        assert self._conn is not None
+        assert self._conn is not None and self._tx is not None
         try:
+            self._tx.flush_marks()
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # The commit itself failed (disk full, I/O error): nothing in the batch was stored.
             log.error("sqlite commit failed: %s", exc)
+            self._tx.drop_marks()
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             err = _unavailable(exc)

@@ -230,6 +230,16 @@ UPDATE events SET status = ?, count = ?, nodes = ?, artifacts = ?, priority = ?,
     resolved_at = ?, updated_at = ?
 WHERE id = ?
 
+-- name: save_event_marked
+-- save_event with the class, outcome and marks of the move add_history just recorded (NULL keeps the
+-- event's): one UPDATE of the row and of its events_window entry, not two (measured: CPU per move to
+-- resolved 40 us with a separate mark_event, against 26 us before the columns existed).
+UPDATE events SET status = ?, count = ?, nodes = ?, artifacts = ?, priority = ?, attempt = ?, lapses = ?,
+    fencing = ?, lease_token = ?, lease_worker = ?, lease_seconds = ?, lease_expires_at = ?,
+    resolved_at = ?, updated_at = ?, class = coalesce(?, class), outcome = coalesce(?, outcome),
+    marks = marks | ?
+WHERE id = ?
+
 -- name: add_node_to_event
 INSERT OR IGNORE INTO event_nodes (node, seq) VALUES (?, ?)
 
