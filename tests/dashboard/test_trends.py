@@ -240,6 +240,20 @@ def test_chromium_draws_every_bar(queue, browser, tmp_path: Path, lang: str) -> 
             return out; }""")
         day_segments = sum(len(c) for c in want["days"].values())
         assert drawn == {"trend-per-day": day_segments, "trend-outcomes": 7, "trend-repair": 6}
+        # No legend entry or axis text drawn over another (Chinese text is wider than Latin).
+        overlaps = page.evaluate("""() => {
+            const out = [];
+            for (const svg of document.querySelectorAll('svg.chart')) {
+                const boxes = [...svg.querySelectorAll('.legend-item, .axis text')]
+                    .map(e => [e.textContent, e.getBoundingClientRect()]);
+                for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+                    const [a, p] = boxes[i], [b, q] = boxes[j];
+                    if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1
+                        && q.top < p.bottom - 1) out.push([svg.id, a, b]);
+                }
+            }
+            return out; }""")
+        assert overlaps == []
         # Names for assistive technology: each chart's accessible name is its <title>.
         names = page.evaluate("() => [...document.querySelectorAll('svg.chart')].map("
                               "s => document.getElementById(s.getAttribute('aria-labelledby').split(' ')[0])"

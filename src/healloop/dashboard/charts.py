@@ -20,7 +20,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
            "#999999", "#666666")
 WIDTH = 720
 HEIGHT = 260
-LEFT, RIGHT, TOP, BOTTOM = 60, 12, 24, 44
+LEFT, RIGHT, TOP, BOTTOM = 72, 12, 24, 44
 
 
 def esc(value: object) -> str:
@@ -88,12 +88,17 @@ def _y_axis(top: float, unit: str, axis_label: str) -> str:
     return "".join(out)
 
 
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is at font size 11: Chinese characters take about twice a Latin one."""
+    return sum(11.0 if ord(ch) >= 0x2E80 else 6.5 for ch in text)
+
+
 def _legend(items: Sequence[tuple[str, str, str]], y: float) -> str:
     """Swatches in rows under the chart: (key, colour, text)."""
     out = ['<g class="legend" font-size="11" fill="#222">']
     x, row = LEFT, 0
     for key, colour, text in items:
-        width = 22 + 6.5 * len(text)
+        width = 22 + _text_width(text)
         if x + width > WIDTH - RIGHT and x > LEFT:
             x, row = LEFT, row + 1
         yy = y + row * 16
@@ -105,9 +110,15 @@ def _legend(items: Sequence[tuple[str, str, str]], y: float) -> str:
     return "".join(out)
 
 
-def _legend_rows(n_items: int, avg_chars: float) -> int:
-    per_row = max(1, int((WIDTH - LEFT - RIGHT) // (22 + 6.5 * avg_chars)))
-    return max(1, math.ceil(n_items / per_row))
+def _legend_rows(texts: Sequence[str]) -> int:
+    """The rows ``_legend`` takes for these texts (the same wrapping, without drawing)."""
+    x, rows = LEFT, 1
+    for text in texts:
+        width = 22 + _text_width(text)
+        if x + width > WIDTH - RIGHT and x > LEFT:
+            x, rows = LEFT, rows + 1
+        x += width
+    return rows
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ def stacked_days(chart_id: str, days: Sequence[DayBar], *, title: str, desc: str
     fill = colours(order)
     total_max = max((sum(d.classes.values()) for d in days), default=0)
     top = nice_ceiling(total_max)
-    legend_rows = _legend_rows(len(order), sum(map(len, class_names.values())) / max(1, len(order)))
+    legend_rows = _legend_rows([class_names[c] for c in order])
     height = HEIGHT + 16 * (legend_rows - 1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(1, len(days))
@@ -175,7 +186,7 @@ def share_bar(chart_id: str, parts: Sequence[Part], *, title: str, desc: str, em
     percentage, the ones with events also as segments."""
     fill = colours([p.key for p in parts])
     texts = [f"{p.label}: {p.events} ({percent(p.share)})" for p in parts]
-    legend_rows = _legend_rows(len(parts), sum(map(len, texts)) / max(1, len(parts)))
+    legend_rows = _legend_rows(texts)
     height = 80 + 16 * legend_rows
     total = sum(p.events for p in parts)
     plot_w = WIDTH - LEFT - RIGHT
