@@ -73,7 +73,7 @@ def build(
     conn.execute(
         f"""
         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-        INSERT INTO events ({_INSERT_COLUMNS})
+        INSERT INTO events ({_INSERT_COLUMNS}, outcome)
         SELECT
             printf('evt_0%09X%016X', (? + x * ?) / 1000, x),
             lower(hex(randomblob(16))),
@@ -97,11 +97,12 @@ def build(
             '["node-' || (x % 50) || '"]',
             1, CASE WHEN x % ? = 0 THEN 1 ELSE 0 END, 1,
             NULL, NULL, NULL, NULL,
-            CASE WHEN x % ? = 0 THEN NULL ELSE ? + x * ? + 600000000 END
+            CASE WHEN x % ? = 0 THEN NULL ELSE ? + x * ? + 600000000 END,
+            CASE WHEN x % ? = 0 THEN 'escalated' ELSE 'healed' END
         FROM n
         """,
         (events, start, step, start, step, escalated_every, start, step, start, step,
-         escalated_every, escalated_every, start, step),
+         escalated_every, escalated_every, start, step, escalated_every),
     )
     timings["events"] = time.perf_counter() - t0
     t1 = time.perf_counter()

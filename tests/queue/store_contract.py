@@ -184,6 +184,28 @@ class StoreContract:
         assert sorted(e.fingerprint for e in listed) == ["after", "before"]
         assert await store.read(lambda tx: tx.history("evt_x")) == []
 
+    async def test_a_moves_class_and_outcome_survive_a_batch_replayed_around_them(self, store) -> None:
+        ev = make_event("marked")
+        ev.created_at = 1_796_256_000 * US  # 2026-12-03T00:00:00Z
+
+        def heal(tx):
+            tx.insert_event(ev)
+            tx.add_history(HistoryEntry(ev.id, ev.created_at + 1, "verifying", "resolved", "w", None,
+                                        {"class": "timeout", "label": "flaky"}))
+            ev.status, ev.resolved_at = "resolved", ev.created_at + 2
+            tx.save_event(ev)
+
+        def bad(tx):  # fails after writing: the batch is rolled back and heal runs again
+            tx.add_history(HistoryEntry("evt_x", now_us(), "verifying", "escalated", None, None,
+                                        {"class": "unknown"}))
+            raise NotFound("boom")
+
+        results = await asyncio.gather(store.write(heal), store.write(bad), return_exceptions=True)
+        assert results[0] is None and isinstance(results[1], NotFound)
+        got = await store.read(lambda tx: tx.stats(StatsWindow(ev.created_at, ev.created_at + US), 10))
+        assert got.outcomes == {"healed": 1} and got.per_day == [("2026-12-03", "timeout", 1)]
+        assert [(s, t, n) for s, t, n, _ in got.flaky] == [("a.cy.js", "登录 > «works»", 1)]
+
     async def test_history_is_appended_in_order(self, store) -> None:
         ev = await insert(store, make_event())
 

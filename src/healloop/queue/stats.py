@@ -7,7 +7,9 @@ node when none is named), as their history stands now. Days are UTC days.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +47,85 @@ class StatsRows:
     notifications: list[tuple[str, str, int]]          # channel, delivery status, deliveries
     notify_errors: dict[str, str] = field(default_factory=dict)  # channel -> newest error
     seen: dict[str, int] = field(default_factory=dict)           # registered node -> last_seen
+
+
+# The states an event waits or is worked on in: its outcome is "open" in each.
+_OPEN_STATES = frozenset({"queued", "processing", "analyzing", "fixing", "verifying"})
+
+
+def move_outcome(from_state: str | None, to_state: str, data: dict[str, Any] | None) -> str | None:
+    """The outcome (``OUTCOMES``) a move leaves its event in, or None when the move cannot change it: a
+    note (from equals to) or a move between two open states. Resolved by the agent, by a person
+    approving the proposal, or by an operator closing the escalation; escalated, or escalated because a
+    person undid its fix (the move's data lists the reverted commits); proposed; open."""
+    if from_state == to_state or (to_state in _OPEN_STATES and from_state in _OPEN_STATES):
+        return None
+    if to_state == "resolved":
+        # A quarantined test's event ends closed (lifted, released or closed by a person), not healed.
+        return {"proposed": "approved", "escalated": "closed", "quarantined": "closed"}.get(
+            from_state or "", "healed")
+    if to_state == "escalated":
+        return "reverted" if isinstance((data or {}).get("reverted"), list) else "escalated"
+    if to_state == "proposed":
+        return "proposed"
+    return "open"
+
+
+def recorded_class(data: dict[str, Any] | None) -> str | None:
+    """The failure class a history entry's data records (``agent/classify.py``), as text; None when it
+    records none. The latest entry that records one gives the event's class."""
+    value = data.get("class") if isinstance(data, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):  # as SQLite's json_extract gave it before the class had a column
+        return str(int(value))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+MARK_FLAKY = 1    # the agent resolved the event with the label flaky (stats_flaky reads those)
+MARK_SUSPECT = 2  # an escalation's root-cause report names a suspect commit (stats_suspects)
+
+
+def move_marks(to_state: str, data: dict[str, Any] | None) -> int:
+    """The marks (``MARK_*``) a move adds to its event: which figures must read the event's history."""
+    if not isinstance(data, dict):
+        return 0
+    if to_state == "resolved" and data.get("label") == "flaky":
+        return MARK_FLAKY
+    report = data.get("report")
+    suspect = report.get("suspect_commit") if isinstance(report, dict) else None
+    if to_state == "escalated" and isinstance(suspect, dict) and suspect.get("sha") is not None:
+        return MARK_SUSPECT
+    return 0
+
+
+def repair_figures(took: Iterable[tuple[str, int]]) -> list[tuple[str, int, float, int]]:
+    """Per class (by name) of (class, µs from creation to resolution): count, mean and the 90th
+    percentile by nearest rank, the smallest time at least 90% of them took no longer than
+    (percentile_disc(0.9) in PostgreSQL): rank ceil(0.9 n), written (9n + 9) // 10 in integers."""
+    by: dict[str, list[int]] = {}
+    for cls, us in took:
+        by.setdefault(cls, []).append(us)
+    out = []
+    for cls in sorted(by):
+        times = sorted(by[cls])
+        n = len(times)
+        out.append((cls, n, sum(times) / n, times[(9 * n + 9) // 10 - 1]))
+    return out
+
+
+def node_figures(reported: Iterable[tuple[str, int, int, int]], joined: Iterable[tuple[str, int, int]]
+                 ) -> list[tuple[str, int, int, int | None]]:
+    """``StatsRows.nodes`` from the events each node reported (node, events, resolved, newest) and the
+    ones it joined later (node, events, resolved)."""
+    nodes: dict[str, list[Any]] = {name: [n, ok, last] for name, n, ok, last in reported}
+    for name, n, ok in joined:
+        row = nodes.setdefault(name, [0, 0, None])
+        row[0] += n
+        row[1] += ok
+    return [(name, n, ok, last) for name, (n, ok, last) in sorted(nodes.items())]
 
 
 def _when(text: str, name: str, now: int) -> int:

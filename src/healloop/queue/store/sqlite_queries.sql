@@ -33,7 +33,15 @@ CREATE TABLE IF NOT EXISTS events (
     lease_worker     TEXT,
     lease_seconds    REAL,
     lease_expires_at INTEGER,
-    resolved_at      INTEGER
+    resolved_at      INTEGER,
+    -- What GET /v1/stats groups by, kept here by add_history in the transaction of each move (schema
+    -- version 2): the class the agent last recorded (NULL before any), the outcome (stats.OUTCOMES) the
+    -- latest move left, and marks (stats.MARK_*: the history holds a flaky resolution, an escalation
+    -- naming a suspect commit). Read from the history on every query they cost ~30 us per event in the
+    -- window (bench/stats.py), ~0.6 s for a week of the 1,000,000-event history; now see events_window.
+    class            TEXT,
+    outcome          TEXT    NOT NULL DEFAULT 'open',
+    marks            INTEGER NOT NULL DEFAULT 0
 );
 -- The claim order: partial, so it holds only the queued events however long the history grows.
 CREATE INDEX IF NOT EXISTS events_claim ON events (priority, seq) WHERE status = 'queued';
@@ -45,9 +53,14 @@ CREATE INDEX IF NOT EXISTS events_lease ON events (lease_expires_at) WHERE lease
 -- enough by walking seq backwards. No full index on fingerprint either: the open and resolved
 -- partial indexes cover every lookup, and each full index costs every report (measured ~25%).
 CREATE INDEX IF NOT EXISTS events_active ON events (status, seq) WHERE status <> 'resolved';
--- The window of GET /v1/stats (events created between two times). created_at only grows with seq, so
--- each new event appends to the end of this index: one page, mostly the one the last report wrote.
-CREATE INDEX IF NOT EXISTS events_created ON events (created_at);
+-- The window of GET /v1/stats (events created between two times), covering every column its figures
+-- read but the nodes that joined later and the history of marked events: a walk of this index alone,
+-- never of the event rows (each several hundred bytes). created_at only grows with seq, so each new
+-- event appends to the end of it: one page, mostly the one the last report wrote; a move that changes
+-- an event's class, outcome or marks moves its entry within that page (see bench/stats.py
+-- --insert-cost and the README's Benchmarks for what it costs a report and a claim).
+CREATE INDEX IF NOT EXISTS events_window ON events (created_at, outcome, class, marks, status, resolved_at, node);
+DROP INDEX IF EXISTS events_created;
 DROP INDEX IF EXISTS events_status;
 DROP INDEX IF EXISTS events_fingerprint;
 CREATE TABLE IF NOT EXISTS event_nodes (
@@ -175,7 +188,8 @@ CREATE INDEX IF NOT EXISTS quarantines_test ON quarantines (spec, test, id);
 -- The ones not lifted: what every report and run looks up (expired ones are told apart by `until`).
 CREATE INDEX IF NOT EXISTS quarantines_open ON quarantines (spec, test) WHERE lifted_at IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+-- A new file starts at the newest version; an older file keeps its number until migrate() upgrades it.
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
 
 -- name: get_event
 SELECT {columns} FROM events WHERE id = ?
@@ -205,12 +219,57 @@ ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id, at = excluded.at
 DELETE FROM idempotency WHERE at < ?
 
 -- name: insert_event
-INSERT INTO events ({insert_columns}) VALUES ({insert_params})
+INSERT INTO events ({insert_columns}, outcome) VALUES ({insert_params}, ?)
+
+-- name: mark_event
+-- A move's class, outcome and marks on its event (see the schema); NULL keeps what the event had.
+UPDATE events SET class = coalesce(?, class), outcome = coalesce(?, outcome), marks = marks | ? WHERE id = ?
+
+-- name: has_events
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'
+
+-- name: schema_version
+SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'
+
+-- name: backfill_marks
+-- Schema version 1 to 2: each event's class and outcome computed from its history once, as the
+-- figures of GET /v1/stats did on every query before. A walk of every event and its few history rows.
+UPDATE events AS e SET
+    class = (SELECT CAST(json_extract(CAST(c.data AS TEXT), '$.class') AS TEXT) FROM history c
+             WHERE c.event_id = e.id AND c.data IS NOT NULL
+             AND json_extract(CAST(c.data AS TEXT), '$.class') IS NOT NULL ORDER BY c.id DESC LIMIT 1),
+    outcome = CASE e.status
+        WHEN 'resolved' THEN coalesce((SELECT CASE h.from_state WHEN 'proposed' THEN 'approved'
+                                                                WHEN 'escalated' THEN 'closed'
+                                                                WHEN 'quarantined' THEN 'closed' ELSE 'healed' END
+                                       FROM history h WHERE h.event_id = e.id AND h.to_state = 'resolved'
+                                       AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1), 'healed')
+        WHEN 'escalated' THEN CASE (SELECT json_type(CAST(h.data AS TEXT), '$.reverted') FROM history h
+                                    WHERE h.event_id = e.id AND h.to_state = 'escalated'
+                                    AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
+                              WHEN 'array' THEN 'reverted' ELSE 'escalated' END
+        WHEN 'proposed' THEN 'proposed'
+        ELSE 'open' END,
+    marks = (SELECT coalesce(max(CASE WHEN h.to_state = 'resolved'
+                                       AND json_extract(CAST(h.data AS TEXT), '$.label') = 'flaky' THEN 1 ELSE 0 END)
+                              | max(CASE WHEN h.to_state = 'escalated' AND json_extract(CAST(h.data AS TEXT),
+                                         '$.report.suspect_commit.sha') IS NOT NULL THEN 2 ELSE 0 END), 0)
+             FROM history h WHERE h.event_id = e.id AND h.data IS NOT NULL)
 
 -- name: save_event
 UPDATE events SET status = ?, count = ?, nodes = ?, artifacts = ?, priority = ?, attempt = ?, lapses = ?,
     fencing = ?, lease_token = ?, lease_worker = ?, lease_seconds = ?, lease_expires_at = ?,
     resolved_at = ?, updated_at = ?
+WHERE id = ?
+
+-- name: save_event_marked
+-- save_event with the class, outcome and marks of the move add_history just recorded (NULL keeps the
+-- event's): one UPDATE of the row and of its events_window entry, not two (measured: CPU per move to
+-- resolved 40 us with a separate mark_event, against 26 us before the columns existed).
+UPDATE events SET status = ?, count = ?, nodes = ?, artifacts = ?, priority = ?, attempt = ?, lapses = ?,
+    fencing = ?, lease_token = ?, lease_worker = ?, lease_seconds = ?, lease_expires_at = ?,
+    resolved_at = ?, updated_at = ?, class = coalesce(?, class), outcome = coalesce(?, outcome),
+    marks = marks | ?
 WHERE id = ?
 
 -- name: add_node_to_event
@@ -486,54 +545,36 @@ DELETE FROM artifacts WHERE digest = ?
 SELECT coalesce(max(seq), 0) FROM events
 
 -- Figures of GET /v1/stats (queue/stats.py says what each means). Each reads the events created in the
--- window [:since, :until), through events_created, that :node took part in (any node when NULL), and
--- what their history says of them through history_event: a few rows per event. {window} is that
--- condition on `e`; {class} the class the agent last recorded in an event's history data. The server
--- writes JSON as a BLOB (msgspec's bytes), which SQLite 3.45 and later read as its binary JSONB: each
--- JSON column is cast to TEXT before a json_ function reads it.
+-- window [:since, :until), through events_window alone, that :node took part in (any node when NULL);
+-- labels and suspect commits from the history (through history_event) of the events marked as having
+-- them, a few rows each. {window} is that condition on `e`. The server writes JSON as a
+-- BLOB (msgspec's bytes), which SQLite 3.45 and later read as its binary JSONB: each JSON column is
+-- cast to TEXT before a json_ function reads it.
 
 -- name: stats_per_day
-SELECT date(e.created_at / 1000000, 'unixepoch') AS day, {class} AS class, count(*)
-FROM events e INDEXED BY events_created WHERE {window}
+SELECT date(e.created_at / 1000000, 'unixepoch') AS day, coalesce(e.class, 'unclassified') AS class, count(*)
+FROM events e INDEXED BY events_window WHERE {window}
 GROUP BY day, class ORDER BY day, class
 
 -- name: stats_outcomes
--- Each event once, by where it stands: resolved by the agent (from verifying), by a person approving
--- its proposal, or by an operator closing it; escalated, or escalated because a person undid its fix
--- (the latest move to escalated is a revert: its data lists the reverted commits); proposed; open.
--- `from_state IS NOT to_state` skips the notes an alert's resolution adds without a move.
-SELECT CASE e.status
-    WHEN 'resolved' THEN (SELECT CASE h.from_state WHEN 'proposed' THEN 'approved'
-                                                   WHEN 'escalated' THEN 'closed'
-                                                   WHEN 'quarantined' THEN 'closed' ELSE 'healed' END
-                          FROM history h WHERE h.event_id = e.id AND h.to_state = 'resolved'
-                          AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
-    WHEN 'escalated' THEN CASE (SELECT json_type(CAST(h.data AS TEXT), '$.reverted') FROM history h
-                                WHERE h.event_id = e.id AND h.to_state = 'escalated'
-                                AND h.from_state IS NOT h.to_state ORDER BY h.id DESC LIMIT 1)
-                          WHEN 'array' THEN 'reverted' ELSE 'escalated' END
-    WHEN 'proposed' THEN 'proposed'
-    ELSE 'open' END AS outcome, count(*)
-FROM events e INDEXED BY events_created WHERE {window}
-GROUP BY outcome
+-- Each event once, by where it stands (stats.move_outcome says how a move sets it).
+SELECT e.outcome, count(*)
+FROM events e INDEXED BY events_window WHERE {window}
+GROUP BY e.outcome
 
 -- name: stats_repair
--- Creation to resolution of the resolved events, by class: count, mean, and the 90th percentile by
--- nearest rank (the smallest time at least 90% of them took no longer than; percentile_disc(0.9) in
--- PostgreSQL): rank ceil(0.9 n), written (9n + 9) / 10 in integers.
-WITH took AS (SELECT {class} AS class, e.resolved_at - e.created_at AS us
-              FROM events e INDEXED BY events_created
-              WHERE {window} AND e.status = 'resolved' AND e.resolved_at IS NOT NULL),
-ranked AS (SELECT class, us, row_number() OVER (PARTITION BY class ORDER BY us) AS r,
-                  count(*) OVER (PARTITION BY class) AS n FROM took)
-SELECT class, n, avg(us), max(CASE WHEN r = (9 * n + 9) / 10 THEN us END)
-FROM ranked GROUP BY class ORDER BY class
+-- Creation to resolution of each resolved event, with its class: stats.repair_figures makes the count,
+-- mean and 90th percentile per class of them. (Ranked here with window functions they cost ~8 us per
+-- resolved event, as much as every other figure together: 165 ms for a week of a million events.)
+SELECT coalesce(e.class, 'unclassified'), e.resolved_at - e.created_at
+FROM events e INDEXED BY events_window
+WHERE {window} AND e.status = 'resolved' AND e.resolved_at IS NOT NULL
 
 -- name: stats_flaky
 -- Tests the agent resolved with the label flaky (rerun unchanged, and it passed), most often first.
 SELECT e.spec, e.test, count(*) AS times, max(h.at) AS last
-FROM events e INDEXED BY events_created JOIN history h ON h.event_id = e.id
-WHERE {window} AND e.spec IS NOT NULL AND h.to_state = 'resolved' AND h.data IS NOT NULL
+FROM events e INDEXED BY events_window JOIN history h ON h.event_id = e.id
+WHERE {window} AND e.marks & 1 AND e.spec IS NOT NULL AND h.to_state = 'resolved' AND h.data IS NOT NULL
   AND json_extract(CAST(h.data AS TEXT), '$.label') = 'flaky'
 GROUP BY e.spec, e.test ORDER BY times DESC, last DESC LIMIT :top
 
@@ -542,18 +583,30 @@ GROUP BY e.spec, e.test ORDER BY times DESC, last DESC LIMIT :top
 SELECT json_extract(CAST(h.data AS TEXT), '$.report.suspect_commit.sha') AS sha,
        max(json_extract(CAST(h.data AS TEXT), '$.report.suspect_commit.subject')), count(DISTINCT e.id) AS n,
        max(h.at) AS last
-FROM events e INDEXED BY events_created JOIN history h ON h.event_id = e.id
-WHERE {window} AND h.to_state = 'escalated' AND h.data IS NOT NULL AND sha IS NOT NULL
+FROM events e INDEXED BY events_window JOIN history h ON h.event_id = e.id
+WHERE {window} AND e.marks & 2 AND h.to_state = 'escalated' AND h.data IS NOT NULL AND sha IS NOT NULL
 GROUP BY sha ORDER BY n DESC, last DESC LIMIT :top
 
 -- name: stats_nodes
--- Per node that took part in the window's events (events.nodes lists them all, the reporter first):
--- events, how many are resolved, and the newest the node reported first.
-SELECT j.value AS node, count(*), sum(e.status = 'resolved'),
-       max(CASE WHEN j.value = e.node THEN e.created_at END)
-FROM events e INDEXED BY events_created, json_each(CAST(e.nodes AS TEXT)) j
-WHERE {window} AND (:node IS NULL OR j.value = :node)
-GROUP BY j.value ORDER BY j.value
+-- Per node that reported the window's events (the event's own `node`, in events_window): events, how
+-- many are resolved, the newest. stats_nodes_joined adds the nodes that joined them later.
+SELECT e.node, count(*), sum(e.status = 'resolved'), max(e.created_at)
+FROM events e INDEXED BY events_window
+WHERE {window} AND (:node IS NULL OR e.node = :node)
+GROUP BY e.node
+
+-- name: stats_nodes_joined
+-- Per node that joined the window's events after their report (event_nodes): events, resolved. The rows
+-- are keyed by (node, seq), so this walks them all, one short row per join, looking up only the events
+-- whose seq lies in the window's range (seq grows with created_at; the time is then checked exactly).
+SELECT j.node, count(*), sum(e.status = 'resolved')
+FROM event_nodes j JOIN events e ON e.seq = j.seq
+WHERE j.seq BETWEEN coalesce((SELECT seq FROM events INDEXED BY events_window WHERE created_at >= :since
+                              ORDER BY created_at LIMIT 1), 0)
+                AND coalesce((SELECT seq FROM events INDEXED BY events_window WHERE created_at < :until
+                              ORDER BY created_at DESC LIMIT 1), -1)
+  AND e.created_at >= :since AND e.created_at < :until AND (:node IS NULL OR j.node = :node)
+GROUP BY j.node
 
 -- name: stats_notifications
 -- Deliveries created in the window per channel and status, with the newest error of each channel. A
@@ -562,5 +615,5 @@ GROUP BY j.value ORDER BY j.value
 SELECT o.channel, o.status, count(*), max(coalesce(o.done_at, o.next_at)) AS last, o.last_error
 FROM outbox o
 WHERE o.created_at >= :since AND o.created_at < :until
-  AND (:node IS NULL OR o.event_id IN (SELECT e.id FROM events e INDEXED BY events_created WHERE {window}))
+  AND (:node IS NULL OR o.event_id IN (SELECT e.id FROM events e INDEXED BY events_window WHERE {window}))
 GROUP BY o.channel, o.status ORDER BY o.channel, o.status
