@@ -218,3 +218,15 @@ def text(lang: str) -> Callable[..., str]:
 
 def chosen(cookie: str | None) -> str:
     return cookie if cookie in LANGS else "en"
+
+
+def _merge_trends() -> None:
+    """The trends page's chart text (``trends.TEXT``, kept beside the charts) joins this table, so the
+    page's one translator and the language switch cover it."""
+    from healloop.dashboard.trends import TEXT
+
+    for key, en in TEXT["en"].items():
+        STRINGS.setdefault(key, (en, TEXT["zh"][key]))
+
+
+_merge_trends()

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from healloop.dashboard import actions, i18n, live, snapshot, testpage, views
+from healloop.dashboard import actions, i18n, live, snapshot, testpage, trendpage, views
 from healloop.dashboard.access import Visit, guarded, set_session, visit
 from healloop.dashboard.session import Signer
 from healloop.errors import HealloopError, InvalidInput, NotFound
@@ -32,7 +32,7 @@ from healloop.timeutil import US, now_us, to_rfc3339
 
 HERE = Path(__file__).parent
 # (path, text key) of the pages in the top bar; a test's page is reached from its events.
-NAV: list[tuple[str, str]] = [("/", "events"), ("/quarantines", "quarantined_tests")]
+NAV: list[tuple[str, str]] = [("/", "events"), ("/trends", "trends"), ("/quarantines", "quarantined_tests")]
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
 PAGE_FILTERS = ("status", "node", "spec", "class", "label", "window", "q")
 PINNED = (PROPOSED, ESCALATED)
@@ -245,6 +245,7 @@ def routes() -> list[BaseRoute]:
         Route("/", guarded(events_page), methods=["GET"]),
         Route(e, guarded(event_page), methods=["GET"]),
         *(Route(f"{e}/{verb}", guarded(actions.handler(verb)), methods=["POST"]) for verb in actions.VERBS),
+        Route("/trends", guarded(trendpage.trends_page), methods=["GET"]),
         Route("/tests", guarded(testpage.test_page), methods=["GET"]),
         Route("/quarantines", guarded(testpage.quarantines_page), methods=["GET"]),
         Route("/quarantines", guarded(testpage.set_quarantine), methods=["POST"]),
