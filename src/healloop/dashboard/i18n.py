@@ -118,6 +118,88 @@ STRINGS: dict[str, tuple[str, str]] = {
     "st_escalated": ("escalated", "已升级"),
     "st_quarantined": ("quarantined", "已隔离"),
     "st_total": ("total", "合计"),
+    # the trends page (its charts' own text is trends.TEXT, merged below)
+    "last_30d": ("last 30 days", "最近 30 天"),
+    "last_90d": ("last 90 days", "最近 90 天"),
+    "now": ("now", "现在"),
+    "any_node": ("any node", "全部节点"),
+    "trends_help": ("The numbers of GET /v1/stats and `healloop stats` for this window; until: an RFC "
+                    "3339 time or 7d, 24h back from now.",
+                    "与 GET /v1/stats 和 `healloop stats` 同一时间段的数字；"
+                    "截止：RFC 3339 时间，或 7d、24h 表示从现在往前。"),
+    # the test page and the quarantined tests
+    "test_page": ("Test", "测试"),
+    "test_history": ("history", "历史"),
+    "test_history_title": ("This test on every machine: runs, flake rate, heals, quarantine",
+                           "此测试在所有机器上的运行、不稳定率、修复与隔离"),
+    "quarantined_tests": ("Quarantined", "已隔离测试"),
+    "test_lookup_help": ("Name a test by its spec and test name, as its reports name them; or open one "
+                         "from an event.", "按报告中的用例文件和测试名指定一个测试，或从事件页打开。"),
+    "test_name": ("Test", "测试名"),
+    "show": ("Show", "显示"),
+    "not_quarantined": ("not quarantined", "未隔离"),
+    "test_summary": ("On every machine", "所有机器汇总"),
+    "runs_recorded": ("Runs recorded", "记录的运行"),
+    "passed_n": ("{n} passed", "{n} 次通过"),
+    "failed_n": ("{n} failed", "{n} 次失败"),
+    "flake_rate": ("Flake rate", "不稳定率"),
+    "called_flaky": ("called flaky {n} times", "被判定为不稳定 {n} 次"),
+    "failure_rate": ("Failure rate", "失败率"),
+    "last_good_run": ("Last good run", "最近一次通过"),
+    "on_node": ("on", "节点"),
+    "none_yet": ("none recorded", "没有记录"),
+    "quarantine": ("Quarantine", "隔离"),
+    "owner": ("Owner", "负责人"),
+    "automatic": ("set by healloop", "由 healloop 自动设置"),
+    "since": ("Since", "开始"),
+    "until": ("Until", "截止"),
+    "clean_runs": ("Clean runs", "干净运行"),
+    "clean_runs_on": ("{n} on {nodes} node(s)", "{nodes} 个节点共 {n} 次"),
+    "not_quarantined_help": ("Not quarantined: its failures go to the agents.",
+                             "未隔离：它的失败会交给 agent 修复。"),
+    "reader_only_quarantine": ("You may look; quarantining needs an operator token.",
+                               "你可以查看；隔离需要 operator 令牌。"),
+    "lift": ("Lift the quarantine", "解除隔离"),
+    "set_quarantine": ("Quarantine", "隔离"),
+    "replace_quarantine": ("Replace the quarantine", "替换隔离"),
+    "for": ("For", "时长"),
+    "quarantine_help": ("A quarantined test's failures are still reported and counted, never healed; "
+                        "lifting it sends them back to the queue. For: 12h, 7d, 2w, at most 90d (as "
+                        "`healloop quarantine add --for`).",
+                        "被隔离测试的失败仍会上报和计数，但不会被修复；解除隔离后它们回到队列。"
+                        "时长：12h、7d、2w，最长 90d（同 `healloop quarantine add --for`）。"),
+    "runs_per_node": ("Passes and failures per node", "各节点的通过与失败"),
+    "no_runs": ("No run of this test was recorded.", "没有此测试的运行记录。"),
+    "pass_fail": ("Passed / failed", "通过 / 失败"),
+    "passed": ("Passed", "通过"),
+    "failed_runs": ("Failed", "失败"),
+    "last_pass": ("Last pass", "最近通过"),
+    "last_failure": ("Last failure", "最近失败"),
+    "last_run": ("Last run", "最近运行"),
+    "runs_help": ("Counted since the first report: passes from each run's reporter, failures from "
+                  "the failure reports.", "自首次上报起累计：通过来自每次运行的报告器，失败来自失败报告。"),
+    "heals_commits": ("Heals and their commits", "修复及其提交"),
+    "no_heals": ("Nothing was resolved for this test yet.", "此测试还没有被解决的事件。"),
+    "how": ("How", "方式"),
+    "commit": ("Commit", "提交"),
+    "event": ("Event", "事件"),
+    "how_healed": ("healed", "自动修复"),
+    "how_approved": ("approved", "批准"),
+    "how_closed": ("closed", "关闭"),
+    "reverted": ("reverted", "已撤销"),
+    "events_of_test": ("Its events", "相关事件"),
+    "quarantine_history": ("Quarantines", "隔离记录"),
+    "ended_active": ("in force", "生效中"),
+    "ended_lifted": ("lifted", "已解除"),
+    "ended_released": ("released after clean runs", "干净运行后自动解除"),
+    "ended_expired": ("expired", "已过期"),
+    "done_quarantined": ("Quarantined.", "已隔离。"),
+    "done_lifted": ("Quarantine lifted.", "已解除隔离。"),
+    "verb_quarantined": ("Quarantine", "隔离"),
+    "verb_lifted": ("Lift", "解除隔离"),
+    "quarantines_help": ("Tests in quarantine now, as `healloop quarantine list` shows them.",
+                         "当前被隔离的测试，与 `healloop quarantine list` 相同。"),
+    "no_quarantines": ("No test is quarantined.", "没有被隔离的测试。"),
 }
 
 
@@ -136,3 +218,15 @@ def text(lang: str) -> Callable[..., str]:
 
 def chosen(cookie: str | None) -> str:
     return cookie if cookie in LANGS else "en"
+
+
+def _merge_trends() -> None:
+    """The trends page's chart text (``trends.TEXT``, kept beside the charts) joins this table, so the
+    page's one translator and the language switch cover it."""
+    from healloop.dashboard.trends import TEXT
+
+    for key, en in TEXT["en"].items():
+        STRINGS.setdefault(key, (en, TEXT["zh"][key]))
+
+
+_merge_trends()

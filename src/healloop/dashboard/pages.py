@@ -2,9 +2,7 @@
 artifacts a page shows, and the static files. The buttons are in ``actions.py``, the live feed in
 ``live.py``. Pages read through the queue's service, as the API does.
 
-Room is left for two pages others are building: the trends page (``/trends``, from ``GET /v1/stats``)
-and a test page (one spec and test across machines). Each adds its route here, its row to
-``roles.ACCESS`` and its link to ``NAV`` once it exists."""
+The test page, the quarantined tests and their buttons are in ``testpage.py``."""
 
 from __future__ import annotations
 
@@ -20,7 +18,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from healloop.dashboard import actions, i18n, live, snapshot, views
+from healloop.dashboard import actions, i18n, live, snapshot, testpage, trendpage, views
 from healloop.dashboard.access import Visit, guarded, set_session, visit
 from healloop.dashboard.session import Signer
 from healloop.errors import HealloopError, InvalidInput, NotFound
@@ -33,8 +31,8 @@ from healloop.queue.tokens import Principal, TokenBook
 from healloop.timeutil import US, now_us, to_rfc3339
 
 HERE = Path(__file__).parent
-# (path, text key) of the pages in the top bar; /trends and the test page join when they exist.
-NAV: list[tuple[str, str]] = [("/", "events")]
+# (path, text key) of the pages in the top bar; a test's page is reached from its events.
+NAV: list[tuple[str, str]] = [("/", "events"), ("/trends", "trends"), ("/quarantines", "quarantined_tests")]
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
 PAGE_FILTERS = ("status", "node", "spec", "class", "label", "window", "q")
 PINNED = (PROPOSED, ESCALATED)
@@ -61,6 +59,7 @@ class Dashboard:
         self.nodes = nodes or NodeAccess()
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                       autoescape=True, undefined=jinja2.ChainableUndefined)
+        self.env.globals["test_url"] = testpage.test_url
 
     def render(self, request: Request, v: Visit, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         p = v.principal
@@ -246,6 +245,11 @@ def routes() -> list[BaseRoute]:
         Route("/", guarded(events_page), methods=["GET"]),
         Route(e, guarded(event_page), methods=["GET"]),
         *(Route(f"{e}/{verb}", guarded(actions.handler(verb)), methods=["POST"]) for verb in actions.VERBS),
+        Route("/trends", guarded(trendpage.trends_page), methods=["GET"]),
+        Route("/tests", guarded(testpage.test_page), methods=["GET"]),
+        Route("/quarantines", guarded(testpage.quarantines_page), methods=["GET"]),
+        Route("/quarantines", guarded(testpage.set_quarantine), methods=["POST"]),
+        Route("/quarantines/lift", guarded(testpage.lift_quarantine), methods=["POST"]),
         Route("/live", guarded(live.stream), methods=["GET"]),
         Route("/artifacts/{digest}", guarded(artifact), methods=["GET"]),
         Route("/signin", signin_page, methods=["GET"]),

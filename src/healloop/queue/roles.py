@@ -68,6 +68,11 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
 DASHBOARD: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/"): _LOOK,
     ("GET", _D): _LOOK,
+    ("GET", "/trends"): _LOOK,
+    ("GET", "/tests"): _LOOK,
+    ("GET", "/quarantines"): _LOOK,
+    ("POST", "/quarantines"): frozenset({OPERATOR}),
+    ("POST", "/quarantines/lift"): frozenset({OPERATOR}),
     ("GET", "/live"): _LOOK,
     ("GET", "/artifacts/{digest}"): _LOOK,
     ("POST", _D + "/requeue"): frozenset({OPERATOR}),
