@@ -109,6 +109,7 @@ def test_a_file_that_is_not_a_queue_is_refused_before_any_upgrade(tmp_path: Path
     (("verifying", "resolved", None), "healed"),
     (("proposed", "resolved", None), "approved"),
     (("escalated", "resolved", None), "closed"),
+    (("quarantined", "resolved", None), "closed"),  # released, lifted or closed: not healed
     (("analyzing", "escalated", {"report": {}}), "escalated"),
     (("resolved", "escalated", {"reverted": ["d00d001"]}), "reverted"),
     (("verifying", "proposed", None), "proposed"),
