@@ -112,7 +112,14 @@ def playwright_locator(page: Any, locator: Locator) -> Any | None:
             else None
         )
         if step.kind == CSS:
-            current = current.locator(f"css={step.value}")
+            # jQuery's :contains("x") (Cypress) is no CSS Chromium knows: the same test, a case-sensitive
+            # substring of the element's text, as Playwright's filter with a regular expression.
+            jq = re.search(r""":contains\((["'])(.*?)\1\)$""", step.value)
+            if jq:
+                current = current.locator(f"css={step.value[: jq.start()]}").filter(
+                    has_text=re.compile(re.escape(jq.group(2))))
+            else:
+                current = current.locator(f"css={step.value}")
         elif step.kind == XPATH:
             current = current.locator(f"xpath={step.value}")
         elif step.kind in ("id", "name"):
