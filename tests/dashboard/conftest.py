@@ -17,7 +17,8 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip("needs /usr/bin/chromium (scripts/setup installs it)")
+        # Failed, not skipped: scripts/setup installs it, and a skip would hide every browser test.
+        pytest.fail("needs /usr/bin/chromium: run scripts/setup, which installs it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -9,7 +9,6 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,9 @@ import pytest
 
 from healloop.dashboard.trends import TEXT, render_trends, standalone_page, translator
 from tests.queue.stats_history import SUSPECT_A, SUSPECT_B, History, make_history, notify_config, receiver
+from tests.queue.stats_history import stats as _stats
+from tests.queue.stats_history import told as _told
+from tests.queue.stats_history import us as _us
 from tests.support import QueueServer, failure, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,21 +42,6 @@ def queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueueServe
         finally:
             server.stop()
 
-
-def _told(c: Any) -> dict[str, int]:
-    got = {ch["channel"]: ch for ch in c.get("/v1/stats").json()["notifications"]}
-    return {"ok": got.get("ok", {}).get("delivered", 0), "no": got.get("no", {}).get("failed", 0)}
-
-
-def _stats(server: QueueServer, **params: str) -> dict[str, Any]:
-    with server.client() as c:
-        r = c.get("/v1/stats", params=params)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _us(rfc3339: str) -> int:
-    return int(datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000) * 1000
 
 
 def _parse(body: str) -> ET.Element:

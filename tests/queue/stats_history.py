@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,21 @@ def make_history(c: httpx.Client) -> History:
     merged = c.post("/v1/events", json=failure(11, node="node-b")).json()
     assert merged["merged"] and merged["id"] == h.ids["e12"]
     return h
+
+
+def told(c: httpx.Client) -> dict[str, int]:
+    """Deliveries so far to the receiver's two channels: /ok delivered, /no failed."""
+    got = {ch["channel"]: ch for ch in c.get("/v1/stats").json()["notifications"]}
+    return {"ok": got.get("ok", {}).get("delivered", 0), "no": got.get("no", {}).get("failed", 0)}
+
+
+def stats(server: Any, **params: str) -> dict[str, Any]:
+    with server.client() as c:
+        r = c.get("/v1/stats", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def us(rfc3339: str) -> int:
+    dt = datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
+    return int(dt.timestamp() * 1000) * 1000

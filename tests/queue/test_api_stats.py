@@ -7,16 +7,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 
 from healloop.queue.openapi import openapi_document
 from tests.queue.stats_history import SUSPECT_A, SUSPECT_B, History, make_history, notify_config, receiver
+from tests.queue.stats_history import stats as _stats
+from tests.queue.stats_history import told as _told
+from tests.queue.stats_history import us as _us
 from tests.support import QueueServer, wait_until
 
 
@@ -36,22 +36,6 @@ def queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueueServe
         finally:
             server.stop()
 
-
-def _told(c: httpx.Client) -> dict[str, int]:
-    got = {ch["channel"]: ch for ch in c.get("/v1/stats").json()["notifications"]}
-    return {"ok": got.get("ok", {}).get("delivered", 0), "no": got.get("no", {}).get("failed", 0)}
-
-
-def _stats(server: QueueServer, **params: str) -> dict[str, Any]:
-    with server.client() as c:
-        r = c.get("/v1/stats", params=params)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _us(rfc3339: str) -> int:
-    dt = datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
-    return int(dt.timestamp() * 1000) * 1000
 
 
 def test_every_figure_is_what_the_history_holds(queue) -> None:
