@@ -14,6 +14,7 @@ import pytest
 from healloop.ids import new_id
 from healloop.queue.blobs import BlobStore
 from healloop.queue.model import ArtifactMeta, Delivery, Event, HistoryEntry
+from healloop.queue.quarantine import Quarantine
 from healloop.queue.store.sqlite import token_admin
 from healloop.timeutil import US, now_us
 from tests.cli.test_events_cli import healloop
@@ -85,15 +86,16 @@ def test_dry_run_counts_then_prune_removes_old_resolved_events_rows_and_unnamed_
     dry = healloop("prune", "--older-than", "90d", "--dry-run", "--db", str(db))
     assert dry.returncode == 0, dry.stderr
     assert ("would remove 30 events resolved before" in dry.stdout and "with 150 history rows, "
-            "1 notifications, 1 joined nodes, 1 idempotency keys and 0 actions; 1 artifacts (2.9 KiB); "
+            "1 notifications, 1 joined nodes, 1 idempotency keys and 0 actions; 0 test run records and 0 "
+            "ended quarantines older than that; 1 artifacts (2.9 KiB); "
             "nothing removed (dry run)" in dry.stdout), dry.stdout
     assert db.read_bytes() == before and blobs.path_of(only_old).is_file()
 
     out = healloop("prune", "--older-than", "13w", "--db", str(db))
     assert out.returncode == 0, out.stderr
     assert ("removed 30 events resolved before" in out.stdout and "with 150 history rows, "
-            "1 notifications, 1 joined nodes, 1 idempotency keys and 0 actions; 1 artifacts (2.9 KiB)"
-            in out.stdout), out.stdout
+            "1 notifications, 1 joined nodes, 1 idempotency keys and 0 actions; 0 test run records and "
+            "0 ended quarantines older than that; 1 artifacts (2.9 KiB)" in out.stdout), out.stdout
     again = healloop("prune", "--older-than", "90d", "--db", str(db))
     assert "removed 0 events" in again.stdout and "0 artifacts (0 bytes)" in again.stdout
 
@@ -106,6 +108,43 @@ def test_dry_run_counts_then_prune_removes_old_resolved_events_rows_and_unnamed_
         assert c.get(f"/v1/artifacts/{shared}").content == b"y" * 10
         assert c.get(f"/v1/artifacts/{fresh}").content == b"z" * 20
     assert not any((tmp_path / "artifacts" / "tmp").iterdir())  # nothing left set aside
+
+
+def test_prune_forgets_runs_of_tests_not_run_since_and_quarantines_ended_before(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    fill(db, [old_event(1)])
+    now = now_us()
+    tx = token_admin(db)
+    with tx.c:
+        tx.run_failed("old.spec.ts", "gone", "node-a", now - 200 * DAY)     # not run since: goes
+        tx.runs_passed("node-b", [("old.spec.ts", "gone")], now - 120 * DAY)
+        tx.run_failed("a.spec.ts", "kept", "node-a", now - 200 * DAY)      # passed lately: stays
+        tx.runs_passed("node-a", [("a.spec.ts", "kept")], now - 5 * DAY)
+        tx.runs_passed("node-c", [("a.spec.ts", "kept")], now - 95 * DAY)  # this node's record goes
+        for spec, lifted, until in (("lifted.spec.ts", now - 100 * DAY, now + 300 * DAY),  # goes
+                                    ("expired.spec.ts", None, now - 100 * DAY),            # goes
+                                    ("recent.spec.ts", now - 3 * DAY, now + 300 * DAY),    # stays
+                                    ("open.spec.ts", None, now + 30 * DAY)):               # in force
+            tx.quarantine_put(Quarantine(spec, "t", "qa", now - 400 * DAY, until, "flaky",
+                                         lifted_at=lifted, lifted_by="qa" if lifted else None))
+    tx.c.close()
+
+    dry = healloop("prune", "--older-than", "90d", "--dry-run", "--db", str(db))
+    assert "3 test run records and 2 ended quarantines older than that" in dry.stdout, dry.stdout
+    out = healloop("prune", "--older-than", "90d", "--db", str(db), "--batch", "1")
+    assert out.returncode == 0, out.stderr
+    assert "3 test run records and 2 ended quarantines older than that" in out.stdout, out.stdout
+    tx = token_admin(db)
+    try:
+        assert tx.test_runs("old.spec.ts", "gone") == []
+        assert [r.node for r in tx.test_runs("a.spec.ts", "kept")] == ["node-a"]
+        assert [q.spec for q in tx.quarantine_all_open(now)] == ["open.spec.ts"]
+        assert [len(tx.quarantine_history(s, "t", 5)) for s in (
+            "lifted.spec.ts", "expired.spec.ts", "recent.spec.ts", "open.spec.ts")] == [0, 0, 1, 1]
+    finally:
+        tx.c.close()
+    again = healloop("prune", "--older-than", "90d", "--db", str(db))
+    assert "0 test run records and 0 ended quarantines" in again.stdout, again.stdout
 
 
 @pytest.mark.parametrize(("args", "says"), [

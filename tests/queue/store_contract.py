@@ -488,6 +488,24 @@ class StoreContract:
         (past,) = await store.read(lambda tx: tx.quarantine_history("a.cy.js", t, 10))
         assert (past.lifted_by, past.lift_note, past.ended(700)) == ("li", "fixed", "lifted")
 
+    async def test_retention_forgets_stale_run_rows_and_ended_quarantines_in_batches(self, store) -> None:
+        await store.write(lambda tx: tx.run_failed("a.cy.js", "t", "n1", 100))
+        await store.write(lambda tx: tx.runs_passed("n2", [("a.cy.js", "t"), ("b.cy.js", "t")], 150))
+        await store.write(lambda tx: tx.runs_passed("n1", [("b.cy.js", "t")], 900))  # ran since: stays
+        ended = (("q1", 190, None), ("q2", 5000, 120), ("q3", 5000, None), ("q4", 5000, 300))
+        for spec, until, lifted in ended:
+            await store.write(lambda tx, s=spec, u=until, li=lifted: tx.quarantine_put(
+                Quarantine(s, "t", "ana", 10, u, lifted_at=li)))
+        assert await store.read(lambda tx: tx.stale_test_rows(200)) == {"test_runs": 3, "quarantines": 2}
+        assert await store.write(lambda tx: tx.delete_stale_test_rows(200, 1)) == {
+            "test_runs": 1, "quarantines": 1}
+        assert await store.write(lambda tx: tx.delete_stale_test_rows(200, 5)) == {
+            "test_runs": 2, "quarantines": 1}
+        assert await store.read(lambda tx: tx.test_runs("a.cy.js", "t")) == []
+        assert [r.node for r in await store.read(lambda tx: tx.test_runs("b.cy.js", "t"))] == ["n1"]
+        assert [len(await store.read(lambda tx, s=s: tx.quarantine_history(s, "t", 5)))
+                for s in ("q1", "q2", "q3", "q4")] == [0, 0, 1, 1]
+
     async def test_events_of_fingerprints_and_flaky_calls(self, store) -> None:
         a, b, other = make_event("fa"), make_event("fb", status="resolved"), make_event("fc")
         b.resolved_at = b.created_at

@@ -58,7 +58,9 @@ def summary(r: PruneResult, db: Path) -> str:
     text = (f"{db}: {verb} {rows['events']:,} events resolved before {to_rfc3339(r.before)}, with "
             f"{rows['history']:,} history rows, {rows['notifications']:,} notifications, "
             f"{rows['event_nodes']:,} joined nodes, {rows['idempotency_keys']:,} idempotency keys and "
-            f"{rows['actions']:,} actions; {r.artifacts:,} artifacts ({_size(r.artifact_bytes)})")
+            f"{rows['actions']:,} actions; {r.tests['test_runs']:,} test run records and "
+            f"{r.tests['quarantines']:,} ended quarantines older than that; {r.artifacts:,} artifacts "
+            f"({_size(r.artifact_bytes)})")
     if r.dry_run:
         return text + "; nothing removed (dry run)"
     return text + f"; in {r.seconds:.1f} s, {r.batches} batches"

@@ -1,5 +1,6 @@
 """Retention (``healloop prune``): remove old resolved events with the rows that belong only to them,
-then the artifacts no remaining event names.
+the run records and ended quarantines of tests not seen since, then the artifacts no remaining event
+names.
 
 Only ``resolved`` is final and safe to remove (rules.py): an escalated event waits for a person
 (requeue or close) and still absorbs new reports, a proposed one waits for approval, and queued and
@@ -78,6 +79,8 @@ class PruneResult:
     before: int
     dry_run: bool
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_ROWS, 0))
+    # Run records of tests not run since ``before`` and quarantines ended before it (queue/quarantine.py).
+    tests: dict[str, int] = field(default_factory=lambda: {"test_runs": 0, "quarantines": 0})
     artifacts: int = 0
     artifact_bytes: int = 0
     batches: int = 0
@@ -99,6 +102,7 @@ def prune(admin: Admin, blobs: BlobStore, *, before: int, dry_run: bool = False,
     idle_since = time.time() - BLOB_IDLE_S
     result = PruneResult(before, dry_run)
     gone = _events(admin, result, before, batch, pause)
+    _tests(admin, result, before, batch, pause)
     _artifacts(admin, blobs, result, gone, idle_since, pause)
     result.seconds = time.monotonic() - started
     return result
@@ -124,6 +128,25 @@ def _events(admin: Admin, result: PruneResult, before: int, batch: int, pause: f
             result.batches += 1
             _rest(pause, time.monotonic() - t0)
     return counted
+
+
+def _tests(admin: Admin, result: PruneResult, before: int, batch: int, pause: float) -> None:
+    """Run records of a test no node ran since ``before`` (renamed or deleted tests, retired machines)
+    and quarantines that ended before it. A quarantine in force is never removed, however old. A test
+    whose record goes reads as never run: it is not quarantined automatically until it passes again
+    (the rule needs a pass in its window), the safe side of that rule."""
+    if result.dry_run:
+        result.tests = admin.read(lambda tx: tx.stale_test_rows(before))
+        return
+    while True:
+        t0 = time.monotonic()
+        done = admin.write(lambda tx: tx.delete_stale_test_rows(before, batch))
+        for kind, n in done.items():
+            result.tests[kind] += n
+        result.batches += 1
+        _rest(pause, time.monotonic() - t0)
+        if max(done.values()) < batch:
+            return
 
 
 def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[int], idle_since: float,

@@ -144,6 +144,11 @@ class ReadTx(Protocol):
         """Stored blobs with a digest after ``after``, in digest order."""
         ...
 
+    def stale_test_rows(self, before: int) -> dict[str, int]:
+        """How many run records (``test_runs``) were last updated before ``before``, and how many
+        quarantines ended (lifted, or expired) before it: what ``delete_stale_test_rows`` removes."""
+        ...
+
 
 class WriteTx(ReadTx, Protocol):
     def fingerprint_state(self, fingerprint: str, since: int) -> tuple[Event | None, Event | None, int]:
@@ -256,6 +261,10 @@ class WriteTx(ReadTx, Protocol):
 
     def delete_artifact(self, digest: str) -> bool:
         """Forget a stored blob's row (the caller removes the file); False when there was none."""
+        ...
+
+    def delete_stale_test_rows(self, before: int, limit: int) -> dict[str, int]:
+        """Delete up to ``limit`` of each kind ``stale_test_rows`` counts; the counts removed."""
         ...
 
 

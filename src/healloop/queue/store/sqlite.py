@@ -465,6 +465,14 @@ class SQLiteTx:
     def delete_artifact(self, digest: str) -> bool:
         return self.c.execute(Q["delete_artifact"], (digest,)).rowcount == 1
 
+    def stale_test_rows(self, before: int) -> dict[str, int]:
+        return {"test_runs": self.c.execute(Q["count_stale_runs"], (before,)).fetchone()[0],
+                "quarantines": self.c.execute(Q["count_ended_quarantines"], (before,)).fetchone()[0]}
+
+    def delete_stale_test_rows(self, before: int, limit: int) -> dict[str, int]:
+        return {"test_runs": self.c.execute(Q["delete_stale_runs"], (before, limit)).rowcount,
+                "quarantines": self.c.execute(Q["delete_ended_quarantines"], (before, limit)).rowcount}
+
 
 def _row_to_quarantine(row: tuple[Any, ...]) -> Quarantine:
     (id_, spec, test, owner, set_at, until, reason, auto, clean, nodes, lifted_at, lifted_by,

@@ -541,6 +541,24 @@ SELECT digest, content_type, size, created_at FROM artifacts WHERE digest > ? OR
 -- name: delete_artifact
 DELETE FROM artifacts WHERE digest = ?
 
+-- name: count_stale_runs
+-- A test's record on a node that ran it last before ?1 (a renamed test, a retired machine). A scan, of a
+-- table with one row per test and node.
+SELECT count(*) FROM test_runs WHERE max(coalesce(last_pass_at, 0), coalesce(last_fail_at, 0)) < ?1
+
+-- name: delete_stale_runs
+DELETE FROM test_runs WHERE (spec, test, node) IN (
+    SELECT spec, test, node FROM test_runs
+    WHERE max(coalesce(last_pass_at, 0), coalesce(last_fail_at, 0)) < ?1 LIMIT ?2)
+
+-- name: count_ended_quarantines
+-- Quarantines that ended (lifted, or past their expiry) before ?1; one in force is never counted.
+SELECT count(*) FROM quarantines WHERE coalesce(lifted_at, until) < ?1
+
+-- name: delete_ended_quarantines
+DELETE FROM quarantines WHERE id IN (
+    SELECT id FROM quarantines WHERE coalesce(lifted_at, until) < ?1 LIMIT ?2)
+
 -- name: max_seq
 SELECT coalesce(max(seq), 0) FROM events
 
