@@ -130,6 +130,12 @@ def test_the_trends_page_shows_the_historys_figures(server, chromium, shots) -> 
     flaky = page.locator("#trend-flaky tbody tr").all()
     assert [r.locator("td").nth(2).inner_text() for r in flaky] == ["2", "1"]
     shots(page, "trends")
+    # The most flaky test's name leads to its test page.
+    top = flaky[0].locator("td").nth(1).inner_text()
+    flaky[0].locator("td a").click()
+    page.wait_for_url("**/tests?*")
+    assert page.inner_text("#t-test") == top
+    page.go_back()
     # The window picker and the node filter: node-b took part in two events (e8 and e12).
     page.select_option("#t-since", "30d")
     page.fill("#t-node", "node-b")

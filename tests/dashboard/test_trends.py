@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from healloop.dashboard.testpage import test_url as page_of
 from healloop.dashboard.trends import TEXT, render_trends, standalone_page, translator
 from tests.queue.stats_history import SUSPECT_A, SUSPECT_B, History, make_history, notify_config, receiver
 from tests.queue.stats_history import stats as _stats
@@ -182,6 +183,11 @@ def test_hostile_names_from_the_queue_are_text(make_server) -> None:
     assert "<script" not in body and "<img" not in body
     assert {b.get("data-class") for b in _bars(root, "trend-per-day")} == {HOSTILE}
     assert _rows(root, "trend-flaky")[0][:2] == [f"e2e/{HOSTILE}.spec.ts", HOSTILE]
+    # On the page each flaky test links to its test page, the address escaped as well as the name.
+    linked = _parse(render_trends(st, en, page_of))
+    (a,) = linked.findall(".//table[@id='trend-flaky']//a")
+    assert a.text == HOSTILE and a.get("href") == page_of(f"e2e/{HOSTILE}.spec.ts", HOSTILE)
+    assert a.get("href").startswith("/tests?")
     assert _rows(root, "trend-suspects")[0][:2] == [HOSTILE[:12], HOSTILE]
     assert HOSTILE in {r[0] for r in _rows(root, "trend-nodes")}
     assert any(t.text == HOSTILE for t in root.iter(f"{SVG}text"))  # the legend, as text

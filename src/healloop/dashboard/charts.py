@@ -122,6 +122,21 @@ def _legend_rows(texts: Sequence[str]) -> int:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A table cell that links somewhere on the dashboard (text and address both escaped)."""
+    text: str
+    href: str
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, Link):
+        return f'<a href="{esc(v.href)}">{esc(v.text)}</a>'
+    return esc(v)
+
+
+@dataclass(frozen=True)
 class DayBar:
     day: str                  # YYYY-MM-DD
     classes: dict[str, int]   # class -> failures that day
@@ -265,13 +280,13 @@ def repair_bars(chart_id: str, rows: Sequence[Repair], *, title: str, desc: str,
 def table(table_id: str, caption: str, headers: Sequence[str], rows: Sequence[Sequence[object]], *,
           numeric: Sequence[int] = (), empty: str = "") -> str:
     """A plain table with a caption and column headers; ``numeric`` columns aligned right. Cells are
-    escaped; None shows as an em dash."""
+    escaped; None shows as an em dash, a ``Link`` as a link."""
     num = ' class="num"'
     head = "".join(f'<th scope="col"{num if i in numeric else ""}>{esc(h)}</th>'
                    for i, h in enumerate(headers))
     body = []
     for row in rows:
-        cells = "".join(f'<td{num if i in numeric else ""}>{"—" if v is None else esc(v)}</td>'
+        cells = "".join(f'<td{num if i in numeric else ""}>{_cell(v)}</td>'
                         for i, v in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     if not rows:

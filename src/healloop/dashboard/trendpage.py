@@ -14,6 +14,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
+from healloop.dashboard.testpage import test_url
 from healloop.dashboard.trends import render_trends
 from healloop.errors import HealloopError
 from healloop.queue.stats import DEFAULT_SINCE, parse_window
@@ -36,7 +37,7 @@ async def trends_page(request: Request, v: Visit) -> Response:
     try:
         window = parse_window(since, until or None, node or None)
         # render_trends escapes every text it draws (charts.esc): test names, classes, errors.
-        body = Markup(render_trends(await dash.service.stats(window), v.t))
+        body = Markup(render_trends(await dash.service.stats(window), v.t, test_url))
     except HealloopError as exc:
         error = exc.message
     known = sorted(n.name for n in await dash.service.list_nodes())

@@ -15,6 +15,7 @@ from typing import Any
 
 from healloop.dashboard.charts import (
     DayBar,
+    Link,
     Part,
     Repair,
     esc,
@@ -166,9 +167,11 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def render_trends(stats: dict[str, Any], t: Callable[[str], str]) -> str:
+def render_trends(stats: dict[str, Any], t: Callable[[str], str],
+                  test_href: Callable[[str, str], str] | None = None) -> str:
     """The trends page's body HTML from a ``GET /v1/stats`` reply. A reply that lacks a figure raises
-    ValueError naming it (a queue older than the page, or not a stats reply at all)."""
+    ValueError naming it (a queue older than the page, or not a stats reply at all). With ``test_href``
+    (spec, test -> address), each flaky test links to its test page."""
     missing = [name for name in _FIELDS if name not in stats]
     if missing:
         raise ValueError(f"the stats reply has no {', '.join(missing)}: render_trends takes the JSON of "
@@ -219,7 +222,8 @@ def render_trends(stats: dict[str, Any], t: Callable[[str], str]) -> str:
     out.append(table("trend-flaky", t("trends.flaky.title"),
                      [t("trends.flaky.spec"), t("trends.flaky.test"), t("trends.flaky.times"),
                       t("trends.flaky.last")],
-                     [(f["spec"], f["test"], f["times"], _when(f["last_at"])) for f in stats["flaky_tests"]],
+                     [(f["spec"], _test_cell(f, test_href), f["times"], _when(f["last_at"]))
+                      for f in stats["flaky_tests"]],
                      numeric=(2,), empty=t("trends.flaky.empty")))
     out.append(table("trend-suspects", t("trends.suspects.title"),
                      [t("trends.suspects.sha"), t("trends.suspects.subject"), t("trends.suspects.events"),
@@ -244,6 +248,10 @@ def render_trends(stats: dict[str, Any], t: Callable[[str], str]) -> str:
                      numeric=(1, 2, 3, 4, 5), empty=t("trends.notify.empty")))
     out.append("</section>")
     return "".join(out)
+
+
+def _test_cell(f: dict[str, Any], test_href: Callable[[str, str], str] | None) -> object:
+    return Link(f["test"], test_href(f["spec"], f["test"])) if test_href else f["test"]
 
 
 def _figure(svg: str, caption: str) -> str:
