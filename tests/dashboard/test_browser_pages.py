@@ -7,6 +7,7 @@ on both pages."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -152,4 +153,34 @@ def test_the_trends_page_shows_the_historys_figures(server, chromium, shots) -> 
     shots(page, "trends-zh")
     page.click("#lang")
     page.wait_for_selector("text=Failures per day by class")
+    page.context.close()
+
+
+def test_the_test_page_updates_live_from_runs_and_quarantines(server, chromium) -> None:
+    with server.client() as c:
+        _two_nodes(c)
+    page = _page(chromium)
+    page.goto(server.url + "/tests?" + urlencode({"spec": SPEC, "test": TEST}))
+    page.wait_for_selector("#live[data-state=on]")
+    page.evaluate("window.notReloaded = true")
+    assert page.inner_text("#runs-total") == "4"
+    page.fill("#q-reason-in", "still typing")  # what a person types is not swept away by an update
+    with server.client() as c:
+        r = c.post("/v1/runs", json={"node": "node-c", "run_id": "r9",
+                                     "passed": [{"spec": SPEC, "test": TEST}]})
+        assert r.status_code == 200, r.text
+    page.wait_for_selector("#runs-total:text-is('5')")
+    assert page.locator("#nodes-table tr[data-node=node-c]").count() == 1
+    assert page.input_value("#q-reason-in") == "still typing"
+    with server.client() as c:  # another test's quarantine changes nothing here
+        r = c.post("/v1/quarantines", json={"spec": SPEC, "test": "another", "owner": "bo", "seconds": 600})
+        assert r.status_code in (200, 201), r.text
+        r = c.post("/v1/quarantines", json={"spec": SPEC, "test": TEST, "owner": "bo", "seconds": 600})
+        assert r.status_code in (200, 201), r.text
+    # Held back while the reason field holds what was typed; caught up once it is cleared and left.
+    page.fill("#q-reason-in", "")
+    page.locator("#q-reason-in").blur()
+    page.wait_for_selector("#q-state[data-state=quarantined]")
+    assert page.inner_text("#q-owner") == "bo"
+    assert page.evaluate("window.notReloaded") is True
     page.context.close()

@@ -1,5 +1,7 @@
 """``GET /live``: the queue's change feed (``queue/feed.py``) as server-sent events, one
-``{"id", "status"}`` message per committed change. The page's script refetches the rows it shows.
+``{"id", "status", "spec", "test"}`` message per committed change of an event, and named events
+``test`` (``{"spec", "test"}``: its quarantine changed) and ``runs`` (a run report was counted). The
+page's script refetches what it shows.
 
 A page that falls behind is dropped by the feed and its stream ends; EventSource reconnects by itself
 and the page reloads its rows on reconnecting. The stream also ends when the session's token is revoked
@@ -45,7 +47,14 @@ async def stream(request: Request, v: Visit) -> Response:
                         return
                     yield b": keep-alive\n\n"
                     continue
-                data = json.dumps({"id": change.event_id, "status": change.status})
+                if not change.event_id:
+                    # A test's quarantine or a run report: named SSE events, which the list and event
+                    # pages do not listen to; the test page does (static/dashboard.js).
+                    data = json.dumps({"spec": change.spec, "test": change.test})
+                    yield f"event: {change.status}\ndata: {data}\n\n".encode()
+                    continue
+                data = json.dumps({"id": change.event_id, "status": change.status, "spec": change.spec,
+                                   "test": change.test})
                 yield f"data: {data}\n\n".encode()
 
     return StreamingResponse(events(), media_type="text/event-stream",

@@ -1,4 +1,6 @@
-"""The queue's change feed: (event id, status) after each write that commits, to whoever listens.
+"""The queue's change feed: (event id, status, spec, test) after each write that commits, to whoever
+listens; also a change of a test with no event moved (``TEST``: a quarantine set or lifted) and a run
+report (``RUNS``: counts of passes, for any number of tests).
 
 The dashboard's live page (``dashboard/live.py``) subscribes; the service publishes after the store's
 transaction has committed, so a listener that reads the event on hearing of it sees the change. Each
@@ -18,10 +20,17 @@ from dataclasses import dataclass
 DEPTH = 256  # a page that misses this many changes in a row reloads its rows anyway
 
 
+# The status of a change that is not an event's (its event_id is "").
+TEST = "test"
+RUNS = "runs"
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     event_id: str
     status: str
+    spec: str | None = None
+    test: str | None = None
 
 
 class Subscription:
@@ -72,10 +81,10 @@ class ChangeFeed:
     def listeners(self) -> int:
         return len(self._subs)
 
-    def publish(self, event_id: str, status: str) -> None:
+    def publish(self, event_id: str, status: str, spec: str | None = None, test: str | None = None) -> None:
         if not self._subs:
             return
-        change = Change(event_id, status)
+        change = Change(event_id, status, spec, test)
         for sub in list(self._subs):
             if not sub._offer(change):
                 self._subs.discard(sub)

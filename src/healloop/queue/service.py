@@ -98,7 +98,7 @@ class QueueService:
         self.metrics = Metrics()
         # (event id, status) after each committed write, for the dashboard's live page (queue/feed.py).
         self.feed = ChangeFeed()
-        self.tests = TestBook(store, self.policy)
+        self.tests = TestBook(store, self.policy, self.feed)
         # Long-poll waiters, woken in arrival order; the generation lets a claimer that found
         # nothing notice work that arrived while its empty claim was in flight.
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -171,7 +171,7 @@ class QueueService:
         )
         result = await self.store.write(lambda tx: self._report_op(tx, r, fp, occurred))
         if not result.duplicate:
-            self.feed.publish(result.event.id, result.event.status)
+            self.feed.publish(result.event.id, result.event.status, result.event.spec, result.event.test)
         if result.created and result.event.status == rules.ESCALATED:
             self._outbox_changed()
         self.metrics.reports += 1
@@ -262,7 +262,7 @@ class QueueService:
             generation = self._work_generation
             ev = await self.store.write(lambda tx: self._claim_op(tx, worker, lease))
             if ev is not None:
-                self.feed.publish(ev.id, ev.status)
+                self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
                 self.metrics.claims += 1
                 self.metrics.claim_wait.observe(time.monotonic() - started)
                 self._arm_lapse_timer(ev.lease_expires_at)
@@ -312,7 +312,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
-        self.feed.publish(ev.id, ev.status)
+        self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
         self.metrics.claims += 1
         self._arm_lapse_timer(ev.lease_expires_at)
         return Claim(ev)
@@ -372,7 +372,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
-        self.feed.publish(ev.id, ev.status)
+        self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
         self._work_arrived(1)
         return ev
 
@@ -409,7 +409,7 @@ class QueueService:
         except BudgetExhausted:
             self.metrics.budget_refusals += 1
             raise
-        self.feed.publish(ev.id, ev.status)
+        self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
         if to in rules.FINAL or to == rules.PROPOSED:
             self._outbox_changed()
         if to == rules.PROPOSED:
@@ -473,7 +473,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
-        self.feed.publish(ev.id, ev.status)
+        self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
         if ev.status == rules.QUEUED:
             self._work_arrived(1)
         else:
@@ -509,7 +509,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
-        self.feed.publish(ev.id, ev.status)
+        self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
         self._work_arrived(1)
         return ev
 
@@ -525,7 +525,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
-        self.feed.publish(ev.id, ev.status)
+        self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
         self._outbox_changed()
         return ev
 
@@ -551,7 +551,7 @@ class QueueService:
             return ev
 
         ev = await self.store.write(op)
-        self.feed.publish(ev.id, ev.status)
+        self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
         self._outbox_changed()
         return ev
 
@@ -585,7 +585,7 @@ class QueueService:
             moved: list[Event] = []
             lapsed = await self.store.write(lambda tx, moved=moved: self._lapse_op(tx, moved))
             for ev in moved:
-                self.feed.publish(ev.id, ev.status)
+                self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
             self._outbox_changed()
             if lapsed:
                 self.metrics.lapses += lapsed

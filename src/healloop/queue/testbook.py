@@ -12,6 +12,7 @@ from typing import Any
 
 from healloop.errors import NotFound
 from healloop.queue import quarantine, rules
+from healloop.queue.feed import RUNS, TEST, ChangeFeed
 from healloop.queue.model import NEEDS_SPEC_AND_TEST, Event, HistoryEntry, ReportIn
 from healloop.queue.quarantine import AUTO_OWNER, HISTORY_SHOWN, LiftIn, Quarantine, QuarantineIn, RunsIn
 from healloop.queue.rules import QueuePolicy
@@ -48,9 +49,12 @@ def _events_in(tx: WriteTx, spec: str, test: str, status: str) -> list[Event]:
 
 
 class TestBook:
-    def __init__(self, store: EventStore, policy: QueuePolicy) -> None:
+    def __init__(self, store: EventStore, policy: QueuePolicy, feed: ChangeFeed | None = None) -> None:
         self.store = store
         self.policy = policy
+        # Told after each commit: the events a quarantine moved, the test whose quarantine changed, and
+        # each run report (the dashboard's live pages; see queue/feed.py).
+        self.feed = feed or ChangeFeed()
         # (spec, test) -> until of the quarantines in force, so that a report of a test with none (nearly
         # every report) skips the store's lookup (measured: ~6 us of a report's transaction). Only a
         # filter: an entry sends the report to the store, which decides. So entries are added inside
@@ -106,22 +110,28 @@ class TestBook:
                                     f"quarantined the test: {q.reason}; until {to_rfc3339(q.until)}",
                                     {"quarantine": q.to_json(now)}))
 
-    def _set(self, tx: WriteTx, q: Quarantine, now: int) -> None:
+    def _set(self, tx: WriteTx, q: Quarantine, now: int) -> list[Event]:
+        """Put ``q`` in force; the queued events it took out of the queue."""
         tx.quarantine_put(q)
         if self._held is not None:
             key = (q.spec, q.test)
             self._held[key] = max(self._held.get(key, 0), q.until)
-        for ev in _events_in(tx, q.spec, q.test, rules.QUEUED):
+        events = _events_in(tx, q.spec, q.test, rules.QUEUED)
+        for ev in events:
             _move(tx, ev, rules.QUARANTINED, f"quarantined: {q.words()}; taken out of the queue", now,
                   "quarantined")
+        return events
 
     # -- operations
     async def record_runs(self, r: RunsIn) -> dict[str, Any]:
         key = f"runs:{r.node}:{r.run_id}"
         pairs = [(t.spec, t.test) for t in r.passed]
 
+        moved: list[Event] = []
+
         def op(tx: WriteTx) -> dict[str, Any]:
             now = now_us()
+            moved.clear()  # a store may run the operation again after a failed batch
             if tx.idempotency_get(key, now - self.policy.idempotency_window_s * US) is not None:
                 return {"counted": 0, "duplicate": True, "released": []}
             tx.runs_passed(r.node, pairs, now)
@@ -138,6 +148,7 @@ class TestBook:
                     q.lifted_at, q.lifted_by, q.lift_note = now, AUTO_OWNER, note
                     for ev in _events_in(tx, q.spec, q.test, rules.QUARANTINED):
                         _move(tx, ev, rules.RESOLVED, f"quarantine {note}", now, "closed")
+                        moved.append(ev)
                     released.append({"spec": q.spec, "test": q.test, "note": note})
                 tx.quarantine_put(q)
             return {"counted": len(pairs), "duplicate": False, "released": released}
@@ -145,14 +156,22 @@ class TestBook:
         got = await self.store.write(op)
         for r in got["released"]:
             self._forget(r["spec"], r["test"])
+            self.feed.publish("", TEST, r["spec"], r["test"])
+        self._told(moved)
+        if not got["duplicate"]:
+            self.feed.publish("", RUNS)
         return got
+
+    def _told(self, moved: list[Event]) -> None:
+        for ev in moved:
+            self.feed.publish(ev.id, ev.status, ev.spec, ev.test)
 
     def _forget(self, spec: str, test: str) -> None:
         if self._held is not None:
             self._held.pop((spec, test), None)
 
     async def add(self, qin: QuarantineIn) -> Quarantine:
-        def op(tx: WriteTx) -> Quarantine:
+        def op(tx: WriteTx) -> tuple[Quarantine, list[Event]]:
             now = now_us()
             old = tx.quarantine_open(qin.spec, qin.test, now)
             if old is not None:
@@ -160,15 +179,17 @@ class TestBook:
                 old.lift_note = f"replaced by a quarantine set by {qin.owner}"
                 tx.quarantine_put(old)
             q = Quarantine(qin.spec, qin.test, qin.owner, now, now + qin.seconds * US, qin.reason)
-            self._set(tx, q, now)
-            return q
+            return q, self._set(tx, q, now)
 
-        return await self.store.write(op)
+        q, moved = await self.store.write(op)
+        self._told(moved)
+        self.feed.publish("", TEST, q.spec, q.test)
+        return q
 
     async def lift(self, lift: LiftIn) -> tuple[Quarantine, int]:
         """End a quarantine now; the test's quarantined events go back to the queue (how many)."""
 
-        def op(tx: WriteTx) -> tuple[Quarantine, int]:
+        def op(tx: WriteTx) -> tuple[Quarantine, list[Event]]:
             now = now_us()
             q = tx.quarantine_open(lift.spec, lift.test, now)
             if q is None:
@@ -180,11 +201,13 @@ class TestBook:
             events = _events_in(tx, q.spec, q.test, rules.QUARANTINED)
             for ev in events:
                 _move(tx, ev, rules.QUEUED, f"quarantine {q.lift_note}; back in the queue", now, "requeued")
-            return q, len(events)
+            return q, events
 
         q, requeued = await self.store.write(op)
         self._forget(q.spec, q.test)
-        return q, requeued
+        self._told(requeued)
+        self.feed.publish("", TEST, q.spec, q.test)
+        return q, len(requeued)
 
     async def in_force(self) -> list[dict[str, Any]]:
         now = now_us()
