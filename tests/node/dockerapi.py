@@ -39,6 +39,11 @@ class Container:
     # Set to make the engine answer a restart with 500 and this message, as dockerd does when, say,
     # the container's port is taken.
     refuse_restart: str | None = None
+    # The HEALTHCHECK's status (None: the image has none). After a restart, each inspect takes the next
+    # of ``health_after_restart`` and keeps the last, as a health check goes starting -> healthy.
+    health: str | None = None
+    health_after_restart: list[str] = field(default_factory=list)
+    _pending: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -46,6 +51,9 @@ class Container:
 
     def inspect(self) -> dict[str, Any]:
         status = "running" if self.running else "exited"
+        if self._pending:
+            self.health = self._pending.pop(0)
+        health = {"Health": {"Status": self.health, "FailingStreak": 0, "Log": []}} if self.health else {}
         return {
             "Id": self.id,
             "Name": "/" + self.name,
@@ -64,6 +72,7 @@ class Container:
                 "Error": "",
                 "StartedAt": "2026-12-01T10:00:01.000000000Z",
                 "FinishedAt": "0001-01-01T00:00:00Z",
+                **health,
             },
             "Image": "sha256:" + hashlib.sha256(b"image").hexdigest(),
             "RestartCount": self.restarts,
@@ -186,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(500, {"message": c.refuse_restart})
             c.restarts += 1
             c.running = True
+            c._pending = list(c.health_after_restart)
             c.log.append((STDOUT, f"started (restart {c.restarts})"))
             return self._send(204, b"", None)
         if action == "stop":

@@ -44,6 +44,15 @@ def _docker_node(root: Path, docker_host: str, api_host: str | None = None) -> N
             [node.services.gone]
             backend = "docker"
             container = "shop-gone"
+
+            [node.services.db]
+            backend = "docker"
+            container = "shop-db"
+
+            [node.services.sick]
+            backend = "docker"
+            container = "shop-sick"
+            restart_timeout = 1
             """
         )
         + api
@@ -92,6 +101,24 @@ async def test_status_restart_and_logs_go_through_the_engine(node, engines):
         assert logs["text"] == "warning: cache cold\nstarted (restart 1)\n"
         asked = [q for method, path, q in a.requests if path.endswith("/logs")]
         assert asked[-1]["tail"] == "2" and asked[-1]["stdout"] == asked[-1]["stderr"] == "1"
+
+
+async def test_the_containers_own_health_check_is_what_a_restart_waits_for(node, engines):
+    a, _ = engines
+    db = a.add(Container("shop-db", health="unhealthy", health_after_restart=["starting"] * 3 + ["healthy"]))
+    a.add(Container("shop-sick", health="unhealthy", health_after_restart=["starting", "unhealthy"]))
+    async with node.http_client() as c:
+        sick = await ok(c, "service_status", name="db")
+        assert sick["running"] and not sick["healthy"]
+        assert sick["detail"] == "Docker health check: unhealthy"
+        before = len(a.requests)
+        restarted = await ok(c, "service_restart", name="db")
+        assert restarted["detail"] == "Docker health check: healthy"
+        # It asked until the engine said healthy: past the three `starting` answers.
+        inspects = [p for m, p, _ in a.requests[before:] if p == "/containers/shop-db/json"]
+        assert len(inspects) >= 4 and db.restarts == 1
+        msg = await refused(c, "service_restart", name="sick")
+        assert "restarted but is not healthy after 1.0 s (Docker health check: unhealthy)" in msg
 
 
 async def test_a_restart_the_engine_refuses_is_an_error_with_its_reason(node, engines):

@@ -264,6 +264,18 @@ class DockerBackend(Backend):
         # containers.get() inspects the container, so its status is current.
         return bool(self._engine("inspect", lambda c: c.status == "running"))
 
+    def healthy(self) -> tuple[bool, str]:
+        """The configured check, else the container's own HEALTHCHECK as the engine reports it (a
+        restart then waits for `healthy`, not just for the process), else its running state."""
+        if self.svc.health_url or self.svc.health_command:
+            return super().healthy()
+        state = self._engine("inspect", lambda c: c.attrs.get("State") or {})
+        health = (state.get("Health") or {}).get("Status")
+        if health:
+            return health == "healthy", f"Docker health check: {health}"
+        status = state.get("Status", "unknown")
+        return status == "running", f"container {status}; it has no HEALTHCHECK and no health is configured"
+
     def stop(self) -> None:
         self._engine("stop", lambda c: c.stop(timeout=int(self.svc.restart_timeout)))
 
