@@ -262,6 +262,8 @@ def test_the_queue_is_replicated_on_postgresql() -> None:
     assert _healloop("healloop-queue", "queue").params["host"] == "0.0.0.0"
     assert _env(_container("healloop-queue", "queue"))["HEALLOOP_DB"].startswith("postgresql://")
     assert _kind("Deployment")["healloop-agent"]["spec"]["replicas"] >= 1
+    # Dashboard sessions are signed with a per-replica key: a browser must stay on one replica.
+    assert _kind("Service")["healloop-queue"]["spec"]["sessionAffinity"] == "ClientIP"
     # Shared by every replica, so it must be mountable by many pods at once.
     assert _kind("PersistentVolumeClaim")["healloop-artifacts"]["spec"]["accessModes"] == ["ReadWriteMany"]
 
