@@ -162,6 +162,7 @@ class NodeProc:
     service_port: int
     proc: subprocess.Popen[bytes] | None = None
     extra: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # over this process's environment
 
     @property
     def url(self) -> str:
@@ -187,7 +188,9 @@ class NodeProc:
 
     def start(self) -> None:
         log = open(self.root / "node.log", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(self.argv("http"), stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.argv("http"), stdout=log, stderr=subprocess.STDOUT, env=os.environ | self.env
+        )
         wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, "the node to listen")
         assert self.proc.poll() is None, (self.root / "node.log").read_text()
 

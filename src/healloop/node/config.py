@@ -23,6 +23,8 @@ from healloop.node.files import SEARCH_TIMEOUT_S
 
 RUNNER_KINDS = ("pytest", "playwright", "cypress", "command")
 SERVICE_BACKENDS = ("command", "systemd", "docker")
+# The addresses the `docker` package connects to (docker.utils.parse_host).
+DOCKER_HOST_SCHEMES = ("unix://", "tcp://", "http://", "https://", "ssh://", "npipe://")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # How GitHub's and GitLab's tokens begin: a token_env that starts so is a token pasted in by mistake.
@@ -53,6 +55,8 @@ class ServiceConfig:
     cwd: Path | None = None
     unit: str | None = None
     container: str | None = None
+    # docker: the engine's address (unix:///run/docker.sock, tcp://host:2375); default DOCKER_HOST
+    docker_host: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # set for the service, over the node's own
     autostart: bool = False         # `healloop up` starts it before the node and stops it on exit
 
@@ -259,7 +263,7 @@ def _policy(r: _Reader) -> PolicyConfig:
 
 def _service(name: str, r: _Reader, workspace: Path) -> ServiceConfig:
     r.only({"backend", "start", "stop", "health", "log_file", "restart_timeout", "cwd", "unit", "container",
-            "env", "autostart"})
+            "docker_host", "env", "autostart"})
     if not _NAME.match(name):
         raise ConfigError(f"service name {name!r} must be letters, digits, '_', '.', '-'", field=r.prefix)
     backend = r.str("backend", "command")
@@ -285,6 +289,14 @@ def _service(name: str, r: _Reader, workspace: Path) -> ServiceConfig:
         raise ConfigError(
             f"`{r.key('container')}` is required for a docker service", field=r.key("container")
         )
+    docker_host = r.str("docker_host")
+    if docker_host is not None and backend != "docker":
+        raise ConfigError(
+            f"`{r.key('docker_host')}` is only for a docker service (backend = \"docker\")",
+            field=r.key("docker_host"),
+        )
+    if docker_host is not None and not docker_host.startswith(DOCKER_HOST_SCHEMES):
+        raise r.fail("docker_host", "a Docker Engine address starting " + ", ".join(DOCKER_HOST_SCHEMES))
     return ServiceConfig(
         name=name,
         backend=backend,
@@ -297,6 +309,7 @@ def _service(name: str, r: _Reader, workspace: Path) -> ServiceConfig:
         cwd=r.path("cwd", workspace),
         unit=r.str("unit"),
         container=r.str("container"),
+        docker_host=docker_host,
         env=r.env("env"),
         autostart=r.flag("autostart", False),
     )

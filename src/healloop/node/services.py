@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -71,6 +72,10 @@ class Backend:
 
     def start(self) -> None:
         raise NotImplementedError
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def logs(self, lines: int) -> str:
         return _tail(self.svc.log_file, lines)
@@ -196,38 +201,93 @@ class SystemdBackend(Backend):
 
 
 class DockerBackend(Backend):
-    def _container(self) -> Any:
+    """A container on a Docker Engine, through the optional ``docker`` package. The engine is the
+    service's ``docker_host``, else what ``docker.from_env()`` reads (DOCKER_HOST, else the default
+    socket). A client is made per call: it asks the engine's API version first, so an engine that went
+    away is reported as such instead of a stale connection's error."""
+
+    def _where(self) -> str:
+        if self.svc.docker_host:
+            return f"{self.svc.docker_host} (node.services.{self.svc.name}.docker_host)"
+        host = os.environ.get("DOCKER_HOST")
+        if host:
+            return f"{host} (DOCKER_HOST)"
+        return "the default unix:///var/run/docker.sock (DOCKER_HOST is not set)"
+
+    def _unreachable(self, exc: Exception) -> Unavailable:
+        return Unavailable(
+            f"Docker Engine is not reachable at {self._where()}: {exc}. Start the engine, or point"
+            " DOCKER_HOST (or the service's docker_host) at it."
+        )
+
+    def _engine(self, what: str, call: Callable[[Any], Any]) -> Any:
+        """``call(container)`` on the service's container, engine errors turned into healloop's."""
         try:
             import docker  # optional: only nodes with Docker services need it
+            import requests
         except ImportError:
-            raise Unavailable("the 'docker' package is not installed: pip install docker") from None
+            raise Unavailable(
+                "the 'docker' package is not installed: pip install 'healloop[docker]'"
+            ) from None
         try:
-            return docker.from_env().containers.get(self.svc.container)
-        except docker.errors.NotFound:
-            raise NotFound(f"no Docker container named {self.svc.container!r}") from None
+            if self.svc.docker_host:
+                client = docker.DockerClient(base_url=self.svc.docker_host, version="auto")
+            else:
+                client = docker.from_env()
         except docker.errors.DockerException as exc:
-            raise Unavailable(f"Docker Engine is not reachable: {exc}") from None
+            raise self._unreachable(exc) from None
+        try:
+            return call(client.containers.get(self.svc.container))
+        except docker.errors.NotFound as exc:
+            raise NotFound(
+                f"no Docker container named {self.svc.container!r} on the engine at {self._where()}"
+                f" ({exc.explanation}); `docker ps -a` lists the names"
+            ) from None
+        except docker.errors.APIError as exc:
+            raise Conflict(
+                f"Docker Engine refused to {what} container {self.svc.container!r} (HTTP"
+                f" {exc.status_code}): {exc.explanation}"
+            ) from None
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            client.close()
 
     def check(self) -> tuple[bool, str]:
         try:
-            self._container()
+            self._engine("inspect", lambda c: c)
         except (Unavailable, NotFound) as exc:
             return False, exc.message
         return True, f"docker container {self.svc.container}"
 
     def running(self) -> bool:
-        container = self._container()
-        container.reload()
-        return container.status == "running"
+        # containers.get() inspects the container, so its status is current.
+        return bool(self._engine("inspect", lambda c: c.status == "running"))
+
+    def healthy(self) -> tuple[bool, str]:
+        """The configured check, else the container's own HEALTHCHECK as the engine reports it (a
+        restart then waits for `healthy`, not just for the process), else its running state."""
+        if self.svc.health_url or self.svc.health_command:
+            return super().healthy()
+        state = self._engine("inspect", lambda c: c.attrs.get("State") or {})
+        health = (state.get("Health") or {}).get("Status")
+        if health:
+            return health == "healthy", f"Docker health check: {health}"
+        status = state.get("Status", "unknown")
+        return status == "running", f"container {status}; it has no HEALTHCHECK and no health is configured"
 
     def stop(self) -> None:
-        self._container().stop(timeout=int(self.svc.restart_timeout))
+        self._engine("stop", lambda c: c.stop(timeout=int(self.svc.restart_timeout)))
 
     def start(self) -> None:
-        self._container().start()
+        self._engine("start", lambda c: c.start())
+
+    def restart(self) -> None:
+        # The engine's own restart: one call, and the container keeps its restart policy and counters.
+        self._engine("restart", lambda c: c.restart(timeout=int(self.svc.restart_timeout)))
 
     def logs(self, lines: int) -> str:
-        return self._container().logs(tail=lines).decode("utf-8", "replace")
+        return str(self._engine("read the logs of", lambda c: c.logs(tail=lines).decode("utf-8", "replace")))
 
 
 BACKENDS: dict[str, type[Backend]] = {
@@ -296,8 +356,7 @@ class Services:
         left = self.limiter.claim(name, time.time() if now is None else now)
         started = time.monotonic()
         with self.ws.lock(f"service:{name}"):
-            backend.stop()
-            backend.start()
+            backend.restart()
             healthy, detail = backend.wait_healthy()
         if not healthy:
             raise Unavailable(
