@@ -225,3 +225,9 @@ def test_agent_help_default_is_the_clients_setup_timeout() -> None:
     from healloop.cli.agent_commands import NODE_SETUP_TIMEOUT_S
 
     assert NODE_SETUP_TIMEOUT_S == SETUP_TIMEOUT_S
+
+
+def test_the_image_installs_every_role() -> None:
+    # deploy/Dockerfile builds one image for the queue, the agent and the tool node.
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^RUN pip install .*\.\[all\]", dockerfile, re.MULTILINE), dockerfile
