@@ -28,7 +28,7 @@ HOST_PROVIDED = {"pytest"}
 # Optional packages whose one user checks for them and reports the feature off, naming the package.
 CHECKED_WHERE_USED = {
     "apprise": "notify/channels/apprise.py: the channel reports itself off",
-    "docker": "node/services.py: the service raises Unavailable naming `pip install docker`",
+    "docker": "node/services.py: the service raises Unavailable naming the docker extra",
 }
 
 

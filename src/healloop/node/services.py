@@ -200,7 +200,8 @@ class DockerBackend(Backend):
         try:
             import docker  # optional: only nodes with Docker services need it
         except ImportError:
-            raise Unavailable("the 'docker' package is not installed: pip install docker") from None
+            raise Unavailable(
+                "the 'docker' package is not installed: pip install 'healloop[docker]'") from None
         try:
             return docker.from_env().containers.get(self.svc.container)
         except docker.errors.NotFound:
