@@ -231,3 +231,14 @@ def test_the_image_installs_every_role() -> None:
     # deploy/Dockerfile builds one image for the queue, the agent and the tool node.
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert re.search(r"^RUN pip install .*\.\[all\]", dockerfile, re.MULTILINE), dockerfile
+
+
+def test_up_requires_the_extras_of_the_parts_it_starts(tmp_path: Path) -> None:
+    from healloop.cli.stack_commands import _parts
+    from healloop.stack import StackSettings
+
+    alone = StackSettings(config=tmp_path / "healloop.toml", data_dir=tmp_path)
+    assert _parts(alone) == ["queue", "node", "agent"]
+    joined = StackSettings(config=tmp_path / "healloop.toml", data_dir=tmp_path, join="http://q:8787",
+                           agent=False)
+    assert _parts(joined) == ["node"]
