@@ -141,6 +141,13 @@ class Unavailable(HealloopError):
     code = "unavailable"
 
 
+class MissingExtra(HealloopError):
+    """This command needs an optional part of healloop that is not installed."""
+
+    status = 501
+    code = "missing_extra"
+
+
 class ForgeError(HealloopError):
     """The forge (GitHub, GitLab, Gitea) refused or failed a request."""
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import anyio
 import click
 
-from healloop.agent.mcpclient import SETUP_TIMEOUT_S
-from healloop.agent.worker import Agent, AgentConfig
 from healloop.cli.queue_commands import node_host_option
+from healloop.extras import require
+
+# healloop.agent.mcpclient.SETUP_TIMEOUT_S, written out so `--help` needs no agent extra (MCP);
+# tests/test_packaging.py checks the two agree.
+NODE_SETUP_TIMEOUT_S = 30.0
 
 
 @click.command("agent")
@@ -76,7 +79,7 @@ from healloop.cli.queue_commands import node_host_option
     "--node-setup-timeout",
     "node_setup_s",
     type=click.FloatRange(0.1, 600),
-    default=SETUP_TIMEOUT_S,
+    default=NODE_SETUP_TIMEOUT_S,
     show_default=True,
     envvar="HEALLOOP_AGENT_NODE_SETUP_TIMEOUT",
     show_envvar=True,
@@ -214,6 +217,9 @@ def agent_command(
     metrics_host: str,
 ) -> None:
     """Claim failure events and repair them through the reporting machine's tool node."""
+    require("agent", command="healloop agent")
+    from healloop.agent.worker import Agent, AgentConfig
+
     config = AgentConfig(
         queue_url=queue_url,
         token=token,

@@ -13,6 +13,7 @@ import click
 from healloop.cli.queue_commands import node_host_option, queue_options
 from healloop.client import QueueClient
 from healloop.errors import HealloopError
+from healloop.extras import require
 
 
 @click.group("forge")
@@ -36,6 +37,7 @@ def sync_cmd(queue_url: str, token: str | None, node_token: str | None, node_hos
 
     Exits 1 when something could not be checked (a node down, a forge refusing), saying what; with
     --every, the status of the last pass."""
+    require("agent", command="healloop forge sync")  # the nodes are reached as the agent reaches them
     import anyio
 
     from healloop.forge_sync import sync

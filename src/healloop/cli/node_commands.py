@@ -12,6 +12,7 @@ import anyio
 import click
 
 from healloop.errors import HealloopError
+from healloop.extras import require
 from healloop.node.audit import AuditLog
 from healloop.node.config import load_config
 
@@ -124,6 +125,7 @@ def serve(
     public_url: str | None,
 ) -> None:
     """Serve the node's tools over streamable HTTP (at /mcp, Prometheus metrics at /metrics) or stdio."""
+    require("node", command="healloop mcp serve")
     from healloop.node.server import build_server, http_app
     from healloop.node.tools import Node
 
@@ -218,6 +220,7 @@ def audit(
 @_config_option()
 def check(workspace: Path | None, config_path: Path | None) -> None:
     """Validate the node config and report whether the runner and each service backend can work here."""
+    require("node", command="healloop mcp check")
     from healloop.node.tools import Node
 
     try:

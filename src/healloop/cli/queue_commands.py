@@ -15,6 +15,7 @@ from rich.table import Table
 
 from healloop.client import QueueClient
 from healloop.errors import HealloopError
+from healloop.extras import require
 from healloop.queue.rules import STATES, QueuePolicy
 
 # Piped output keeps whole lines, so ids and states survive grep and cut.
@@ -128,6 +129,7 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           quarantine_after: int | None, quarantine_window: str | None, quarantine_for: str | None,
           release_after: int | None) -> None:
     """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
+    require("queue", command="healloop serve")
     from healloop.notify.outbox import settings_from
     from healloop.queue import quarantine
     from healloop.queue.guard import check_host_name, check_origin, from_config
@@ -298,6 +300,7 @@ def revert_cmd(queue_url: str, token: str | None, event_id: str, reason: str | N
                node: str | None, node_token: str | None, node_hosts: tuple[str, ...]) -> None:
     """Undo what healloop committed for EVENT_ID: revert its commit(s) through the node, push them
     under the node's policy, and escalate the event ("heal reverted by ...")."""
+    require("agent", command="healloop revert")  # the node is reached as the agent reaches it, by MCP
     from healloop.undo import revert_fix
 
     done = _through_node(queue_url, token, lambda q: revert_fix(q, event_id, by=by, reason=reason, node=node,
@@ -337,6 +340,7 @@ def _decision_command(name: str, approve: bool, help_text: str) -> click.Command
     @node_host_option
     def cmd(queue_url: str, token: str | None, event_id: str, reason: str | None, by: str,
             node_token: str | None, node_hosts: tuple[str, ...]) -> None:
+        require("agent", command=f"healloop {name}")  # the node is reached as the agent reaches it
         from healloop.approval import decide
 
         done = _through_node(queue_url, token, lambda q: decide(q, event_id, approve=approve, by=by,

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
@@ -18,6 +18,10 @@ from rich.live import Live
 from rich.table import Table
 
 from healloop.errors import HealloopError
+from healloop.extras import require
+
+if TYPE_CHECKING:
+    from healloop.stack import StackSettings
 
 _console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -80,6 +84,11 @@ def _events_table(events: list[dict[str, Any]], url: str, services: dict[str, st
     return table
 
 
+def _parts(settings: StackSettings) -> list[str]:
+    """The extras the parts `healloop up` starts on this machine need."""
+    return [*([] if settings.join else ["queue"]), "node", *(["agent"] if settings.agent else [])]
+
+
 @click.command("up")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               default="healloop.toml", show_default=True, envvar="HEALLOOP_CONFIG", show_envvar=True,
@@ -96,7 +105,10 @@ def up_cmd(config_path: Path, refresh: float) -> None:
 
     _stop_on_sigterm()
     try:
-        stack = Stack(load_settings(config_path), say=click.echo).start()
+        settings = load_settings(config_path)
+        # Each part runs as a subprocess of its own; a missing extra is named here, before any starts.
+        require(*_parts(settings), command="healloop up")
+        stack = Stack(settings, say=click.echo).start()
     except HealloopError as exc:
         _fail(exc)
     settings = stack.settings
@@ -146,6 +158,7 @@ def up_cmd(config_path: Path, refresh: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON instead of a table.")
 def demo_cmd(workdir: Path | None, keep: bool, as_json: bool) -> None:
     """Break the sample shop four ways and watch healloop repair or escalate each; exit 1 if any differs."""
+    require("queue", "node", "agent", command="healloop demo")
     import shutil
 
     from healloop.demo import outcomes_json, run_demo

@@ -23,11 +23,19 @@ from typing import Any
 import pytest
 
 from healloop.errors import HealloopError
-from healloop.sources.artifacts import RunFolder
-from healloop.sources.capture import capture, find_browser
-from healloop.sources.failure import Artifact, Failure
-from healloop.sources.reporter import OFF_NOTICE, Reporter
 from healloop.sources.settings import SourceSettings
+
+# pytest loads this module in every run of every suite where healloop is installed: a broken install
+# (httpx missing or half-upgraded) turns reporting off with a warning, never fails the user's run.
+try:
+    from healloop.sources.artifacts import RunFolder
+    from healloop.sources.capture import capture, find_browser
+    from healloop.sources.failure import Artifact, Failure
+    from healloop.sources.reporter import OFF_NOTICE, Reporter
+except ImportError as exc:
+    _BROKEN: ImportError | None = exc
+else:
+    _BROKEN = None
 
 log = logging.getLogger(__name__)
 _ARTIFACT = "healloop_artifact"
@@ -54,6 +62,11 @@ def _enabled(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     if not _enabled(config):
+        return
+    if _BROKEN is not None:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"healloop: failures are not reported, the install is incomplete ({_BROKEN}); "
+            "reinstall it: pip install --force-reinstall healloop"), stacklevel=2)
         return
     try:
         settings = SourceSettings.load(url=config.getoption("healloop_queue"),
