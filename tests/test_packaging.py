@@ -29,6 +29,7 @@ HOST_PROVIDED = {"pytest"}
 CHECKED_WHERE_USED = {
     "apprise": "notify/channels/apprise.py: the channel reports itself off",
     "docker": "node/services.py: the service raises Unavailable naming the docker extra",
+    "requests": "node/services.py: imported with docker (whose HTTP errors it names), in the same check",
 }
 
 

@@ -20,7 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "node": ("mcp", "pydantic", "starlette", "uvicorn"),
     "agent": ("mcp", "httpx2", "html5lib", "lxml", "cssselect"),
     "postgres": ("psycopg",),
-    "docker": ("docker",),
+    "docker": ("docker", "requests"),
     "apprise": ("apprise",),
 }
 
