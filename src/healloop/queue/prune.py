@@ -7,9 +7,10 @@ held ones are work. The work runs in short transactions of ``batch`` events each
 interface, with a pause after each as long as the batch took, so a server on the same database keeps
 taking reports and claims between them.
 
-An artifact (a blob, queue/blobs.py) goes when no event names it (its ``digest``, or its URL
-``/v1/artifacts/sha256:…``) and its file was not written within ``BLOB_IDLE_S``: every upload rewrites
-the file before it records the event's reference, so a blob uploaded again meanwhile is kept.
+An artifact (a blob, queue/blobs.py or queue/blobs_s3.py) goes when no event names it (its ``digest``,
+or its URL ``/v1/artifacts/sha256:…``) and its file was not written within ``BLOB_IDLE_S``: every
+upload rewrites the file before it records the event's reference, so a blob uploaded again meanwhile
+is kept.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from healloop.errors import InvalidInput
-from healloop.queue.blobs import DIGEST_PATTERN, Aside, BlobStore
+from healloop.queue.artifacts import ArtifactStore
+from healloop.queue.blobs import DIGEST_PATTERN, Aside
 from healloop.queue.model import EVENT_ROWS
 from healloop.queue.store.base import ReadTx, WriteTx
 
@@ -88,7 +90,7 @@ class PruneResult:
             self.rows[kind] += n
 
 
-def prune(admin: Admin, blobs: BlobStore, *, before: int, dry_run: bool = False, batch: int = BATCH,
+def prune(admin: Admin, blobs: ArtifactStore, *, before: int, dry_run: bool = False, batch: int = BATCH,
           pause: float = 1.0) -> PruneResult:
     """Remove (or with ``dry_run`` count) resolved events resolved before ``before`` (microseconds)
     and what belongs only to them, then unreferenced artifacts. ``pause`` × each batch's time is
@@ -126,7 +128,7 @@ def _events(admin: Admin, result: PruneResult, before: int, batch: int, pause: f
     return counted
 
 
-def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[int], idle_since: float,
+def _artifacts(admin: Admin, blobs: ArtifactStore, result: PruneResult, gone: set[int], idle_since: float,
                pause: float) -> None:
     start_seq = admin.read(lambda tx: tx.max_seq())
     named = _named_since(admin, 0, skip=gone)
@@ -136,10 +138,10 @@ def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[in
         after = page[-1].digest
         # A row whose digest is not sha256:<hex> was never written by an upload and has no file.
         candidates += [a for a in page if _DIGEST.match(a.digest) and a.digest[7:] not in named]
-    if candidates and not blobs.root.is_dir():
-        raise InvalidInput(f"the queue records {len(candidates)} artifact(s) but {blobs.root} does not "
-                           "exist; pass --artifacts-dir as given to `healloop serve` (default: "
-                           "'artifacts' beside the database)", field="artifacts_dir")
+    if candidates and blobs.absent():
+        raise InvalidInput(f"the queue records {len(candidates)} artifact(s) but {blobs.where} does not "
+                           "exist; pass --artifacts-dir or --artifacts as given to `healloop serve` "
+                           "(default: 'artifacts' beside the database)", field="artifacts_dir")
     if result.dry_run:
         for a in candidates:
             written = blobs.written_at(a.digest)
@@ -157,7 +159,7 @@ def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[in
         _rest(pause, time.monotonic() - t0)
 
 
-def _drop_artifacts(admin: Admin, blobs: BlobStore, digests: list[str], start_seq: int,
+def _drop_artifacts(admin: Admin, blobs: ArtifactStore, digests: list[str], start_seq: int,
                     idle_since: float) -> list[Aside]:
     """In one transaction, forget the rows of these blobs, moving their files aside (the caller
     discards them once it committed); a blob named by an event reported since the scan began
