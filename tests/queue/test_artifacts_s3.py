@@ -57,6 +57,8 @@ def test_a_report_uploaded_to_a_queue_on_s3_is_served_back(s3: S3Server, tmp_pat
             got = c.get(uploaded["url"])
             assert got.headers["content-length"] == str(len(shot))
             assert got.headers["x-content-type-options"] == "nosniff"
+            page = c.get(f"/artifacts/{uploaded['digest']}")  # the dashboard's copy
+            assert page.status_code == 200 and page.content == shot
     finally:
         queue.stop()
 
@@ -121,6 +123,8 @@ def test_serve_refuses_a_missing_bucket_bad_credentials_and_an_unreachable_endpo
     (["--artifacts", "s3://Bad_Bucket/p"], "", "does not start with a valid bucket name"),
     (["--artifacts", "s3://bucket/a//b"], "", "has an empty, '.' or '..' part"),
     (["--s3-endpoint", "http://127.0.0.1:9"], "", "an S3 endpoint (http://127.0.0.1:9) is set but"),
+    (["--artifacts", "s3://bucket/p", "--s3-endpoint", "minio:9000"], "",
+     "the S3 endpoint must be a URL such as http://minio:9000"),
     (["--artifacts", "s3://bucket/p", "--artifacts-dir", "x"], "", "give --artifacts or --artifacts-dir"),
     ([], '[queue]\nartifacts = "s3://bucket/p"\naws_secret_access_key = "x"\n',
      "credentials are not read from healloop.toml"),

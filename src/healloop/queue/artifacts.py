@@ -19,6 +19,7 @@ from healloop.queue.blobs import Aside, BlobStore, Opened
 # typo is named before any request is made.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_ENDPOINT = re.compile(r"^https?://[^/\s?#]+/?$")
 
 
 class ArtifactStore(Protocol):
@@ -98,6 +99,9 @@ def open_store(location: str | None, default_dir: Path, max_bytes: int, *,
                               field="s3_endpoint")
         store: ArtifactStore = BlobStore(where, max_bytes)
     else:
+        if s3_endpoint and not _ENDPOINT.match(s3_endpoint):
+            raise ConfigError(f"the S3 endpoint must be a URL such as http://minio:9000 or "
+                              f"https://s3.example.com, got {s3_endpoint!r}", field="s3_endpoint")
         from healloop.queue.blobs_s3 import S3Blobs
 
         store = S3Blobs(where, max_bytes, endpoint=s3_endpoint)

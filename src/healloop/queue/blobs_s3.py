@@ -39,6 +39,9 @@ WRITTEN = "healloop-written"
 # A second attempt hides a dropped connection; more would keep a request (or the start-up check
 # against an unreachable endpoint) waiting for tens of seconds before it says what is wrong.
 _RETRIES = {"max_attempts": 2, "mode": "standard"}
+# As many connections as Starlette's worker threads (40), which run every put and open: with boto3's
+# default of 10, the rest would open and drop a connection per request.
+_POOL = 40
 
 
 def _boto() -> Any:
@@ -62,7 +65,7 @@ class S3Blobs:
             client = boto3.session.Session().client(
                 "s3", endpoint_url=endpoint or None,
                 config=config.Config(retries=_RETRIES, connect_timeout=5, read_timeout=60,
-                                     signature_version="s3v4"))
+                                     signature_version="s3v4", max_pool_connections=_POOL))
         self.s3 = client
         self.bucket = location.bucket
 
