@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# bench/ holds queue.py: run as a script, keep the standard library's ``queue`` ahead of it; the
+# repository root makes tests/ importable (the tests' own S3 server and queue process helpers).
+if sys.path and os.path.abspath(sys.path[0] or ".") == str(ROOT / "bench"):
+    sys.path.pop(0)
 sys.path.insert(0, str(ROOT))
 
 from tests.s3support import S3Server  # noqa: E402
