@@ -9,11 +9,12 @@ import io
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from healloop.client import QueueClient
-from healloop.errors import ConfigError
+from healloop.errors import ConfigError, PayloadTooLarge, Unavailable
 from healloop.queue.artifacts import S3Location, parse_location
 from healloop.queue.blobs_s3 import WRITTEN, S3Blobs
 from healloop.queue.model import ArtifactMeta
@@ -156,3 +157,42 @@ def test_without_boto3_the_message_names_the_extra(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           cwd=tmp_path)
     assert "pip install 'healloop[s3]'" in done.stdout, done.stdout + done.stderr
+
+
+class _Pipe(io.RawIOBase):
+    """A stream that cannot seek back, as a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, b: Any) -> int:
+        chunk = self.data.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_stream_that_cannot_seek_is_stored_whole(s3: S3Server, tmp_path: Path) -> None:
+    blobs = S3Blobs(S3Location(_bucket(s3, tmp_path, "pipe"), ""), 1 << 20, client=s3.client())
+    data = bytes(range(256)) * 4095
+    digest, size = blobs.put("log.txt", io.BufferedReader(_Pipe(data)))
+    assert (digest, size) == (f"sha256:{hashlib.sha256(data).hexdigest()}", len(data))
+    assert blobs.open(digest).read_all() == data
+    with pytest.raises(PayloadTooLarge, match=r"'big\.txt' is over the limit of 1 MiB"):
+        blobs.put("big.txt", io.BufferedReader(_Pipe(data * 2)))
+    assert s3.keys(blobs.bucket) == [f"sha256/{digest[7:9]}/{digest[7:]}"]
+
+
+def test_storage_failing_while_serving_is_a_503_naming_the_store(s3: S3Server, tmp_path: Path) -> None:
+    bucket = _bucket(s3, tmp_path, "gone")
+    blobs = S3Blobs(S3Location(bucket, "p"), 1 << 20, client=s3.client())
+    blobs.check()
+    s3.client().delete_bucket(Bucket=bucket)  # removed under a running queue
+    with pytest.raises(Unavailable, match=f"storing artifact 'a.png' failed: the artifact storage "
+                                          f"s3://{bucket}/p"):
+        blobs.put("a.png", io.BytesIO(b"x"))

@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -118,7 +117,7 @@ class S3Blobs:
 
     # -- upload
     def put(self, name: str, source: BinaryIO) -> tuple[str, int]:
-        with _seekable(source) as body:
+        with _seekable(source, self.max_bytes) as body:
             hexdigest, size = self._measure(name, body)
             key = self._key(hexdigest)
             with _failures(f"storing artifact {name!r}", self.where):
@@ -159,7 +158,7 @@ class S3Blobs:
             if self._head(key) is not None:
                 return
             log.info("artifact %s was pruned while being uploaded; storing it again", digest)
-            with _seekable(source) as body:
+            with _seekable(source, self.max_bytes) as body:
                 body.seek(0)
                 hexdigest, size = self._measure(name, body)
                 if f"sha256:{hexdigest}" != digest:
@@ -267,10 +266,12 @@ def _failures(doing: str, where: str) -> Iterator[None]:
 
 
 class _seekable:
-    """``source`` itself when it can seek back (a spooled upload), else a temporary copy of it."""
+    """``source`` itself when it can seek back (a spooled upload), else a temporary copy of it, cut
+    one chunk past ``limit`` (enough for the size check to refuse it, not a byte more on disk)."""
 
-    def __init__(self, source: BinaryIO) -> None:
+    def __init__(self, source: BinaryIO, limit: int) -> None:
         self.source = source
+        self.limit = limit
         self.copy: IO[bytes] | None = None
 
     def __enter__(self) -> IO[bytes]:
@@ -281,7 +282,10 @@ class _seekable:
         except (AttributeError, OSError):
             pass
         self.copy = tempfile.TemporaryFile()
-        shutil.copyfileobj(self.source, self.copy, CHUNK)
+        copied = 0
+        while copied <= self.limit and (chunk := self.source.read(CHUNK)):
+            self.copy.write(chunk)
+            copied += len(chunk)
         self.copy.seek(0)
         return self.copy
 
