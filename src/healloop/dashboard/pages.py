@@ -162,19 +162,21 @@ async def artifact(request: Request, v: Visit) -> Response:
     dash = _dash(request)
     digest = request.path_params["digest"]
     meta = await dash.service.artifact(digest)
-    opened = await asyncio.to_thread(dash.blobs.open, digest)
     # Shown by the event page: images inline, DOM snapshots in a sandboxed frame (no script runs).
     headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
                "Cache-Control": "private, max-age=3600"}
     event_id = request.query_params.get("event")
+    heal = None
     if event_id and meta.content_type.startswith("text/html"):
         heal = next((h for h in reversed(views.heals(await dash.service.get(event_id))) if h["element_html"]),
                     None)
-        if heal is not None:
-            raw = await asyncio.to_thread(opened.read_all)
-            marked, found = await asyncio.to_thread(snapshot.highlight, raw, heal["element_html"])
-            return Response(marked, media_type="text/html; charset=utf-8",
-                            headers={**headers, "X-Healloop-Healed": str(found)})
+    # Opened last: a stream from S3 holds a connection until it is read.
+    opened = await asyncio.to_thread(dash.blobs.open, digest)
+    if heal is not None:
+        raw = await asyncio.to_thread(opened.read_all)
+        marked, found = await asyncio.to_thread(snapshot.highlight, raw, heal["element_html"])
+        return Response(marked, media_type="text/html; charset=utf-8",
+                        headers={**headers, "X-Healloop-Healed": str(found)})
     return artifact_response(opened, meta.content_type, headers)
 
 
