@@ -24,6 +24,8 @@ _ENDPOINT = re.compile(r"^https?://[^/\s?#]+/?$")
 
 class ArtifactStore(Protocol):
     max_bytes: int
+    # Blobs set aside per prune transaction, which holds the database's writer meanwhile.
+    prune_batch: int
 
     @property
     def where(self) -> str:

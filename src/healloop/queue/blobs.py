@@ -77,6 +77,8 @@ def key_of(hexdigest: str) -> str:
 
 
 class BlobStore:
+    prune_batch = 100  # renames: a batch takes milliseconds
+
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes

@@ -37,7 +37,6 @@ MIN_AGE_S = 86400
 # take 30 to 58 ms (median; the longest 116 to 218 ms) on the development container's two shared CPUs,
 # well inside the server's 5 s busy timeout.
 BATCH = 500
-ARTIFACT_BATCH = 100
 # A blob whose file was written within this long is kept: an upload writes its files, then records
 # them on its event in one transaction, and one of five 20 MiB files over a slow link takes minutes.
 BLOB_IDLE_S = 3600
@@ -149,9 +148,10 @@ def _artifacts(admin: Admin, blobs: ArtifactStore, result: PruneResult, gone: se
                 result.artifacts += 1
                 result.artifact_bytes += a.size if written is not None else 0
         return
-    for i in range(0, len(candidates), ARTIFACT_BATCH):
+    step = blobs.prune_batch
+    for i in range(0, len(candidates), step):
         t0 = time.monotonic()
-        digests = [a.digest for a in candidates[i:i + ARTIFACT_BATCH]]
+        digests = [a.digest for a in candidates[i:i + step]]
         for aside in _drop_artifacts(admin, blobs, digests, start_seq, idle_since):
             blobs.discard(aside)
             result.artifacts += 1
