@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3support import S3Server
 from tests.support import QueueServer
 
 
@@ -19,11 +20,20 @@ def server(tmp_path: Path) -> Iterator[QueueServer]:
 def make_server(tmp_path: Path) -> Iterator:
     started: list[QueueServer] = []
 
-    def make(*args: str, token: str | None = None, db: Path | None = None) -> QueueServer:
-        s = QueueServer(db or tmp_path / "events.db", *args, token=token).start()
+    def make(*args: str, token: str | None = None, db: Path | None = None,
+             env: dict[str, str] | None = None) -> QueueServer:
+        s = QueueServer(db or tmp_path / "events.db", *args, token=token, env=env).start()
         started.append(s)
         return s
 
     yield make
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One S3-protocol server per test process; each test makes buckets of its own names."""
+    server = S3Server.start()
+    yield server
+    server.stop()

@@ -48,16 +48,18 @@ def wait_final(queue: Any, event_id: str, *, timeout: float, logs: Callable[[], 
 class QueueServer:
     """A real ``healloop serve`` process on a free loopback port."""
 
-    def __init__(self, db: Path, *args: str, token: str | None = None) -> None:
+    def __init__(self, db: Path, *args: str, token: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.db = db
         self.args = list(args)
         self.token = token
+        self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
     def start(self) -> QueueServer:
         cmd = [sys.executable, "-m", "healloop", "serve", "--db", str(self.db), "--port", "0", *self.args]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")} | self.env
         if self.token:
             cmd += ["--token", self.token]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
+
+from tests.s3support import S3Server
 from tests.support import QueueServer, failure
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
 
-def test_upload_then_download_artifacts_content_addressed(server: QueueServer) -> None:
+@dataclass
+class Storage:
+    """Where a test's queue keeps its artifacts: its serve arguments and environment, and a listing
+    of the blobs stored there (paths below the folder, keys below the prefix)."""
+
+    args: tuple[str, ...]
+    env: dict[str, str]
+    blobs: Callable[[], list[str]]
+
+
+@pytest.fixture(params=["folder", "s3"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    if request.param == "folder":
+        root = tmp_path / "artifacts"
+        return Storage((), {}, lambda: sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                                              if p.is_file() and p.parent.name != "tmp"))
+    s3: S3Server = request.getfixturevalue("s3")
+    bucket = s3.bucket(f"art-{tmp_path.name.lower().replace('_', '-')[-40:]}")
+    return Storage(("--artifacts", f"s3://{bucket}/queue/a", "--s3-endpoint", s3.url), s3.env(),
+                   lambda: [k.removeprefix("queue/a/") for k in s3.keys(bucket, "queue/")])
+
+
+def test_upload_then_download_artifacts_content_addressed(storage: Storage, make_server) -> None:
+    server = make_server(*storage.args, env=storage.env)
     with server.client() as c:
         eid = c.post("/v1/events", json=failure(1)).json()["id"]
         files = [("file", ("login (failed).png", PNG, "image/png")),
@@ -28,12 +57,13 @@ def test_upload_then_download_artifacts_content_addressed(server: QueueServer) -
         # Same bytes again: same digest, stored once.
         again = c.post(f"/v1/events/{eid}/artifacts", files=[("file", ("copy.png", PNG, "image/png"))])
         assert again.json()["artifacts"][0]["digest"] == digest
-    blobs = list((server.db.parent / "artifacts" / "sha256").rglob("*"))
-    assert len([b for b in blobs if b.is_file()]) == 2
+    dom_hex = dom["digest"].removeprefix("sha256:")
+    assert storage.blobs() == sorted([f"sha256/{digest[7:9]}/{digest[7:]}",
+                                      f"sha256/{dom_hex[:2]}/{dom_hex}"])
 
 
-def test_artifact_refusals(make_server) -> None:
-    s = make_server("--max-artifact-mb", "1")
+def test_artifact_refusals(storage: Storage, make_server) -> None:
+    s = make_server("--max-artifact-mb", "1", *storage.args, env=storage.env)
     with s.client() as c:
         eid = c.post("/v1/events", json=failure(1)).json()["id"]
         big = b"x" * (1024 * 1024 + 1)
@@ -43,7 +73,7 @@ def test_artifact_refusals(make_server) -> None:
         r = c.post(f"/v1/events/{eid}/artifacts", files=[("file", ("50mb.png", huge, "image/png"))])
         assert r.status_code == 413 and "--max-artifact-mb" in r.json()["message"]
         assert c.get(f"/v1/events/{eid}").json()["artifacts"] == []
-        assert not [p for p in (s.db.parent / "artifacts").rglob("*") if p.is_file()]
+        assert storage.blobs() == []
         r = c.post("/v1/events/evt_nope/artifacts", files=[("file", ("a.png", b"x", "image/png"))])
         assert r.status_code == 404
         r = c.post(f"/v1/events/{eid}/artifacts", json={"file": "x"})

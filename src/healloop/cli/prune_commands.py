@@ -29,21 +29,31 @@ from healloop.timeutil import US, now_us, to_rfc3339
               envvar="HEALLOOP_ARTIFACTS_DIR", show_envvar=True,
               help="The queue's artifacts folder (as given to `healloop serve --artifacts-dir`) "
                    "[default: 'artifacts' beside the database].")
+@click.option("--artifacts", metavar="FOLDER|s3://BUCKET/PREFIX", envvar="HEALLOOP_ARTIFACT_STORE",
+              show_envvar=True,
+              help="The queue's artifacts as given to `healloop serve --artifacts`: a folder or an S3 bucket "
+                   "and prefix (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).")
+@click.option("--s3-endpoint", metavar="URL", envvar="HEALLOOP_S3_ENDPOINT", show_envvar=True,
+              help="URL of the S3-compatible service for --artifacts s3://... (AWS S3 without one).")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=BATCH, show_default=True,
               help="Events removed per transaction.")
 def prune_cmd(older_than: str, dry_run: bool, force: bool, db: Path, artifacts_dir: Path | None,
-              batch: int) -> None:
+              artifacts: str | None, s3_endpoint: str | None, batch: int) -> None:
     """Remove resolved events older than AGE with their history, notifications and other rows, then the
     artifacts no remaining event names. Queued, held, proposed and escalated events are never removed.
     Safe beside a running `healloop serve` on the same file."""
-    from healloop.queue.blobs import BlobStore
+    from healloop.errors import ConfigError
+    from healloop.queue.artifacts import open_store
     from healloop.queue.store.sqlite import SQLiteAdmin
 
     try:
         age_s = parse_age(older_than, force=force)
+        if artifacts and artifacts_dir:
+            raise ConfigError("give --artifacts or --artifacts-dir, not both", field="artifacts")
+        blobs = open_store(artifacts or (str(artifacts_dir) if artifacts_dir else None),
+                           db.parent / "artifacts", 0, s3_endpoint=s3_endpoint)
         admin = SQLiteAdmin(db)
         try:
-            blobs = BlobStore(artifacts_dir or db.parent / "artifacts", max_bytes=0)
             result = prune(admin, blobs, before=now_us() - age_s * US, dry_run=dry_run, batch=batch)
         finally:
             admin.close()

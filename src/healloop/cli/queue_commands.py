@@ -94,6 +94,14 @@ def node_host_option(fn: Any) -> Any:
               envvar="HEALLOOP_ARTIFACTS_DIR", show_envvar=True,
               help="Where uploaded screenshots, DOM snapshots and logs are kept "
                    "[default: 'artifacts' beside the database].")
+@click.option("--artifacts", "artifacts", metavar="FOLDER|s3://BUCKET/PREFIX",
+              envvar="HEALLOOP_ARTIFACT_STORE", show_envvar=True,
+              help="Where uploaded artifacts are kept: a folder, or an S3-compatible bucket and prefix "
+                   "(credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION). Also "
+                   "[queue] artifacts in --config [default: --artifacts-dir].")
+@click.option("--s3-endpoint", envvar="HEALLOOP_S3_ENDPOINT", show_envvar=True, metavar="URL",
+              help="URL of the S3-compatible service (MinIO, Ceph RGW) for --artifacts s3://...; AWS S3 "
+                   "without one. Also [queue] s3_endpoint in --config.")
 @click.option("--max-artifact-mb", type=click.IntRange(1, 1024), default=20, show_default=True,
               envvar="HEALLOOP_MAX_ARTIFACT_MB", show_envvar=True,
               help="Largest artifact file accepted, in MiB.")
@@ -123,7 +131,8 @@ def node_host_option(fn: Any) -> Any:
 def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
-          artifacts_dir: Path | None, max_artifact_mb: int, config_path: Path | None,
+          artifacts_dir: Path | None, artifacts: str | None, s3_endpoint: str | None,
+          max_artifact_mb: int, config_path: Path | None,
           forge_secret: str | None, allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...],
           node_token: str | None, node_hosts: tuple[str, ...],
           quarantine_after: int | None, quarantine_window: str | None, quarantine_for: str | None,
@@ -152,14 +161,38 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
             more_hosts, more_origins = from_config(config_path)
             hosts, origins = hosts + more_hosts, origins + more_origins
         tokens = declared_tokens(config_path) if config_path else ()
+        artifacts, s3_endpoint = _artifact_settings(_queue_table(config_path), artifacts, s3_endpoint,
+                                                    artifacts_dir)
     except HealloopError as exc:
         _fail(exc)
     run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
-                             synchronous=synchronous, artifacts_dir=artifacts_dir,
+                             synchronous=synchronous, artifacts_dir=artifacts_dir, artifacts=artifacts,
+                             s3_endpoint=s3_endpoint,
                              max_artifact_mb=max_artifact_mb, notify=notify,
                              forge_secret=forge_secret or None, allowed_hosts=hosts,
                              cors_origins=origins, tokens=tokens, node_token=node_token or None,
                              node_hosts=node_hosts))
+
+
+def _artifact_settings(table: dict[str, Any], artifacts: str | None, s3_endpoint: str | None,
+                       artifacts_dir: Path | None) -> tuple[str | None, str | None]:
+    """--artifacts and --s3-endpoint, else [queue] artifacts and s3_endpoint of healloop.toml."""
+    from healloop.errors import ConfigError
+
+    if artifacts and artifacts_dir:
+        raise ConfigError("give --artifacts or --artifacts-dir, not both (--artifacts takes a folder too)",
+                          field="artifacts")
+    for key in ("artifacts", "s3_endpoint"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"[queue] {key} must be a string, got {table[key]!r}", field=key)
+    for key in ("aws_access_key_id", "aws_secret_access_key", "s3_secret_key", "s3_access_key"):
+        if key in table:
+            raise ConfigError(f"[queue] {key}: credentials are not read from healloop.toml; set "
+                              "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment of "
+                              "`healloop serve`", field=key)
+    if not artifacts and not artifacts_dir:
+        artifacts = table.get("artifacts") or None
+    return artifacts, s3_endpoint or table.get("s3_endpoint") or None
 
 
 def _queue_table(path: Path | None) -> dict[str, Any]:

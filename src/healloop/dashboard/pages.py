@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -22,7 +22,8 @@ from healloop.dashboard import actions, i18n, live, snapshot, testpage, trendpag
 from healloop.dashboard.access import Visit, guarded, set_session, visit
 from healloop.dashboard.session import Signer
 from healloop.errors import HealloopError, InvalidInput, NotFound
-from healloop.queue.blobs import BlobStore
+from healloop.queue.artifacts import ArtifactStore
+from healloop.queue.download import artifact_response
 from healloop.queue.listing import parse_listing
 from healloop.queue.roles import OPERATOR, READER, allows
 from healloop.queue.rules import ESCALATED, PROPOSED, STATES
@@ -50,7 +51,7 @@ class NodeAccess:
 
 
 class Dashboard:
-    def __init__(self, service: QueueService, blobs: BlobStore, book: TokenBook, signer: Signer,
+    def __init__(self, service: QueueService, blobs: ArtifactStore, book: TokenBook, signer: Signer,
                  nodes: NodeAccess | None = None) -> None:
         self.service = service
         self.blobs = blobs
@@ -161,20 +162,22 @@ async def artifact(request: Request, v: Visit) -> Response:
     dash = _dash(request)
     digest = request.path_params["digest"]
     meta = await dash.service.artifact(digest)
-    path = await asyncio.to_thread(dash.blobs.path_of, digest)
     # Shown by the event page: images inline, DOM snapshots in a sandboxed frame (no script runs).
     headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
                "Cache-Control": "private, max-age=3600"}
     event_id = request.query_params.get("event")
+    heal = None
     if event_id and meta.content_type.startswith("text/html"):
         heal = next((h for h in reversed(views.heals(await dash.service.get(event_id))) if h["element_html"]),
                     None)
-        if heal is not None:
-            raw = await asyncio.to_thread(path.read_bytes)
-            marked, found = await asyncio.to_thread(snapshot.highlight, raw, heal["element_html"])
-            return Response(marked, media_type="text/html; charset=utf-8",
-                            headers={**headers, "X-Healloop-Healed": str(found)})
-    return FileResponse(path, media_type=meta.content_type, headers=headers)
+    # Opened last: a stream from S3 holds a connection until it is read.
+    opened = await asyncio.to_thread(dash.blobs.open, digest)
+    if heal is not None:
+        raw = await asyncio.to_thread(opened.read_all)
+        marked, found = await asyncio.to_thread(snapshot.highlight, raw, heal["element_html"])
+        return Response(marked, media_type="text/html; charset=utf-8",
+                        headers={**headers, "X-Healloop-Healed": str(found)})
+    return artifact_response(opened, meta.content_type, headers)
 
 
 # -- sign-in, sign-out, language

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -30,8 +30,10 @@ from healloop.dashboard.pages import routes as dashboard_routes
 from healloop.dashboard.session import Signer
 from healloop.errors import HealloopError, InvalidInput, NotFound, PayloadTooLarge
 from healloop.queue import hotpath, rules
+from healloop.queue.artifacts import ArtifactStore
 from healloop.queue.auth import RoleAuth, own_node_only
-from healloop.queue.blobs import MAX_FILES_PER_UPLOAD, BlobStore
+from healloop.queue.blobs import MAX_FILES_PER_UPLOAD, hex_of
+from healloop.queue.download import artifact_response
 from healloop.queue.guard import RequestGuard, allowed_hosts
 from healloop.queue.hotpath import MAX_BODY, HotPath
 from healloop.queue.ingest import ALERT_SOURCES, AlertWebhook
@@ -218,7 +220,7 @@ async def lift_quarantine(request: Request) -> Response:
 
 
 async def upload_artifacts(request: Request) -> Response:
-    blobs: BlobStore = request.app.state.blobs
+    blobs: ArtifactStore = request.app.state.blobs
     event_id = request.path_params["event_id"]
     svc = _service(request)
     if not await svc.exists(event_id):
@@ -248,20 +250,23 @@ async def upload_artifacts(request: Request) -> Response:
             digest, size = await run_in_threadpool(blobs.put, name, f.file)
             items.append({"name": name, "content_type": f.content_type or "application/octet-stream",
                           "digest": digest, "size": size, "url": f"/v1/artifacts/{digest}"})
+        stored = await svc.add_artifacts(event_id, items)
+        # Recorded: a prune that removed one of these meanwhile ran before, so this check sees it.
+        for f, item in zip(files, items, strict=True):
+            await run_in_threadpool(blobs.confirm, item["digest"], item["name"], f.file)
     finally:
         await form.close()  # removes the spooled temporary files
-    stored = await svc.add_artifacts(event_id, items)
     return JSON({"artifacts": stored}, status_code=201)
 
 
 async def get_artifact(request: Request) -> Response:
-    blobs: BlobStore = request.app.state.blobs
+    blobs: ArtifactStore = request.app.state.blobs
     digest = request.path_params["digest"]
-    path = blobs.path_of(digest)
+    hex_of(digest)  # a malformed digest is a 400 before any lookup
     meta = await _service(request).artifact(digest)
-    return FileResponse(path, media_type=meta.content_type,
-                        headers={"X-Content-Type-Options": "nosniff",
-                                 "Content-Security-Policy": "sandbox"})
+    opened = await run_in_threadpool(blobs.open, digest)
+    return artifact_response(opened, meta.content_type,
+                             {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"})
 
 
 async def ingest_alertmanager(request: Request) -> Response:
@@ -401,7 +406,7 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-def create_app(service: QueueService, blobs: BlobStore, *, token: str | None = None,
+def create_app(service: QueueService, blobs: ArtifactStore, *, token: str | None = None,
                declared: tuple[Token, ...] = (), forge_secret: str | None = None,
                hosts: Iterable[str] | None = None, cors_origins: Iterable[str] = (),
                session_key: bytes | None = None, nodes: NodeAccess | None = None) -> RequestGuard:

@@ -4,6 +4,9 @@ upload so an agent on another machine can read them.
 A blob lives at ``<root>/sha256/<first two hex>/<hex>``. It is written to a temporary file in the
 same folder, fsynced, then renamed: a reader never sees half a file, a crash leaves no partial
 blob under a digest, and the same content uploaded twice is stored once.
+
+This is the local backend of the artifact storage interface (``artifacts.ArtifactStore``); the S3 one
+is ``blobs_s3.py``, with the same digests and key layout.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -27,20 +31,70 @@ MAX_FILES_PER_UPLOAD = 5
 
 @dataclass(frozen=True)
 class Aside:
-    """A blob moved aside by ``set_aside``: ``path`` None when its file was already gone."""
+    """A blob moved aside by ``set_aside``: ``held`` is where its bytes wait for ``discard`` or
+    ``put_back`` (a file path here, an object key on S3), None when it was already gone."""
 
     digest: str
-    path: Path | None
+    held: str | None
     size: int
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A blob ready to send: a local file (``path``, which the server sends as a file) or ``chunks``, a
+    stream that releases its connection once read to the end or closed."""
+
+    size: int
+    path: Path | None = None
+    chunks: Iterator[bytes] | None = None
+
+    def read_all(self) -> bytes:
+        if self.path is not None:
+            return self.path.read_bytes()
+        return b"".join(self.chunks or ())
+
+
+def too_large(name: str, max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"artifact {name!r} is over the limit of {max_bytes // (1024 * 1024)} MiB per file; send a "
+        "smaller file (e.g. a compressed screenshot) or raise `healloop serve --max-artifact-mb`"
+    )
+
+
+def hex_of(digest: str) -> str:
+    """The hex of ``sha256:<hex>``, or a 400 naming the expected form."""
+    m = _DIGEST.match(digest)
+    if not m:
+        raise InvalidInput(
+            f"an artifact digest looks like sha256:<64 hex digits>, got {digest!r}", field="digest"
+        )
+    return m.group(1)
+
+
+def key_of(hexdigest: str) -> str:
+    """Where a blob lives below the store's root or prefix: ``sha256/<first two hex>/<hex>``."""
+    return f"sha256/{hexdigest[:2]}/{hexdigest}"
+
+
 class BlobStore:
+    prune_batch = 100  # renames: a batch takes milliseconds
+
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
 
+    @property
+    def where(self) -> str:
+        return str(self.root)
+
+    def check(self) -> None:
+        """Nothing to check ahead: the folder is created by the first upload."""
+
+    def absent(self) -> bool:
+        return not self.root.is_dir()
+
     def _path(self, hexdigest: str) -> Path:
-        return self.root / "sha256" / hexdigest[:2] / hexdigest
+        return self.root / key_of(hexdigest)
 
     def put(self, name: str, source: BinaryIO) -> tuple[str, int]:
         """Copy ``source`` in; returns (digest, size). Over the limit: nothing is kept."""
@@ -54,11 +108,7 @@ class BlobStore:
                 while chunk := source.read(CHUNK):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise PayloadTooLarge(
-                            f"artifact {name!r} is over the limit of {self.max_bytes // (1024 * 1024)} "
-                            "MiB per file; send a smaller file (e.g. a compressed screenshot) or raise "
-                            "`healloop serve --max-artifact-mb`"
-                        )
+                        raise too_large(name, self.max_bytes)
                     h.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -71,13 +121,9 @@ class BlobStore:
             raise
         return f"sha256:{h.hexdigest()}", size
 
-    def _hex(self, digest: str) -> str:
-        m = _DIGEST.match(digest)
-        if not m:
-            raise InvalidInput(
-                f"an artifact digest looks like sha256:<64 hex digits>, got {digest!r}", field="digest"
-            )
-        return m.group(1)
+    @staticmethod
+    def _hex(digest: str) -> str:
+        return hex_of(digest)
 
     def written_at(self, digest: str) -> float | None:
         """When the blob's file was last written (each upload of it rewrites it), or None if absent."""
@@ -106,16 +152,24 @@ class BlobStore:
             # The same bytes as anything an upload put there meanwhile: content-addressed.
             os.rename(aside, path)
             return None
-        return Aside(digest, aside, st.st_size)
+        return Aside(digest, str(aside), st.st_size)
 
     def put_back(self, aside: Aside) -> None:
-        if aside.path is not None:
-            os.rename(aside.path, self._path(self._hex(aside.digest)))
+        if aside.held is not None:
+            os.rename(aside.held, self._path(self._hex(aside.digest)))
 
     @staticmethod
     def discard(aside: Aside) -> None:
-        if aside.path is not None:
-            aside.path.unlink(missing_ok=True)
+        if aside.held is not None:
+            Path(aside.held).unlink(missing_ok=True)
+
+    def confirm(self, digest: str, name: str, source: BinaryIO) -> None:
+        """Nothing to do here: ``set_aside`` renames first, so an upload's file is never removed after
+        the upload wrote it (see ``blobs_s3.S3Blobs.confirm`` for the store where it can be)."""
+
+    def open(self, digest: str) -> Opened:
+        path = self.path_of(digest)
+        return Opened(path.stat().st_size, path=path)
 
     def path_of(self, digest: str) -> Path:
         path = self._path(self._hex(digest))

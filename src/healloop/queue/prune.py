@@ -8,9 +8,10 @@ held ones are work. The work runs in short transactions of ``batch`` events each
 interface, with a pause after each as long as the batch took, so a server on the same database keeps
 taking reports and claims between them.
 
-An artifact (a blob, queue/blobs.py) goes when no event names it (its ``digest``, or its URL
-``/v1/artifacts/sha256:…``) and its file was not written within ``BLOB_IDLE_S``: every upload rewrites
-the file before it records the event's reference, so a blob uploaded again meanwhile is kept.
+An artifact (a blob, queue/blobs.py or queue/blobs_s3.py) goes when no event names it (its ``digest``,
+or its URL ``/v1/artifacts/sha256:…``) and its file was not written within ``BLOB_IDLE_S``: every
+upload rewrites the file before it records the event's reference, so a blob uploaded again meanwhile
+is kept.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from healloop.errors import InvalidInput
-from healloop.queue.blobs import DIGEST_PATTERN, Aside, BlobStore
+from healloop.queue.artifacts import ArtifactStore
+from healloop.queue.blobs import DIGEST_PATTERN, Aside
 from healloop.queue.model import EVENT_ROWS
 from healloop.queue.store.base import ReadTx, WriteTx
 
@@ -36,7 +38,6 @@ MIN_AGE_S = 86400
 # take 30 to 58 ms (median; the longest 116 to 218 ms) on the development container's two shared CPUs,
 # well inside the server's 5 s busy timeout.
 BATCH = 500
-ARTIFACT_BATCH = 100
 # A blob whose file was written within this long is kept: an upload writes its files, then records
 # them on its event in one transaction, and one of five 20 MiB files over a slow link takes minutes.
 BLOB_IDLE_S = 3600
@@ -91,7 +92,7 @@ class PruneResult:
             self.rows[kind] += n
 
 
-def prune(admin: Admin, blobs: BlobStore, *, before: int, dry_run: bool = False, batch: int = BATCH,
+def prune(admin: Admin, blobs: ArtifactStore, *, before: int, dry_run: bool = False, batch: int = BATCH,
           pause: float = 1.0) -> PruneResult:
     """Remove (or with ``dry_run`` count) resolved events resolved before ``before`` (microseconds)
     and what belongs only to them, then unreferenced artifacts. ``pause`` × each batch's time is
@@ -149,7 +150,7 @@ def _tests(admin: Admin, result: PruneResult, before: int, batch: int, pause: fl
             return
 
 
-def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[int], idle_since: float,
+def _artifacts(admin: Admin, blobs: ArtifactStore, result: PruneResult, gone: set[int], idle_since: float,
                pause: float) -> None:
     start_seq = admin.read(lambda tx: tx.max_seq())
     named = _named_since(admin, 0, skip=gone)
@@ -159,10 +160,10 @@ def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[in
         after = page[-1].digest
         # A row whose digest is not sha256:<hex> was never written by an upload and has no file.
         candidates += [a for a in page if _DIGEST.match(a.digest) and a.digest[7:] not in named]
-    if candidates and not blobs.root.is_dir():
-        raise InvalidInput(f"the queue records {len(candidates)} artifact(s) but {blobs.root} does not "
-                           "exist; pass --artifacts-dir as given to `healloop serve` (default: "
-                           "'artifacts' beside the database)", field="artifacts_dir")
+    if candidates and blobs.absent():
+        raise InvalidInput(f"the queue records {len(candidates)} artifact(s) but {blobs.where} does not "
+                           "exist; pass --artifacts-dir or --artifacts as given to `healloop serve` "
+                           "(default: 'artifacts' beside the database)", field="artifacts_dir")
     if result.dry_run:
         for a in candidates:
             written = blobs.written_at(a.digest)
@@ -170,9 +171,10 @@ def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[in
                 result.artifacts += 1
                 result.artifact_bytes += a.size if written is not None else 0
         return
-    for i in range(0, len(candidates), ARTIFACT_BATCH):
+    step = blobs.prune_batch
+    for i in range(0, len(candidates), step):
         t0 = time.monotonic()
-        digests = [a.digest for a in candidates[i:i + ARTIFACT_BATCH]]
+        digests = [a.digest for a in candidates[i:i + step]]
         for aside in _drop_artifacts(admin, blobs, digests, start_seq, idle_since):
             blobs.discard(aside)
             result.artifacts += 1
@@ -180,7 +182,7 @@ def _artifacts(admin: Admin, blobs: BlobStore, result: PruneResult, gone: set[in
         _rest(pause, time.monotonic() - t0)
 
 
-def _drop_artifacts(admin: Admin, blobs: BlobStore, digests: list[str], start_seq: int,
+def _drop_artifacts(admin: Admin, blobs: ArtifactStore, digests: list[str], start_seq: int,
                     idle_since: float) -> list[Aside]:
     """In one transaction, forget the rows of these blobs, moving their files aside (the caller
     discards them once it committed); a blob named by an event reported since the scan began

@@ -17,7 +17,7 @@ from healloop.dashboard.pages import NodeAccess
 from healloop.dashboard.session import load_key
 from healloop.notify.outbox import NotifySettings
 from healloop.queue.api import create_app
-from healloop.queue.blobs import BlobStore
+from healloop.queue.artifacts import open_store
 from healloop.queue.guard import allowed_hosts
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.service import QueueService
@@ -36,6 +36,8 @@ class ServeSettings:
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     synchronous: str = "normal"
     artifacts_dir: Path | None = None  # default: "artifacts" beside the database
+    artifacts: str | None = None  # a folder or s3://bucket/prefix; wins over artifacts_dir
+    s3_endpoint: str | None = None  # the S3 service's URL (MinIO, Ceph RGW); None: AWS S3
     max_artifact_mb: int = 20
     notify: NotifySettings | None = None  # channels to tell of outcomes ([notify.*] of healloop.toml)
     forge_secret: str | None = None  # the forges' webhook secret (/v1/ingest/github, gitlab, gitea)
@@ -96,8 +98,9 @@ def serve(settings: ServeSettings) -> None:
     # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
     store.open()
     service = QueueService(store, settings.policy, settings.notify)
-    blobs = BlobStore(settings.artifacts_dir or settings.db.parent / "artifacts",
-                      settings.max_artifact_mb * 1024 * 1024)
+    given = settings.artifacts or (str(settings.artifacts_dir) if settings.artifacts_dir else None)
+    blobs = open_store(given, settings.db.parent / "artifacts", settings.max_artifact_mb * 1024 * 1024,
+                       s3_endpoint=settings.s3_endpoint)
     app = create_app(service, blobs, token=settings.token, declared=settings.tokens,
                      forge_secret=settings.forge_secret,
                      hosts=allowed_hosts(settings.host, settings.allowed_hosts),
