@@ -121,8 +121,9 @@ def main() -> None:
                   f"({args.analysis_bytes} B of analysis per move) added in {data_s:.1f} s, "
                   f"{path.stat().st_size / 2**20:,.0f} MiB", flush=True)
         conn = sqlite3.connect(path)
-        newest, events, fingerprint = conn.execute(
-            "SELECT max(created_at), count(*), (SELECT fingerprint FROM events WHERE seq = 4242) FROM events"
+        newest, events, fingerprint, spec = conn.execute(
+            "SELECT max(created_at), count(*), (SELECT fingerprint FROM events WHERE seq = 4242), "
+            "(SELECT spec FROM events WHERE seq = 4242) FROM events"
         ).fetchone()
         conn.close()
         proc, url, start_s = start_server(path)
@@ -137,8 +138,19 @@ def main() -> None:
             ("list: node=node-7", "/v1/events", {"node": "node-7", "limit": PAGE}),
             ("list: node with no events", "/v1/events", {"node": "node-gone", "limit": PAGE}),
             ("list: fingerprint", "/v1/events", {"fingerprint": fingerprint, "limit": PAGE}),
+            ("list: class=timeout", "/v1/events", {"class": "timeout", "limit": PAGE}),
+            ("list: class no event has", "/v1/events", {"class": "no_such_class", "limit": PAGE}),
+            ("list: class, status=escalated", "/v1/events",
+             {"class": "selector_not_found", "status": "escalated", "limit": PAGE}),
+            ("list: q=receipt (every event)", "/v1/events", {"q": "receipt", "limit": PAGE}),
+            ("list: q matching one event", "/v1/events", {"q": "checkout 4242 shows", "limit": PAGE}),
+            ("list: q matching none", "/v1/events", {"q": "zebra", "limit": PAGE}),
+            ("list: label (every event)", "/v1/events", {"label": "browser=chromium", "limit": PAGE}),
+            ("list: label no event has", "/v1/events", {"label": "browser=firefox", "limit": PAGE}),
+            ("list: spec", "/v1/events", {"spec": spec, "limit": PAGE}),
+            ("list: since the newest (none)", "/v1/events", {"since": until, "limit": PAGE}),
         ]
-        for days in (1, 7, 30):
+        for days in (1, 7, 30, 90):
             cases.append((f"stats: {days} day{'s' if days > 1 else ''}", "/v1/stats",
                           {"since": to_rfc3339(newest - days * DAY_US), "until": until}))
         cases.append(("stats: 30 days, node-7", "/v1/stats",
