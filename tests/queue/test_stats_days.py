@@ -141,5 +141,12 @@ async def test_the_top_flaky_tests_of_several_days_add_up(tmp_path: Path) -> Non
         assert cached == fresh
         assert cached.flaky[0][1] == "every day"
         assert len(cached.flaky) == TOP
+        # A partial day after the whole ones moves a test of day 1 to the top: three times, as often as
+        # "every day", and later.
+        await store.write(flaky(3, 2, "twice on day 1 #7"))
+        w = StatsWindow(BASE + HOUR, BASE + 3 * DAY_US + 4 * HOUR)
+        cached, fresh = await _both(store, w)
+        assert cached == fresh
+        assert [f[1:3] for f in cached.flaky[:2]] == [("twice on day 1 #7", 3), ("every day", 3)]
     finally:
         await store.close()

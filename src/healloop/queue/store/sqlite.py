@@ -44,7 +44,16 @@ from healloop.queue.stats import (
     recorded_class,
 )
 from healloop.queue.store.sql import load_queries
-from healloop.queue.store.stats_days import DAY_US, StatsDays, day_of, merge, rows_for, split
+from healloop.queue.store.stats_days import (
+    DAY_US,
+    Merged,
+    StatsDays,
+    combine,
+    day_of,
+    gather,
+    rows_for,
+    split,
+)
 from healloop.queue.tokens import Token
 
 log = logging.getLogger(__name__)
@@ -168,14 +177,17 @@ class SQLiteTx:
                 part_args += [fingerprint, *args]
             sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY seq DESC LIMIT ?"
             return [_row_to_event(r) for r in self.c.execute(sql, [*part_args, limit])]
-        sql = f"SELECT {COLUMNS} FROM events"
+        sql, order = f"SELECT {COLUMNS} FROM events", "seq"
         if class_leads:
+            # Ordered by event_classes' own seq: by the events' seq, SQLite sorted every event of the
+            # class first (3.8 s for a quarter of a million).
             sql = (f"SELECT {COLUMNS} FROM (SELECT seq AS class_seq FROM event_classes WHERE class = ?) "
                    "CROSS JOIN events ON seq = class_seq")
+            order = "class_seq"
             args.insert(0, klass)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC LIMIT ?"
+        sql += f" ORDER BY {order} DESC LIMIT ?"
         return [_row_to_event(r) for r in self.c.execute(sql, [*args, limit])]
 
     def count_by_status(self) -> dict[str, int]:
@@ -416,15 +428,21 @@ class SQLiteTx:
         def query(name: str, args: dict[str, Any]) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in self.c.execute(Q[name], args)]
 
-        parts = [rows_for(query, since, until, w.node) for since, until in edges]
-        for day, version in zip(days, versions, strict=True):
+        def whole_days() -> Merged:
             assert self.days is not None
-            part = self.days.get(day, w.node, version, deleted)
-            if part is None:
-                part = rows_for(query, day * DAY_US, (day + 1) * DAY_US, w.node)
-                self.days.put(day, w.node, version, deleted, part)
-            parts.append(part)
-        per_day, outcomes, repair, flaky, suspects, nodes, joined = merge(parts, top)
+            parts = []
+            for day, version in zip(days, versions, strict=True):
+                part = self.days.get(day, w.node, version, deleted)
+                if part is None:
+                    part = rows_for(query, day * DAY_US, (day + 1) * DAY_US, w.node)
+                    self.days.put(day, w.node, version, deleted, part)
+                parts.append(part)
+            return gather(parts)
+
+        whole = (self.days.whole_days(days, w.node, versions, deleted, whole_days)
+                 if self.days is not None and days else gather([]))
+        edge_rows = [rows_for(query, since, until, w.node) for since, until in edges]
+        per_day, outcomes, repair, flaky, suspects, nodes, joined = combine(whole, edge_rows, top)
         notes = query("stats_notifications", {"since": w.since, "until": w.until, "node": w.node})
         return StatsRows(
             per_day=per_day,

@@ -15,7 +15,6 @@ Measured on bench/dashboard.py's 1,000,000-event history: see bench/README.md.
 
 from __future__ import annotations
 
-import heapq
 import threading
 from array import array
 from collections import OrderedDict
@@ -28,6 +27,8 @@ from healloop.queue.stats import DAY_US
 # Days kept (per node asked for, and the whole queue): 366 days of 50 nodes and the whole queue would be
 # 18,666; the oldest used entries go first.
 MAX_ENTRIES = 4096
+# Windows of whole days added up (the last ones asked for): a dashboard asks for the same few again.
+MAX_WINDOWS = 64
 
 
 @dataclass
@@ -65,6 +66,8 @@ class StatsDays:
         self._lock = threading.Lock()
         self._versions: dict[int, int] = {}
         self._entries: OrderedDict[tuple[int, str | None], tuple[int, int, DayRows]] = OrderedDict()
+        self._windows: OrderedDict[tuple[int, int, str | None], tuple[tuple[int, ...], int, Merged]] = (
+            OrderedDict())
 
     def touched(self, days: Iterable[int]) -> None:
         """Days whose figures a commit changed (called after the commit)."""
@@ -91,6 +94,23 @@ class StatsDays:
             self._entries.move_to_end((day, node))
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
+
+    def whole_days(self, days: list[int], node: str | None, versions: list[int], deleted: int,
+                   make: Callable[[], Merged]) -> Merged:
+        """The days (consecutive) added up: kept while none of them changed, else ``make()``."""
+        key, stamp = (days[0], days[-1], node), tuple(versions)
+        with self._lock:
+            hit = self._windows.get(key)
+            if hit is not None and hit[0] == stamp and hit[1] == deleted:
+                self._windows.move_to_end(key)
+                return hit[2]
+        merged = make()
+        with self._lock:
+            self._windows[key] = (stamp, deleted, merged)
+            self._windows.move_to_end(key)
+            while len(self._windows) > MAX_WINDOWS:
+                self._windows.popitem(last=False)
+        return merged
 
 
 def rows_for(query: Callable[[str, dict[str, Any]], list[tuple[Any, ...]]], since: int, until: int,
@@ -130,10 +150,24 @@ def _max(a: Any, b: Any) -> Any:
     return b if _sql_key(b) > _sql_key(a) else a
 
 
-def merge(parts: list[DayRows], top: int) -> tuple[Any, ...]:
-    """What the queries give for the windows together: per_day, outcomes, repair (``repair_figures``),
-    flaky, suspects, nodes, joined (in the order and with the ``top`` limit of the queries)."""
-    per_day = sorted(row for p in parts for row in p.per_day)
+@dataclass
+class Merged:
+    """Windows added up, each figure keyed as the queries group it; the flaky tests and suspects also in
+    the queries' order, so that a few more rows (the edges) re-rank only the top (see ``combine``)."""
+
+    per_day: list[tuple[str, str, int]]
+    outcomes: dict[str, int]
+    repair: dict[str, list[int]]                  # class -> sorted µs
+    flaky: dict[tuple[Any, Any], list[int]]       # (spec, test) -> [times, last]
+    flaky_order: list[tuple[Any, ...]]
+    suspects: dict[Any, list[Any]]                # sha -> [subject, events, last]
+    suspects_order: list[tuple[Any, ...]]
+    nodes: dict[Any, list[Any]]
+    joined: dict[Any, list[Any]]
+
+
+def gather(parts: list[DayRows]) -> Merged:
+    """The windows' rows added up (counts add, newest times take the max, durations are pooled)."""
     outcomes: dict[str, int] = {}
     repair: dict[str, array[int]] = {}
     flaky: dict[tuple[Any, Any], list[int]] = {}
@@ -161,26 +195,78 @@ def merge(parts: list[DayRows], top: int) -> tuple[Any, ...]:
         for name, n, ok in p.joined:
             r = joined.setdefault(name, [0, 0])
             r[0], r[1] = r[0] + n, r[1] + ok
-    flaky_rows = _top([(spec, test, t, last) for (spec, test), (t, last) in flaky.items()], top)
-    suspect_rows = _top([(sha, subj, n, last) for sha, (subj, n, last) in suspects.items()], top)
-    figures = []
-    for cls in sorted(repair):  # as stats.repair_figures gives them
-        times = sorted(repair[cls])
+    return Merged(
+        per_day=[row for p in parts for row in p.per_day],
+        outcomes=outcomes,
+        repair={cls: sorted(times) for cls, times in repair.items()},
+        flaky=flaky,
+        flaky_order=_ordered([(spec, test, t, last) for (spec, test), (t, last) in flaky.items()]),
+        suspects=suspects,
+        suspects_order=_ordered([(sha, subj, n, last) for sha, (subj, n, last) in suspects.items()]),
+        nodes=nodes,
+        joined=joined,
+    )
+
+
+def combine(whole: Merged, edges: list[DayRows], top: int) -> tuple[Any, ...]:
+    """What the queries give for the whole days and the edges together: per_day, outcomes, repair (as
+    ``stats.repair_figures``), flaky, suspects (``top`` of each), nodes, joined. The edges' rows are few:
+    only the flaky tests and suspects they name are re-ranked against the whole days' top."""
+    extra = gather(edges)
+    per_day = sorted(whole.per_day + extra.per_day)
+    outcomes = dict(whole.outcomes)
+    for outcome, n in extra.outcomes.items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+    repair = []
+    for cls in sorted(whole.repair.keys() | extra.repair.keys()):
+        times = whole.repair.get(cls, [])
+        if cls in extra.repair:
+            times = sorted(times + extra.repair[cls])  # two sorted runs: a merge
         n = len(times)
-        figures.append((cls, n, sum(times) / n, times[(9 * n + 9) // 10 - 1]))
-    return (per_day, outcomes, figures, flaky_rows, suspect_rows,
+        repair.append((cls, n, sum(times) / n, times[(9 * n + 9) // 10 - 1]))
+    flaky = []
+    for (spec, test), (t, last) in extra.flaky.items():
+        f = whole.flaky.get((spec, test))
+        flaky.append((spec, test, t + f[0], max(last, f[1])) if f else (spec, test, t, last))
+    suspects = []
+    for sha, (subject, n, last) in extra.suspects.items():
+        g = whole.suspects.get(sha)
+        suspects.append((sha, _max(subject, g[0]), n + g[1], max(last, g[2])) if g
+                        else (sha, subject, n, last))
+    nodes = {name: list(r) for name, r in whole.nodes.items()}
+    for name, (n, ok, newest) in extra.nodes.items():
+        r = nodes.setdefault(name, [0, 0, None])
+        r[0], r[1], r[2] = r[0] + n, r[1] + ok, _max(r[2], newest)
+    joined = {name: list(r) for name, r in whole.joined.items()}
+    for name, (n, ok) in extra.joined.items():
+        r = joined.setdefault(name, [0, 0])
+        r[0], r[1] = r[0] + n, r[1] + ok
+    return (per_day, outcomes, repair,
+            _rerank(whole.flaky_order, flaky, extra.flaky.keys(), lambda r: (r[0], r[1]), top),
+            _rerank(whole.suspects_order, suspects, extra.suspects.keys(), lambda r: r[0], top),
             [(name, n, ok, newest) for name, (n, ok, newest) in nodes.items()],
             [(name, n, ok) for name, (n, ok) in joined.items()])
 
 
+def _order(r: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The queries' order of flaky tests and suspects (key..., count, newest): count, then newest, both
+    descending; ties beyond in key order."""
+    return (-r[-2], -r[-1], *map(_sql_key, r[:-2]))
 
-def _top(rows: list[tuple[Any, ...]], top: int) -> list[tuple[Any, ...]]:
-    """The first ``top`` rows (key..., count, newest) in the queries' order: count, then newest, both
-    descending, ties in key order. A long window has tens of thousands of flaky tests: the cut is found
-    on the two numbers, and only the rows that reach it are sorted by the whole order."""
-    if len(rows) <= top:
-        cut = rows
-    else:
-        floor = heapq.nlargest(top, (r[-2:] for r in rows))[-1]
-        cut = [r for r in rows if r[-2:] >= floor]
-    return sorted(cut, key=lambda r: (-r[-2], -r[-1], *map(_sql_key, r[:-2])))[:top]
+
+def _ordered(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return sorted(rows, key=_order)
+
+
+def _rerank(order: list[tuple[Any, ...]], changed: list[tuple[Any, ...]], keys: Any,
+            key: Callable[[tuple[Any, ...]], Any], top: int) -> list[tuple[Any, ...]]:
+    """The first ``top`` of ``order`` (rows in the queries' order) with the ``changed`` rows (whose keys
+    are ``keys``) put in place of their old ones: the ones unchanged keep their relative order, so the
+    first ``top`` of them and the changed rows hold the answer."""
+    kept = []
+    for r in order:
+        if len(kept) == top:
+            break
+        if key(r) not in keys:
+            kept.append(r)
+    return sorted(kept + changed, key=_order)[:top]
