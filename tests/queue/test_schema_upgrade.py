@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from healloop.queue.stats import MARK_FLAKY, MARK_SUSPECT, move_marks, move_outcome, recorded_class
+from healloop.queue.store.sqlite import SCHEMA_VERSION
 from tests.queue.stats_history import make_history
 from tests.support import QueueServer
 
@@ -68,7 +69,8 @@ def test_a_version_1_file_is_upgraded_at_start_with_the_same_figures(tmp_path: P
     _v1_copy(new, old)
     got = _stats(old)  # the first start upgrades the file
     conn = sqlite3.connect(old)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    assert version == str(SCHEMA_VERSION)
     outcomes = dict(conn.execute("SELECT outcome, count(*) FROM events GROUP BY outcome").fetchall())
     marks = dict(conn.execute("SELECT marks, count(*) FROM events GROUP BY marks").fetchall())
     conn.close()
@@ -80,11 +82,54 @@ def test_a_version_1_file_is_upgraded_at_start_with_the_same_figures(tmp_path: P
         for node in figures["nodes"]:
             node.pop("last_seen")
     assert got == want
-    again = _stats(old)  # a second start finds version 2 and leaves the file as it is
+    again = _stats(old)  # a second start finds the newest version and leaves the file as it is
     again.pop("window")
     for node in again["nodes"]:
         node.pop("last_seen")
     assert again == want
+
+
+def _ids_by_class(db: Path, classes: list[str]) -> dict[str, list[str]]:
+    """GET /v1/events?class= for each class, from one start of the server."""
+    server = QueueServer(db).start()
+    try:
+        with server.client() as c:
+            out = {}
+            for cls in classes:
+                r = c.get("/v1/events", params={"class": cls, "limit": 1000})
+                assert r.status_code == 200, r.text
+                out[cls] = [e["id"] for e in r.json()["events"]]
+            return out
+    finally:
+        server.stop()
+
+
+def test_a_version_2_file_gets_the_class_filter_table_at_start(tmp_path: Path) -> None:
+    """Version 2 is version 3 without event_classes: the upgrade fills it from the history, and the
+    class filter answers as on the file the history was written to."""
+    new = tmp_path / "new.db"
+    server = QueueServer(new).start()
+    try:
+        with server.client() as c:
+            history = make_history(c)
+    finally:
+        server.stop()
+    classes = sorted(set(history.classes.values()))
+    assert len(classes) >= 3
+    want = _ids_by_class(new, classes)
+    assert sum(1 for ids in want.values() if ids) >= 4  # (the open event has no class yet)
+    conn = sqlite3.connect(new)
+    rows = sorted(conn.execute("SELECT class, seq FROM event_classes").fetchall())
+    conn.execute("DROP TABLE event_classes")
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    got = _ids_by_class(new, classes)  # the start upgrades the file
+    assert got == want
+    conn = sqlite3.connect(new)
+    assert sorted(conn.execute("SELECT class, seq FROM event_classes").fetchall()) == rows
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    conn.close()
 
 
 def test_a_file_that_is_not_a_queue_is_refused_before_any_upgrade(tmp_path: Path) -> None:

@@ -42,9 +42,18 @@ from healloop.queue.stats import (
     move_outcome,
     node_figures,
     recorded_class,
-    repair_figures,
 )
 from healloop.queue.store.sql import load_queries
+from healloop.queue.store.stats_days import (
+    DAY_US,
+    Merged,
+    StatsDays,
+    combine,
+    day_of,
+    gather,
+    rows_for,
+    split,
+)
 from healloop.queue.tokens import Token
 
 log = logging.getLogger(__name__)
@@ -69,7 +78,7 @@ Q = load_queries(
     window="e.created_at >= :since AND e.created_at < :until AND (:node IS NULL OR e.node = :node "
            "OR e.seq IN (SELECT seq FROM event_nodes WHERE node = :node))",
 )
-SCHEMA_VERSION = 2  # the version the schema text writes into a new file; migrate() brings older ones up
+SCHEMA_VERSION = 3  # the version the schema text writes into a new file; migrate() brings older ones up
 # The most operations one commit carries: bounds how long the first request of a batch waits.
 MAX_BATCH = 512
 NODE_MOVES_SHOWN = 10  # a node's latest URL changes listed with it; all are kept
@@ -99,8 +108,13 @@ def _row_to_event(row: tuple[Any, ...]) -> Event:
 class SQLiteTx:
     """The primitives of ``WriteTx``/``ReadTx`` over one sqlite3 connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, days: StatsDays | None = None) -> None:
         self.c = conn
+        # GET /v1/stats's cache of whole days (the server's store; None elsewhere), and the days (by
+        # creation) of the events this connection's open transaction changed, for the writer to tell
+        # the cache after its COMMIT.
+        self.days = days
+        self.touched: set[int] = set()
         # Class, outcome and marks of moves recorded by add_history and not yet written: the event's
         # save_event that follows writes them in its own UPDATE; flush_marks writes any left before
         # the COMMIT (a report's first entry has no save_event after it).
@@ -127,9 +141,18 @@ class SQLiteTx:
         self, *, status: str | None, node: str | None, fingerprint: str | None, limit: int,
         match: EventMatch | None = None,
     ) -> list[Event]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if match is not None:
-            where, args = _match_terms(match, open_only=bool(status) and status != "resolved")
+            where, args = _match_terms(match)
+        klass = match.klass if match is not None else None
+        # The class's newest events are read from event_classes, the walk stopping at `limit`, unless
+        # the fingerprint or an open state (a short index each) leads: then each row's class is
+        # looked up.
+        class_leads = bool(klass) and not fingerprint and not (status and status != "resolved")
+        if klass and not class_leads:
+            where.append("EXISTS (SELECT 1 FROM event_classes WHERE class = ? AND seq = events.seq)")
+            args.append(klass)
         if status == "resolved":
             where.append("status = 'resolved'")
         elif status:
@@ -137,10 +160,12 @@ class SQLiteTx:
             where.append("status = ? AND status <> 'resolved'")
             args.append(status)
         if node:
-            # The reporting node is the event's `node`; the nodes that joined are in event_nodes (see
-            # QueueService._report_op). Newest first, so a node with recent events is found at once;
-            # a node with none for a long time costs a walk of the history (~0.3 s per million).
-            where.append("(node = ? OR seq IN (SELECT seq FROM event_nodes WHERE node = ?))")
+            # The reporting node is the event's `node` (events_node); the nodes that joined are in
+            # event_nodes (see QueueService._report_op). Both lists of seq are read whole (a node's
+            # events, a few thousand keys), then the rows from the newest down, without a sort: a node
+            # with no recent events took a walk of every row before (0.4 s on a million events).
+            where.append("seq IN (SELECT seq FROM events INDEXED BY events_node WHERE node = ? "
+                         "UNION ALL SELECT seq FROM event_nodes WHERE node = ?)")
             args += [node, node]
         if fingerprint:
             # Open and resolved events of a fingerprint live in two partial indexes.
@@ -152,10 +177,17 @@ class SQLiteTx:
                 part_args += [fingerprint, *args]
             sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY seq DESC LIMIT ?"
             return [_row_to_event(r) for r in self.c.execute(sql, [*part_args, limit])]
-        sql = f"SELECT {COLUMNS} FROM events"
+        sql, order = f"SELECT {COLUMNS} FROM events", "seq"
+        if class_leads:
+            # Ordered by event_classes' own seq: by the events' seq, SQLite sorted every event of the
+            # class first (3.8 s for a quarter of a million).
+            sql = (f"SELECT {COLUMNS} FROM (SELECT seq AS class_seq FROM event_classes WHERE class = ?) "
+                   "CROSS JOIN events ON seq = class_seq")
+            order = "class_seq"
+            args.insert(0, klass)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC LIMIT ?"
+        sql += f" ORDER BY {order} DESC LIMIT ?"
         return [_row_to_event(r) for r in self.c.execute(sql, [*args, limit])]
 
     def count_by_status(self) -> dict[str, int]:
@@ -209,6 +241,7 @@ class SQLiteTx:
             ),
         )
         ev.seq = cur.lastrowid
+        self.touched.add(day_of(ev.created_at))
 
     def save_event(self, ev: Event) -> None:
         fields = (
@@ -217,6 +250,7 @@ class SQLiteTx:
             ev.lease_expires_at, ev.resolved_at, ev.updated_at,
         )
         marks = self._marks.pop(ev.id, None)
+        self.touched.add(day_of(ev.created_at))
         if marks is None:
             self.c.execute(Q["save_event"], (*fields, ev.id))
         else:
@@ -226,7 +260,8 @@ class SQLiteTx:
         """Writes the marks of moves whose event was not saved after them; called before each COMMIT."""
         marks, self._marks = self._marks, {}
         for event_id, (cls, outcome, bits) in marks.items():
-            self.c.execute(Q["mark_event"], (cls, outcome, bits, event_id))
+            for (created_at,) in self.c.execute(Q["mark_event"], (cls, outcome, bits, event_id)):
+                self.touched.add(day_of(created_at))
 
     def drop_marks(self) -> None:
         """Forgets pending marks: their transaction was rolled back."""
@@ -234,6 +269,7 @@ class SQLiteTx:
 
     def add_node_to_event(self, ev: Event, node: str) -> None:
         self.c.execute(Q["add_node_to_event"], (node, ev.seq))
+        self.touched.add(day_of(ev.created_at))
 
     def add_history(self, e: HistoryEntry) -> None:
         data = _enc.encode(e.data) if e.data is not None else None
@@ -244,6 +280,9 @@ class SQLiteTx:
         # by the save_event that follows (see _marks). Most moves (a claim, analyzing to fixing without
         # a class) change none.
         cls, outcome = recorded_class(e.data), move_outcome(e.from_state, e.to_state, e.data)
+        if isinstance(e.data, dict) and isinstance(e.data.get("class"), str):
+            # The list's class filter matches any class the history names as text (event_classes).
+            self.c.execute(Q["add_event_class"], (e.data["class"], e.event_id))
         marks = move_marks(e.to_state, e.data)
         if cls is not None or outcome is not None or marks:
             old_cls, old_outcome, old_marks = self._marks.get(e.event_id, (None, None, 0))
@@ -380,19 +419,38 @@ class SQLiteTx:
 
     # -- GET /v1/stats
     def stats(self, w: StatsWindow, top: int) -> StatsRows:
-        args = {"since": w.since, "until": w.until, "node": w.node, "top": top}
+        # The window's whole days come from the cache when it holds them (stats_days.py); the versions
+        # are read before this transaction's first statement, which takes its snapshot.
+        edges, days = split(w.since, w.until) if self.days is not None else ([(w.since, w.until)], [])
+        versions = self.days.versions(days) if self.days is not None else []
+        deleted = int(self.c.execute(Q["events_deleted"]).fetchone()[0])
 
-        def rows(name: str) -> list[tuple[Any, ...]]:
+        def query(name: str, args: dict[str, Any]) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in self.c.execute(Q[name], args)]
 
-        notes = rows("stats_notifications")
+        def whole_days() -> Merged:
+            assert self.days is not None
+            parts = []
+            for day, version in zip(days, versions, strict=True):
+                part = self.days.get(day, w.node, version, deleted)
+                if part is None:
+                    part = rows_for(query, day * DAY_US, (day + 1) * DAY_US, w.node)
+                    self.days.put(day, w.node, version, deleted, part)
+                parts.append(part)
+            return gather(parts)
+
+        whole = (self.days.whole_days(days, w.node, versions, deleted, whole_days)
+                 if self.days is not None and days else gather([]))
+        edge_rows = [rows_for(query, since, until, w.node) for since, until in edges]
+        per_day, outcomes, repair, flaky, suspects, nodes, joined = combine(whole, edge_rows, top)
+        notes = query("stats_notifications", {"since": w.since, "until": w.until, "node": w.node})
         return StatsRows(
-            per_day=rows("stats_per_day"),
-            outcomes={outcome: n for outcome, n in rows("stats_outcomes")},
-            repair=repair_figures(self.c.execute(Q["stats_repair"], args)),
-            flaky=rows("stats_flaky"),
-            suspects=rows("stats_suspects"),
-            nodes=node_figures(rows("stats_nodes"), rows("stats_nodes_joined")),
+            per_day=per_day,
+            outcomes=outcomes,
+            repair=repair,
+            flaky=flaky,
+            suspects=suspects,
+            nodes=node_figures(nodes, joined),
             notifications=[(ch, st, n) for ch, st, n, _, _ in notes],
             notify_errors=_newest_errors(notes),
             seen={n.name: n.last_seen for n in self.list_nodes()},
@@ -452,6 +510,8 @@ class SQLiteTx:
                 continue
             seq, nodes, key = row
             out["events"] += 1
+            self.c.execute(Q["delete_event_classes"], (seq, event_id))
+            self.c.execute(Q["count_deleted"])
             out["history"] += self.c.execute(Q["delete_history"], (event_id,)).rowcount
             out["notifications"] += self.c.execute(Q["delete_outbox"], (event_id,)).rowcount
             # By primary key, from the event's own list (its first node has no row): no scan.
@@ -488,7 +548,10 @@ def migrate(conn: sqlite3.Connection) -> None:
 
     1 to 2: the events' ``class``, ``outcome`` and ``marks`` columns, filled from their history
     (``backfill_marks``; then the schema text builds ``events_window``). On the 1,000,000-event history
-    of bench/dashboard.py the server's start took 45 s once instead of 4.5 s (printed by it)."""
+    of bench/dashboard.py the server's start took 45 s once instead of 4.5 s (printed by it).
+
+    2 to 3: ``event_classes``, filled from the history (``backfill_classes``); the start of the same
+    file took the time bench/README.md quotes."""
     if conn.execute(Q["has_events"]).fetchone() is None:
         return
     version = conn.execute(Q["schema_version"]).fetchone()[0]
@@ -497,12 +560,16 @@ def migrate(conn: sqlite3.Connection) -> None:
     t0 = time.monotonic()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-        for column, decl in (("class", "TEXT"), ("outcome", "TEXT NOT NULL DEFAULT 'open'"),
-                             ("marks", "INTEGER NOT NULL DEFAULT 0")):
-            if column not in have:
-                conn.execute(f"ALTER TABLE events ADD COLUMN {column} {decl}")
-        conn.execute(Q["backfill_marks"])
+        if version < 2:
+            have = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            for column, decl in (("class", "TEXT"), ("outcome", "TEXT NOT NULL DEFAULT 'open'"),
+                                 ("marks", "INTEGER NOT NULL DEFAULT 0")):
+                if column not in have:
+                    conn.execute(f"ALTER TABLE events ADD COLUMN {column} {decl}")
+            conn.execute(Q["backfill_marks"])
+        if version < 3:
+            conn.execute(Q["create_event_classes"])
+            conn.execute(Q["backfill_classes"])
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
         conn.execute("COMMIT")
     except BaseException:
@@ -627,6 +694,7 @@ class SQLiteStore:
         self._pending: list[_Op] = []
         self._last_batch = 0
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="healloop-sqlite-read")
+        self._days = StatsDays()
         self._local = threading.local()
         self._lock_fd: int | None = None
         self._checkpointer: threading.Thread | None = None
@@ -664,7 +732,7 @@ class SQLiteStore:
         # the rare automatic checkpoint at WAL_RESTART_PAGES, run by the writer, finishes what the
         # thread has mostly copied already and lets the WAL start over.
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_RESTART_PAGES}")
-        self._conn, self._tx = conn, SQLiteTx(conn)
+        self._conn, self._tx = conn, SQLiteTx(conn, self._days)
         self._stop_checkpoints.clear()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="healloop-sqlite-checkpoint", daemon=True
@@ -783,6 +851,10 @@ class SQLiteStore:
             err = _unavailable(exc)
             for op in batch:
                 op.error = err
+        # After the COMMIT (see stats_days.py); after a failed one too, which only costs a recount.
+        if self._tx.touched:
+            self._days.touched(self._tx.touched)
+            self._tx.touched = set()
         for op in batch:
             if op.fut.cancelled():
                 continue
@@ -801,7 +873,7 @@ class SQLiteStore:
         if tx is None:
             conn = self._connect()
             conn.execute("PRAGMA query_only = 1")
-            tx = self._local.tx = SQLiteTx(conn)
+            tx = self._local.tx = SQLiteTx(conn, self._days)
         tx.c.execute("BEGIN")
         try:
             return fn(tx)
@@ -813,17 +885,21 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _match_terms(m: EventMatch, *, open_only: bool = False) -> tuple[list[str], list[Any]]:
-    """The WHERE terms of the dashboard's filters. None of them has an index of its own: the list walks
-    seq backwards and stops at ``limit``, as a node filter does (an extra index costs every report)."""
+def _match_terms(m: EventMatch) -> tuple[list[str], list[Any]]:
+    """The WHERE terms of the dashboard's filters but the class (see list_events). The time bounds the
+    walk by an index; the spec, text and label have none (an extra index costs every report): the list
+    walks seq backwards and stops at ``limit``, through the whole history when few events match."""
     where: list[str] = []
     args: list[Any] = []
     if m.spec:
         where.append("spec = ?")
         args.append(m.spec)
     if m.since is not None:
-        where.append("created_at >= ?")
-        args.append(m.since)
+        # created_at grows with seq: the first event at or after `since` (one step into events_window)
+        # bounds the walk, which otherwise read every older row when nothing matched.
+        where.append("created_at >= ? AND seq >= (SELECT seq FROM events INDEXED BY events_window "
+                     "WHERE created_at >= ? ORDER BY created_at LIMIT 1)")
+        args += [m.since, m.since]
     if m.text:
         # LIKE is case-insensitive for ASCII only; the escape keeps a searched % or _ literal.
         where.append("(test LIKE ? ESCAPE '\\' OR message LIKE ? ESCAPE '\\' OR spec LIKE ? ESCAPE '\\')")
@@ -832,15 +908,4 @@ def _match_terms(m: EventMatch, *, open_only: bool = False) -> tuple[list[str], 
         key, value = m.label
         where.append("json_extract(labels, ?) = ?")
         args += ['$."' + key + '"', value]
-    if m.klass:
-        # The class is what the agent found (the `class` of its moves' data), so it is in the history.
-        # Among the open events of one state (few), each is looked up by its history (history_event);
-        # otherwise the history is read once: on a 1M-event history (6M rows) that is ~0.7 s, where a
-        # lookup per event costs 4.4 s for a class no event has (measured, bench/history_db.py).
-        if open_only:
-            where.append("EXISTS (SELECT 1 FROM history h WHERE h.event_id = events.id "
-                         "AND json_extract(h.data, '$.class') = ?)")
-        else:
-            where.append("id IN (SELECT event_id FROM history WHERE json_extract(data, '$.class') = ?)")
-        args.append(m.klass)
     return where, args

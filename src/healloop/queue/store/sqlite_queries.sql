@@ -60,6 +60,10 @@ CREATE INDEX IF NOT EXISTS events_active ON events (status, seq) WHERE status <>
 -- an event's class, outcome or marks moves its entry within that page (see bench/stats.py
 -- --insert-cost and the README's Benchmarks for what it costs a report and a claim).
 CREATE INDEX IF NOT EXISTS events_window ON events (created_at, outcome, class, marks, status, resolved_at, node);
+-- The list's node filter (schema version 3): the events each node reported, newest last. Without it a
+-- node with no recent events cost a walk of every row (0.4 s on a million); what it costs a new event
+-- is in bench/README.md's dashboard section.
+CREATE INDEX IF NOT EXISTS events_node ON events (node, seq);
 DROP INDEX IF EXISTS events_created;
 DROP INDEX IF EXISTS events_status;
 DROP INDEX IF EXISTS events_fingerprint;
@@ -67,6 +71,16 @@ CREATE TABLE IF NOT EXISTS event_nodes (
     node TEXT    NOT NULL,
     seq  INTEGER NOT NULL,
     PRIMARY KEY (node, seq)
+) WITHOUT ROWID;
+-- Each class any move of an event recorded (its history data's `class`, as text), the list's class
+-- filter (schema version 3): read from the history it walked all 6,000,000 rows of a 1M-event queue
+-- (3.6 s for a class, 5.4 s for one no event has; bench/dashboard.py); here the newest events of a class
+-- are a walk of one key. One row per event and class, written by the move that records it (the
+-- moves that carry a class: a few per event), so reports pay nothing.
+CREATE TABLE IF NOT EXISTS event_classes (
+    class TEXT    NOT NULL,
+    seq   INTEGER NOT NULL,
+    PRIMARY KEY (class, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS history (
     id         INTEGER PRIMARY KEY,
@@ -189,7 +203,7 @@ CREATE INDEX IF NOT EXISTS quarantines_test ON quarantines (spec, test, id);
 CREATE INDEX IF NOT EXISTS quarantines_open ON quarantines (spec, test) WHERE lifted_at IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- A new file starts at the newest version; an older file keeps its number until migrate() upgrades it.
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '3');
 
 -- name: get_event
 SELECT {columns} FROM events WHERE id = ?
@@ -224,6 +238,7 @@ INSERT INTO events ({insert_columns}, outcome) VALUES ({insert_params}, ?)
 -- name: mark_event
 -- A move's class, outcome and marks on its event (see the schema); NULL keeps what the event had.
 UPDATE events SET class = coalesce(?, class), outcome = coalesce(?, outcome), marks = marks | ? WHERE id = ?
+RETURNING created_at
 
 -- name: has_events
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'
@@ -255,6 +270,30 @@ UPDATE events AS e SET
                               | max(CASE WHEN h.to_state = 'escalated' AND json_extract(CAST(h.data AS TEXT),
                                          '$.report.suspect_commit.sha') IS NOT NULL THEN 2 ELSE 0 END), 0)
              FROM history h WHERE h.event_id = e.id AND h.data IS NOT NULL)
+
+-- name: add_event_class
+INSERT OR IGNORE INTO event_classes (class, seq) SELECT ?, seq FROM events WHERE id = ?
+
+-- name: create_event_classes
+-- The schema text's event_classes, for migrate() (which runs before the schema text).
+CREATE TABLE IF NOT EXISTS event_classes (
+    class TEXT    NOT NULL,
+    seq   INTEGER NOT NULL,
+    PRIMARY KEY (class, seq)
+) WITHOUT ROWID
+
+-- name: backfill_classes
+-- Schema version 2 to 3: event_classes from the history (every entry whose data names a class as text,
+-- as the class filter read it before).
+INSERT OR IGNORE INTO event_classes (class, seq)
+SELECT json_extract(CAST(h.data AS TEXT), '$.class'), e.seq
+FROM history h JOIN events e ON e.id = h.event_id
+WHERE h.data IS NOT NULL AND json_type(CAST(h.data AS TEXT), '$.class') = 'text'
+
+-- name: delete_event_classes
+-- Before the event's history goes: its classes are the ones its history names.
+DELETE FROM event_classes WHERE seq = ?1 AND class IN (
+    SELECT json_extract(CAST(data AS TEXT), '$.class') FROM history WHERE event_id = ?2 AND data IS NOT NULL)
 
 -- name: save_event
 UPDATE events SET status = ?, count = ?, nodes = ?, artifacts = ?, priority = ?, attempt = ?, lapses = ?,
@@ -568,6 +607,15 @@ SELECT coalesce(max(seq), 0) FROM events
 -- them, a few rows each. {window} is that condition on `e`. The server writes JSON as a
 -- BLOB (msgspec's bytes), which SQLite 3.45 and later read as its binary JSONB: each JSON column is
 -- cast to TEXT before a json_ function reads it.
+
+-- name: events_deleted
+-- How many times `healloop prune` deleted events from this file: the stats cache of whole days
+-- (stats_days.py) is good only for the count it was made under.
+SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'events_deleted'), 0)
+
+-- name: count_deleted
+INSERT INTO meta (key, value) VALUES ('events_deleted', '1')
+ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
 
 -- name: stats_per_day
 SELECT date(e.created_at / 1000000, 'unixepoch') AS day, coalesce(e.class, 'unclassified') AS class, count(*)
