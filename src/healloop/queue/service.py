@@ -123,6 +123,9 @@ class QueueService:
     # -- life cycle
     async def start(self) -> None:
         await self.store.start()
+        # Work queued by another server on the same database (PostgreSQL's NOTIFY) wakes the long-polls
+        # parked here, as this server's own reports do.
+        self.store.watch_work(self._work_arrived)
         await self.tests.start()
         # Leases that lapsed while the server was down are returned to the queue at once.
         await self._sweep_lapsed()

@@ -107,8 +107,29 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# PostgreSQL's text cannot hold U+0000, which a report's message or stack may (SQLite keeps it): such
+# text is stored with NUL as ESC + "0" and ESC itself as ESC + "1", ESC being a private-use character,
+# and read back exactly. Text without either is stored as it is.
+_ESC = "\ue000"
+
+
+def nul_in(text: str | None) -> str | None:
+    if text is None or ("\x00" not in text and _ESC not in text):
+        return text
+    return text.replace(_ESC, _ESC + "1").replace("\x00", _ESC + "0")
+
+
+def nul_out(text: str | None) -> str | None:
+    if text is None or _ESC not in text:
+        return text
+    # Every ESC starts a pair, so ESC + "0" is only ever an escaped NUL (see nul_in).
+    return text.replace(_ESC + "0", "\x00").replace(_ESC + "1", _ESC)
+
+
 def _row_to_event(row: tuple[Any, ...]) -> Event:
     ev = Event(*row)
+    ev.message = nul_out(ev.message)  # type: ignore[assignment]
+    ev.stack = nul_out(ev.stack)
     ev.labels = _dec(ev.labels)
     ev.artifacts = _dec(ev.artifacts)
     ev.nodes = _dec(ev.nodes)
@@ -146,6 +167,7 @@ class PostgresTx:
         out = []
         for row in self._ex(Q["history"], (event_id,)):
             entry = HistoryEntry(*row)
+            entry.note = nul_out(entry.note)
             if entry.data is not None:
                 entry.data = _dec(entry.data)
             out.append(entry)
@@ -216,8 +238,8 @@ class PostgresTx:
         row = self._ex(
             Q["insert_event"],
             (
-                ev.id, ev.fingerprint, ev.kind, ev.node, ev.source, ev.spec, ev.test, ev.message,
-                ev.stack, ev.priority, ev.occurred_at, _text(ev.labels), _text(ev.artifacts),
+                ev.id, ev.fingerprint, ev.kind, ev.node, ev.source, ev.spec, ev.test, nul_in(ev.message),
+                nul_in(ev.stack), ev.priority, ev.occurred_at, _text(ev.labels), _text(ev.artifacts),
                 ev.idempotency_key, ev.status, ev.created_at, ev.updated_at, ev.count, _text(ev.nodes),
                 ev.attempt, ev.lapses, ev.fencing, ev.lease_token, ev.lease_worker, ev.lease_seconds,
                 ev.lease_expires_at, ev.resolved_at, move_outcome(None, ev.status, None),
@@ -239,7 +261,8 @@ class PostgresTx:
 
     def add_history(self, e: HistoryEntry) -> None:
         data = _text(e.data) if e.data is not None else None
-        self._ex(Q["add_history"], (e.event_id, e.at, e.from_state, e.to_state, e.worker, e.note, data))
+        self._ex(Q["add_history"], (e.event_id, e.at, e.from_state, e.to_state, e.worker, nul_in(e.note),
+                                    data))
         # The event's class, outcome and marks for GET /v1/stats, in the move's own transaction (see the
         # schema in sqlite_queries.sql); save_event never writes these columns, so order does not matter.
         cls, outcome = recorded_class(e.data), move_outcome(e.from_state, e.to_state, e.data)
@@ -699,3 +722,15 @@ class PostgresStore:
 def _unavailable(exc: Exception) -> Unavailable:
     return Unavailable(f"the event store could not complete the transaction: {str(exc).strip()}; nothing of "
                        "this request was stored: send it again, and see the queue's log if this goes on")
+
+
+def token_admin(url: str) -> PostgresTx:
+    """``healloop token`` on a PostgreSQL queue, beside its running servers (as store/sqlite.py's
+    ``token_admin``): creates the schema when missing. Use each call's writes inside ``with tx.c:``,
+    which commits (and closes the connection)."""
+    conn = connect(url)
+    ensure_schema(conn, url)
+    conn.autocommit = False
+    tx = PostgresTx(conn)
+    tx.writing = True
+    return tx
