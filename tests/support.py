@@ -51,7 +51,7 @@ class QueueServer:
     # Started in this process and not stopped (see tests/conftest.py).
     running: ClassVar[set[QueueServer]] = set()
 
-    def __init__(self, db: Path, *args: str, token: str | None = None) -> None:
+    def __init__(self, db: Path | str, *args: str, token: str | None = None) -> None:
         self.db = db
         self.args = list(args)
         self.token = token
@@ -62,7 +62,7 @@ class QueueServer:
         from tests.pgdb import database_for, on_postgres
 
         db: str = str(self.db)
-        if on_postgres():
+        if on_postgres() and isinstance(self.db, Path):
             # The same suite on PostgreSQL: the test's file path names a fresh database, and the files
             # that live beside an SQLite file (artifacts, session key) stay in the same folder.
             db = database_for(self.db)
