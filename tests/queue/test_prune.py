@@ -19,7 +19,7 @@ from tests.pgdb import on_postgres
 from tests.queue.store_contract import make_event
 
 pytestmark = pytest.mark.skipif(on_postgres(), reason=(
-    "retention on an SQLite file (SQLiteAdmin); prune on PostgreSQL is not built yet"))
+    "retention on an SQLite file (SQLiteAdmin); on PostgreSQL see test_store_postgres.py"))
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -120,3 +120,39 @@ async def test_a_database_of_a_newer_schema_is_refused(pg_url: str) -> None:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(ConfigError, match="version 99, newer than"):
         PostgresStore(pg_url).open()
+
+
+@pytest.mark.anyio
+async def test_prune_removes_old_resolved_events_beside_a_running_store(pg_url: str, tmp_path) -> None:
+    from healloop.queue.blobs import BlobStore
+    from healloop.queue.prune import prune
+    from healloop.queue.store.postgres import PostgresAdmin
+    from healloop.timeutil import US, now_us
+
+    s = PostgresStore(pg_url)
+    await s.start()
+    try:
+        old, queued, newest = make_event("old", status="resolved"), make_event("q"), make_event("new")
+        old.resolved_at = now_us() - 100 * 86400 * US
+        for ev in (old, queued, newest):
+            await insert(s, ev)
+        admin = PostgresAdmin(pg_url)
+        try:
+            dry = prune(admin, BlobStore(tmp_path / "artifacts", 0), before=now_us() - 90 * 86400 * US,
+                        dry_run=True, pause=0)
+            done = prune(admin, BlobStore(tmp_path / "artifacts", 0), before=now_us() - 90 * 86400 * US,
+                         pause=0)
+        finally:
+            admin.close()
+        assert dry.rows["events"] == done.rows["events"] == 1
+        assert await s.read(lambda tx: tx.get_event(old.id)) is None
+        assert await s.read(lambda tx: tx.get_event(queued.id)) is not None
+    finally:
+        await s.close()
+
+
+def test_prune_refuses_a_database_without_a_queue(pg_url: str) -> None:
+    from healloop.queue.store.postgres import PostgresAdmin
+
+    with pytest.raises(ConfigError, match="holds no healloop queue"):
+        PostgresAdmin(pg_url)

@@ -22,37 +22,48 @@ from healloop.timeutil import US, now_us, to_rfc3339
 @click.option("--dry-run", is_flag=True,
               help="Print what would be removed (counts and bytes); remove nothing.")
 @click.option("--force", is_flag=True, help="Allow an --older-than under a day.")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="data/events.db",
+@click.option("--db", default="data/events.db",
               show_default=True, envvar="HEALLOOP_DB", show_envvar=True,
-              help="The queue's SQLite file (as given to `healloop serve --db`).")
+              help="The queue's SQLite file or PostgreSQL URL (as given to `healloop serve --db`).")
 @click.option("--artifacts-dir", type=click.Path(file_okay=False, path_type=Path),
               envvar="HEALLOOP_ARTIFACTS_DIR", show_envvar=True,
               help="The queue's artifacts folder (as given to `healloop serve --artifacts-dir`) "
-                   "[default: 'artifacts' beside the database].")
+                   "[default: 'artifacts' beside the SQLite file, or data/artifacts].")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=BATCH, show_default=True,
               help="Events removed per transaction.")
-def prune_cmd(older_than: str, dry_run: bool, force: bool, db: Path, artifacts_dir: Path | None,
+def prune_cmd(older_than: str, dry_run: bool, force: bool, db: str, artifacts_dir: Path | None,
               batch: int) -> None:
     """Remove resolved events older than AGE with their history, notifications and other rows, then the
     artifacts no remaining event names. Queued, held, proposed and escalated events are never removed.
     Safe beside a running `healloop serve` on the same file."""
     from healloop.queue.blobs import BlobStore
-    from healloop.queue.store.sqlite import SQLiteAdmin
+    from healloop.queue.prune import Admin
+    from healloop.queue.store.choose import db_target
+    from healloop.queue.store.postgres import redact
 
     try:
         age_s = parse_age(older_than, force=force)
-        admin = SQLiteAdmin(db)
+        target = db_target(db)
+        admin: Admin
+        if isinstance(target, Path):
+            from healloop.queue.store.sqlite import SQLiteAdmin
+
+            admin, default_dir, shown = SQLiteAdmin(target), target.parent / "artifacts", target
+        else:
+            from healloop.queue.store.postgres import PostgresAdmin
+
+            admin, default_dir, shown = PostgresAdmin(target), Path("data") / "artifacts", redact(target)
         try:
-            blobs = BlobStore(artifacts_dir or db.parent / "artifacts", max_bytes=0)
+            blobs = BlobStore(artifacts_dir or default_dir, max_bytes=0)
             result = prune(admin, blobs, before=now_us() - age_s * US, dry_run=dry_run, batch=batch)
         finally:
             admin.close()
     except HealloopError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(summary(result, db))
+    click.echo(summary(result, shown))
 
 
-def summary(r: PruneResult, db: Path) -> str:
+def summary(r: PruneResult, db: Path | str) -> str:
     rows = r.rows
     verb = "would remove" if r.dry_run else "removed"
     text = (f"{db}: {verb} {rows['events']:,} events resolved before {to_rfc3339(r.before)}, with "

@@ -734,3 +734,41 @@ def token_admin(url: str) -> PostgresTx:
     tx = PostgresTx(conn)
     tx.writing = True
     return tx
+
+
+class PostgresAdmin:
+    """Short transactions on a PostgreSQL queue from another process (``healloop prune``), beside its
+    running servers, as store/sqlite.py's ``SQLiteAdmin``: one connection, each ``write`` one
+    transaction, run again on a serialization failure or deadlock."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn = connect(url)
+        if not self._conn.execute(Q["has_events"]).fetchone()[0]:
+            self._conn.close()
+            raise ConfigError(f"{redact(url)} holds no healloop queue (it has no events table); pass the "
+                              "URL given to `healloop serve --db`")
+
+    def read(self, fn: Callable[[PostgresTx], R]) -> R:
+        return self._run(fn, writing=False)
+
+    def write(self, fn: Callable[[PostgresTx], R]) -> R:
+        return self._run(fn, writing=True)
+
+    def _run(self, fn: Callable[[PostgresTx], R], *, writing: bool) -> R:
+        for _ in range(RETRIES):
+            tx = PostgresTx(self._conn)
+            tx.writing = writing
+            try:
+                with self._conn.transaction():
+                    return fn(tx)
+            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+                continue
+            except HealloopError:
+                raise
+            except psycopg.Error as exc:
+                raise _unavailable(exc) from None
+        raise Unavailable(f"could not commit after {RETRIES} tries against the servers' writes; run it again")
+
+    def close(self) -> None:
+        self._conn.close()
