@@ -80,3 +80,18 @@ def test_claims_spread_over_servers_take_each_event_once(servers: list[QueueServ
     for t in threads:
         t.join(60)
     assert len(got) == 30 and len(set(got)) == 30
+
+
+def test_a_lease_of_a_killed_server_lapses_on_another(servers: list[QueueServer]) -> None:
+    """Server 0 grants a 1 s lease and dies with kill -9: another server, which never heard of that
+    lease, still puts the event back to queued (it looks for lapsed leases every few seconds)."""
+    doomed, other = servers[0], servers[1]
+    with doomed.client() as c:
+        eid = c.post("/v1/events", json=failure(1)).json()["id"]
+        r = c.post("/v1/events/next", json={"worker": "w", "lease": 1})
+        assert r.status_code == 200 and r.json()["event"]["id"] == eid
+    doomed.kill9()
+    with other.client() as c:
+        wait_until(lambda: c.get(f"/v1/events/{eid}").json()["status"] == "queued", 30,
+                   what="the lapsed lease to be requeued by a surviving server")
+        assert c.get(f"/v1/events/{eid}").json()["lapses"] == 1

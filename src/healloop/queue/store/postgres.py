@@ -568,6 +568,8 @@ def ensure_schema(conn: Any, url: str) -> int:
 class PostgresStore:
     """``EventStore`` on a PostgreSQL database, shared by any number of servers."""
 
+    shared = True  # other servers write here too (queue/service.py sweeps their lapsed leases)
+
     def __init__(self, url: str, *, threads: int = THREADS) -> None:
         _need_psycopg()
         self.url = url
