@@ -5,8 +5,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgdb import drop_databases, on_postgres
 from tests.s3support import S3Server
 from tests.support import QueueServer
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """On PostgreSQL (HEALLOOP_TEST_DB=postgres), the databases of a test's servers go with it; those of
+    servers still running (a module's) stay until a later test ends after they stop."""
+    yield
+    if on_postgres():
+        drop_databases({str(s.db) for s in QueueServer.running})
 
 
 @pytest.fixture
@@ -37,3 +47,8 @@ def s3() -> Iterator[S3Server]:
     server = S3Server.start()
     yield server
     server.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if on_postgres():
+        drop_databases()

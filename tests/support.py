@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -48,7 +48,10 @@ def wait_final(queue: Any, event_id: str, *, timeout: float, logs: Callable[[], 
 class QueueServer:
     """A real ``healloop serve`` process on a free loopback port."""
 
-    def __init__(self, db: Path, *args: str, token: str | None = None,
+    # Started in this process and not stopped (see tests/conftest.py).
+    running: ClassVar[set[QueueServer]] = set()
+
+    def __init__(self, db: Path | str, *args: str, token: str | None = None,
                  env: dict[str, str] | None = None) -> None:
         self.db = db
         self.args = list(args)
@@ -58,7 +61,17 @@ class QueueServer:
         self.url = ""
 
     def start(self) -> QueueServer:
-        cmd = [sys.executable, "-m", "healloop", "serve", "--db", str(self.db), "--port", "0", *self.args]
+        from tests.pgdb import database_for, on_postgres
+
+        db: str = str(self.db)
+        if on_postgres() and isinstance(self.db, Path):
+            # The same suite on PostgreSQL: the test's file path names a fresh database, and the files
+            # that live beside an SQLite file (artifacts, session key) stay in the same folder.
+            db = database_for(self.db)
+            if "--artifacts-dir" not in self.args and "--artifacts" not in self.args:
+                self.args += ["--artifacts-dir", str(self.db.parent / "artifacts")]
+        cmd = [sys.executable, "-m", "healloop", "serve", "--db", db, "--port", "0", *self.args]
+        QueueServer.running.add(self)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")} | self.env
         if self.token:
             cmd += ["--token", self.token]
@@ -95,6 +108,7 @@ class QueueServer:
         self._close_pipes()
 
     def _close_pipes(self) -> None:
+        QueueServer.running.discard(self)
         if self.proc:
             for pipe in (self.proc.stdout, self.proc.stderr):
                 if pipe:

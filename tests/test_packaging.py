@@ -30,6 +30,7 @@ CHECKED_WHERE_USED = {
     "apprise": "notify/channels/apprise.py: the channel reports itself off",
     "docker": "node/services.py: the service raises Unavailable naming the docker extra",
     "requests": "node/services.py: imported with docker (whose HTTP errors it names), in the same check",
+    "psycopg": "queue/store/postgres.py: a postgresql:// --db raises ConfigError naming the postgres extra",
     "boto3": "queue/blobs_s3.py: an s3:// artifact store raises ConfigError naming the s3 extra",
     "botocore": "queue/blobs_s3.py: imported with boto3, in the same check",
 }

@@ -518,3 +518,15 @@ class StoreContract:
         assert await store.read(lambda tx: tx.flaky_calls("fb", 100)) == 1
         assert await store.read(lambda tx: tx.flaky_calls("fb", 101)) == 0
         assert await store.read(lambda tx: tx.flaky_calls("fa", 0)) == 0
+
+    async def test_text_with_nul_and_private_use_characters_round_trips(self, store) -> None:
+        """PostgreSQL's text holds no U+0000: the backend escapes it, and its escape character too."""
+        text = "a\x00b \ue000 \ue0000 \ue0001 \x00\ue000\x001 end"
+        ev = make_event()
+        ev.message, ev.stack = text, text + "!"
+        await insert(store, ev)
+        await store.write(lambda tx: tx.add_history(HistoryEntry(ev.id, now_us(), "queued", "queued",
+                                                                 note=text)))
+        got = await store.read(lambda tx: tx.get_event(ev.id))
+        assert (got.message, got.stack) == (text, text + "!")
+        assert (await store.read(lambda tx: tx.history(ev.id)))[-1].note == text

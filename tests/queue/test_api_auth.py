@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from healloop.queue.roles import ACCESS, ANYONE, DASHBOARD, ROLES
-from healloop.queue.store.sqlite import token_admin
+from healloop.queue.store.choose import token_admin
 from healloop.queue.tokens import hash_secret, issue, revoke
+from tests.pgdb import db_of
 from tests.support import QueueServer, failure, wait_until
 
 NODE_URL = "http://127.0.0.1:1/mcp"
@@ -18,7 +19,7 @@ NODE_URL = "http://127.0.0.1:1/mcp"
 
 def give(db: Path, name: str, role: str, *, replace: bool = False) -> str:
     """A token made as `healloop token create` makes it, on the server's file while it serves."""
-    tx = token_admin(db)
+    tx = token_admin(db_of(db))
     try:
         with tx.c:
             return issue(tx, name, role, replace=replace)
@@ -27,7 +28,7 @@ def give(db: Path, name: str, role: str, *, replace: bool = False) -> str:
 
 
 def take_back(db: Path, name: str) -> None:
-    tx = token_admin(db)
+    tx = token_admin(db_of(db))
     try:
         with tx.c:
             revoke(tx, name)

@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from healloop.queue.feed import RUNS, TEST, Change, ChangeFeed
 from healloop.queue.model import ReportIn
 from healloop.queue.quarantine import LiftIn, QuarantineIn, RunsIn, RunTest
 from healloop.queue.service import QueueService
 from healloop.queue.store.sqlite import SQLiteStore
+from tests.pgdb import on_postgres
+
+pytestmark = pytest.mark.skipif(on_postgres(), reason=(
+    "the change feed over an SQLite store in-process; it starts no server and does not depend "
+    "on the backend"))
 
 
 def _report(n: int) -> ReportIn:

@@ -19,8 +19,12 @@ from healloop.queue.blobs_s3 import WRITTEN, S3Blobs
 from healloop.queue.model import ArtifactMeta
 from healloop.queue.prune import _drop_artifacts, digests_named, parse_age, prune
 from healloop.queue.store.sqlite import SQLiteAdmin, token_admin
+from tests.pgdb import on_postgres
 from tests.queue.store_contract import make_event
 from tests.s3support import S3Server
+
+pytestmark = pytest.mark.skipif(on_postgres(), reason=(
+    "retention on an SQLite file (SQLiteAdmin); on PostgreSQL see test_store_postgres.py"))
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -13,6 +13,7 @@ import httpx
 import jsonschema
 
 from healloop.queue.openapi import openapi_document
+from tests.pgdb import db_of
 from tests.support import QueueServer, failure, wait_until
 
 SPEC, TEST = "cypress/e2e/spec1.cy.js", "checkout > pays 1"
@@ -181,7 +182,8 @@ def test_roles_reporters_send_runs_and_read_quarantines_operators_set_them(make_
     secrets = {}
     for role in ("reporter", "agent", "operator"):
         out = subprocess.run([sys.executable, "-m", "healloop", "token", "create", "--name", role, "--role",
-                              role, "--db", str(server.db)], capture_output=True, text=True, timeout=60)
+                              role, "--db", str(db_of(server.db))],
+                             capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         secrets[role] = out.stdout.strip().split()[-1]
     wait_until(lambda: server.client(secrets["reporter"]).get("/v1/quarantines").status_code == 200,

@@ -8,7 +8,12 @@ import pytest
 
 from healloop.errors import ConfigError
 from healloop.queue.store.sqlite import Q, SQLiteStore
+from tests.pgdb import on_postgres
 from tests.queue.store_contract import StoreContract, insert, make_event
+
+pytestmark = pytest.mark.skipif(on_postgres(), reason=(
+    "the SQLite store itself (HEALLOOP_TEST_DB=postgres reruns the API suite on PostgreSQL; "
+    "test_store_postgres.py runs the contract there)"))
 
 
 @pytest.fixture

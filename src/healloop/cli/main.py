@@ -47,6 +47,7 @@ COMMAND_MODULES = [
     "healloop.cli.prune_commands",
     "healloop.cli.stats_commands",
     "healloop.cli.quarantine_commands",
+    "healloop.cli.db_commands",
 ]
 
 

@@ -22,13 +22,13 @@ from healloop.timeutil import US, now_us, to_rfc3339
 @click.option("--dry-run", is_flag=True,
               help="Print what would be removed (counts and bytes); remove nothing.")
 @click.option("--force", is_flag=True, help="Allow an --older-than under a day.")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="data/events.db",
+@click.option("--db", default="data/events.db",
               show_default=True, envvar="HEALLOOP_DB", show_envvar=True,
-              help="The queue's SQLite file (as given to `healloop serve --db`).")
+              help="The queue's SQLite file or PostgreSQL URL (as given to `healloop serve --db`).")
 @click.option("--artifacts-dir", type=click.Path(file_okay=False, path_type=Path),
               envvar="HEALLOOP_ARTIFACTS_DIR", show_envvar=True,
               help="The queue's artifacts folder (as given to `healloop serve --artifacts-dir`) "
-                   "[default: 'artifacts' beside the database].")
+                   "[default: 'artifacts' beside the SQLite file, or data/artifacts].")
 @click.option("--artifacts", metavar="FOLDER|s3://BUCKET/PREFIX", envvar="HEALLOOP_ARTIFACT_STORE",
               show_envvar=True,
               help="The queue's artifacts as given to `healloop serve --artifacts`: a folder or an S3 bucket "
@@ -37,32 +37,43 @@ from healloop.timeutil import US, now_us, to_rfc3339
               help="URL of the S3-compatible service for --artifacts s3://... (AWS S3 without one).")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=BATCH, show_default=True,
               help="Events removed per transaction.")
-def prune_cmd(older_than: str, dry_run: bool, force: bool, db: Path, artifacts_dir: Path | None,
+def prune_cmd(older_than: str, dry_run: bool, force: bool, db: str, artifacts_dir: Path | None,
               artifacts: str | None, s3_endpoint: str | None, batch: int) -> None:
     """Remove resolved events older than AGE with their history, notifications and other rows, then the
     artifacts no remaining event names. Queued, held, proposed and escalated events are never removed.
-    Safe beside a running `healloop serve` on the same file."""
+    Safe beside a running `healloop serve` on the same database."""
     from healloop.errors import ConfigError
     from healloop.queue.artifacts import open_store
-    from healloop.queue.store.sqlite import SQLiteAdmin
+    from healloop.queue.prune import Admin
+    from healloop.queue.store.choose import db_target
+    from healloop.queue.store.postgres import redact
 
     try:
         age_s = parse_age(older_than, force=force)
         if artifacts and artifacts_dir:
             raise ConfigError("give --artifacts or --artifacts-dir, not both", field="artifacts")
-        blobs = open_store(artifacts or (str(artifacts_dir) if artifacts_dir else None),
-                           db.parent / "artifacts", 0, s3_endpoint=s3_endpoint)
-        admin = SQLiteAdmin(db)
+        target = db_target(db)
+        admin: Admin
+        if isinstance(target, Path):
+            from healloop.queue.store.sqlite import SQLiteAdmin
+
+            admin, default_dir, shown = SQLiteAdmin(target), target.parent / "artifacts", target
+        else:
+            from healloop.queue.store.postgres import PostgresAdmin
+
+            admin, default_dir, shown = PostgresAdmin(target), Path("data") / "artifacts", redact(target)
         try:
+            blobs = open_store(artifacts or (str(artifacts_dir) if artifacts_dir else None),
+                               default_dir, 0, s3_endpoint=s3_endpoint)
             result = prune(admin, blobs, before=now_us() - age_s * US, dry_run=dry_run, batch=batch)
         finally:
             admin.close()
     except HealloopError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(summary(result, db))
+    click.echo(summary(result, shown))
 
 
-def summary(r: PruneResult, db: Path) -> str:
+def summary(r: PruneResult, db: Path | str) -> str:
     rows = r.rows
     verb = "would remove" if r.dry_run else "removed"
     text = (f"{db}: {verb} {rows['events']:,} events resolved before {to_rfc3339(r.before)}, with "

@@ -42,9 +42,10 @@ def node_host_option(fn: Any) -> Any:
 
 
 @click.command()
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="data/events.db",
-              show_default=True, envvar="HEALLOOP_DB", show_envvar=True,
-              help="SQLite file holding every event and its history.")
+@click.option("--db", envvar="HEALLOOP_DB", show_envvar=True,
+              help="Where every event and its history is kept: an SQLite file, or a PostgreSQL URL "
+                   "(postgresql://user@host/dbname) that several servers may share [default: "
+                   "[queue] db of --config, else data/events.db].")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="HEALLOOP_HOST",
               show_envvar=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
@@ -128,7 +129,7 @@ def node_host_option(fn: Any) -> Any:
               help="Bearer token of the tool nodes, for the dashboard's approve, reject and revert buttons "
                    "(which reach the node as `healloop approve` does).")
 @node_host_option
-def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
+def serve(db: str | None, host: str, port: int, token: str | None, max_attempts: int,
           flap_threshold: int, flap_window: int, cooldown: int, actions_per_hour_test: int,
           actions_per_hour_node: int, proposal_ttl: int, synchronous: str,
           artifacts_dir: Path | None, artifacts: str | None, s3_endpoint: str | None,
@@ -137,16 +138,18 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
           node_token: str | None, node_hosts: tuple[str, ...],
           quarantine_after: int | None, quarantine_window: str | None, quarantine_for: str | None,
           release_after: int | None) -> None:
-    """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file."""
+    """Run the event queue (HTTP API v1, docs at /docs) on an SQLite file or PostgreSQL."""
     require("queue", command="healloop serve")
     from healloop.notify.outbox import settings_from
     from healloop.queue import quarantine
     from healloop.queue.guard import check_host_name, check_origin, from_config
     from healloop.queue.server import ServeSettings
     from healloop.queue.server import serve as run_server
+    from healloop.queue.store.choose import db_target
     from healloop.queue.tokenconfig import declared_tokens
 
     try:
+        target = db_target(db or _queue_db(config_path))
         given = {"quarantine_after": quarantine_after, "quarantine_window": quarantine_window,
                  "quarantine_for": quarantine_for, "release_after": release_after}
         policy = QueuePolicy(max_attempts=max_attempts, flap_threshold=flap_threshold,
@@ -165,7 +168,7 @@ def serve(db: Path, host: str, port: int, token: str | None, max_attempts: int,
                                                     artifacts_dir)
     except HealloopError as exc:
         _fail(exc)
-    run_server(ServeSettings(db=db, host=host, port=port, token=token or None, policy=policy,
+    run_server(ServeSettings(db=target, host=host, port=port, token=token or None, policy=policy,
                              synchronous=synchronous, artifacts_dir=artifacts_dir, artifacts=artifacts,
                              s3_endpoint=s3_endpoint,
                              max_artifact_mb=max_artifact_mb, notify=notify,
@@ -193,6 +196,17 @@ def _artifact_settings(table: dict[str, Any], artifacts: str | None, s3_endpoint
     if not artifacts and not artifacts_dir:
         artifacts = table.get("artifacts") or None
     return artifacts, s3_endpoint or table.get("s3_endpoint") or None
+
+
+def _queue_db(path: Path | None) -> str:
+    """``[queue] db`` of the config file, else the default SQLite file."""
+    from healloop.errors import ConfigError
+
+    value = _queue_table(path).get("db", "data/events.db")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"[queue] db in {path} must be a non-empty string (an SQLite file or a "
+                          "postgresql:// URL)", field="db")
+    return value
 
 
 def _queue_table(path: Path | None) -> dict[str, Any]:

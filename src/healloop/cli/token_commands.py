@@ -23,16 +23,33 @@ _console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _db_option(fn: click.decorators.FC) -> click.decorators.FC:
-    return click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="data/events.db",
+    return click.option("--db", default="data/events.db", callback=_target,
                         show_default=True, envvar="HEALLOOP_DB", show_envvar=True,
-                        help="The queue's SQLite file (as given to `healloop serve --db`).")(fn)
+                        help="The queue's SQLite file or PostgreSQL URL (as given to "
+                             "`healloop serve --db`).")(fn)
 
 
-def _existing(db: Path) -> Path:
-    if not db.is_file():
+def _target(ctx: click.Context, param: click.Parameter, value: str) -> str | Path:
+    from healloop.queue.store.choose import db_target
+
+    try:
+        return db_target(value)
+    except HealloopError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+def _existing(db: str | Path) -> str | Path:
+    """A PostgreSQL URL as it is (the connection says whether it exists), or an SQLite file that does."""
+    if isinstance(db, Path) and not db.is_file():
         raise click.ClickException(f"{db} does not exist; pass the queue's file with --db (as given to "
                                    "`healloop serve --db`)")
     return db
+
+
+def _shown(db: str | Path) -> str:
+    from healloop.queue.store.postgres import redact
+
+    return redact(db) if isinstance(db, str) else str(db)
 
 
 @click.group()
@@ -54,7 +71,7 @@ def token() -> None:
               help="Store nothing: print a new secret and the [queue.tokens.NAME] table with its SHA-256, "
                    "for healloop.toml.")
 @_db_option
-def create_cmd(role: str, name: str, replace: bool, as_toml: bool, db: Path) -> None:
+def create_cmd(role: str, name: str, replace: bool, as_toml: bool, db: str | Path) -> None:
     """Create a token and print its secret once (on stdout; the rest goes to stderr)."""
     try:
         check_name(name)
@@ -64,7 +81,7 @@ def create_cmd(role: str, name: str, replace: bool, as_toml: bool, db: Path) -> 
             click.echo(f"# the secret, for the token's holder only (shown only now): {secret}\n"
                        f"[queue.tokens.{name}]\nrole = \"{role}\"\nsha256 = \"{hash_secret(secret)}\"")
             return
-        from healloop.queue.store.sqlite import token_admin
+        from healloop.queue.store.choose import token_admin
 
         tx = token_admin(db)
         try:
@@ -74,7 +91,7 @@ def create_cmd(role: str, name: str, replace: bool, as_toml: bool, db: Path) -> 
             tx.c.close()
     except HealloopError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(f"{'replaced' if replace else 'created'} {role} token {name!r} in {db}; its secret "
+    click.echo(f"{'replaced' if replace else 'created'} {role} token {name!r} in {_shown(db)}; its secret "
                "follows, shown only now (give it to the token's holder as HEALLOOP_TOKEN):", err=True)
     click.echo(secret)
 
@@ -86,10 +103,10 @@ def create_cmd(role: str, name: str, replace: bool, as_toml: bool, db: Path) -> 
               help="healloop.toml whose [queue.tokens.NAME] tables declare tokens too (as given to "
                    "`healloop serve --config`); default: ./healloop.toml when there is one.")
 @_db_option
-def list_cmd(as_json: bool, config_path: Path | None, db: Path) -> None:
+def list_cmd(as_json: bool, config_path: Path | None, db: str | Path) -> None:
     """List the tokens (never their secrets): name, role, where it is kept, created, last used, revoked.
     Tokens declared in healloop.toml are listed too (their use is not recorded)."""
-    from healloop.queue.store.sqlite import token_admin
+    from healloop.queue.store.choose import token_admin
     from healloop.queue.tokenconfig import declared_list
 
     if config_path is None and Path("healloop.toml").is_file():
@@ -99,13 +116,13 @@ def list_cmd(as_json: bool, config_path: Path | None, db: Path) -> None:
     except HealloopError as exc:
         raise click.ClickException(exc.message) from None
     rows = []
-    if db.is_file() or not declared:
+    if isinstance(db, str) or db.is_file() or not declared:
         tx = token_admin(_existing(db))
         try:
             rows = tx.list_tokens()
         finally:
             tx.c.close()
-    out = [{"name": t.name, "role": t.role, "kept": str(db), "created_at": to_rfc3339(t.created_at),
+    out = [{"name": t.name, "role": t.role, "kept": _shown(db), "created_at": to_rfc3339(t.created_at),
             "last_used_at": to_rfc3339(t.last_used_at), "revoked_at": to_rfc3339(t.revoked_at)}
            for t in rows]
     out += [{"name": d["name"], "role": d["role"], "kept": f"{config_path} ({d['source']})",
@@ -114,7 +131,7 @@ def list_cmd(as_json: bool, config_path: Path | None, db: Path) -> None:
         click.echo(json.dumps(out, indent=2))
         return
     if not out:
-        click.echo(f"no tokens in {db}" + (f" or {config_path}" if config_path else ""))
+        click.echo(f"no tokens in {_shown(db)}" + (f" or {config_path}" if config_path else ""))
         return
     table = Table("name", "role", "kept in", "created", "last used (to the minute)", "revoked")
     for t in out:
@@ -128,9 +145,9 @@ def list_cmd(as_json: bool, config_path: Path | None, db: Path) -> None:
 @token.command("revoke")
 @click.argument("name")
 @_db_option
-def revoke_cmd(name: str, db: Path) -> None:
+def revoke_cmd(name: str, db: str | Path) -> None:
     """Revoke the token NAME: a running queue refuses it (401) within about a second."""
-    from healloop.queue.store.sqlite import token_admin
+    from healloop.queue.store.choose import token_admin
 
     tx = token_admin(_existing(db))
     try:
@@ -140,7 +157,7 @@ def revoke_cmd(name: str, db: Path) -> None:
         raise click.ClickException(exc.message) from None
     finally:
         tx.c.close()
-    click.echo(f"revoked {old.role} token {name!r} in {db}")
+    click.echo(f"revoked {old.role} token {name!r} in {_shown(db)}")
 
 
 def register(cli: click.Group) -> None:

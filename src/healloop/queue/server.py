@@ -17,11 +17,12 @@ from healloop.dashboard.pages import NodeAccess
 from healloop.dashboard.session import load_key
 from healloop.notify.outbox import NotifySettings
 from healloop.queue.api import create_app
-from healloop.queue.artifacts import open_store
+from healloop.queue.artifacts import open_store as open_artifacts
 from healloop.queue.guard import allowed_hosts
 from healloop.queue.rules import QueuePolicy
 from healloop.queue.service import QueueService
-from healloop.queue.store.sqlite import SQLiteStore
+from healloop.queue.store.choose import open_store
+from healloop.queue.store.postgres import redact
 from healloop.queue.tokens import Token
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServeSettings:
-    db: Path
+    db: Path | str  # an SQLite file, or a PostgreSQL URL (store/choose.py db_target)
     host: str = "127.0.0.1"
     port: int = 8787
     token: str | None = None
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     synchronous: str = "normal"
-    artifacts_dir: Path | None = None  # default: "artifacts" beside the database
+    artifacts_dir: Path | None = None  # default: "artifacts" beside the SQLite file, or data/artifacts
     artifacts: str | None = None  # a folder or s3://bucket/prefix; wins over artifacts_dir
     s3_endpoint: str | None = None  # the S3 service's URL (MinIO, Ceph RGW); None: AWS S3
     max_artifact_mb: int = 20
@@ -94,18 +95,29 @@ def run_uvicorn(
 
 
 def serve(settings: ServeSettings) -> None:
-    store = SQLiteStore(settings.db, synchronous=settings.synchronous)
+    store = open_store(settings.db, synchronous=settings.synchronous)
     # Fail with a sentence before serving: a locked or unusable database is a setup mistake.
-    store.open()
+    store.open()  # type: ignore[attr-defined]
     service = QueueService(store, settings.policy, settings.notify)
+    if isinstance(settings.db, Path):
+        artifacts = settings.artifacts_dir or settings.db.parent / "artifacts"
+        key_file = settings.db.with_name(settings.db.name + ".session-key")
+        shown_db = str(settings.db)
+    else:
+        # On PostgreSQL the files live beside the artifacts: servers that share the database share that
+        # folder (a shared volume), so each serves the others' uploads and accepts their sessions.
+        artifacts = settings.artifacts_dir or Path("data") / "artifacts"
+        key_file = artifacts.parent / "session-key"
+        shown_db = redact(settings.db)
+        artifacts.parent.mkdir(parents=True, exist_ok=True)
     given = settings.artifacts or (str(settings.artifacts_dir) if settings.artifacts_dir else None)
-    blobs = open_store(given, settings.db.parent / "artifacts", settings.max_artifact_mb * 1024 * 1024,
-                       s3_endpoint=settings.s3_endpoint)
+    blobs = open_artifacts(given, artifacts, settings.max_artifact_mb * 1024 * 1024,
+                           s3_endpoint=settings.s3_endpoint)
     app = create_app(service, blobs, token=settings.token, declared=settings.tokens,
                      forge_secret=settings.forge_secret,
                      hosts=allowed_hosts(settings.host, settings.allowed_hosts),
                      cors_origins=settings.cors_origins,
-                     session_key=load_key(settings.db.with_name(settings.db.name + ".session-key")),
+                     session_key=load_key(key_file),
                      nodes=NodeAccess(settings.node_token, settings.node_hosts))
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
@@ -117,7 +129,7 @@ def serve(settings: ServeSettings) -> None:
                 if book.required else "no token: open to anyone who can connect")
         told = (f"; notifying {', '.join(sorted(settings.notify.channels))}" if settings.notify else "")
         print(f"healloop queue listening on http://{shown_host}:{port} "
-              f"(db {settings.db}, {auth}; dashboard at /, API docs at /docs{told})", flush=True)
+              f"(db {shown_db}, {auth}; dashboard at /, API docs at /docs{told})", flush=True)
 
     # Parked long-polls answer 204 at once on shutdown instead of holding the stop for their wait.
     if not run_uvicorn(app, sock, started, service.stop_waiting):

@@ -49,6 +49,8 @@ from healloop.queue.testbook import TestBook
 from healloop.timeutil import EARLIEST_US, US, now_us, parse_rfc3339, span, to_rfc3339
 
 log = logging.getLogger(__name__)
+# How often a server on a shared database (PostgreSQL) looks for leases lapsed on other servers.
+SHARED_LAPSE_CHECK_S = 5
 # A proposal's branch is healloop/<event id> (the agent names it so); its pull request's head says which
 # event a forge's webhook is about.
 PROPOSAL_PREFIX = "healloop/"
@@ -123,6 +125,9 @@ class QueueService:
     # -- life cycle
     async def start(self) -> None:
         await self.store.start()
+        # Work queued by another server on the same database (PostgreSQL's NOTIFY) wakes the long-polls
+        # parked here, as this server's own reports do.
+        self.store.watch_work(self._work_arrived)
         await self.tests.start()
         # Leases that lapsed while the server was down are returned to the queue at once.
         await self._sweep_lapsed()
@@ -593,6 +598,11 @@ class QueueService:
             if lapsed < 100:
                 break
         nxt = await self.store.read(lambda tx: tx.next_lease_expiry())
+        if getattr(self.store, "shared", False):
+            # Other servers grant leases this one never hears of: should one of them die holding some,
+            # this server still lapses them, looking again at least every SHARED_LAPSE_CHECK_S.
+            soon = now_us() + SHARED_LAPSE_CHECK_S * US
+            nxt = soon if nxt is None else min(nxt, soon)
         self._arm_lapse_timer(nxt)
 
     def _lapse_op(self, tx: WriteTx, moved: list[Event]) -> int:

@@ -278,3 +278,9 @@ class EventStore(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    def watch_work(self, callback: Callable[[int], None]) -> None:
+        """Have ``callback(n)`` run on the event loop when another server sharing the database queued
+        ``n`` events, so this server's parked long-polls wake for them. A backend that admits one server
+        (SQLite) has nothing to watch and ignores it."""
+        ...

@@ -755,6 +755,9 @@ class SQLiteStore:
         self._loop = asyncio.get_running_loop()
         self.open()
 
+    def watch_work(self, callback: Callable[[int], None]) -> None:
+        """One server per file (the lock file): no other server can queue work here."""
+
     def _take_file_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
