@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from healloop.queue.store.postgres import SCHEMA_VERSION as PG
+from healloop.queue.store.sqlite import SCHEMA_VERSION as LITE
 from tests.pgdb import fresh_database
 
 V1_SCHEMA = Path(__file__).parents[1] / "queue" / "schema_v1.sql"
@@ -22,26 +24,26 @@ def test_a_version_1_file_shows_a_pending_migration_then_upgrades(tmp_path: Path
     with sqlite3.connect(db) as conn:
         conn.executescript(V1_SCHEMA.read_text())
     r = _db("status", "--db", str(db))
-    assert r.returncode == 1 and "schema version 1, 1 migration(s) pending" in r.stdout
+    assert r.returncode == 1 and f"schema version 1, {LITE - 1} migration(s) pending" in r.stdout
     r = _db("upgrade", "--db", str(db))
-    assert r.returncode == 0 and "upgraded from schema version 1 to 2" in r.stdout
+    assert r.returncode == 0 and f"upgraded from schema version 1 to {LITE}" in r.stdout
     r = _db("status", "--db", str(db))
-    assert r.returncode == 0 and "schema version 2, up to date" in r.stdout
+    assert r.returncode == 0 and f"schema version {LITE}, up to date" in r.stdout
 
 
 def test_a_missing_file_is_no_queue_yet_and_upgrade_creates_it(tmp_path: Path) -> None:
     db = tmp_path / "new.db"
     assert "no queue yet" in _db("status", "--db", str(db)).stdout
     assert not db.exists()
-    assert "created at schema version 2" in _db("upgrade", "--db", str(db)).stdout
+    assert f"created at schema version {LITE}" in _db("upgrade", "--db", str(db)).stdout
 
 
 def test_status_and_upgrade_on_postgresql() -> None:
     with fresh_database() as url:
         assert "no queue yet" in _db("status", "--db", url).stdout
-        assert "created at schema version 2" in _db("upgrade", "--db", url).stdout
+        assert f"created at schema version {PG}" in _db("upgrade", "--db", url).stdout
         r = _db("status", "--db", url)
-        assert r.returncode == 0 and "schema version 2, up to date" in r.stdout
+        assert r.returncode == 0 and f"schema version {PG}, up to date" in r.stdout
         assert "nothing to do" in _db("upgrade", "--db", url).stdout
 
 

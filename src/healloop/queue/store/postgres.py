@@ -79,7 +79,7 @@ Q = load_queries(
            "OR e.node = %(node)s::text "
            "OR e.seq IN (SELECT seq FROM event_nodes WHERE node = %(node)s::text))",
 )
-SCHEMA_VERSION = 2  # as store/sqlite.py's; the PostgreSQL schema starts there (no older one exists)
+SCHEMA_VERSION = 2  # its own numbering: it started at SQLite's version of the day, with no older schema
 SCHEMA_LOCK = 0x6865616C  # pg_advisory_lock key of schema creation and upgrades ("heal")
 THREADS = 8  # worker threads, each with its own connection
 RETRIES = 20  # runs of a write that keeps meeting serialization failures or deadlocks
