@@ -53,6 +53,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "label": ("Label (key=value)", "标签（键=值）"),
     "window": ("Since", "时间范围"),
     "any_time": ("any time", "不限"),
+    "search_window_help": ("A search, spec or label looks back 30 days unless another time is chosen; "
+                           "choose any time for the whole history (slower).",
+                           "搜索、用例文件或标签筛选默认只查最近 30 天；选择“不限”可查全部历史（较慢）。"),
     "last_hour": ("last hour", "最近 1 小时"),
     "last_day": ("last 24 hours", "最近 24 小时"),
     "last_week": ("last 7 days", "最近 7 天"),

@@ -34,7 +34,12 @@ from healloop.timeutil import US, now_us, to_rfc3339
 HERE = Path(__file__).parent
 # (path, text key) of the pages in the top bar; a test's page is reached from its events.
 NAV: list[tuple[str, str]] = [("/", "events"), ("/trends", "trends"), ("/quarantines", "quarantined_tests")]
-WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
+WINDOWS: dict[str, int | None] = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "all": None}
+# A search, spec or label with no window chosen looks back this far: those filters have no index, and a
+# match for something rare walks the whole history (0.7 to 1.6 s on a million events; bench/dashboard.py).
+# "any time" (window=all) still reaches it all.
+SEARCH_WINDOW = "30d"
+UNINDEXED = ("q", "spec", "label")
 PAGE_FILTERS = ("status", "node", "spec", "class", "label", "window", "q")
 PINNED = (PROPOSED, ESCALATED)
 LIST_LIMIT = 200
@@ -91,6 +96,9 @@ def _dash(request: Request) -> Dashboard:
 async def events_page(request: Request, v: Visit) -> Response:
     dash = _dash(request)
     q = {k: v_.strip() for k, v_ in request.query_params.items() if k in PAGE_FILTERS and v_.strip()}
+    narrowed = "window" not in q and any(k in q for k in UNINDEXED)
+    if narrowed:
+        q["window"] = SEARCH_WINDOW
     error = None
     try:
         listing = _listing(q)
@@ -113,7 +121,7 @@ async def events_page(request: Request, v: Visit) -> Response:
                                  limit=LIST_LIMIT, match=m)
             rows = [e for e in got if e["id"] not in held]
     ctx = dict(filters=q, counts=counts, total=sum(counts.values()), states=STATES, pinned=pinned, rows=rows,
-               error=error, windows=WINDOWS, query=lambda **kw: _query(q, **kw))
+               error=error, windows=WINDOWS, narrowed=narrowed, query=lambda **kw: _query(q, **kw))
     name = "events_body.html" if request.query_params.get("partial") else "events.html"
     return dash.render(request, v, name, 400 if error else 200, **ctx)
 
@@ -124,7 +132,9 @@ def _listing(q: dict[str, str]) -> Any:
         if q["window"] not in WINDOWS:
             raise InvalidInput(f"`window` must be one of {', '.join(WINDOWS)}, got {q['window']!r}",
                                field="window")
-        given["since"] = to_rfc3339(now_us() - WINDOWS[q["window"]] * US)
+        seconds = WINDOWS[q["window"]]
+        if seconds is not None:
+            given["since"] = to_rfc3339(now_us() - seconds * US)
     return parse_listing(given, default_limit=LIST_LIMIT)
 
 
