@@ -17,6 +17,7 @@ from healloop.queue.store.sqlite import SQLiteAdmin, SQLiteStore, SQLiteTx
 from healloop.queue.store.stats_days import split
 from healloop.timeutil import US, now_us
 from tests.queue.store_contract import make_event
+from tests.support import wait_until
 
 HOUR = 3600 * US
 BASE = (now_us() // DAY_US - 10) * DAY_US  # midnight (UTC) ten days ago
@@ -148,5 +149,26 @@ async def test_the_top_flaky_tests_of_several_days_add_up(tmp_path: Path) -> Non
         cached, fresh = await _both(store, w)
         assert cached == fresh
         assert [f[1:3] for f in cached.flaky[:2]] == [("twice on day 1 #7", 3), ("every day", 3)]
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_starting_store_reads_the_last_days_into_the_cache_in_the_background(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "events.db")
+    await first.start()
+    events = [_event(day, hour) for day in range(5) for hour in (2, 20)]
+    for ev in events:
+        await first.write(lambda tx, ev=ev: tx.insert_event(ev))
+    await first.close()
+
+    store = SQLiteStore(tmp_path / "events.db")
+    await store.start()  # a restart: its cache is empty, and fills without a request
+    try:
+        days = {(BASE // DAY_US + d, None) for d in range(5)}
+        wait_until(lambda: days <= set(store._days._entries), what="the last days in the stats cache")
+        w = StatsWindow(BASE, BASE + 5 * DAY_US)
+        cached, fresh = await _both(store, w)
+        assert cached == fresh and sum(n for _, _, n in cached.per_day) == 10
     finally:
         await store.close()
