@@ -441,26 +441,31 @@ def is_postgres(db: str | None) -> bool:
     return bool(db) and db.split("://", 1)[0] in ("postgresql", "postgres")
 
 
+def pg_admin(admin_url: str):  # -> psycopg.Connection (psycopg is an optional extra)
+    """A connection to the database ``admin_url`` names, or a SystemExit saying what to do."""
+    try:
+        import psycopg
+    except ImportError:
+        raise SystemExit("--db postgresql://... needs psycopg: "
+                         ".venv/bin/pip install -e '.[postgres]'") from None
+    try:
+        return psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"PostgreSQL at {admin_url} does not answer ({str(exc).strip()}); start it "
+                         "(scripts/setup does) or give another --db URL") from None
+
+
 @contextmanager
 def pg_database(admin_url: str) -> Iterator[str]:
     """A fresh database ``healloop_bench_<random>`` on the server of ``admin_url`` (which names a
     database to connect to for CREATE and DROP, e.g. .../postgres), dropped afterwards."""
-    try:
-        import psycopg
-    except ImportError:
-        raise SystemExit("--db postgresql://... needs psycopg: pip install -e '.[postgres]'") from None
     name = f"healloop_bench_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise SystemExit(f"PostgreSQL at {admin_url} does not answer ({str(exc).strip()}); start it "
-                         "(scripts/setup does) or give another --db URL") from None
-    with admin:
+    with pg_admin(admin_url) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     try:
         yield admin_url.rsplit("/", 1)[0] + "/" + name
     finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        with pg_admin(admin_url) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -655,6 +660,8 @@ def main() -> int:
               "(or run bench/setup, which does that)", file=sys.stderr)
         return 2
 
+    if pg:
+        pg_admin(opts.db).close()  # an unreachable server fails now, not after the SQLite phase
     machine_notes(opts)
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="healloop-bench-"))
     work.mkdir(parents=True, exist_ok=True)
