@@ -93,8 +93,9 @@ HISTORY_RATIO = 0.80
 class Server:
     """A server process started by the bench; its first stdout line names the URL."""
 
-    def __init__(self, name: str, argv: list[str]) -> None:
+    def __init__(self, name: str, argv: list[str], db: str | None = None) -> None:
         self.name = name
+        self.db = db  # a postgresql:// URL: its backends' CPU is measured beside the server's
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         m = re.search(r"http://([\d.]+):(\d+)", line)
@@ -122,7 +123,8 @@ class Server:
 def start_queue(db: Path | str) -> Server:
     exe = Path(sys.executable).with_name("healloop")
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "healloop.cli.main"]
-    return Server("healloop serve", [*argv, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", "0"])
+    return Server("healloop serve", [*argv, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", "0"],
+                  str(db) if is_postgres(str(db)) else None)
 
 
 def start_trivial() -> Server:
@@ -156,6 +158,7 @@ class WrkResult:
     server_cpu: float  # cores used by the server process during the run
     wrk_cpu: float  # cores used by wrk
     other_cpu: float  # cores busy with anything else on the machine (other tenants, the kernel)
+    db_cpu: float = math.nan  # cores used by the PostgreSQL backends of the run's database (in other_cpu)
 
 
 def machine_busy_seconds() -> float:
@@ -223,6 +226,8 @@ def run_wrk_many(jobs: list[tuple[str, Server, str | None, tuple[str, ...]]], du
     p50 and p99 are the worst of the processes' (wrk cannot merge histograms)."""
     argvs = [_wrk_argv(url, duration, connections, threads, script, args) for url, _, script, args in jobs]
     servers = [server for _, server, _, _ in jobs]
+    dbs = {sv.db for sv in servers if sv.db}
+    db0 = pg_backend_seconds(dbs)
     cpu0, busy0 = sum(sv.cpu_seconds() for sv in servers), machine_busy_seconds()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -231,6 +236,8 @@ def run_wrk_many(jobs: list[tuple[str, Server, str | None, tuple[str, ...]]], du
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu1, busy1 = sum(sv.cpu_seconds() for sv in servers), machine_busy_seconds()
+    db1 = pg_backend_seconds(dbs)
+    db_cpu = sum(t - db0.get(pid, 0.0) for pid, t in db1.items()) / wall if dbs else math.nan
     parsed = [_parse_wrk(a, p.returncode, o, e) for a, p, (o, e) in zip(argvs, procs, outs, strict=True)]
     extra: dict[str, int] = {}
     for w in parsed:
@@ -242,8 +249,27 @@ def run_wrk_many(jobs: list[tuple[str, Server, str | None, tuple[str, ...]]], du
         p50_ms=max(w.p50_ms for w in parsed), p99_ms=max(w.p99_ms for w in parsed),
         non2xx=sum(w.non2xx for w in parsed), socket_errors=sum(w.socket_errors for w in parsed),
         extra=extra, server_cpu=(cpu1 - cpu0) / wall, wrk_cpu=wrk_cpu / wall,
-        other_cpu=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - wrk_cpu) / wall,
+        other_cpu=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - wrk_cpu) / wall, db_cpu=db_cpu,
     )
+
+
+def pg_backend_seconds(urls: set[str]) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the databases of ``urls`` (the same
+    host, /proc readable): the database's share of the machine, apart from other tenants' work."""
+    if not urls:
+        return {}
+    names = [u.rsplit("/", 1)[1].split("?", 1)[0] for u in urls]
+    with pg_admin(next(iter(urls))) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) "
+                                           "AND pid <> pg_backend_pid()", (names,))]
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile, or on another host
+        out[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
 
 
 def run_wrk(url: str, duration: float, connections: int, threads: int, server: Server,
@@ -387,6 +413,8 @@ def fill_backlog(server: Server, need: int, tag: str) -> int:
 
 def _show(rep: int, repeats: int, scenario: str, r: WrkResult, note: str = "") -> None:
     extra = " ".join(f"{k}={v}" for k, v in r.extra.items())
+    if not math.isnan(r.db_cpu):
+        extra = f"postgres {r.db_cpu:4.2f} cores  " + extra
     print(f"    [{rep + 1}/{repeats}] {scenario:<17} {r.rps:9.0f} req/s  "
           f"p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  server {r.server_cpu:4.2f} cores  "
           f"wrk {r.wrk_cpu:4.2f}  other {r.other_cpu:4.2f}  non-2xx {r.non2xx}  {extra}{note}", flush=True)
@@ -519,25 +547,29 @@ def run_scaling(admin_url: str, opts: argparse.Namespace, tag: str, ceiling: flo
 def print_scaling_table(scales: list[Scale]) -> None:
     print("\nServers on one PostgreSQL database (one wrk per server; rates summed, median of the repeats)")
     print(f"  {'servers':<9}{'ingest distinct':>16}{'vs 1':>7}{'claim+transition':>18}{'vs 1':>7}"
-          f"{'server cores':>14}")
+          f"{'server cores':>14}{'postgres cores':>16}")
     base_i, base_c = scales[0].rps("ingest distinct"), scales[0].rps("claim+transition")
     for sc in scales:
         i, c = sc.rps("ingest distinct"), sc.rps("claim+transition")
         cores = statistics.median(r.server_cpu for r in sc.results["ingest distinct"])
-        print(f"  {sc.servers:<9}{i:16.0f}{i / base_i:7.2f}{c:18.0f}{c / base_c:7.2f}{cores:14.2f}")
-    print("  (claim+transition counts all 5 requests per event; server cores: all the healloop servers "
-          "together during ingest, PostgreSQL's own processes are in 'other')")
+        db = statistics.median(r.db_cpu for r in sc.results["ingest distinct"])
+        print(f"  {sc.servers:<9}{i:16.0f}{i / base_i:7.2f}{c:18.0f}{c / base_c:7.2f}{cores:14.2f}{db:16.2f}")
+    print("  (claim+transition counts all 5 requests per event; server / postgres cores: all the healloop "
+          "servers, and the PostgreSQL backends of their database, during ingest)")
 
 
 def print_backend_table(sqlite: Phase, pg: Phase) -> None:
     print("\nPostgreSQL vs SQLite, empty database, same run (median req/s)")
-    print(f"  {'scenario':<18}{'SQLite':>9}{'PostgreSQL':>12}{'ratio':>8}{'PG p50 ms':>11}{'PG p99 ms':>11}")
+    print(f"  {'scenario':<18}{'SQLite':>9}{'PostgreSQL':>12}{'ratio':>8}{'PG p50 ms':>11}{'PG p99 ms':>11}"
+          f"{'server CPU ms/req SQLite, PG':>30}{'postgres CPU ms/req':>21}")
     for scenario, target in TARGETS.items():
         if target is None:
             continue
         a, b = sqlite.rps(scenario), pg.rps(scenario)
-        r = pg.pick(scenario)
-        print(f"  {scenario:<18}{a:9.0f}{b:12.0f}{b / a:8.0%}{r.p50_ms:11.2f}{r.p99_ms:11.2f}")
+        r, q = pg.pick(scenario), sqlite.pick(scenario)
+        per = f"{q.server_cpu / q.rps * 1000:.2f}, {r.server_cpu / r.rps * 1000:.2f}"
+        print(f"  {scenario:<18}{a:9.0f}{b:12.0f}{b / a:8.0%}{r.p50_ms:11.2f}{r.p99_ms:11.2f}"
+              f"{per:>30}{r.db_cpu / r.rps * 1000:21.2f}")
     if sqlite.wake and pg.wake:
         a, b = pct(sqlite.wake.from_send, 99), pct(pg.wake.from_send, 99)
         print(f"  {'wake-up p99 (ms)':<18}{a:9.2f}{b:12.2f}")
