@@ -31,6 +31,14 @@ events already resolved (bench/history_db.py, written by SQLite directly with th
 Rates are the median of the repeats. Targets (informational; the exit status is 0 whatever they say):
 ingest >= 50% of the ceiling, claim+transition >= 40%, wake-up p99 < 10 ms, and with the history
 every rate >= 80% of the empty database's.
+
+    .venv/bin/python bench/queue.py --quick --db postgresql://postgres@127.0.0.1/postgres --servers 3
+
+``--db URL`` runs phase 1 a second time on PostgreSQL, on a database ``healloop_bench_<random>`` the
+bench creates on that server and drops afterwards, and prints both backends side by side (the history
+phase is then off unless ``--history`` asks for it: it writes SQLite only). ``--servers N`` then
+measures claim+transition and ingest distinct with 1, 2 .. N servers on one fresh database each time,
+one wrk process per server, the connections and wrk threads split among them, rates summed.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ import math  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
+import secrets  # noqa: E402
 import shutil  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
@@ -57,6 +66,8 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -82,8 +93,9 @@ HISTORY_RATIO = 0.80
 class Server:
     """A server process started by the bench; its first stdout line names the URL."""
 
-    def __init__(self, name: str, argv: list[str]) -> None:
+    def __init__(self, name: str, argv: list[str], db: str | None = None) -> None:
         self.name = name
+        self.db = db  # a postgresql:// URL: its backends' CPU is measured beside the server's
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         m = re.search(r"http://([\d.]+):(\d+)", line)
@@ -108,10 +120,11 @@ class Server:
                 self.proc.wait()
 
 
-def start_queue(db: Path) -> Server:
+def start_queue(db: Path | str) -> Server:
     exe = Path(sys.executable).with_name("healloop")
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "healloop.cli.main"]
-    return Server("healloop serve", [*argv, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", "0"])
+    return Server("healloop serve", [*argv, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", "0"],
+                  str(db) if is_postgres(str(db)) else None)
 
 
 def start_trivial() -> Server:
@@ -145,6 +158,7 @@ class WrkResult:
     server_cpu: float  # cores used by the server process during the run
     wrk_cpu: float  # cores used by wrk
     other_cpu: float  # cores busy with anything else on the machine (other tenants, the kernel)
+    db_cpu: float = math.nan  # cores used by the PostgreSQL backends of the run's database (in other_cpu)
 
 
 def machine_busy_seconds() -> float:
@@ -162,27 +176,34 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * scale
 
 
-def run_wrk(url: str, duration: float, connections: int, threads: int, server: Server,
-            script: str | None = None, args: tuple[str, ...] = ()) -> WrkResult:
+def _wrk_argv(url: str, duration: float, connections: int, threads: int, script: str | None,
+              args: tuple[str, ...]) -> list[str]:
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s"]
     if script:
         argv += ["-s", str(LUA / script)]
     argv.append(url)
     if args:
         argv += ["--", *args]
-    cpu0, busy0 = server.cpu_seconds(), machine_busy_seconds()
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    out = subprocess.run(argv, capture_output=True, text=True, check=False)
-    wall = time.monotonic() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu1, busy1 = server.cpu_seconds(), machine_busy_seconds()
-    text = out.stdout
+    return argv
+
+
+@dataclass
+class _WrkOut:
+    rps: float
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    non2xx: int
+    socket_errors: int
+    extra: dict[str, int]
+
+
+def _parse_wrk(argv: list[str], rc: int, text: str, err: str) -> _WrkOut:
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    if out.returncode != 0 or not m:
-        raise SystemExit(f"wrk failed ({' '.join(argv)}):\n{text}\n{out.stderr}")
-    if out.stderr.strip():
-        print("    wrk stderr: " + out.stderr.strip().replace("\n", "\n    "), flush=True)
+    if rc != 0 or not m:
+        raise SystemExit(f"wrk failed ({' '.join(argv)}):\n{text}\n{err}")
+    if err.strip():
+        print("    wrk stderr: " + err.strip().replace("\n", "\n    "), flush=True)
     req = re.search(r"(\d+) requests in", text)
     p50 = re.search(r"\s50%\s+(\S+)", text)
     p99 = re.search(r"\s99%\s+(\S+)", text)
@@ -192,15 +213,68 @@ def run_wrk(url: str, duration: float, connections: int, threads: int, server: S
     bench = re.search(r"^BENCH (.*)$", text, re.MULTILINE)
     if bench:
         extra = {k: int(v) for k, v in (kv.split("=") for kv in bench.group(1).split())}
+    return _WrkOut(float(m.group(1)), int(req.group(1)) if req else 0,
+                   _ms(p50.group(1)) if p50 else math.nan, _ms(p99.group(1)) if p99 else math.nan,
+                   int(non2xx.group(1)) if non2xx else 0,
+                   sum(int(x) for x in sock.groups()) if sock else 0, extra)
+
+
+def run_wrk_many(jobs: list[tuple[str, Server, str | None, tuple[str, ...]]], duration: float,
+                 connections: int, threads: int) -> WrkResult:
+    """One wrk process per (url, server, script, args), all at once, each with ``connections`` and
+    ``threads`` of its own: load spread over several servers. Rates, counts and server CPU are summed;
+    p50 and p99 are the worst of the processes' (wrk cannot merge histograms)."""
+    argvs = [_wrk_argv(url, duration, connections, threads, script, args) for url, _, script, args in jobs]
+    servers = [server for _, server, _, _ in jobs]
+    dbs = {sv.db for sv in servers if sv.db}
+    db0 = pg_backend_seconds(dbs)
+    cpu0, busy0 = sum(sv.cpu_seconds() for sv in servers), machine_busy_seconds()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in argvs]
+    outs = [p.communicate() for p in procs]
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1, busy1 = sum(sv.cpu_seconds() for sv in servers), machine_busy_seconds()
+    db1 = pg_backend_seconds(dbs)
+    db_cpu = sum(t - db0.get(pid, 0.0) for pid, t in db1.items()) / wall if dbs else math.nan
+    parsed = [_parse_wrk(a, p.returncode, o, e) for a, p, (o, e) in zip(argvs, procs, outs, strict=True)]
+    extra: dict[str, int] = {}
+    for w in parsed:
+        for k, v in w.extra.items():
+            extra[k] = extra.get(k, 0) + v
     wrk_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return WrkResult(
-        rps=float(m.group(1)), requests=int(req.group(1)) if req else 0,
-        p50_ms=_ms(p50.group(1)) if p50 else math.nan, p99_ms=_ms(p99.group(1)) if p99 else math.nan,
-        non2xx=int(non2xx.group(1)) if non2xx else 0,
-        socket_errors=sum(int(x) for x in sock.groups()) if sock else 0,
+        rps=sum(w.rps for w in parsed), requests=sum(w.requests for w in parsed),
+        p50_ms=max(w.p50_ms for w in parsed), p99_ms=max(w.p99_ms for w in parsed),
+        non2xx=sum(w.non2xx for w in parsed), socket_errors=sum(w.socket_errors for w in parsed),
         extra=extra, server_cpu=(cpu1 - cpu0) / wall, wrk_cpu=wrk_cpu / wall,
-        other_cpu=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - wrk_cpu) / wall,
+        other_cpu=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - wrk_cpu) / wall, db_cpu=db_cpu,
     )
+
+
+def pg_backend_seconds(urls: set[str]) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the databases of ``urls`` (the same
+    host, /proc readable): the database's share of the machine, apart from other tenants' work."""
+    if not urls:
+        return {}
+    names = [u.rsplit("/", 1)[1].split("?", 1)[0] for u in urls]
+    with pg_admin(next(iter(urls))) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) "
+                                           "AND pid <> pg_backend_pid()", (names,))]
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile, or on another host
+        out[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def run_wrk(url: str, duration: float, connections: int, threads: int, server: Server,
+            script: str | None = None, args: tuple[str, ...] = ()) -> WrkResult:
+    return run_wrk_many([(url, server, script, args)], duration, connections, threads)
 
 
 # -- long-poll wake-up
@@ -339,12 +413,14 @@ def fill_backlog(server: Server, need: int, tag: str) -> int:
 
 def _show(rep: int, repeats: int, scenario: str, r: WrkResult, note: str = "") -> None:
     extra = " ".join(f"{k}={v}" for k, v in r.extra.items())
+    if not math.isnan(r.db_cpu):
+        extra = f"postgres {r.db_cpu:4.2f} cores  " + extra
     print(f"    [{rep + 1}/{repeats}] {scenario:<17} {r.rps:9.0f} req/s  "
           f"p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  server {r.server_cpu:4.2f} cores  "
           f"wrk {r.wrk_cpu:4.2f}  other {r.other_cpu:4.2f}  non-2xx {r.non2xx}  {extra}{note}", flush=True)
 
 
-def run_phase(name: str, db: Path, opts: argparse.Namespace, tag: str) -> Phase:
+def run_phase(name: str, db: Path | str, opts: argparse.Namespace, tag: str) -> Phase:
     phase = Phase(name)
     trivial = start_trivial()
     queue = start_queue(db)
@@ -386,6 +462,117 @@ def run_phase(name: str, db: Path, opts: argparse.Namespace, tag: str) -> Phase:
         queue.stop()
         trivial.stop()
     return phase
+
+
+# -- PostgreSQL: a database made for the run, and the scaling over several servers on it
+def is_postgres(db: str | None) -> bool:
+    return bool(db) and db.split("://", 1)[0] in ("postgresql", "postgres")
+
+
+def pg_admin(admin_url: str):  # -> psycopg.Connection (psycopg is an optional extra)
+    """A connection to the database ``admin_url`` names, or a SystemExit saying what to do."""
+    try:
+        import psycopg
+    except ImportError:
+        raise SystemExit("--db postgresql://... needs psycopg: "
+                         ".venv/bin/pip install -e '.[postgres]'") from None
+    try:
+        return psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"PostgreSQL at {admin_url} does not answer ({str(exc).strip()}); start it "
+                         "(scripts/setup does) or give another --db URL") from None
+
+
+@contextmanager
+def pg_database(admin_url: str) -> Iterator[str]:
+    """A fresh database ``healloop_bench_<random>`` on the server of ``admin_url`` (which names a
+    database to connect to for CREATE and DROP, e.g. .../postgres), dropped afterwards."""
+    name = f"healloop_bench_{secrets.token_hex(4)}"
+    with pg_admin(admin_url) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with pg_admin(admin_url) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass
+class Scale:
+    servers: int
+    results: dict[str, list[WrkResult]] = field(default_factory=dict)
+
+    def rps(self, scenario: str) -> float:
+        return statistics.median(r.rps for r in self.results[scenario])
+
+
+def run_scaling(admin_url: str, opts: argparse.Namespace, tag: str, ceiling: float) -> list[Scale]:
+    """For 1..opts.servers servers on one fresh database each time: claim+transition, then ingest
+    distinct, with one wrk process per server (the connections and wrk threads split among them)."""
+    out = []
+    d, n = opts.duration, opts.repeats
+    for count in range(1, opts.servers + 1):
+        scale = Scale(count)
+        conns, threads = max(1, opts.connections // count), max(1, opts.threads // count)
+        with pg_database(admin_url) as url:
+            queues = [start_queue(url) for _ in range(count)]
+            try:
+                print(f"  {count} server(s) on {url.rsplit('/', 1)[1]}: "
+                      f"{', '.join(q.url for q in queues)}; wrk -t{threads} -c{conns} each", flush=True)
+                for q in queues:
+                    run_wrk(q.url + "/healthz", 1, conns, threads, q)
+
+                def record(rep: int, scenario: str, r: WrkResult, note: str = "",
+                           scale: Scale = scale) -> None:
+                    scale.results.setdefault(scenario, []).append(r)
+                    _show(rep, n, scenario, r, note)
+
+                for rep in range(n):
+                    backlog = fill_backlog(queues[0], int(ceiling * d / 5) + 100, f"{tag}-s{count}f{rep}")
+                    jobs = [(q.url, q, "claim.lua", (f"{tag}s{count}r{rep}q{i}",))
+                            for i, q in enumerate(queues)]
+                    record(rep, "claim+transition", run_wrk_many(jobs, d, conns, threads),
+                           f"  (backlog {backlog} queued)")
+                for rep in range(n):
+                    jobs = [(q.url, q, "ingest.lua", (f"{tag}-s{count}d{rep}q{i}", "distinct"))
+                            for i, q in enumerate(queues)]
+                    record(rep, "ingest distinct", run_wrk_many(jobs, d, conns, threads))
+            finally:
+                for q in queues:
+                    q.stop()
+        out.append(scale)
+    return out
+
+
+def print_scaling_table(scales: list[Scale]) -> None:
+    print("\nServers on one PostgreSQL database (one wrk per server; rates summed, median of the repeats)")
+    print(f"  {'servers':<9}{'ingest distinct':>16}{'vs 1':>7}{'claim+transition':>18}{'vs 1':>7}"
+          f"{'server cores':>14}{'postgres cores':>16}")
+    base_i, base_c = scales[0].rps("ingest distinct"), scales[0].rps("claim+transition")
+    for sc in scales:
+        i, c = sc.rps("ingest distinct"), sc.rps("claim+transition")
+        cores = statistics.median(r.server_cpu for r in sc.results["ingest distinct"])
+        db = statistics.median(r.db_cpu for r in sc.results["ingest distinct"])
+        print(f"  {sc.servers:<9}{i:16.0f}{i / base_i:7.2f}{c:18.0f}{c / base_c:7.2f}{cores:14.2f}{db:16.2f}")
+    print("  (claim+transition counts all 5 requests per event; server / postgres cores: all the healloop "
+          "servers, and the PostgreSQL backends of their database, during ingest)")
+
+
+def print_backend_table(sqlite: Phase, pg: Phase) -> None:
+    print("\nPostgreSQL vs SQLite, empty database, same run (median req/s)")
+    print(f"  {'scenario':<18}{'SQLite':>9}{'PostgreSQL':>12}{'ratio':>8}{'PG p50 ms':>11}{'PG p99 ms':>11}"
+          f"{'server CPU ms/req SQLite, PG':>30}{'postgres CPU ms/req':>21}")
+    for scenario, target in TARGETS.items():
+        if target is None:
+            continue
+        a, b = sqlite.rps(scenario), pg.rps(scenario)
+        r, q = pg.pick(scenario), sqlite.pick(scenario)
+        per = f"{q.server_cpu / q.rps * 1000:.2f}, {r.server_cpu / r.rps * 1000:.2f}"
+        print(f"  {scenario:<18}{a:9.0f}{b:12.0f}{b / a:8.0%}{r.p50_ms:11.2f}{r.p99_ms:11.2f}"
+              f"{per:>30}{r.db_cpu / r.rps * 1000:21.2f}")
+    if sqlite.wake and pg.wake:
+        a, b = pct(sqlite.wake.from_send, 99), pct(pg.wake.from_send, 99)
+        print(f"  {'wake-up p99 (ms)':<18}{a:9.2f}{b:12.2f}")
 
 
 # -- report
@@ -477,13 +664,26 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=None,
                     help="wake-up samples (default 200, 50 with --quick)")
     ap.add_argument("--quick", action="store_true", help="short runs for a smoke test")
+    ap.add_argument("--db", default=None, metavar="postgresql://USER@HOST/DB",
+                    help="also run phase 1 on PostgreSQL: a fresh database made on this server (the URL's "
+                    "database is only connected to, to create and drop it) beside the SQLite phase")
+    ap.add_argument("--servers", type=int, default=0, metavar="N",
+                    help="with --db: ingest and claims with 1, 2 .. N servers on one database")
     ap.add_argument("--workdir", type=Path, default=None, help="where the databases go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     opts = ap.parse_args()
     q = opts.quick
     opts.duration = opts.duration if opts.duration is not None else (2.0 if q else 10.0)
     opts.repeats = opts.repeats if opts.repeats is not None else (1 if q else 3)
-    opts.history = opts.history if opts.history is not None else (20_000 if q else 1_000_000)
+    pg = is_postgres(opts.db)
+    if opts.db and not pg:
+        ap.error(f"--db takes a postgresql:// (or postgres://) URL, not {opts.db!r}; SQLite always runs")
+    if opts.servers and not pg:
+        ap.error("--servers N needs --db postgresql://...: several servers share one PostgreSQL database")
+    # With PostgreSQL the run is about the backends side by side: the history phase (SQLite only,
+    # bench/history_db.py writes the file directly) is off unless asked for.
+    default_history = 0 if pg else (20_000 if q else 1_000_000)
+    opts.history = opts.history if opts.history is not None else default_history
     opts.samples = opts.samples if opts.samples is not None else (50 if q else 200)
 
     if shutil.which("wrk") is None:
@@ -492,6 +692,8 @@ def main() -> int:
               "(or run bench/setup, which does that)", file=sys.stderr)
         return 2
 
+    if pg:
+        pg_admin(opts.db).close()  # an unreachable server fails now, not after the SQLite phase
     machine_notes(opts)
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="healloop-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -499,7 +701,15 @@ def main() -> int:
     checks: list[bool] = []
     try:
         print("\nphase 1: empty database", flush=True)
-        empty = run_phase("Empty database", work / "empty.db", opts, tag + "e")
+        empty = run_phase("Empty database" + (", SQLite" if pg else ""), work / "empty.db", opts, tag + "e")
+        pg_empty, scales = None, []
+        if pg:
+            print("\nphase 1 on PostgreSQL: empty database", flush=True)
+            with pg_database(opts.db) as url:
+                pg_empty = run_phase("Empty database, PostgreSQL", url, opts, tag + "p")
+            if opts.servers:
+                print(f"\nscaling: 1 to {opts.servers} servers on one PostgreSQL database", flush=True)
+                scales = run_scaling(opts.db, opts, tag + "s", empty.rps(CEILING))
         hist = None
         if opts.history:
             print(f"\nphase 2: {opts.history:,} events in the history", flush=True)
@@ -513,6 +723,11 @@ def main() -> int:
 
         print("\n" + "=" * 100)
         checks += print_phase_table(empty)
+        if pg_empty:
+            checks += print_phase_table(pg_empty)
+            print_backend_table(empty, pg_empty)
+        if scales:
+            print_scaling_table(scales)
         if hist:
             checks += print_phase_table(hist)
             checks += print_history_table(empty, hist)

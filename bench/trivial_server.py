@@ -9,14 +9,23 @@ this and the queue is the queue's own work. Prints the same kind of first line:
 
 from __future__ import annotations
 
-import argparse
+import os
+import sys
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+# bench/queue.py sits beside this file: keep the standard library's ``queue`` (which psycopg imports,
+# through healloop.queue.server) ahead of it on sys.path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
+    sys.path.append(sys.path.pop(0))
 
-from healloop.queue.server import bind, run_uvicorn
+import argparse  # noqa: E402
+
+from starlette.applications import Starlette  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import JSONResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+
+from healloop.queue.server import bind, run_uvicorn  # noqa: E402
 
 
 async def hello(request: Request) -> JSONResponse:
