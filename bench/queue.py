@@ -313,10 +313,12 @@ class RawHTTP:
 
 
 async def _wakeup(
-    host: str, port: int, samples: int, tag: str, park_s: float
+    host: str, port: int, samples: int, tag: str, park_s: float, report_to: tuple[str, int] | None = None
 ) -> tuple[list[float], list[float]]:
+    """The parked claim on host:port; the report to ``report_to`` (another server on the same database:
+    the wake-up then crosses servers through LISTEN/NOTIFY), else to the same server."""
     worker = await RawHTTP.open(host, port)
-    reporter = await RawHTTP.open(host, port)
+    reporter = await RawHTTP.open(*(report_to or (host, port)))
     from_send, from_201 = [], []
     try:
         for i in range(samples):
@@ -501,6 +503,7 @@ def pg_database(admin_url: str) -> Iterator[str]:
 class Scale:
     servers: int
     results: dict[str, list[WrkResult]] = field(default_factory=dict)
+    wake: Wake | None = None  # a claim parked on the first server woken by a report to the second
 
     def rps(self, scenario: str) -> float:
         return statistics.median(r.rps for r in self.results[scenario])
@@ -521,6 +524,11 @@ def run_scaling(admin_url: str, opts: argparse.Namespace, tag: str, ceiling: flo
                       f"{', '.join(q.url for q in queues)}; wrk -t{threads} -c{conns} each", flush=True)
                 for q in queues:
                     run_wrk(q.url + "/healthz", 1, conns, threads, q)
+                if count > 1:  # before any load, the database empty: each parked claim waits for its report
+                    fs, fr = asyncio.run(_wakeup(queues[0].host, queues[0].port, opts.samples,
+                                                 f"{tag}-x{count}", 0.02, (queues[1].host, queues[1].port)))
+                    scale.wake = Wake(fs, fr)
+                    print(f"  wake-up across servers: {scale.wake.line()}", flush=True)
 
                 def record(rep: int, scenario: str, r: WrkResult, note: str = "",
                            scale: Scale = scale) -> None:
@@ -556,6 +564,9 @@ def print_scaling_table(scales: list[Scale]) -> None:
         print(f"  {sc.servers:<9}{i:16.0f}{i / base_i:7.2f}{c:18.0f}{c / base_c:7.2f}{cores:14.2f}{db:16.2f}")
     print("  (claim+transition counts all 5 requests per event; server / postgres cores: all the healloop "
           "servers, and the PostgreSQL backends of their database, during ingest)")
+    for sc in scales:
+        if sc.wake is not None:
+            print(f"  wake-up across servers ({sc.servers} running): {sc.wake.line()}")
 
 
 def print_backend_table(sqlite: Phase, pg: Phase) -> None:
