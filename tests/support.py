@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -60,6 +61,13 @@ class QueueServer:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
+    def _config_artifacts(self) -> bool:
+        """Whether the --config file given sets [queue] artifacts (an S3 store: no folder then)."""
+        if "--config" not in self.args:
+            return False
+        text = Path(self.args[self.args.index("--config") + 1]).read_text()
+        return "artifacts" in tomllib.loads(text).get("queue", {})
+
     def start(self) -> QueueServer:
         from tests.pgdb import database_for, on_postgres
 
@@ -68,7 +76,7 @@ class QueueServer:
             # The same suite on PostgreSQL: the test's file path names a fresh database, and the files
             # that live beside an SQLite file (artifacts, session key) stay in the same folder.
             db = database_for(self.db)
-            if "--artifacts-dir" not in self.args and "--artifacts" not in self.args:
+            if not {"--artifacts-dir", "--artifacts"} & set(self.args) and not self._config_artifacts():
                 self.args += ["--artifacts-dir", str(self.db.parent / "artifacts")]
         cmd = [sys.executable, "-m", "healloop", "serve", "--db", db, "--port", "0", *self.args]
         QueueServer.running.add(self)
