@@ -37,6 +37,7 @@ def cli(verbose: int) -> None:
 COMMAND_MODULES = [
     "healloop.cli.queue_commands",
     "healloop.cli.node_commands",
+    "healloop.cli.ide_commands",  # adds `queue` to node_commands' `mcp` group
     "healloop.cli.agent_commands",
     "healloop.cli.source_commands",
     "healloop.cli.stack_commands",
