@@ -1,5 +1,6 @@
 """``healloop init --vscode``: the real command in a real folder writes, merges and refuses
-``.vscode/mcp.json``, and the node entry it writes connects to a real node over MCP."""
+``.vscode/mcp.json``, and both entries it writes work as VS Code uses them: the queue entry's command
+line starts ``healloop mcp queue`` against a real queue, the node entry reaches a real node."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from healloop import jsonc
 from healloop.vscodeconfig import launcher
-from tests.support import wait_until
+from tests.support import QueueServer, failure, wait_until
 
 # The console script of this environment: what a user runs, so the launcher sees a real program.
 HEALLOOP = str(Path(sys.executable).parent / "healloop")
@@ -272,3 +273,36 @@ def test_the_written_node_entry_reaches_the_node(tmp_path: Path, node: str) -> N
     ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     refused = httpx.post(wrong["url"], headers=wrong["headers"], json=ping)
     assert refused.status_code == 401   # so the header written is the one the node checks
+
+
+async def _queue_session(entry: dict[str, Any]) -> tuple[set[str], Any, Any]:
+    """Start the server as VS Code does with a stdio entry: its command, args and env (over the editor's
+    own environment), then list tools and prompts and call list_events."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_")}
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env={**base, **entry["env"]})
+    async with Client(params) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        return names, prompts, await client.call_tool("list_events", {})
+
+
+def test_the_written_queue_entry_starts_the_queue_server(tmp_path: Path, make_server: Any) -> None:
+    queue: QueueServer = make_server(token="queue-secret")
+    with queue.client(token="queue-secret") as c:
+        event = c.post("/v1/events", json=failure(1)).json()["id"]
+    project = tmp_path / "project"
+    project.mkdir()
+    assert init(project, "--vscode", "--queue", queue.url).returncode == 0
+    written = read(project)["servers"]["healloop-queue"]
+    assert written["type"] == "stdio" and Path(written["command"]).is_absolute()
+    entry = resolve_inputs(written, {"healloop-queue-token": "queue-secret", "healloop-node-token": ""})
+    names, prompts, events = anyio.run(_queue_session, entry)
+    assert {"list_events", "claim_event", "event_context", "node_call", "verify", "resolve", "escalate",
+            "propose", "release_event"} <= names
+    assert {"heal-event", "triage-escalations"} <= prompts
+    assert not events.is_error and event in json.dumps(events.structured_content)
+    # The token really travels through the env the entry names: a wrong one is refused by the queue.
+    wrong = resolve_inputs(written, {"healloop-queue-token": "wrong", "healloop-node-token": ""})
+    _, _, refused = anyio.run(_queue_session, wrong)
+    assert refused.is_error and event not in str(refused.content)
+    assert "unauthorized" in refused.content[0].text and "HTTP 401" in refused.content[0].text
