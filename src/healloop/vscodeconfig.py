@@ -57,9 +57,10 @@ def launcher(argv0: str, *, which: Callable[[str], str | None] = shutil.which,
     on_path = which("healloop")
     if running is None or (on_path and Path(on_path).resolve() == running):
         return Launcher("healloop")
-    return Launcher(str(running), note=f"`healloop` on PATH is {'not this one' if on_path else 'not found'}, "
-                    f"so the queue server starts as {running}: a path of this machine's (another machine "
-                    "runs `healloop init --vscode` itself, or puts healloop on PATH)")
+    why = f"`healloop` on PATH is another program ({on_path})" if on_path else "`healloop` is not on PATH"
+    return Launcher(str(running), note=f"{why}, so the queue server starts as {running}, a path of this "
+                    "machine's: on another machine run `healloop init --vscode` there, or put healloop on "
+                    "PATH and run it again")
 
 
 @dataclass(frozen=True)
@@ -283,11 +284,15 @@ def write(p: Plan) -> None:
     try:
         p.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.path.parent, prefix=".mcp.json.")
+    except OSError as exc:
+        raise HealloopError(f"cannot write {p.path}: {exc.strerror}", field="vscode") from None
+    try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(p.text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, p.path)
     except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
         raise HealloopError(f"cannot write {p.path}: {exc.strerror}", field="vscode") from None
 
 

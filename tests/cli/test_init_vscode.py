@@ -82,7 +82,8 @@ def test_a_fresh_folder_gets_both_servers_and_their_inputs(tmp_path: Path) -> No
         },
     }
     assert text.endswith("}\n")
-    assert "mcp.json: created" in out.stdout and "is not found, so the queue server starts as" in out.stdout
+    assert "mcp.json: created" in out.stdout
+    assert "`healloop` is not on PATH, so the queue server starts as" in out.stdout
     assert not (tmp_path / "healloop.toml").exists() and not (tmp_path / ".gitignore").exists()
 
 
@@ -90,7 +91,7 @@ def test_healloop_on_path_is_written_by_name(tmp_path: Path) -> None:
     out = init(tmp_path, "--vscode", path=BIN + os.pathsep + NO_HEALLOOP_PATH)
     assert out.returncode == 0, out.stderr
     assert read(tmp_path)["servers"]["healloop-queue"]["command"] == "healloop"
-    assert "not found" not in out.stdout and "not this one" not in out.stdout
+    assert "PATH" not in out.stdout
 
 
 def test_another_healloop_on_path_is_not_trusted(tmp_path: Path) -> None:
@@ -101,7 +102,7 @@ def test_another_healloop_on_path_is_not_trusted(tmp_path: Path) -> None:
     out = init(tmp_path, "--vscode", path=str(other) + os.pathsep + NO_HEALLOOP_PATH)
     assert out.returncode == 0, out.stderr
     assert read(tmp_path)["servers"]["healloop-queue"]["command"] == str(Path(HEALLOOP).resolve())
-    assert "`healloop` on PATH is not this one" in out.stdout
+    assert f"`healloop` on PATH is another program ({other / 'healloop'})" in out.stdout
 
 
 def test_python_dash_m_is_written_as_such() -> None:
