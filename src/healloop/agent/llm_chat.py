@@ -71,6 +71,11 @@ class Unreachable(HealloopError):
 class ToolsRefused(Unreachable):
     """The endpoint refused ``tools`` and the mode is native: nothing else to try."""
 
+    def __init__(self, said: str, hint: str) -> None:
+        self.said, self.hint = said, hint
+        super().__init__(f"the endpoint refused tool calls ({said}) and --llm-tools is native; {hint}, "
+                         "or use --llm-tools auto")
+
 
 class Learned:
     """What one endpoint was found to accept. The planner keeps one for the agent's life, so a refusal
@@ -114,10 +119,7 @@ class ChatClient:
             message = llm_wire.error_text(resp.text)
             if mode == "native" and functions and llm_wire.refuses_tools(resp.status_code, message):
                 if self.config.tools == "native":
-                    raise ToolsRefused(
-                        f"the endpoint refused tool calls (HTTP {resp.status_code}: {message}) and "
-                        f"--llm-tools is native; {tools_hint(message)}, or use --llm-tools auto"
-                    )
+                    raise ToolsRefused(f"HTTP {resp.status_code}: {message}", tools_hint(message))
                 log.warning("the model endpoint refused tool calls (HTTP %d: %s); using JSON mode from "
                             "now on", resp.status_code, message)
                 self.learned.tools = "json"

@@ -109,9 +109,9 @@ def _endpoint(config: LLMConfig, report: Report) -> bool:
         report.add("model", "OK", f"{config.model!r} is listed")
     else:
         shown = ", ".join(listed[:8]) + (", ..." if len(listed) > 8 else "")
-        # llama.cpp serves its one model whatever name is asked for; Ollama and vLLM answer 404.
         report.add("model", "WARN", f"{config.model!r} is not among the listed models ({shown or 'none'}); "
-                   f"with Ollama: ollama pull {config.model}")
+                   "llama-server answers with its one model whatever the name, Ollama and vLLM answer 404 "
+                   f"(ollama pull {config.model})")
     return True
 
 
@@ -132,8 +132,11 @@ async def _probe(config: LLMConfig, report: Report, calls_line: str, trip_line: 
         messages += [turn.message(), {"role": "tool", "tool_call_id": call.id, "name": call.name,
                                       "content": quoted("result of read_file", result)}]
         answer = await client.turn(messages, [READ_FILE], 2)
+    except ToolsRefused as exc:
+        probe.refused = True
+        report.add(calls_line, "FAIL", f"the server refuses tools ({exc.said}); {exc.hint}")
+        return probe
     except HealloopError as exc:
-        probe.refused = isinstance(exc, ToolsRefused)
         report.add(calls_line, "FAIL", exc.message)
         return probe
     if word in answer.text:
@@ -177,7 +180,7 @@ def _shape(call: Call) -> str:
         "invalid": "not a JSON object (the agent answers the model with an error)",
     }[call.args_shape]
     ids = f"call id {call.id!r}" if call.id_given else "no call id (the agent makes one up)"
-    return f"arguments {args}; {ids}"
+    return f"{args}; {ids}"
 
 
 def _verdict(asked: str, native: Probe | None, json_mode: Probe | None, report: Report) -> None:
@@ -195,10 +198,9 @@ def _verdict(asked: str, native: Probe | None, json_mode: Probe | None, report: 
         else:
             report.add("agent mode", "OK", "JSON mode (--llm-tools json)")
     else:
-        tried = {"auto": "neither native tool calls nor JSON mode", "native": "native tool calls",
-                 "json": "JSON mode"}[asked]
-        report.add("agent mode", "FAIL", f"{tried} worked: the llm planner would get no plan from this "
-                   "model (the agent runs the rules planner when the endpoint is down, not when it is unfit)")
+        tried = {"auto": "neither native tool calls nor JSON mode works", "native": "native tool calls do "
+                 "not work", "json": "JSON mode does not work"}[asked]
+        report.add("agent mode", "FAIL", f"{tried} with this endpoint and model; see the lines above")
 
 
 def _listed(resp: Any) -> list[str] | None:
