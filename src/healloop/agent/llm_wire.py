@@ -1,5 +1,6 @@
-"""The shapes of tool calls on the wire: what OpenAI-compatible servers send back, what they refuse, and
-the JSON-mode protocol for a server or model without tool calling. Pure: no I/O, no clock.
+"""What goes over the wire to the model and back: untrusted text quoted as data, the tool calls
+OpenAI-compatible servers send, what they refuse, and the JSON-mode protocol for a server or model
+without tool calling. Pure: no I/O, no clock.
 
 What the servers send (their documentation and source, read in December 2026; see docs/agent.md):
 
