@@ -75,7 +75,8 @@ def check_brain(body: dict[str, Any]) -> Reply:
 @dataclass
 class Imitation:
     """One server; subclasses write its shapes. ``quirk``: how the model behind it misbehaves with
-    native tools: "content" (the call as JSON text in a code fence), "prose" (ignores the tools)."""
+    native tools: "content" (the call as JSON text in a code fence), "prose" (ignores the tools),
+    "cut-arguments" (the call's arguments cut short, not JSON)."""
 
     brain: Brain
     models: list[str] = field(default_factory=lambda: ["qwen2.5:7b"])
@@ -171,7 +172,10 @@ class Imitation:
         if self.quirk == "prose":
             text = "I would read the file notes/healloop-check.txt to find the word."
             return 200, self.finish({"role": "assistant", "content": text}, body, "stop")
-        message = {"role": "assistant", "content": None, "tool_calls": self.tool_calls(reply)}
+        calls = self.tool_calls(reply)
+        if self.quirk == "cut-arguments":  # generation stopped mid-call (a max_tokens too small)
+            calls[0]["function"]["arguments"] = calls[0]["function"]["arguments"][:10]
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
         return 200, self.finish(message, body, self.tool_reason)
 
 

@@ -202,6 +202,20 @@ def test_a_model_that_never_quotes_the_result_fails_the_round_trip(servers):
     assert line(lines, "json round trip").startswith("FAIL json round trip: ")
 
 
+def test_arguments_that_are_not_json_are_named_and_never_sent_on(servers):
+    ollama = Ollama(check_brain, quirk="cut-arguments")
+    servers.append(ollama)
+    code, lines = llm_check(ollama, "qwen2.5:7b", "--tools", "native")
+    assert code == 1, lines
+    assert line(lines, "tool calls") == "OK   tool calls: the model called read_file in tool_calls"
+    assert line(lines, "arguments").startswith(
+        "FAIL arguments: not a JSON object (the agent answers the model with an error); call id 'call_")
+    assert line(lines, "round trip") == (
+        "FAIL round trip: not sent: the call has arguments that are not a JSON object, not path "
+        "'notes/healloop-check.txt'")
+    assert len(ollama.requests) == 1
+
+
 def test_response_format_refused_is_retried_without_it(servers):
     ollama = Ollama(check_brain, refuse_response_format=True)
     servers.append(ollama)

@@ -104,7 +104,10 @@ class LLMPlanner:
             return plan
 
     async def _plan(self, ctx: Context, executor: Executor) -> Plan:
-        chat = ChatClient(self.config, self.learned)
+        with ChatClient(self.config, self.learned) as chat:
+            return await self._converse(chat, ctx, executor)
+
+    async def _converse(self, chat: ChatClient, ctx: Context, executor: Executor) -> Plan:
         offered = functions(await executor.node.tools(), READ_TOOLS + CHANGE_TOOLS)
         messages = opening(ctx)
         actions: list[Action] = []

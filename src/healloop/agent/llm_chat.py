@@ -101,6 +101,12 @@ class ChatClient:
             base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout_s
         )
 
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
     async def turn(self, messages: list[dict[str, Any]], functions: list[dict[str, Any]], step: int) -> Turn:
         """The model's next turn, in the mode the endpoint takes; a refusal of tools (in auto mode) or of
         ``response_format`` is learned and the same conversation sent again without it."""

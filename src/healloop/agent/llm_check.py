@@ -90,7 +90,8 @@ def _endpoint(config: LLMConfig, report: Report) -> bool:
     /models (some proxies) is still checked; one that refuses the connection or the key is not."""
     client = ChatClient(config)
     try:
-        resp = client.get_models()
+        with client:
+            resp = client.get_models()
     except Unreachable as exc:
         report.add("endpoint", "FAIL",
                    f"{exc.message}; is the server running and listening there? ({SERVERS})")
@@ -121,23 +122,24 @@ async def _probe(config: LLMConfig, report: Report, calls_line: str, trip_line: 
     client = ChatClient(config)
     word = f"healloop-{secrets.token_hex(3)}"
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ASK}]
+    failing = calls_line  # the line an error is reported on: the call's, then the round trip's
     try:
-        turn = await client.turn(messages, [READ_FILE], 1)
-        call = _the_call(turn, config.tools, client, report, calls_line)
-        if call is None:
-            return probe
-        if config.tools == "native":
-            report.add("arguments", "OK" if call.args is not None else "FAIL", _shape(call))
-        result = {"path": PATH, "content": f"The secret word is {word}.\n"}
-        messages += [turn.message(), {"role": "tool", "tool_call_id": call.id, "name": call.name,
-                                      "content": quoted("result of read_file", result)}]
-        answer = await client.turn(messages, [READ_FILE], 2)
+        with client:
+            turn = await client.turn(messages, [READ_FILE], 1)
+            call = _the_call(turn, config.tools, client, report, calls_line, trip_line)
+            if call is None:
+                return probe
+            failing = trip_line
+            result = {"path": PATH, "content": f"The secret word is {word}.\n"}
+            messages += [turn.message(), {"role": "tool", "tool_call_id": call.id, "name": call.name,
+                                          "content": quoted("result of read_file", result)}]
+            answer = await client.turn(messages, [READ_FILE], 2)
     except ToolsRefused as exc:
         probe.refused = True
         report.add(calls_line, "FAIL", f"the server refuses tools ({exc.said}); {exc.hint}")
         return probe
     except HealloopError as exc:
-        report.add(calls_line, "FAIL", exc.message)
+        report.add(failing, "FAIL", exc.message)
         return probe
     if word in answer.text:
         probe.works = True
@@ -150,17 +152,26 @@ async def _probe(config: LLMConfig, report: Report, calls_line: str, trip_line: 
     return probe
 
 
-def _the_call(turn: Turn, mode: str, client: ChatClient, report: Report, line: str) -> Call | None:
-    """The read_file call the model made, reported; None (and a FAIL line) when it made none or
-    another."""
+def _the_call(turn: Turn, mode: str, client: ChatClient, report: Report, line: str,
+              trip_line: str) -> Call | None:
+    """The read_file call the model made, reported with its arguments' shape; None (and a FAIL line)
+    when it made none, another, or one with other arguments."""
     if not turn.calls:
         report.add(line, "FAIL", f"the model answered without calling read_file: {turn.text[:200]!r}")
         return None
     call = turn.calls[0]
-    if call.name != "read_file" or (call.args or {}).get("path") != PATH:
-        report.add(line, "FAIL", f"the model called {call.name} with {call.args}, not read_file with "
-                   f"path {PATH!r}")
+    if call.name != "read_file":
+        report.add(line, "FAIL", f"the model called {call.name!r}, not read_file")
         return None
+    _report_call(turn, call, mode, client, report, line)
+    if call.args is None or call.args.get("path") != PATH:
+        got = f"arguments {call.args}" if call.args is not None else "arguments that are not a JSON object"
+        report.add(trip_line, "FAIL", f"not sent: the call has {got}, not path {PATH!r}")
+        return None
+    return call
+
+
+def _report_call(turn: Turn, call: Call, mode: str, client: ChatClient, report: Report, line: str) -> None:
     if mode == "native":
         how = ("in tool_calls" if turn.source == "tool_calls" else
                "as JSON text in the content, not in tool_calls (the agent reads it there too)")
@@ -169,7 +180,8 @@ def _the_call(turn: Turn, mode: str, client: ChatClient, report: Report, line: s
         fmt = ("with response_format json_object" if client.learned.response_format else
                f"without response_format, which the server refused ({client.learned.format_refused})")
         report.add(line, "OK", f"the model called read_file as a JSON object, {fmt}")
-    return call
+    if mode == "native":
+        report.add("arguments", "OK" if call.args is not None else "FAIL", _shape(call))
 
 
 def _shape(call: Call) -> str:
