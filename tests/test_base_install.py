@@ -105,6 +105,20 @@ def test_a_command_of_an_extra_names_it(small: Path, tmp_path: Path, args: list[
     assert "Traceback" not in done.stderr
 
 
+def test_llm_check_runs_on_the_base_install(small: Path) -> None:
+    # A model endpoint can be checked from any machine: no extra, the same client as the planner.
+    from tests.agent.llm_servers import Ollama, check_brain
+
+    ollama = Ollama(check_brain)
+    try:
+        done = _run(small / "healloop", "llm", "check", "--base-url", ollama.url, "--model", "qwen2.5:7b",
+                    env=_env())
+    finally:
+        ollama.close()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OK   agent mode: native tool calls (--llm-tools auto)" in done.stdout
+
+
 def test_a_pytest_run_on_the_base_install_reports_a_failure(
         small: Path, server: QueueServer, tmp_path: Path) -> None:
     suite = tmp_path / "suite"

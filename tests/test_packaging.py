@@ -199,6 +199,17 @@ def test_commands_that_import_an_extra_require_it_first() -> None:
     assert not problems, "call healloop.extras.require(...) first:\n" + "\n".join(problems)
 
 
+def test_llm_check_needs_only_the_base_install() -> None:
+    # `healloop llm check` requires no extra: it and the chat client it shares with the llm planner
+    # import httpx and anyio only, so an endpoint can be checked from any machine. The planner itself
+    # (agent/llm.py) needs MCP.
+    base = base_dists()
+    outside = {top for top in loaded_on_import(["healloop.agent.llm_check"], top_level=False)
+               if not dists_of(top) & base}
+    assert not outside, f"llm check would need an extra for {outside}"
+    assert "mcp" in loaded_on_import(["healloop.agent.llm"])
+
+
 def test_extras_map_matches_pyproject() -> None:
     declared = extra_dists()
     for extra, modules in EXTRAS.items():

@@ -375,7 +375,7 @@ class Stack:
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         # Each part gets its settings as flags; HEALLOOP_* from the caller's shell could only contradict
         # them (a reporter's HEALLOOP_URL in the node would make every rerun report again).
-        keep = {"HEALLOOP_LLM_BASE_URL", "HEALLOOP_LLM_MODEL", "HEALLOOP_LLM_API_KEY"}
+        keep = {"HEALLOOP_LLM_BASE_URL", "HEALLOOP_LLM_MODEL", "HEALLOOP_LLM_API_KEY", "HEALLOOP_LLM_TOOLS"}
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEALLOOP_") or k in keep}
         return env | (extra or {})
 

@@ -147,6 +147,16 @@ NODE_SETUP_TIMEOUT_S = 30.0
     help="Most seconds one event waits on rate limits in all; a longer Retry-After runs the rules planner.",
 )
 @click.option(
+    "--llm-tools",
+    type=click.Choice(["auto", "native", "json"]),
+    default="auto",
+    show_default=True,
+    envvar="HEALLOOP_LLM_TOOLS",
+    show_envvar=True,
+    help="How the model calls tools: native tool calls, JSON mode (the functions described in the prompt, "
+    "one JSON object per turn), or auto: native until the endpoint refuses tools, then JSON.",
+)
+@click.option(
     "--heal-threshold",
     type=click.FloatRange(0, 1),
     default=0.5,
@@ -210,6 +220,7 @@ def agent_command(
     llm_retries: int,
     llm_retry_base: float,
     llm_retry_wait: float,
+    llm_tools: str,
     heal_threshold: float,
     heal_margin: float,
     max_data_kb: int,
@@ -256,6 +267,7 @@ def agent_command(
             retries=llm_retries,
             retry_base_s=llm_retry_base,
             retry_max_wait_s=llm_retry_wait,
+            tools=llm_tools,
         )
     click.echo(
         f"healloop agent {config.name}: {concurrency} worker(s), planner {planner}, queue {queue_url}"

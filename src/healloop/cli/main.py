@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "healloop.cli.node_commands",
     "healloop.cli.ide_commands",  # adds `queue` to node_commands' `mcp` group
     "healloop.cli.agent_commands",
+    "healloop.cli.llm_commands",
     "healloop.cli.source_commands",
     "healloop.cli.stack_commands",
     "healloop.cli.doctor_commands",
