@@ -53,15 +53,44 @@ def _stopping() -> None:
 @click.command("init")
 @click.option("--force", is_flag=True, help="Overwrite an existing healloop.toml.")
 @click.option("--dry-run", is_flag=True, help="Print what init detects and would write; write nothing.")
-def init_cmd(force: bool, dry_run: bool) -> None:
+@click.option("--vscode", is_flag=True,
+              help="Write only .vscode/mcp.json: the queue's MCP server and this machine's tool node for VS "
+                   "Code's agent mode, merged into the file when it exists.")
+@click.option("--queue", "queue_url", envvar="HEALLOOP_URL", show_envvar=True, metavar="URL",
+              help="With --vscode: the queue [default: healloop.toml's [queue], else http://127.0.0.1:8787].")
+@click.option("--node-url", metavar="URL",
+              help="With --vscode: this machine's tool node [default: healloop.toml's [mcp], else "
+                   "http://127.0.0.1:8788/mcp].")
+@click.pass_context
+def init_cmd(ctx: click.Context, force: bool, dry_run: bool, vscode: bool, queue_url: str | None,
+             node_url: str | None) -> None:
     """Write a commented healloop.toml for this folder's project and add .healloop/ to .gitignore.
 
     Detects the suite (Cypress, Playwright, pytest; in subfolders and monorepo packages too), the
-    project's own Python or node_modules, and the app's start command, and says why for each."""
-    from healloop.initconfig import init_project
+    project's own Python or node_modules, and the app's start command, and says why for each.
 
+    With --vscode, writes .vscode/mcp.json instead (healloop.toml is only read, for the addresses)."""
     try:
-        lines = init_project(Path.cwd(), force=force, dry_run=dry_run)
+        if vscode:
+            if force:
+                raise HealloopError("--vscode never overwrites: it adds or updates healloop's entries of "
+                                    ".vscode/mcp.json and keeps the rest; run `healloop init --force` on its "
+                                    "own to rewrite healloop.toml")
+            from healloop.vscodeconfig import init_vscode
+
+            lines = init_vscode(Path.cwd(), queue_url=queue_url, node_url=node_url, argv0=sys.argv[0],
+                                dry_run=dry_run)
+        else:
+            flags = [f for f, name in (("--queue", "queue_url"), ("--node-url", "node_url"))
+                     if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+            if flags:
+                verb = "go" if len(flags) > 1 else "goes"
+                raise HealloopError(f"{' and '.join(flags)} {verb} with --vscode (healloop init --vscode "
+                                    f"{flags[0]} URL); healloop.toml's addresses are its [queue] and [mcp] "
+                                    "tables")
+            from healloop.initconfig import init_project
+
+            lines = init_project(Path.cwd(), force=force, dry_run=dry_run)
     except HealloopError as exc:
         _fail(exc)
     for line in lines:
