@@ -21,7 +21,7 @@ from healloop.agent.bounds import MAX_SUBJECT, bound, clip
 from healloop.agent.classify import Classification, classify
 from healloop.agent.guardrails import Policy, is_test_path
 from healloop.agent.healing.heal import test_id_attribute
-from healloop.agent.mcpclient import NodeSession
+from healloop.agent.mcpclient import NodeSession, NodeUnavailable
 from healloop.client import QueueClient
 from healloop.errors import HealloopError
 
@@ -202,6 +202,24 @@ def with_uploads(queue: QueueClient, event: dict[str, Any], wait_s: float = UPLO
             event = {**event, "artifacts": queue.get(event["id"]).get("artifacts") or []}
         except HealloopError:
             return event
+
+
+async def spec_in_workspace(node: NodeSession, info: dict[str, Any], spec: str) -> str:
+    """The spec's path in the workspace. A runner that runs in a package of a monorepo
+    (``[node.runner] cwd``) names its specs from there: e2e/cart.spec.ts is apps/web/e2e/...;
+    a path that is there at the workspace's root already is kept."""
+    folder = str(info.get("runner_cwd") or ".").strip("/")
+    if not spec or folder in ("", ".") or spec.startswith(folder + "/"):
+        return spec
+    for path in (spec, f"{folder}/{spec}"):
+        try:
+            await node.call("read_file", path=path)
+        except NodeUnavailable:
+            raise
+        except HealloopError:
+            continue
+        return path
+    return spec
 
 
 async def gather(

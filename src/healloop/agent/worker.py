@@ -26,7 +26,7 @@ from healloop import __version__
 from healloop.agent import metrics, own_commit, plan_approval, rollback, siblings
 from healloop.agent.bounds import clip, fit, size
 from healloop.agent.classify import classify
-from healloop.agent.context import Context, gather
+from healloop.agent.context import Context, gather, spec_in_workspace
 from healloop.agent.executor import Executor
 from healloop.agent.forge_issue import after_escalation
 from healloop.agent.guardrails import Refused
@@ -438,7 +438,7 @@ class EventJob:
         info = {**info, "name": name}
         spec, test = str(self.event.get("spec") or ""), str(self.event.get("test") or "")
         reported = spec
-        spec = await self._in_workspace(node, info, spec)
+        spec = await spec_in_workspace(node, info, spec)
         await self._start_on(node, name)
         if self.state == "processing":
             await self.move("analyzing", f"analysing on node {info['name']}")
@@ -592,23 +592,6 @@ class EventJob:
             "analysis": ctx.summary(), "class": ctx.classification.kind, "playbook": "own_commit",
             "caused_by": fault, "report": build_report(ctx, [], why)})
         return True
-
-    async def _in_workspace(self, node: NodeSession, info: dict[str, Any], spec: str) -> str:
-        """The spec's path in the workspace. A runner that runs in a package of a monorepo
-        (``[node.runner] cwd``) names its specs from there: e2e/cart.spec.ts is apps/web/e2e/...;
-        a path that is there at the workspace's root already is kept."""
-        folder = str(info.get("runner_cwd") or ".").strip("/")
-        if not spec or folder in ("", ".") or spec.startswith(folder + "/"):
-            return spec
-        for path in (spec, f"{folder}/{spec}"):
-            try:
-                await node.call("read_file", path=path)
-            except NodeUnavailable:
-                raise
-            except HealloopError:
-                continue
-            return path
-        return spec
 
     async def _catch_up(self, node: NodeSession, spec: str, test: str) -> str | None:
         """A node that follows a shared branch first takes what other nodes pushed (another agent's fix

@@ -24,7 +24,7 @@ import anyio
 
 from healloop.agent import own_commit, rollback
 from healloop.agent.bounds import clip, fit
-from healloop.agent.context import Context, gather
+from healloop.agent.context import Context, gather, spec_in_workspace
 from healloop.agent.executor import Executor
 from healloop.agent.guardrails import Refused
 from healloop.agent.mcpclient import SETUP_TIMEOUT_S, NodeSession, NodeUnavailable
@@ -194,25 +194,10 @@ class Held:
                 raise
             except HealloopError:
                 self.info = {"name": self.node_name}
-            self.spec = await self._in_workspace(node, self.spec)
+            self.spec = await spec_in_workspace(node, self.info, self.spec)
             done = await rollback.discard_or_say_why(node, self.node_name, self.id)
             if done:
                 self.discarded.append(done)
-
-    async def _in_workspace(self, node: NodeSession, spec: str) -> str:
-        """The spec's path in the workspace (a monorepo runner names specs from its own folder)."""
-        folder = str(self.info.get("runner_cwd") or ".").strip("/")
-        if not spec or folder in ("", ".") or spec.startswith(folder + "/"):
-            return spec
-        for path in (spec, f"{folder}/{spec}"):
-            try:
-                await node.call("read_file", path=path)
-                return path
-            except NodeUnavailable:
-                raise
-            except HealloopError:
-                continue
-        return spec
 
     async def gather(self, node: NodeSession) -> Context:
         """The agent's context for this event, fresh; the executor keeps its counts across calls."""
