@@ -77,7 +77,7 @@ class _Reader:
     def peek(self) -> str:
         return self.text[self.pos:self.pos + 1]
 
-    def skip(self) -> None:
+    def skip_blanks(self) -> None:
         """Past whitespace and comments."""
         text = self.text
         while self.pos < len(text):
@@ -96,11 +96,11 @@ class _Reader:
                 return
 
     def document(self) -> Node:
-        self.skip()
+        self.skip_blanks()
         if self.pos == len(self.text):
             raise self.fail("the file holds no JSON value")
         node = self.value()
-        self.skip()
+        self.skip_blanks()
         if self.pos != len(self.text):
             raise self.fail("unexpected text after the end of the JSON value")
         return node
@@ -156,26 +156,26 @@ class _Reader:
     def object(self) -> Node:
         node = Node("object", self.pos, self.pos, {})
         self.pos += 1
-        self.skip()
+        self.skip_blanks()
         while self.peek() != "}":
             if self.peek() != '"':
                 raise self.fail("expected a quoted member name or '}'")
             key_start = self.pos
             key = json.loads(self.string())
-            self.skip()
+            self.skip_blanks()
             if self.peek() != ":":
                 raise self.fail(f"expected ':' after the member name {key!r}")
             self.pos += 1
-            self.skip()
+            self.skip_blanks()
             child = self.value()
             node.members.append(Member(key, key_start, child))
             node.value[key] = child.value
-            self.skip()
+            self.skip_blanks()
             node.trailing_comma = False
             if self.peek() == ",":
                 node.trailing_comma = True
                 self.pos += 1
-                self.skip()
+                self.skip_blanks()
             elif self.peek() != "}":
                 raise self.fail(f"expected ',' or '}}' after the member {key!r}")
         self.pos += 1
@@ -185,17 +185,17 @@ class _Reader:
     def array(self) -> Node:
         node = Node("array", self.pos, self.pos, [])
         self.pos += 1
-        self.skip()
+        self.skip_blanks()
         while self.peek() != "]":
             child = self.value()
             node.items.append(child)
             node.value.append(child.value)
-            self.skip()
+            self.skip_blanks()
             node.trailing_comma = False
             if self.peek() == ",":
                 node.trailing_comma = True
                 self.pos += 1
-                self.skip()
+                self.skip_blanks()
             elif self.peek() != "]":
                 raise self.fail("expected ',' or ']' after an array item")
         self.pos += 1
